@@ -1,0 +1,10 @@
+//! The plugins built from `plugins/` by the build script: bundled ones are embedded in the
+//! binary; test-only ones are files in the build directory, listed for the tests.
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+/// The path of a test-only plugin built with this binary, by name.
+#[doc(hidden)]
+pub fn testing_plugin(name: &str) -> Option<&'static str> {
+    TESTING.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+}

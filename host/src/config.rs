@@ -1,0 +1,262 @@
+//! Configuration: command-line flags and `SWITCHYARD_*` environment variables, validated in one place.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::runtime::RuntimeConfig;
+
+/// Switchyard: runs messaging-channel connectors as sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the host: HTTP server, plugin runtime, database.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Work with plugin components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Directory for the SQLite database, compiled-plugin cache and generated files.
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://path` (default: `<data-dir>/switchyard.db`).
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `switchyard serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database and data directory.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Directory of extra packed plugin components (`*.wasm`) to load besides the bundled ones.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Linear-memory cap per plugin instance, in MiB.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_MEMORY_MIB", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub plugin_memory_mib: u64,
+    /// CPU deadline per plugin call, in milliseconds (time in plugin code, not egress waits).
+    #[arg(long, env = "SWITCHYARD_PLUGIN_CPU_MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub plugin_cpu_ms: u64,
+    /// Wall-clock limit per plugin call including egress waits, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_WALL_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub plugin_wall_ms: u64,
+    /// Most plugin instances alive at once (size of the instance pool).
+    #[arg(long, env = "SWITCHYARD_PLUGIN_MAX_INSTANCES", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub plugin_max_instances: u32,
+    /// Timeout of one egress HTTP request, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_EGRESS_TIMEOUT_MS", default_value_t = 15_000)]
+    pub egress_timeout_ms: u64,
+    /// Largest provider response egress accepts, in MiB (WhatsApp media is up to 16 MB).
+    #[arg(long, env = "SWITCHYARD_EGRESS_MAX_RESPONSE_MIB", default_value_t = 20)]
+    pub egress_max_response_mib: usize,
+    /// Extra origins a plugin's egress may reach, as `plugin=scheme://host:port`, comma-separated
+    /// (e.g. a provider base URL pointed at a sandbox or test server).
+    #[arg(long, env = "SWITCHYARD_EGRESS_ORIGINS", value_delimiter = ',')]
+    pub egress_origins: Vec<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "SWITCHYARD_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `switchyard plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Embed a manifest into a component built for wasm32-wasip2, producing a loadable plugin.
+    Pack {
+        /// The component (`target/wasm32-wasip2/release/<name>.wasm`).
+        component: PathBuf,
+        /// Plugin name (lower-case letters, digits, `-`).
+        #[arg(long)]
+        name: String,
+        /// Plugin version (semver).
+        #[arg(long)]
+        version: String,
+        /// World it implements: `connector` or `reply-policy`.
+        #[arg(long)]
+        world: String,
+        /// A host it may reach over HTTPS; repeat for several.
+        #[arg(long = "egress-host")]
+        egress: Vec<String>,
+        /// Where to write the packed plugin.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Load a packed plugin with the host's checks and print its manifest.
+    Inspect {
+        /// The packed plugin.
+        component: PathBuf,
+    },
+}
+
+/// Validated configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Extra plugin directory.
+    pub plugin_dir: Option<PathBuf>,
+    /// Runtime limits.
+    pub runtime: RuntimeConfig,
+    /// Egress request timeout.
+    pub egress_timeout: Duration,
+    /// Egress response cap in bytes.
+    pub egress_max_response_bytes: usize,
+    /// Extra egress origins per plugin name.
+    pub egress_origins: HashMap<String, Vec<String>>,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (or flag) at fault.
+    pub variable: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+impl DatabaseArgs {
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("switchyard.db").display()
+            )
+        })
+    }
+}
+
+impl ServeArgs {
+    /// Validate the flags into a [`Config`].
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut egress_origins: HashMap<String, Vec<String>> = HashMap::new();
+        for entry in self.egress_origins.iter().filter(|e| !e.trim().is_empty()) {
+            let bad = |reason: &str| ConfigError {
+                variable: "SWITCHYARD_EGRESS_ORIGINS",
+                reason: format!("{entry:?}: {reason}"),
+            };
+            let (plugin, origin) = entry
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| bad("expected plugin=scheme://host:port"))?;
+            let url = url::Url::parse(origin).map_err(|e| bad(&e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(bad("expected an http(s) origin"));
+            }
+            egress_origins
+                .entry(plugin.to_string())
+                .or_default()
+                .push(url.origin().ascii_serialization());
+        }
+        let database_url = self.database.url();
+        if !database_url.starts_with("sqlite:") {
+            return Err(ConfigError {
+                variable: "SWITCHYARD_DATABASE_URL",
+                reason: "only sqlite:// URLs are supported by this version".into(),
+            });
+        }
+        Ok(Config {
+            listen: self.listen,
+            runtime: RuntimeConfig {
+                memory_bytes: (self.plugin_memory_mib << 20) as usize,
+                cpu_limit: Duration::from_millis(self.plugin_cpu_ms),
+                wall_limit: Duration::from_millis(self.plugin_wall_ms),
+                max_instances: self.plugin_max_instances,
+                cache_dir: Some(self.database.data_dir.join("cache")),
+                ..RuntimeConfig::default()
+            },
+            data_dir: self.database.data_dir,
+            database_url,
+            plugin_dir: self.plugin_dir,
+            egress_timeout: Duration::from_millis(self.egress_timeout_ms),
+            egress_max_response_bytes: self.egress_max_response_mib << 20,
+            egress_origins,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut full = vec!["switchyard", "serve"];
+        full.extend_from_slice(args);
+        let cli = Cli::try_parse_from(full).expect("flags parse");
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve")
+        };
+        serve.into_config()
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let c = parse(&["--data-dir", "/tmp/sy"]).expect("config");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite:///tmp/sy/switchyard.db?mode=rwc");
+        assert_eq!(c.runtime.memory_bytes, 32 << 20);
+        assert_eq!(c.runtime.cpu_limit, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn egress_origins_are_parsed_per_plugin() {
+        let c = parse(&[
+            "--egress-origins",
+            "chaos=http://127.0.0.1:4010/x,meta-cloud=https://graph.example",
+        ])
+        .expect("config");
+        assert_eq!(c.egress_origins["chaos"], vec!["http://127.0.0.1:4010"]);
+        assert_eq!(
+            c.egress_origins["meta-cloud"],
+            vec!["https://graph.example"]
+        );
+        let err = parse(&["--egress-origins", "chaos"]).expect_err("no =");
+        assert_eq!(err.variable, "SWITCHYARD_EGRESS_ORIGINS");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused() {
+        let r = Cli::try_parse_from(["switchyard", "serve", "--plugin-memory-mib", "0"]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! `GET /healthz`: liveness and readiness for load balancers and operators.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use super::AppState;
+use crate::error::ApiError;
+
+/// The health report.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// `ok` when the database answers.
+    pub database: &'static str,
+    /// How many plugins are loaded.
+    pub plugins: usize,
+}
+
+/// 200 with the report when the database answers, 503 `database_unavailable` when it does not.
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if !state.store.ping().await {
+        return Err(ApiError::DatabaseUnavailable);
+    }
+    Ok(Json(Health {
+        status: "ok",
+        database: "ok",
+        plugins: state.plugins.list().len(),
+    }))
+}

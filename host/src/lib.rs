@@ -1,0 +1,159 @@
+//! Switchyard: a multi-tenant host that runs messaging-channel connectors and reply policies as
+//! sandboxed WebAssembly components.
+//!
+//! [`run`] is shared by the `switchyard` binary and the tests.
+
+pub mod bundled;
+pub mod config;
+pub mod egress;
+pub mod error;
+pub mod http;
+pub mod runtime;
+pub mod store;
+pub mod vault;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::egress::EgressClient;
+use crate::runtime::{Registry, Runtime, Services};
+use crate::store::{PluginSource, Store};
+use crate::vault::StaticSecrets;
+
+/// Run the host on `listener` until SIGINT or SIGTERM, then shut down gracefully.
+pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
+    serve(config, listener, shutdown_signal()).await
+}
+
+/// Run the host on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = Store::open(&config.database_url)
+        .await
+        .context("opening the database (SWITCHYARD_DATABASE_URL)")?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+
+    let services = Services {
+        // The encrypted vault replaces this source; until then plugins get no secrets.
+        secrets: Arc::new(StaticSecrets::new()),
+        egress: EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
+    };
+    let runtime = Runtime::new(config.runtime.clone(), services)?;
+    let registry = load_plugins(&runtime, &config, &store).await?;
+
+    let state = http::AppState {
+        store,
+        plugins: Arc::new(registry),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "switchyard listening");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("switchyard stopped");
+    Ok(())
+}
+
+/// Load the bundled plugins and those in the plugin directory; any invalid plugin stops start-up.
+async fn load_plugins(
+    runtime: &Runtime,
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<Registry> {
+    let mut registry = Registry::default();
+    let origins = |name: &str| config.egress_origins.get(name).cloned().unwrap_or_default();
+    let mut sources: Vec<(String, Vec<u8>, PluginSource)> = bundled::BUNDLED
+        .iter()
+        .map(|(name, bytes)| {
+            (
+                format!("bundled {name}"),
+                bytes.to_vec(),
+                PluginSource::Bundled,
+            )
+        })
+        .collect();
+    if let Some(dir) = &config.plugin_dir {
+        for path in plugin_files(dir)? {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            sources.push((path.display().to_string(), bytes, PluginSource::Directory));
+        }
+    }
+    for (origin, bytes, source) in sources {
+        let name = runtime::Manifest::from_component(&bytes)
+            .map(|m| m.name)
+            .with_context(|| format!("plugin {origin}"))?;
+        let plugin = runtime
+            .load(&bytes, origins(&name))
+            .with_context(|| format!("loading plugin {origin}"))?;
+        let manifest = plugin.manifest().clone();
+        let sha256 = match &plugin {
+            runtime::Plugin::Connector(c) => c.sha256().to_string(),
+            runtime::Plugin::Policy(p) => p.sha256().to_string(),
+        };
+        registry.insert(plugin)?;
+        store
+            .record_plugin(&manifest, &sha256, bytes.len(), source)
+            .await?;
+        tracing::info!(plugin = %manifest.name, version = %manifest.version, world = %manifest.world,
+                       sha256 = %&sha256[..12], from = %origin, "plugin loaded");
+    }
+    Ok(registry)
+}
+
+/// The `*.wasm` files of a plugin directory, sorted.
+fn plugin_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| {
+            format!(
+                "reading plugin directory {} (SWITCHYARD_PLUGIN_DIR)",
+                dir.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,115 @@
+//! The `switchyard` binary: parse the configuration and hand over to the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use switchyard::config::{Cli, Command, LogFormat, PluginCommand};
+use switchyard::runtime::{Manifest, World};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    init_tracing(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchyard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("listening on {} (SWITCHYARD_LISTEN)", config.listen))?;
+            switchyard::run(config, listener).await
+        }
+        Command::Migrate(args) => {
+            std::fs::create_dir_all(&args.data_dir)?;
+            let store = switchyard::store::Store::open(&args.url()).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Pack {
+            component,
+            name,
+            version,
+            world,
+            egress,
+            output,
+        }) => {
+            let world = match world.as_str() {
+                "connector" => World::Connector,
+                "reply-policy" => World::ReplyPolicy,
+                other => anyhow::bail!("--world {other:?}: expected connector or reply-policy"),
+            };
+            let manifest = Manifest {
+                name,
+                version,
+                world,
+                interface: switchyard::runtime::manifest::SUPPORTED_INTERFACES
+                    .last()
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string(),
+                egress,
+            };
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            let packed = manifest.embed(&bytes)?;
+            std::fs::write(&output, packed)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!("packed {} -> {}", component.display(), output.display());
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Inspect { component }) => {
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            let runtime = switchyard::runtime::Runtime::new(
+                Default::default(),
+                switchyard::runtime::Services {
+                    secrets: std::sync::Arc::new(switchyard::vault::StaticSecrets::new()),
+                    egress: switchyard::egress::EgressClient::new(
+                        std::time::Duration::from_secs(1),
+                        1,
+                    )?,
+                },
+            )?;
+            let plugin = runtime.load(&bytes, Vec::new())?;
+            println!("{}", serde_json::to_string_pretty(plugin.manifest())?);
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,88 @@
+//! Host side of `switchyard:plugin/egress`: a plugin's HTTP goes through [`crate::egress`].
+
+use std::time::Instant;
+
+use super::bindings::egress::{Credential, EgressError as WitEgressError, Host};
+use super::bindings::types::{HttpRequest, HttpResponse};
+use super::state::CallState;
+use crate::egress::{Auth, EgressError, Request};
+use crate::vault::{Secret, SecretName};
+
+impl From<EgressError> for WitEgressError {
+    fn from(e: EgressError) -> Self {
+        match e {
+            EgressError::HostNotAllowed(h) => WitEgressError::HostNotAllowed(h),
+            EgressError::InvalidUrl(m) => WitEgressError::InvalidUrl(m),
+            EgressError::Timeout => WitEgressError::Timeout,
+            EgressError::ResponseTooLarge => WitEgressError::ResponseTooLarge,
+            EgressError::ConnectionFailed(m) => WitEgressError::ConnectionFailed(m),
+        }
+    }
+}
+
+impl CallState {
+    fn auth(&self, credential: Credential) -> Result<Auth, WitEgressError> {
+        let secrets = &self.plugin.services.secrets;
+        let get = |name| {
+            secrets
+                .secret(&self.scope, name)
+                .ok_or(WitEgressError::CredentialMissing)
+        };
+        Ok(match credential {
+            Credential::None => Auth::None,
+            Credential::BearerAccessToken => Auth::Bearer(get(SecretName::AccessToken)?),
+            Credential::BasicAccountAuthToken => Auth::Basic {
+                user: self
+                    .scope
+                    .account_id
+                    .clone()
+                    .ok_or(WitEgressError::CredentialMissing)?,
+                password: get(SecretName::AuthToken)?,
+            },
+        })
+    }
+
+    /// Every secret this call's scope holds: all of them are redacted from responses.
+    fn held_secrets(&self) -> Vec<Secret> {
+        SecretName::ALL
+            .into_iter()
+            .filter_map(|name| self.plugin.services.secrets.secret(&self.scope, name))
+            .collect()
+    }
+}
+
+impl Host for CallState {
+    async fn send(
+        &mut self,
+        req: HttpRequest,
+        credential: Credential,
+    ) -> Result<HttpResponse, WitEgressError> {
+        // Refuse before touching any secret.
+        self.plugin.grants.check(&req.url)?;
+        let auth = self.auth(credential)?;
+        let secrets = self.held_secrets();
+        let request = Request {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+        };
+        let waited = Instant::now();
+        let result = self
+            .plugin
+            .services
+            .egress
+            .send(&self.plugin.grants, request, auth, &secrets)
+            .await;
+        self.host_wait += waited.elapsed();
+        let resp = result.map_err(|e| {
+            tracing::debug!(plugin = %self.plugin.label, error = %e, "egress refused or failed");
+            WitEgressError::from(e)
+        })?;
+        Ok(HttpResponse {
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
+        })
+    }
+}

@@ -1,0 +1,350 @@
+//! The plugin manifest: what a plugin is, which world it implements and where it may connect.
+//!
+//! The manifest travels inside the component as the top-level custom section
+//! `switchyard-manifest` (JSON), so the sha256 of the component covers it and one file is the
+//! whole plugin. `switchyard plugin pack` and the host's build script write it; the loader reads
+//! it before compiling anything.
+
+use serde::{Deserialize, Serialize};
+
+pub use super::manifest_section::{SECTION_NAME, append_custom_section};
+
+/// The interface versions this host can load, newest last.
+pub const SUPPORTED_INTERFACES: &[&str] = &["switchyard:plugin@0.1.0"];
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// A channel connector (`world connector`).
+    Connector,
+    /// A reply policy (`world reply-policy`).
+    ReplyPolicy,
+}
+
+impl World {
+    /// The world's name in the WIT package.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::Connector => "connector",
+            World::ReplyPolicy => "reply-policy",
+        }
+    }
+}
+
+impl std::fmt::Display for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A plugin's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Plugin name: lower-case letters, digits and `-`, at most 64 characters.
+    pub name: String,
+    /// Plugin version (semver).
+    pub version: String,
+    /// The world it implements.
+    pub world: World,
+    /// The interface package and version it was built against, e.g. `switchyard:plugin@0.1.0`.
+    pub interface: String,
+    /// Hosts the plugin may reach over HTTPS through egress (names only, e.g. `graph.facebook.com`).
+    #[serde(default)]
+    pub egress: Vec<String>,
+}
+
+/// Why a manifest could not be read or is not acceptable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    /// The bytes are not a wasm binary.
+    #[error("not a WebAssembly binary: {0}")]
+    NotWasm(String),
+    /// No `switchyard-manifest` section.
+    #[error("no `{SECTION_NAME}` custom section: pack the component with `switchyard plugin pack`")]
+    Missing,
+    /// More than one manifest section.
+    #[error("more than one `{SECTION_NAME}` custom section")]
+    Duplicate,
+    /// The section is not valid manifest JSON.
+    #[error("manifest is not valid: {0}")]
+    Malformed(String),
+    /// A field has an unacceptable value.
+    #[error("manifest field `{field}` is not valid: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Check every field; the loader refuses a plugin whose manifest fails this.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |field, reason: &str| ManifestError::Invalid {
+            field,
+            reason: reason.to_string(),
+        };
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(invalid(
+                "name",
+                "use 1-64 lower-case letters, digits and '-'",
+            ));
+        }
+        let version_ok = !self.version.is_empty()
+            && self.version.len() <= 64
+            && self.version.split('.').count() == 3
+            && self
+                .version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-+".contains(&b));
+        if !version_ok {
+            return Err(invalid("version", "use a semver version such as 1.2.3"));
+        }
+        if !SUPPORTED_INTERFACES.contains(&self.interface.as_str()) {
+            return Err(ManifestError::Invalid {
+                field: "interface",
+                reason: format!(
+                    "{:?} is not supported by this host (supported: {})",
+                    self.interface,
+                    SUPPORTED_INTERFACES.join(", ")
+                ),
+            });
+        }
+        for host in &self.egress {
+            if !is_host_name(host) {
+                return Err(ManifestError::Invalid {
+                    field: "egress",
+                    reason: format!("{host:?} is not a bare host name (no scheme, port or path)"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Read and validate the manifest carried by a component.
+    pub fn from_component(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let payload = find_section(bytes)?.ok_or(ManifestError::Missing)?;
+        let manifest: Manifest =
+            serde_json::from_slice(payload).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Return the component with this manifest embedded (replacing none: a packed input is refused).
+    pub fn embed(&self, component: &[u8]) -> Result<Vec<u8>, ManifestError> {
+        self.validate()?;
+        if find_section(component)?.is_some() {
+            return Err(ManifestError::Duplicate);
+        }
+        let json = serde_json::to_vec(self).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        let mut out = component.to_vec();
+        append_custom_section(&mut out, SECTION_NAME, &json);
+        Ok(out)
+    }
+}
+
+/// True for a lower-case DNS name or IPv4 address without scheme, port or path.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// One top-level section of a wasm binary: its id, its whole byte range and its content range.
+struct Section {
+    id: u8,
+    whole: std::ops::Range<usize>,
+    content: std::ops::Range<usize>,
+}
+
+/// Split a module or component into its top-level sections.
+///
+/// Hand-written because the framing is tiny and fixed by the spec (8-byte header, then
+/// `id: u8, size: leb128 u32, content`), and the loader needs byte ranges, not parsed items.
+fn sections(bytes: &[u8]) -> Result<Vec<Section>, ManifestError> {
+    let not_wasm = |why: &str| ManifestError::NotWasm(why.to_string());
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(not_wasm("missing the \\0asm header"));
+    }
+    let mut at = 8;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let start = at;
+        let id = bytes[at];
+        at += 1;
+        let mut size: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let byte = *bytes
+                .get(at)
+                .ok_or_else(|| not_wasm("truncated section size"))?;
+            at += 1;
+            size |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 28 {
+                return Err(not_wasm("section size is not a u32"));
+            }
+        }
+        let end = at
+            .checked_add(size as usize)
+            .filter(|end| *end <= bytes.len())
+            .ok_or_else(|| not_wasm("section runs past the end"))?;
+        out.push(Section {
+            id,
+            whole: start..end,
+            content: at..end,
+        });
+        at = end;
+    }
+    Ok(out)
+}
+
+/// The content of a custom section after its name, when its name is ours.
+fn manifest_payload(bytes: &[u8], section: &Section) -> Option<std::ops::Range<usize>> {
+    if section.id != 0 {
+        return None;
+    }
+    let content = &bytes[section.content.clone()];
+    let (&len, rest) = content.split_first()?;
+    // Our name is shorter than 128 bytes, so its length is a one-byte LEB128.
+    let len = usize::from(len);
+    (len == SECTION_NAME.len() && rest.get(..len) == Some(SECTION_NAME.as_bytes()))
+        .then(|| section.content.start + 1 + len..section.content.end)
+}
+
+/// The payload of the top-level manifest section, if there is exactly one.
+fn find_section(bytes: &[u8]) -> Result<Option<&[u8]>, ManifestError> {
+    let mut found = None;
+    for section in sections(bytes)? {
+        if let Some(range) = manifest_payload(bytes, &section) {
+            if found.is_some() {
+                return Err(ManifestError::Duplicate);
+            }
+            found = Some(&bytes[range]);
+        }
+    }
+    Ok(found)
+}
+
+/// The component without its manifest section(s), e.g. to pack it again with another manifest.
+pub fn strip(bytes: &[u8]) -> Result<Vec<u8>, ManifestError> {
+    let mut out = bytes[..8.min(bytes.len())].to_vec();
+    for section in sections(bytes)? {
+        if manifest_payload(bytes, &section).is_none() {
+            out.extend_from_slice(&bytes[section.whole]);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "meta-cloud".into(),
+            version: "0.1.0".into(),
+            world: World::Connector,
+            interface: "switchyard:plugin@0.1.0".into(),
+            egress: vec!["graph.facebook.com".into()],
+        }
+    }
+
+    /// The smallest valid component: magic, component layer version.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
+
+    #[test]
+    fn embedded_manifest_reads_back() {
+        let packed = manifest().embed(EMPTY_COMPONENT).expect("embed");
+        assert_eq!(Manifest::from_component(&packed), Ok(manifest()));
+    }
+
+    #[test]
+    fn missing_and_duplicate_sections_are_refused() {
+        assert_eq!(
+            Manifest::from_component(EMPTY_COMPONENT),
+            Err(ManifestError::Missing)
+        );
+        let packed = manifest().embed(EMPTY_COMPONENT).expect("embed");
+        assert_eq!(manifest().embed(&packed), Err(ManifestError::Duplicate));
+        let mut twice = packed.clone();
+        append_custom_section(&mut twice, SECTION_NAME, b"{}");
+        assert_eq!(
+            Manifest::from_component(&twice),
+            Err(ManifestError::Duplicate)
+        );
+        assert_eq!(strip(&twice).expect("strip"), EMPTY_COMPONENT);
+    }
+
+    #[test]
+    fn garbage_is_not_wasm() {
+        assert!(matches!(
+            Manifest::from_component(b"not wasm at all"),
+            Err(ManifestError::NotWasm(_))
+        ));
+    }
+
+    #[test]
+    fn fields_are_validated() {
+        type Edit = fn(&mut Manifest);
+        let cases: [(Edit, &str); 5] = [
+            (|m| m.name = "Meta Cloud".into(), "name"),
+            (|m| m.version = "latest".into(), "version"),
+            (
+                |m| m.interface = "switchyard:plugin@9.0.0".into(),
+                "interface",
+            ),
+            (
+                |m| m.egress = vec!["https://graph.facebook.com".into()],
+                "egress",
+            ),
+            (
+                |m| m.egress = vec!["graph.facebook.com:8443".into()],
+                "egress",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut m = manifest();
+            edit(&mut m);
+            match m.validate() {
+                Err(ManifestError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected Invalid, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut bytes = EMPTY_COMPONENT.to_vec();
+        append_custom_section(
+            &mut bytes,
+            SECTION_NAME,
+            br#"{"name":"x","version":"1.0.0","world":"connector","interface":"switchyard:plugin@0.1.0","secrets":["all"]}"#,
+        );
+        assert!(matches!(
+            Manifest::from_component(&bytes),
+            Err(ManifestError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,271 @@
+//! The sandboxed plugin runtime: one wasmtime engine, plugins compiled once and linked once, and a
+//! fresh instance for every call, under a memory cap and a CPU deadline.
+//!
+//! Owns: the engine and its pooling allocator, the epoch ticker, the compiled-code cache, plugin
+//! loading and validation, and the host side of every WIT interface (one module each). It does
+//! not touch the database or HTTP ingress: callers hand it requests and get typed results back.
+
+mod bindings;
+mod cache;
+mod egress;
+pub mod error;
+mod log;
+pub mod manifest;
+mod manifest_section;
+mod plugin;
+mod secrets;
+mod state;
+mod wasi;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::Digest;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use bindings::types;
+pub use error::{CallError, LoadError};
+pub use manifest::{Manifest, World};
+pub use plugin::{ConnectorPlugin, Plugin, PolicyPlugin};
+use state::CallState;
+
+use crate::egress::{EgressClient, Grants};
+use crate::vault::SecretSource;
+
+/// Limits and sizes of the runtime; every field has a sane default.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Linear-memory cap per instance, in bytes.
+    pub memory_bytes: usize,
+    /// Table-element cap per instance.
+    pub table_elements: usize,
+    /// CPU deadline per call (time spent running plugin code, not waiting on egress).
+    pub cpu_limit: Duration,
+    /// Wall-clock limit per call, egress waits included.
+    pub wall_limit: Duration,
+    /// How many instances may exist at once (the pool's size).
+    pub max_instances: u32,
+    /// How often the epoch advances; the CPU deadline is checked at this granularity.
+    pub epoch_tick: Duration,
+    /// Where compiled code is cached; `None` compiles on every start.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            memory_bytes: 32 << 20,
+            table_elements: 20_000,
+            cpu_limit: Duration::from_millis(100),
+            wall_limit: Duration::from_secs(30),
+            max_instances: 256,
+            epoch_tick: Duration::from_millis(5),
+            cache_dir: None,
+        }
+    }
+}
+
+/// What plugins reach through the host: the secret source and the egress client.
+pub struct Services {
+    /// Where secret values come from.
+    pub secrets: Arc<dyn SecretSource>,
+    /// The HTTP client for plugin traffic.
+    pub egress: EgressClient,
+}
+
+/// The runtime: create one per process.
+pub struct Runtime {
+    engine: Engine,
+    config: RuntimeConfig,
+    connector_linker: Linker<CallState>,
+    policy_linker: Linker<CallState>,
+    services: Arc<Services>,
+    ticker: Arc<AtomicBool>,
+}
+
+/// Everything a call needs to know about its plugin; shared by all its calls.
+pub(crate) struct PluginShared {
+    pub(crate) manifest: Manifest,
+    pub(crate) label: String,
+    pub(crate) sha256: String,
+    pub(crate) grants: Grants,
+    pub(crate) limits: RuntimeConfig,
+    pub(crate) services: Arc<Services>,
+    pub(crate) engine: Engine,
+}
+
+impl Runtime {
+    /// Build the engine and linkers and start the epoch ticker.
+    pub fn new(config: RuntimeConfig, services: Services) -> anyhow::Result<Self> {
+        let engine = build_engine(&config)?;
+        let mut connector_linker = Linker::new(&engine);
+        bindings::v0_1_0::connector::Connector::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut connector_linker,
+            |s| s,
+        )?;
+        wasi::add_to_linker(&mut connector_linker)?;
+        let mut policy_linker = Linker::new(&engine);
+        bindings::v0_1_0::reply_policy::ReplyPolicy::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut policy_linker,
+            |s| s,
+        )?;
+        wasi::add_to_linker(&mut policy_linker)?;
+        let ticker = Arc::new(AtomicBool::new(true));
+        {
+            let engine = engine.clone();
+            let running = ticker.clone();
+            let tick = config.epoch_tick;
+            std::thread::Builder::new()
+                .name("switchyard-epoch".into())
+                .spawn(move || {
+                    while running.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+        Ok(Runtime {
+            engine,
+            config,
+            connector_linker,
+            policy_linker,
+            services: Arc::new(services),
+            ticker,
+        })
+    }
+
+    /// The limits this runtime enforces.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Load a packed component: read its manifest, compile (or load cached code), check that
+    /// it implements the world it names and imports nothing else, and link it once.
+    ///
+    /// `origins` are extra exact origins its egress may reach (configured provider base URLs).
+    pub fn load(&self, bytes: &[u8], origins: Vec<String>) -> Result<Plugin, LoadError> {
+        let manifest = Manifest::from_component(bytes)?;
+        let label = format!("{}@{}", manifest.name, manifest.version);
+        let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+        let component = cache::compile(
+            &self.engine,
+            bytes,
+            &sha256,
+            self.config.cache_dir.as_deref(),
+        )
+        .map_err(|reason| LoadError::Compile {
+            plugin: label.clone(),
+            reason,
+        })?;
+        let grants = Grants {
+            https_hosts: manifest.egress.clone(),
+            origins,
+        };
+        let world = manifest.world;
+        let shared = Arc::new(PluginShared {
+            manifest,
+            label,
+            sha256,
+            grants,
+            limits: self.config.clone(),
+            services: self.services.clone(),
+            engine: self.engine.clone(),
+        });
+        let linker = match world {
+            World::Connector => &self.connector_linker,
+            World::ReplyPolicy => &self.policy_linker,
+        };
+        plugin::link(&self.engine, linker, &component, shared)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+fn build_engine(config: &RuntimeConfig) -> anyhow::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::new();
+    let n = config.max_instances;
+    pool.total_component_instances(n);
+    // A Rust component holds a few core instances (its module plus adapter shims).
+    pool.total_core_instances(n * 4);
+    pool.total_memories(n);
+    pool.total_tables(n * 4);
+    pool.total_stacks(n);
+    pool.max_memory_size(config.memory_bytes);
+    pool.max_memories_per_module(1);
+    pool.max_tables_per_module(4);
+    pool.table_elements(config.table_elements);
+    pool.max_component_instance_size(1 << 20);
+    pool.max_core_instance_size(1 << 20);
+    pool.max_core_instances_per_component(16);
+    pool.max_memories_per_component(4);
+    pool.max_tables_per_component(16);
+
+    let mut cfg = wasmtime::Config::new();
+    cfg.wasm_component_model(true);
+    cfg.epoch_interruption(true);
+    cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Plugins run in a fiber; 512 KiB is ample for serde-heavy parsing.
+    cfg.async_stack_size(512 << 10);
+    cfg.max_wasm_stack(256 << 10);
+    Ok(Engine::new(&cfg)?)
+}
+
+/// The loaded plugins, by name and world.
+#[derive(Default)]
+pub struct Registry {
+    connectors: HashMap<String, Arc<ConnectorPlugin>>,
+    policies: HashMap<String, Arc<PolicyPlugin>>,
+}
+
+impl Registry {
+    /// Add a loaded plugin; a second plugin with the same name is refused.
+    pub fn insert(&mut self, plugin: Plugin) -> Result<(), LoadError> {
+        let name = plugin.manifest().name.clone();
+        if self.connectors.contains_key(&name) || self.policies.contains_key(&name) {
+            return Err(LoadError::Duplicate(name));
+        }
+        match plugin {
+            Plugin::Connector(c) => {
+                self.connectors.insert(name, c);
+            }
+            Plugin::Policy(p) => {
+                self.policies.insert(name, p);
+            }
+        }
+        Ok(())
+    }
+
+    /// A connector by name.
+    pub fn connector(&self, name: &str) -> Option<&Arc<ConnectorPlugin>> {
+        self.connectors.get(name)
+    }
+
+    /// A reply policy by name.
+    pub fn policy(&self, name: &str) -> Option<&Arc<PolicyPlugin>> {
+        self.policies.get(name)
+    }
+
+    /// Every loaded plugin's manifest and sha256, sorted by name.
+    pub fn list(&self) -> Vec<(Manifest, String)> {
+        let mut all: Vec<(Manifest, String)> = self
+            .connectors
+            .values()
+            .map(|c| (c.manifest().clone(), c.sha256().to_string()))
+            .chain(
+                self.policies
+                    .values()
+                    .map(|p| (p.manifest().clone(), p.sha256().to_string())),
+            )
+            .collect();
+        all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        all
+    }
+}

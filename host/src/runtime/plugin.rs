@@ -1,0 +1,367 @@
+//! Loaded plugins and calls into them: validate a component against its world, link it once,
+//! then run every call in a fresh instance under the runtime's limits.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker, types::ComponentItem};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::PluginShared;
+use super::bindings::types::{
+    Action, ConnectionInfo, ConversationContext, CredentialHealth, HttpRequest, InboundEvent,
+    InboundMessage, MediaContent, MediaRef, OutboundMessage, ProviderError, TemplateInfo, Verdict,
+};
+use super::bindings::v0_1_0::{connector::ConnectorPre, reply_policy::ReplyPolicyPre};
+use super::error::{CallError, LoadError};
+use super::manifest::{Manifest, World};
+use super::state::CallState;
+use crate::vault::SecretScope;
+
+/// A loaded plugin of either world.
+pub enum Plugin {
+    /// A connector.
+    Connector(Arc<ConnectorPlugin>),
+    /// A reply policy.
+    Policy(Arc<PolicyPlugin>),
+}
+
+impl Plugin {
+    /// Its manifest.
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Plugin::Connector(c) => c.manifest(),
+            Plugin::Policy(p) => p.manifest(),
+        }
+    }
+}
+
+/// A loaded connector, ready for calls.
+pub struct ConnectorPlugin {
+    shared: Arc<PluginShared>,
+    pre: ConnectorPre<CallState>,
+}
+
+/// A loaded reply policy, ready for calls.
+pub struct PolicyPlugin {
+    shared: Arc<PluginShared>,
+    pre: ReplyPolicyPre<CallState>,
+}
+
+/// The interface packages a world may import, besides WASI.
+fn allowed_imports(world: World) -> &'static [&'static str] {
+    match world {
+        World::Connector => &[
+            "switchyard:plugin/types",
+            "switchyard:plugin/secrets",
+            "switchyard:plugin/egress",
+            "switchyard:plugin/log",
+        ],
+        World::ReplyPolicy => &["switchyard:plugin/types", "switchyard:plugin/log"],
+    }
+}
+
+/// The interface a world must export.
+fn required_export(world: World) -> &'static str {
+    match world {
+        World::Connector => "switchyard:plugin/channel",
+        World::ReplyPolicy => "switchyard:plugin/policy",
+    }
+}
+
+/// Check `component` against its manifest's world and link it.
+pub(crate) fn link(
+    engine: &Engine,
+    linker: &Linker<CallState>,
+    component: &Component,
+    shared: Arc<PluginShared>,
+) -> Result<Plugin, LoadError> {
+    let world = shared.manifest.world;
+    let version = shared
+        .manifest
+        .interface
+        .rsplit_once('@')
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+        .to_string();
+    let ty = component.component_type();
+    let plugin = shared.label.clone();
+
+    let expected = format!("{}@{version}", required_export(world));
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    if !exports.contains(&expected) {
+        return Err(LoadError::WrongWorld {
+            plugin,
+            world: world.to_string(),
+            missing: format!(
+                "it does not export `{expected}` (it exports: {})",
+                if exports.is_empty() {
+                    "nothing".into()
+                } else {
+                    exports.join(", ")
+                }
+            ),
+        });
+    }
+
+    let mut linker = linker.clone();
+    for (name, item) in ty.imports(engine) {
+        let package = name.split('@').next().unwrap_or(name);
+        let ours =
+            allowed_imports(world).contains(&package) && name.ends_with(&format!("@{version}"));
+        let wasi =
+            name.starts_with("wasi:") && matches!(item.ty, ComponentItem::ComponentInstance(_));
+        if !ours && !wasi {
+            return Err(LoadError::ForbiddenImport {
+                plugin,
+                world: world.to_string(),
+                import: name.to_string(),
+            });
+        }
+    }
+    // WASI functions the host does not provide (filesystem, sockets) trap if called.
+    super::wasi::deny_others(engine, &mut linker, component).map_err(|e| {
+        LoadError::WrongWorld {
+            plugin: plugin.clone(),
+            world: world.to_string(),
+            missing: format!("{e:#}"),
+        }
+    })?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| LoadError::WrongWorld {
+            plugin: plugin.clone(),
+            world: world.to_string(),
+            missing: format!("{e:#}"),
+        })?;
+    let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
+        plugin: plugin.clone(),
+        world: world.to_string(),
+        missing: format!("{e:#}"),
+    };
+    Ok(match world {
+        World::Connector => Plugin::Connector(Arc::new(ConnectorPlugin {
+            pre: ConnectorPre::new(pre).map_err(wrong_world)?,
+            shared,
+        })),
+        World::ReplyPolicy => Plugin::Policy(Arc::new(PolicyPlugin {
+            pre: ReplyPolicyPre::new(pre).map_err(wrong_world)?,
+            shared,
+        })),
+    })
+}
+
+/// Marker error: the CPU deadline passed.
+#[derive(Debug)]
+struct CpuDeadline;
+
+impl std::fmt::Display for CpuDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CPU deadline exceeded")
+    }
+}
+
+impl std::error::Error for CpuDeadline {}
+
+impl PluginShared {
+    /// A fresh store for one call, with limits and the deadline armed.
+    fn store(self: &Arc<Self>, scope: SecretScope) -> Store<CallState> {
+        let mut store = Store::new(&self.engine, CallState::new(self.clone(), scope));
+        store.limiter(|s| &mut s.limits);
+        let cpu_limit = self.limits.cpu_limit;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().guest_time() >= cpu_limit {
+                Err(wasmtime::Error::new(CpuDeadline))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        store
+    }
+
+    /// Turn the outcome of a call into the caller's result, logging what the plugin printed.
+    fn finish<R>(
+        &self,
+        store: &mut Store<CallState>,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, CallError> {
+        let output = store.data_mut().take_output();
+        if let Some(text) = &output {
+            for line in text.lines().filter(|l| !l.trim().is_empty()).take(20) {
+                tracing::warn!(target: "plugin", plugin = %self.label, "stderr: {line}");
+            }
+        }
+        let plugin = self.label.clone();
+        let err = match outcome {
+            Err(_) => {
+                return Err(CallError::WallClock {
+                    plugin,
+                    limit_ms: self.limits.wall_limit.as_millis() as u64,
+                });
+            }
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => err,
+        };
+        let classified = if err.chain().any(|c| c.is::<CpuDeadline>()) {
+            CallError::Timeout {
+                plugin,
+                limit_ms: self.limits.cpu_limit.as_millis() as u64,
+            }
+        } else if store.data().limits.memory_hit {
+            CallError::OutOfMemory {
+                plugin,
+                limit_mib: (self.limits.memory_bytes >> 20) as u64,
+            }
+        } else if err
+            .chain()
+            .any(|c| c.is::<wasmtime::PoolConcurrencyLimitError>())
+        {
+            CallError::Busy(self.limits.max_instances)
+        } else {
+            let mut reason = match err.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => trap.to_string(),
+                None => format!("{err:#}"),
+            };
+            if let Some(last) = output.as_deref().and_then(last_words) {
+                reason.push_str(" (plugin said: ");
+                reason.push_str(last.trim());
+                reason.push(')');
+            }
+            CallError::Trap { plugin, reason }
+        };
+        tracing::warn!(plugin = %self.label, error = %classified, "plugin call failed");
+        Err(classified)
+    }
+}
+
+/// The most telling line a plugin printed: a panic's message, else its last line.
+fn last_words(output: &str) -> Option<&str> {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    let panic_at = lines.iter().rposition(|l| l.contains(" panicked at "));
+    match panic_at {
+        Some(i) if i + 1 < lines.len() => Some(lines[i + 1]),
+        _ => lines.last().copied(),
+    }
+}
+
+/// Run one call: fresh store, instantiate, call, classify.
+macro_rules! call {
+    ($self:ident, $scope:expr, |$inst:ident, $store:ident| $body:expr) => {{
+        let shared = &$self.shared;
+        let mut store = shared.store($scope);
+        let outcome = tokio::time::timeout(shared.limits.wall_limit, async {
+            let $inst = $self.pre.instantiate_async(&mut store).await?;
+            let $store = &mut store;
+            $body.await
+        })
+        .await;
+        shared.finish(&mut store, outcome)
+    }};
+}
+
+impl ConnectorPlugin {
+    /// Its manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.shared.manifest
+    }
+
+    /// The sha256 of its component bytes.
+    pub fn sha256(&self) -> &str {
+        &self.shared.sha256
+    }
+
+    /// `connector.verify`: is this webhook request authentic, or a handshake to answer?
+    pub async fn verify(
+        &self,
+        scope: SecretScope,
+        req: &HttpRequest,
+    ) -> Result<Verdict, CallError> {
+        call!(self, scope, |inst, store| inst
+            .switchyard_plugin_channel()
+            .call_verify(store, req))
+    }
+
+    /// `connector.parse`: the events in an accepted webhook request (`Err` = malformed body).
+    pub async fn parse(
+        &self,
+        scope: SecretScope,
+        req: &HttpRequest,
+    ) -> Result<Result<Vec<InboundEvent>, String>, CallError> {
+        call!(self, scope, |inst, store| inst
+            .switchyard_plugin_channel()
+            .call_parse(store, req))
+    }
+
+    /// `connector.send`: send one message; `Ok(Ok(id))` carries the provider's message id.
+    pub async fn send(
+        &self,
+        scope: SecretScope,
+        connection: &ConnectionInfo,
+        msg: &OutboundMessage,
+    ) -> Result<Result<String, ProviderError>, CallError> {
+        call!(self, scope, |inst, store| inst
+            .switchyard_plugin_channel()
+            .call_send(store, connection, msg))
+    }
+
+    /// `connector.check-credentials`.
+    pub async fn check_credentials(
+        &self,
+        scope: SecretScope,
+        connection: &ConnectionInfo,
+    ) -> Result<Result<CredentialHealth, ProviderError>, CallError> {
+        call!(self, scope, |inst, store| inst
+            .switchyard_plugin_channel()
+            .call_check_credentials(store, connection))
+    }
+
+    /// `connector.fetch-media`.
+    pub async fn fetch_media(
+        &self,
+        scope: SecretScope,
+        connection: &ConnectionInfo,
+        media: &MediaRef,
+    ) -> Result<Result<MediaContent, ProviderError>, CallError> {
+        call!(self, scope, |inst, store| inst
+            .switchyard_plugin_channel()
+            .call_fetch_media(store, connection, media))
+    }
+
+    /// `connector.list-templates`.
+    pub async fn list_templates(
+        &self,
+        scope: SecretScope,
+        connection: &ConnectionInfo,
+    ) -> Result<Result<Vec<TemplateInfo>, ProviderError>, CallError> {
+        call!(self, scope, |inst, store| inst
+            .switchyard_plugin_channel()
+            .call_list_templates(store, connection))
+    }
+}
+
+impl PolicyPlugin {
+    /// Its manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.shared.manifest
+    }
+
+    /// The sha256 of its component bytes.
+    pub fn sha256(&self) -> &str {
+        &self.shared.sha256
+    }
+
+    /// `policy.decide`: the actions it proposes for one inbound message.
+    pub async fn decide(
+        &self,
+        ctx: &ConversationContext,
+        msg: &InboundMessage,
+    ) -> Result<Vec<Action>, CallError> {
+        call!(self, SecretScope::default(), |inst, store| inst
+            .switchyard_plugin_policy()
+            .call_decide(store, ctx, msg))
+    }
+}

@@ -1,0 +1,14 @@
+-- Plugins the host has loaded, content-addressed by the sha256 of the packed component.
+CREATE TABLE plugins (
+    sha256         TEXT PRIMARY KEY,
+    name           TEXT NOT NULL,
+    version        TEXT NOT NULL,
+    world          TEXT NOT NULL CHECK (world IN ('connector', 'reply-policy')),
+    interface      TEXT NOT NULL,
+    manifest       TEXT NOT NULL,
+    size_bytes     INTEGER NOT NULL,
+    source         TEXT NOT NULL CHECK (source IN ('bundled', 'directory')),
+    first_seen_at  TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    last_loaded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX plugins_name ON plugins (name, version);

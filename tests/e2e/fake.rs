@@ -1,0 +1,64 @@
+//! A fake HTTP peer on 127.0.0.1 that records what it received and answers as told.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::any;
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// A running fake server.
+pub struct Fake {
+    pub origin: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Fake {
+    /// Start a fake that answers every request with `status` and `body`.
+    pub async fn start(status: u16, body: &'static str) -> Fake {
+        Fake::start_slow(status, body, std::time::Duration::ZERO).await
+    }
+
+    /// Like [`Fake::start`], but every answer waits `delay` first.
+    pub async fn start_slow(status: u16, body: &'static str, delay: std::time::Duration) -> Fake {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        let app = Router::new().fallback(any(
+            move |method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes| {
+                let log = log.clone();
+                async move {
+                    log.lock().expect("lock").push(Received {
+                        method: method.to_string(),
+                        path: uri.to_string(),
+                        headers,
+                        body: bytes.to_vec(),
+                    });
+                    tokio::time::sleep(delay).await;
+                    (StatusCode::from_u16(status).expect("status"), body)
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake");
+        let origin = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("fake server");
+        });
+        Fake { origin, received }
+    }
+
+    /// What it received so far.
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+}

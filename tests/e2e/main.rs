@@ -1,0 +1,8 @@
+//! End-to-end tests: the runtime with real plugin components, and the real `switchyard` binary.
+//!
+//! Plugins come from the host's build script: bundled ones from `switchyard::bundled::BUNDLED`,
+//! test-only ones (`plugins/testing/*`) from the paths in `switchyard::bundled::TESTING`.
+
+mod fake;
+mod runtime;
+mod serve;

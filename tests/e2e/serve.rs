@@ -1,0 +1,228 @@
+//! The real `switchyard` binary: start, health, plugin directory, graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+struct Server {
+    child: Child,
+    addr: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .env_clear()
+        .env("SWITCHYARD_DATA_DIR", data_dir)
+        .env("SWITCHYARD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Start the binary and wait until it logs that it is listening.
+fn start(mut cmd: Command) -> Server {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    cmd.env("SWITCHYARD_LISTEN", &addr);
+    let mut child = cmd.spawn().expect("spawn switchyard");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let server = Server {
+        child,
+        addr,
+        stderr: rx,
+    };
+    server.wait_for_line("switchyard listening", Duration::from_secs(120));
+    server
+}
+
+impl Server {
+    fn wait_for_line(&self, needle: &str, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match self.stderr.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    seen.push(line);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("never saw {needle:?}; output:\n{}", seen.join("\n"));
+    }
+
+    fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let url = format!("http://{}{path}", self.addr);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let resp = reqwest::get(&url).await.expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        })
+    }
+}
+
+#[test]
+fn serve_answers_health_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(command(dir.path()));
+    let (status, body) = server.get("/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["plugins"], switchyard::bundled::BUNDLED.len());
+    assert!(
+        dir.path().join("switchyard.db").exists(),
+        "SQLite database created"
+    );
+
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    server.wait_for_line("switchyard stopped", Duration::from_secs(30));
+    let mut server = server;
+    let exit = server.child.wait().expect("wait");
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+}
+
+#[test]
+fn serve_loads_plugins_from_the_plugin_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    let chaos = switchyard::bundled::testing_plugin("chaos").expect("chaos");
+    std::fs::copy(chaos, plugins.join("chaos.wasm")).expect("copy");
+    let mut cmd = command(dir.path());
+    cmd.env("SWITCHYARD_PLUGIN_DIR", &plugins);
+    let server = start(cmd);
+    let (status, body) = server.get("/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(body["plugins"], switchyard::bundled::BUNDLED.len() + 1);
+    // The compiled code was cached under the data directory.
+    let cached = std::fs::read_dir(dir.path().join("cache"))
+        .expect("cache")
+        .count();
+    assert_eq!(cached, switchyard::bundled::BUNDLED.len() + 1);
+}
+
+#[test]
+fn serve_refuses_an_invalid_plugin_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    std::fs::write(plugins.join("broken.wasm"), b"\0asm\x0d\x00\x01\x00").expect("write");
+    let out = command(dir.path())
+        .env("SWITCHYARD_PLUGIN_DIR", &plugins)
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("switchyard: plugin "), "{stderr}");
+    assert!(
+        last.contains("broken.wasm") && last.contains("switchyard plugin pack"),
+        "{last}"
+    );
+}
+
+#[test]
+fn help_explains_every_setting() {
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "SWITCHYARD_LISTEN",
+        "SWITCHYARD_DATABASE_URL",
+        "SWITCHYARD_DATA_DIR",
+        "SWITCHYARD_PLUGIN_DIR",
+        "SWITCHYARD_PLUGIN_MEMORY_MIB",
+        "SWITCHYARD_PLUGIN_CPU_MS",
+    ] {
+        assert!(help.contains(var), "--help names {var}");
+    }
+}
+
+#[test]
+fn plugin_pack_and_inspect_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chaos =
+        std::fs::read(switchyard::bundled::testing_plugin("chaos").expect("chaos")).expect("read");
+    let raw = switchyard::runtime::manifest::strip(&chaos).expect("strip");
+    let raw_path = dir.path().join("raw.wasm");
+    std::fs::write(&raw_path, raw).expect("write");
+    let packed = dir.path().join("packed.wasm");
+    let out = Command::new(BIN)
+        .args(["plugin", "pack"])
+        .arg(&raw_path)
+        .args([
+            "--name",
+            "partner-chat",
+            "--version",
+            "1.2.3",
+            "--world",
+            "connector",
+        ])
+        .args(["--egress-host", "api.partner.example", "-o"])
+        .arg(&packed)
+        .output()
+        .expect("pack");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["plugin", "inspect"])
+        .arg(&packed)
+        .output()
+        .expect("inspect");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(manifest["name"], "partner-chat");
+    assert_eq!(manifest["egress"][0], "api.partner.example");
+}
