@@ -3,6 +3,11 @@
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
+/// The packed bytes of a bundled plugin, by name.
+pub fn plugin(name: &str) -> Option<&'static [u8]> {
+    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
 /// The path of a test-only plugin built with this binary, by name.
 #[doc(hidden)]
 pub fn testing_plugin(name: &str) -> Option<&'static str> {

@@ -4,5 +4,6 @@
 //! test-only ones (`plugins/testing/*`) from the paths in `switchyard::bundled::TESTING`.
 
 mod fake;
+mod meta;
 mod runtime;
 mod serve;

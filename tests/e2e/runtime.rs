@@ -48,11 +48,7 @@ fn chaos_bytes() -> Vec<u8> {
 }
 
 fn bundled(name: &str) -> &'static [u8] {
-    switchyard::bundled::BUNDLED
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, b)| *b)
-        .expect("bundled plugin")
+    switchyard::bundled::plugin(name).expect("bundled plugin")
 }
 
 fn chaos(rt: &Runtime, origins: Vec<String>) -> Arc<ConnectorPlugin> {

@@ -1,0 +1,117 @@
+//! One plugin call on a realistic 1.5 KB Meta webhook: fresh instance + `parse`, against the
+//! same parser compiled natively, plus the fixed cost of a call (echo policy).
+//!
+//! Run: `cargo bench -p switchyard --bench plugin_call`
+
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use switchyard::egress::EgressClient;
+use switchyard::runtime::types::{
+    ConversationContext, HttpRequest, InboundMessage, MessageKind, Party,
+};
+use switchyard::runtime::{Plugin, Runtime, RuntimeConfig, Services};
+use switchyard::vault::{SecretScope, StaticSecrets};
+
+const BODY: &[u8] = include_bytes!("../../tests/fixtures/meta/bench_1500.json");
+
+fn runtime() -> Runtime {
+    Runtime::new(
+        RuntimeConfig::default(),
+        Services {
+            secrets: Arc::new(StaticSecrets::new()),
+            egress: EgressClient::new(Duration::from_secs(1), 1 << 20).expect("egress"),
+        },
+    )
+    .expect("runtime")
+}
+
+fn bundled(name: &str) -> &'static [u8] {
+    switchyard::bundled::plugin(name).expect("bundled plugin")
+}
+
+/// The native baseline: the plugin's own parser (`meta_cloud::webhook`), compiled for the host.
+fn native_parse(body: &[u8]) -> usize {
+    meta_cloud::webhook::parse(body)
+        .map(|e| e.len())
+        .unwrap_or(0)
+}
+
+fn bench(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let rt = runtime();
+    let Plugin::Connector(meta) = rt.load(bundled("meta-cloud"), Vec::new()).expect("meta") else {
+        panic!("meta-cloud is a connector")
+    };
+    let Plugin::Policy(echo) = rt.load(bundled("echo"), Vec::new()).expect("echo") else {
+        panic!("echo is a policy")
+    };
+    let req = HttpRequest {
+        method: "POST".into(),
+        url: "https://hooks.example/hooks/end_1".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: BODY.to_vec(),
+    };
+    let events = tokio
+        .block_on(meta.parse(SecretScope::default(), &req))
+        .expect("call")
+        .expect("parse");
+    assert_eq!(events.len(), native_parse(BODY), "same work on both sides");
+
+    let mut group = c.benchmark_group("meta_webhook_1500B");
+    group.bench_function("plugin_fresh_instance_parse", |b| {
+        b.iter(|| {
+            tokio
+                .block_on(meta.parse(SecretScope::default(), &req))
+                .expect("call")
+                .expect("parse")
+        })
+    });
+    group.bench_function("native_serde_parse", |b| b.iter(|| native_parse(BODY)));
+    group.finish();
+
+    let party = Party {
+        phone: Some("15550001111".into()),
+        user_id: None,
+        name: None,
+    };
+    let ctx = ConversationContext {
+        tenant_id: "ten_1".into(),
+        conversation_id: "cnv_1".into(),
+        contact: party.clone(),
+        window_open: true,
+        window_closes_at: None,
+        history: Vec::new(),
+        config: "{}".into(),
+    };
+    let msg = InboundMessage {
+        provider_message_id: "wamid.1".into(),
+        channel_address: "1065".into(),
+        sender: party,
+        timestamp: 0,
+        kind: MessageKind::Text,
+        text: Some("hi".into()),
+        media: Vec::new(),
+        location: None,
+        interactive: None,
+        reply_to: None,
+        referral: None,
+        details: None,
+    };
+    c.bench_function("echo_policy_fresh_instance_decide", |b| {
+        b.iter(|| tokio.block_on(echo.decide(&ctx, &msg)).expect("decide"))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);
