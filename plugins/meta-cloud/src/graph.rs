@@ -1,0 +1,605 @@
+//! Graph API calls (send, phone-number check, media download, template list) over a
+//! [`Transport`], so they run against the host's egress in the component and a fake in tests.
+
+use serde::Deserialize;
+
+use crate::bindings::switchyard::plugin::egress::{Credential, EgressError};
+use crate::bindings::switchyard::plugin::types::{
+    ConnectionInfo, CredentialHealth, ErrorKind, HttpRequest, HttpResponse, MediaContent, MediaRef,
+    OutboundMessage, ProviderError, TemplateCategory, TemplateInfo,
+};
+use crate::{errors, send};
+
+/// The most template pages followed (100 templates each).
+pub const MAX_TEMPLATE_PAGES: usize = 20;
+
+/// The fields `list-templates` asks for.
+const TEMPLATE_FIELDS: &str = "fields=id,name,language,category,status&limit=100";
+
+/// The host's egress, as a trait so the calls can be tested natively.
+pub trait Transport {
+    /// Send one request with the given credential added by the host.
+    fn send(&self, req: &HttpRequest, credential: Credential) -> Result<HttpResponse, EgressError>;
+}
+
+fn local_error(kind: ErrorKind, code: &str, message: impl Into<String>) -> ProviderError {
+    ProviderError {
+        kind,
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// The Graph API version for a connection: its `graph_version` setting or the default.
+pub fn version(connection: &ConnectionInfo) -> &str {
+    connection
+        .settings
+        .iter()
+        .find(|(k, v)| k == "graph_version" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+        .unwrap_or(send::DEFAULT_GRAPH_VERSION)
+}
+
+/// Percent-encode one path segment, so an id can never change the path or add a query.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `{api-base-url}/{version}/{path}`.
+pub fn url(connection: &ConnectionInfo, path: &str) -> String {
+    format!(
+        "{}/{}/{path}",
+        connection.api_base_url.trim_end_matches('/'),
+        version(connection)
+    )
+}
+
+/// One call with the bearer access token; a non-2xx answer becomes a provider error.
+fn call(
+    t: &impl Transport,
+    method: &str,
+    url: String,
+    body: Option<Vec<u8>>,
+) -> Result<HttpResponse, ProviderError> {
+    let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+    if body.is_some() {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    let req = HttpRequest {
+        method: method.into(),
+        url,
+        headers,
+        body: body.unwrap_or_default(),
+    };
+    let resp = t
+        .send(&req, Credential::BearerAccessToken)
+        .map_err(errors::from_egress)?;
+    if (200..300).contains(&resp.status) {
+        Ok(resp)
+    } else {
+        Err(errors::from_response(resp.status, &resp.body))
+    }
+}
+
+fn json<T: for<'de> Deserialize<'de>>(resp: &HttpResponse, what: &str) -> Result<T, ProviderError> {
+    serde_json::from_slice(&resp.body).map_err(|e| {
+        local_error(
+            ErrorKind::Transient,
+            "bad-response",
+            format!("the {what} response is not the expected JSON: {e}"),
+        )
+    })
+}
+
+/// Send a message; the wamid on success.
+pub fn send_message(
+    t: &impl Transport,
+    connection: &ConnectionInfo,
+    msg: &OutboundMessage,
+) -> Result<String, ProviderError> {
+    let body = send::body(msg)
+        .map_err(|m| local_error(ErrorKind::InvalidRequest, "invalid-message", m))?;
+    let url = url(
+        connection,
+        &format!("{}/messages", segment(&connection.channel_address)),
+    );
+    let resp = call(t, "POST", url, Some(body.to_string().into_bytes()))?;
+    // Meta took the message but named no id: retrying could send it twice.
+    send::message_id(&resp.body).ok_or_else(|| {
+        local_error(
+            ErrorKind::Permanent,
+            "no-message-id",
+            "the send response carried no message id",
+        )
+    })
+}
+
+/// Check that the token works for the connection's number, summarising the number's state.
+pub fn check_credentials(
+    t: &impl Transport,
+    connection: &ConnectionInfo,
+) -> Result<CredentialHealth, ProviderError> {
+    #[derive(Deserialize)]
+    struct PhoneNumber {
+        display_phone_number: Option<String>,
+        verified_name: Option<String>,
+        quality_rating: Option<String>,
+    }
+    let url = url(
+        connection,
+        &format!(
+            "{}?fields=display_phone_number,verified_name,quality_rating",
+            segment(&connection.channel_address)
+        ),
+    );
+    let n: PhoneNumber = json(&call(t, "GET", url, None)?, "phone number")?;
+    let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+    Ok(CredentialHealth {
+        expires_at: None,
+        scopes: Vec::new(),
+        detail: format!(
+            "{} ({}), quality rating {}",
+            or_unknown(n.display_phone_number),
+            or_unknown(n.verified_name),
+            or_unknown(n.quality_rating)
+        ),
+    })
+}
+
+/// Download inbound media: a fresh URL from `GET /{media-id}` (URLs live five minutes), then
+/// the bytes from it with the token; a media-ref with only a URL is fetched directly.
+pub fn fetch_media(
+    t: &impl Transport,
+    connection: &ConnectionInfo,
+    media: &MediaRef,
+) -> Result<MediaContent, ProviderError> {
+    #[derive(Deserialize)]
+    struct MediaUrl {
+        url: Option<String>,
+        mime_type: Option<String>,
+    }
+    let (url, mime) = match (&media.provider_media_id, &media.url) {
+        (Some(id), _) if !id.is_empty() => {
+            let found: MediaUrl = json(
+                &call(t, "GET", url(connection, &segment(id)), None)?,
+                "media",
+            )?;
+            let url = found.url.filter(|u| !u.is_empty()).ok_or_else(|| {
+                local_error(
+                    ErrorKind::Permanent,
+                    "no-media-url",
+                    format!("media {id} has no download URL"),
+                )
+            })?;
+            (url, found.mime_type)
+        }
+        (_, Some(url)) if !url.is_empty() => (url.clone(), None),
+        _ => {
+            return Err(local_error(
+                ErrorKind::InvalidRequest,
+                "no-media",
+                "the media has neither an id nor a URL",
+            ));
+        }
+    };
+    let resp = call(t, "GET", url, None)?;
+    let header_mime = resp
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.clone());
+    Ok(MediaContent {
+        mime_type: mime
+            .or(header_mime)
+            .or_else(|| media.mime_type.clone())
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        body: resp.body,
+    })
+}
+
+/// A template category as Meta names it; unknown names count as marketing, the strictest.
+pub fn category(name: &str) -> TemplateCategory {
+    match name.to_ascii_uppercase().as_str() {
+        "UTILITY" | "TRANSACTIONAL" => TemplateCategory::Utility,
+        "AUTHENTICATION" | "OTP" => TemplateCategory::Authentication,
+        _ => TemplateCategory::Marketing,
+    }
+}
+
+/// List the account's templates, following the paging cursor for up to [`MAX_TEMPLATE_PAGES`].
+pub fn list_templates(
+    t: &impl Transport,
+    connection: &ConnectionInfo,
+) -> Result<Vec<TemplateInfo>, ProviderError> {
+    #[derive(Deserialize)]
+    struct Page {
+        #[serde(default)]
+        data: Vec<Template>,
+        paging: Option<Paging>,
+    }
+    #[derive(Deserialize)]
+    struct Template {
+        id: Option<String>,
+        name: Option<String>,
+        language: Option<String>,
+        category: Option<String>,
+        status: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Paging {
+        next: Option<String>,
+        cursors: Option<Cursors>,
+    }
+    #[derive(Deserialize)]
+    struct Cursors {
+        after: Option<String>,
+    }
+    let account = connection
+        .account_id
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            local_error(
+                ErrorKind::InvalidRequest,
+                "no-account",
+                "the connection has no WhatsApp Business Account id",
+            )
+        })?;
+    let first = url(
+        connection,
+        &format!("{}/message_templates?{TEMPLATE_FIELDS}", segment(account)),
+    );
+    let mut next = Some(first.clone());
+    let mut out = Vec::new();
+    for _ in 0..MAX_TEMPLATE_PAGES {
+        let Some(page_url) = next.take() else { break };
+        let page: Page = json(&call(t, "GET", page_url, None)?, "template list")?;
+        out.extend(page.data.into_iter().filter_map(|t| {
+            Some(TemplateInfo {
+                id: t.id.unwrap_or_default(),
+                name: t.name.filter(|n| !n.is_empty())?,
+                language: t.language.unwrap_or_default(),
+                category: category(t.category.as_deref().unwrap_or("")),
+                status: t.status.unwrap_or_default(),
+            })
+        }));
+        // Meta gives `paging.next` only when there is a next page. Follow it through the
+        // configured base URL (the `after` cursor), so a proxy or test base keeps being used.
+        next = page.paging.and_then(|p| {
+            let after = p.cursors.and_then(|c| c.after).filter(|a| !a.is_empty());
+            match (p.next, after) {
+                (Some(_), Some(after)) => Some(format!("{first}&after={}", segment(&after))),
+                (Some(next), None) => Some(next),
+                (None, _) => None,
+            }
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::bindings::switchyard::plugin::types::{Content, Party};
+
+    /// Answers requests from a script and records them.
+    struct Script {
+        answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
+        seen: RefCell<Vec<(HttpRequest, Credential)>>,
+    }
+
+    impl Script {
+        fn new(answers: Vec<Result<HttpResponse, EgressError>>) -> Self {
+            Script {
+                answers: RefCell::new(answers.into()),
+                seen: RefCell::new(Vec::new()),
+            }
+        }
+        fn urls(&self) -> Vec<String> {
+            self.seen
+                .borrow()
+                .iter()
+                .map(|(r, _)| r.url.clone())
+                .collect()
+        }
+    }
+
+    impl Transport for Script {
+        fn send(
+            &self,
+            req: &HttpRequest,
+            credential: Credential,
+        ) -> Result<HttpResponse, EgressError> {
+            self.seen.borrow_mut().push((req.clone(), credential));
+            self.answers
+                .borrow_mut()
+                .pop_front()
+                .unwrap_or(Err(EgressError::ConnectionFailed("script ran out".into())))
+        }
+    }
+
+    fn ok(status: u16, body: &str) -> Result<HttpResponse, EgressError> {
+        Ok(HttpResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    fn conn() -> ConnectionInfo {
+        ConnectionInfo {
+            connection_id: "con_1".into(),
+            channel_address: "106540352242922".into(),
+            account_id: Some("102290129340398".into()),
+            api_base_url: "https://graph.facebook.com/".into(),
+            settings: Vec::new(),
+            callback_url: None,
+        }
+    }
+
+    fn text() -> OutboundMessage {
+        OutboundMessage {
+            to: Party {
+                phone: Some("16505551234".into()),
+                user_id: None,
+                name: None,
+            },
+            content: Content::Text("Yes, in blue.".into()),
+            reply_to: None,
+            idempotency_key: "snd_1".into(),
+        }
+    }
+
+    #[test]
+    fn urls_and_versions() {
+        let mut c = conn();
+        assert_eq!(url(&c, "x"), "https://graph.facebook.com/v26.0/x");
+        c.settings = vec![("graph_version".into(), "v24.0".into())];
+        assert_eq!(url(&c, "x"), "https://graph.facebook.com/v24.0/x");
+        c.settings = vec![("graph_version".into(), " ".into())];
+        assert_eq!(version(&c), "v26.0");
+        assert_eq!(segment("1003383421387256"), "1003383421387256");
+        assert_eq!(segment("../me?x=1#y"), "..%2Fme%3Fx%3D1%23y");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn send_posts_json_with_the_bearer_token() {
+        let s = Script::new(vec![ok(
+            200,
+            r#"{"messaging_product":"whatsapp","contacts":[{"input":"16505551234","wa_id":"16505551234"}],"messages":[{"id":"wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI3"}]}"#,
+        )]);
+        let id = send_message(&s, &conn(), &text()).expect("sent");
+        assert_eq!(id, "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI3");
+        let seen = s.seen.borrow();
+        let (req, cred) = &seen[0];
+        assert!(matches!(cred, Credential::BearerAccessToken));
+        assert_eq!(req.method, "POST");
+        assert_eq!(
+            req.url,
+            "https://graph.facebook.com/v26.0/106540352242922/messages"
+        );
+        assert!(
+            req.headers
+                .contains(&("content-type".into(), "application/json".into()))
+        );
+        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
+        assert_eq!(body["to"], "16505551234");
+        assert_eq!(body["text"]["body"], "Yes, in blue.");
+    }
+
+    #[test]
+    fn send_failures() {
+        let s = Script::new(vec![ok(
+            400,
+            r#"{"error":{"message":"(#131047) Re-engagement message","type":"OAuthException","code":131047,"error_data":{"messaging_product":"whatsapp","details":"Message failed to send because more than 24 hours have passed since the customer last replied to this number."},"fbtrace_id":"A1b2"}}"#,
+        )]);
+        let e = send_message(&s, &conn(), &text()).expect_err("window");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::WindowClosed, "131047")
+        );
+
+        let s = Script::new(vec![Err(EgressError::Timeout)]);
+        let e = send_message(&s, &conn(), &text()).expect_err("timeout");
+        assert_eq!(e.kind, ErrorKind::Transient);
+
+        let s = Script::new(vec![ok(503, "upstream unavailable")]);
+        assert_eq!(
+            send_message(&s, &conn(), &text()).expect_err("5xx").kind,
+            ErrorKind::Transient
+        );
+
+        let s = Script::new(vec![ok(200, r#"{"messaging_product":"whatsapp"}"#)]);
+        let e = send_message(&s, &conn(), &text()).expect_err("no id");
+        assert_eq!(e.code, "no-message-id");
+
+        let s = Script::new(Vec::new());
+        let mut nobody = text();
+        nobody.to.phone = None;
+        let e = send_message(&s, &conn(), &nobody).expect_err("no recipient");
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(s.seen.borrow().is_empty(), "nothing was sent");
+    }
+
+    #[test]
+    fn credential_check_summarises_the_number() {
+        let s = Script::new(vec![ok(
+            200,
+            r#"{"display_phone_number":"+1 555-078-3881","verified_name":"Lucky Shrub","quality_rating":"GREEN","id":"106540352242922"}"#,
+        )]);
+        let h = check_credentials(&s, &conn()).expect("healthy");
+        assert_eq!(
+            h.detail,
+            "+1 555-078-3881 (Lucky Shrub), quality rating GREEN"
+        );
+        assert_eq!(h.expires_at, None);
+        assert_eq!(
+            s.urls(),
+            [
+                "https://graph.facebook.com/v26.0/106540352242922?fields=display_phone_number,verified_name,quality_rating"
+            ]
+        );
+
+        let s = Script::new(vec![ok(
+            401,
+            r#"{"error":{"message":"Error validating access token: Session has expired.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"x"}}"#,
+        )]);
+        let e = check_credentials(&s, &conn()).expect_err("expired");
+        assert_eq!((e.kind, e.code.as_str()), (ErrorKind::AuthExpired, "190"));
+
+        let s = Script::new(vec![ok(200, "not json")]);
+        assert_eq!(
+            check_credentials(&s, &conn()).expect_err("bad").code,
+            "bad-response"
+        );
+    }
+
+    #[test]
+    fn media_is_resolved_then_downloaded() {
+        let s = Script::new(vec![
+            ok(
+                200,
+                r#"{"messaging_product":"whatsapp","url":"https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1003383421387256&ext=1749416801&hash=ARlq","mime_type":"image/jpeg","sha256":"81d3bd8a8db4868c9520ed47186e8b7c5789e61ff79f7f834be6950b808a90d3","file_size":"303833","id":"1003383421387256"}"#,
+            ),
+            Ok(HttpResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "image/jpeg".into())],
+                body: vec![0xff, 0xd8, 0xff],
+            }),
+        ]);
+        let m = MediaRef {
+            provider_media_id: Some("1003383421387256".into()),
+            url: Some("https://lookaside.fbsbx.com/stale".into()),
+            mime_type: None,
+            sha256: None,
+            caption: None,
+            filename: None,
+        };
+        let got = fetch_media(&s, &conn(), &m).expect("media");
+        assert_eq!(got.mime_type, "image/jpeg");
+        assert_eq!(got.body, [0xff, 0xd8, 0xff]);
+        assert_eq!(
+            s.urls(),
+            [
+                "https://graph.facebook.com/v26.0/1003383421387256",
+                "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1003383421387256&ext=1749416801&hash=ARlq"
+            ]
+        );
+        assert!(
+            s.seen
+                .borrow()
+                .iter()
+                .all(|(_, c)| matches!(c, Credential::BearerAccessToken))
+        );
+
+        // Only a URL: fetched directly; the content type comes from the response.
+        let s = Script::new(vec![Ok(HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "audio/ogg".into())],
+            body: b"OggS".to_vec(),
+        })]);
+        let m = MediaRef {
+            provider_media_id: None,
+            url: Some("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=9".into()),
+            mime_type: None,
+            sha256: None,
+            caption: None,
+            filename: None,
+        };
+        assert_eq!(
+            fetch_media(&s, &conn(), &m).expect("media").mime_type,
+            "audio/ogg"
+        );
+
+        // Expired media id.
+        let s = Script::new(vec![ok(
+            400,
+            r#"{"error":{"message":"Unsupported get request.","type":"GraphMethodException","code":100,"error_subcode":33}}"#,
+        )]);
+        let m = MediaRef {
+            provider_media_id: Some("1".into()),
+            url: None,
+            mime_type: None,
+            sha256: None,
+            caption: None,
+            filename: None,
+        };
+        assert_eq!(fetch_media(&s, &conn(), &m).expect_err("gone").code, "100");
+        let s = Script::new(vec![ok(200, r#"{"id":"1"}"#)]);
+        assert_eq!(
+            fetch_media(&s, &conn(), &m).expect_err("no url").code,
+            "no-media-url"
+        );
+        let empty = MediaRef {
+            provider_media_id: None,
+            ..m
+        };
+        assert_eq!(
+            fetch_media(&Script::new(Vec::new()), &conn(), &empty)
+                .expect_err("nothing")
+                .kind,
+            ErrorKind::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn templates_are_paged_through_the_base_url() {
+        let s = Script::new(vec![
+            ok(
+                200,
+                r#"{"data":[{"name":"order_update","language":"en_US","status":"APPROVED","category":"UTILITY","id":"594425479261596"},{"name":"summer_sale","language":"pt_PT","status":"PAUSED","category":"MARKETING","id":"594425479261597"}],"paging":{"cursors":{"before":"QVFIUmx","after":"QVFIUjRm+/="},"next":"https://graph.facebook.com/v26.0/102290129340398/message_templates?fields=id,name,language,category,status&limit=100&after=QVFIUjRm%2B%2F%3D"}}"#,
+            ),
+            ok(
+                200,
+                r#"{"data":[{"name":"login_code","language":"en_US","status":"APPROVED","category":"AUTHENTICATION","id":"594425479261598"},{"language":"en_US"},{"name":"odd","category":"NEW_KIND","id":"5"}],"paging":{"cursors":{"before":"QVFIUjRm","after":"QVFIUkx"}}}"#,
+            ),
+        ]);
+        let mut c = conn();
+        c.api_base_url = "https://graph.example:8443".into();
+        let list = list_templates(&s, &c).expect("templates");
+        let names: Vec<&str> = list.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["order_update", "summer_sale", "login_code", "odd"]);
+        assert_eq!(list[0].category, TemplateCategory::Utility);
+        assert_eq!(list[1].category, TemplateCategory::Marketing);
+        assert_eq!(list[1].status, "PAUSED");
+        assert_eq!(list[2].category, TemplateCategory::Authentication);
+        assert_eq!(list[3].category, TemplateCategory::Marketing);
+        assert_eq!(
+            s.urls(),
+            [
+                "https://graph.example:8443/v26.0/102290129340398/message_templates?fields=id,name,language,category,status&limit=100",
+                "https://graph.example:8443/v26.0/102290129340398/message_templates?fields=id,name,language,category,status&limit=100&after=QVFIUjRm%2B%2F%3D",
+            ]
+        );
+    }
+
+    #[test]
+    fn template_paging_is_capped() {
+        let page = r#"{"data":[{"name":"t","language":"en","status":"APPROVED","category":"UTILITY","id":"1"}],"paging":{"cursors":{"after":"A"},"next":"https://graph.facebook.com/next"}}"#;
+        let s = Script::new((0..50).map(|_| ok(200, page)).collect());
+        let list = list_templates(&s, &conn()).expect("templates");
+        assert_eq!(list.len(), MAX_TEMPLATE_PAGES);
+        assert_eq!(s.seen.borrow().len(), MAX_TEMPLATE_PAGES);
+
+        let mut c = conn();
+        c.account_id = None;
+        assert_eq!(
+            list_templates(&Script::new(Vec::new()), &c)
+                .expect_err("no waba")
+                .kind,
+            ErrorKind::InvalidRequest
+        );
+    }
+}
