@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::runtime::RuntimeConfig;
+use crate::vault::Secret;
+use crate::vault::crypto::MasterKeys;
 
 /// Switchyard: runs messaging-channel connectors as sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -20,11 +22,18 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Run the host: HTTP server, plugin runtime, database.
     Serve(ServeArgs),
-    /// Apply database migrations and exit.
+    /// Apply database migrations and exit (on PostgreSQL as the owner, granting the app role).
     Migrate(DatabaseArgs),
+    /// Work with the vault.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Work with the consent ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -36,9 +45,14 @@ pub struct DatabaseArgs {
     /// Directory for the SQLite database, compiled-plugin cache and generated files.
     #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Database URL: `sqlite://path` (default: `<data-dir>/switchyard.db`).
-    #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+    /// Database URL of the app role: `sqlite://path` (default: `<data-dir>/switchyard.db`) or
+    /// `postgres://app_role@host/db`.
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL only: URL of the role that owns the tables; `migrate` and `serve` apply
+    /// migrations with it and grant the app role what it needs.
+    #[arg(long, env = "SWITCHYARD_DATABASE_OWNER_URL", hide_env_values = true)]
+    pub database_owner_url: Option<String>,
 }
 
 /// `switchyard serve`.
@@ -82,6 +96,114 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// Bearer token of the operator (required unless in demo mode).
+    #[arg(long, env = "SWITCHYARD_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<Secret>,
+    /// Vault keys (current master key, older versions for rotation).
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// The public base URL providers reach this host at; webhook URLs are built from it
+    /// (default: `http://<listen>`).
+    #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// Meta Graph API base URL.
+    #[arg(
+        long,
+        env = "SWITCHYARD_META_GRAPH_URL",
+        default_value = "https://graph.facebook.com"
+    )]
+    pub meta_graph_url: url::Url,
+    /// Meta Graph API version.
+    #[arg(long, env = "SWITCHYARD_META_GRAPH_VERSION", default_value = "v26.0")]
+    pub meta_graph_version: String,
+    /// Twilio REST API base URL.
+    #[arg(
+        long,
+        env = "SWITCHYARD_TWILIO_API_URL",
+        default_value = "https://api.twilio.com"
+    )]
+    pub twilio_api_url: url::Url,
+    /// Serve on PostgreSQL even when the app role is a superuser, has BYPASSRLS or owns the
+    /// tables (row-level security then does not isolate tenants; for single-role test set-ups).
+    #[arg(long, env = "SWITCHYARD_INSECURE_DB_ROLE")]
+    pub insecure_db_role: bool,
+}
+
+/// The vault's master keys.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Current master key: 32 bytes, base64, optionally `version:base64` (default version 1).
+    #[arg(long, env = "SWITCHYARD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
+    /// Older master keys still accepted for reading, `version:base64`, comma-separated.
+    #[arg(long, env = "SWITCHYARD_MASTER_KEYS_PREVIOUS", hide_env_values = true)]
+    pub master_keys_previous: Option<Secret>,
+    /// A file holding the master key (first line) and older versions (further lines).
+    #[arg(long, env = "SWITCHYARD_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// Whether any key source is configured.
+    pub fn is_set(&self) -> bool {
+        self.master_key.is_some() || self.master_key_file.is_some()
+    }
+
+    /// Read the configured keys (`None` when none are configured).
+    pub fn load(&self) -> Result<Option<MasterKeys>, ConfigError> {
+        let bad = |variable: &'static str, e: &dyn std::fmt::Display| ConfigError {
+            variable,
+            reason: e.to_string(),
+        };
+        if let Some(current) = &self.master_key {
+            let text = |s: &Secret| String::from_utf8_lossy(s.expose()).into_owned();
+            let current = zeroize::Zeroizing::new(text(current));
+            let previous = zeroize::Zeroizing::new(
+                self.master_keys_previous
+                    .as_ref()
+                    .map(text)
+                    .unwrap_or_default(),
+            );
+            return MasterKeys::parse(&current, &previous)
+                .map(Some)
+                .map_err(|e| bad("SWITCHYARD_MASTER_KEY", &e));
+        }
+        if let Some(path) = &self.master_key_file {
+            return MasterKeys::from_file(path)
+                .map(Some)
+                .map_err(|e| bad("SWITCHYARD_MASTER_KEY_FILE", &e));
+        }
+        Ok(None)
+    }
+}
+
+/// `switchyard vault …`.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Re-seal every data key under the current master-key version (online; run once after
+    /// making a new key current and listing the old one in SWITCHYARD_MASTER_KEYS_PREVIOUS).
+    Rotate {
+        /// Database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Keys.
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+}
+
+/// `switchyard ledger …`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute every tenant's consent hash chain and name the first broken row.
+    Verify {
+        /// Database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 /// How log lines are written.
@@ -142,6 +264,22 @@ pub struct Config {
     pub egress_max_response_bytes: usize,
     /// Extra egress origins per plugin name.
     pub egress_origins: HashMap<String, Vec<String>>,
+    /// PostgreSQL owner URL (runs migrations).
+    pub database_owner_url: Option<String>,
+    /// Serve even on an unsafe PostgreSQL role.
+    pub insecure_db_role: bool,
+    /// The operator's bearer token (`None` until demo mode fills it in).
+    pub operator_token: Option<Secret>,
+    /// Master-key sources.
+    pub keys: KeyArgs,
+    /// Public base URL (no trailing slash).
+    pub public_url: String,
+    /// Provider API base URLs by connector name.
+    pub provider_urls: HashMap<String, String>,
+    /// Meta Graph API version.
+    pub meta_graph_version: String,
+    /// True when the database URL was not given (the default SQLite file): demo mode may apply.
+    pub default_database: bool,
 }
 
 /// A configuration value that cannot be used.
@@ -189,13 +327,55 @@ impl ServeArgs {
                 .push(url.origin().ascii_serialization());
         }
         let database_url = self.database.url();
-        if !database_url.starts_with("sqlite:") {
+        if crate::store::backend_of(&database_url).is_none() {
             return Err(ConfigError {
                 variable: "SWITCHYARD_DATABASE_URL",
-                reason: "only sqlite:// URLs are supported by this version".into(),
+                reason: "expected a sqlite:// or postgres:// URL".into(),
             });
         }
+        if let Some(owner) = &self.database.database_owner_url
+            && crate::store::backend_of(owner) != Some(crate::store::Backend::Postgres)
+        {
+            return Err(ConfigError {
+                variable: "SWITCHYARD_DATABASE_OWNER_URL",
+                reason: "only PostgreSQL has a separate owner (expected postgres://)".into(),
+            });
+        }
+        let public_url = match &self.public_url {
+            Some(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                u.as_str().trim_end_matches('/').to_string()
+            }
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: "SWITCHYARD_PUBLIC_URL",
+                    reason: "expected an http(s) URL".into(),
+                });
+            }
+            None => format!("http://{}", self.listen),
+        };
+        // The configured provider base URLs are exact origins their connector may reach (A6).
+        let mut provider_urls = HashMap::new();
+        for (plugin, url) in [
+            ("meta-cloud", &self.meta_graph_url),
+            ("twilio", &self.twilio_api_url),
+        ] {
+            let base = url.as_str().trim_end_matches('/').to_string();
+            egress_origins
+                .entry(plugin.to_string())
+                .or_default()
+                .push(url.origin().ascii_serialization());
+            provider_urls.insert(plugin.to_string(), base);
+        }
+        self.keys.load()?;
         Ok(Config {
+            database_owner_url: self.database.database_owner_url.clone(),
+            insecure_db_role: self.insecure_db_role,
+            operator_token: self.operator_token,
+            keys: self.keys,
+            public_url,
+            provider_urls,
+            meta_graph_version: self.meta_graph_version,
+            default_database: self.database.database_url.is_none(),
             listen: self.listen,
             runtime: RuntimeConfig {
                 memory_bytes: (self.plugin_memory_mib << 20) as usize,
@@ -246,9 +426,10 @@ mod tests {
         ])
         .expect("config");
         assert_eq!(c.egress_origins["chaos"], vec!["http://127.0.0.1:4010"]);
+        // The configured provider base URL is always one of the connector's origins.
         assert_eq!(
             c.egress_origins["meta-cloud"],
-            vec!["https://graph.example"]
+            vec!["https://graph.example", "https://graph.facebook.com"]
         );
         let err = parse(&["--egress-origins", "chaos"]).expect_err("no =");
         assert_eq!(err.variable, "SWITCHYARD_EGRESS_ORIGINS");

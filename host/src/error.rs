@@ -1,27 +1,129 @@
 //! HTTP-facing errors: every API error has a stable `code` and turns into a response here, once.
+//!
+//! Internal failures are logged with their cause and answered with an opaque 500; nothing from
+//! inside the host (SQL, file paths, secrets) reaches a client.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::store::StoreError;
+use crate::tenancy::AccessError;
+use crate::vault::VaultError;
+
 /// An error an HTTP handler returns.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The database did not answer.
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or invalid credentials (401).
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    /// The caller's role may not do this (403).
+    #[error("this key may not do that")]
+    Forbidden,
+    /// No such object for this caller (404), also when it belongs to someone else.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The path exists but not with this method (405).
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    /// The request conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code, e.g. `number_already_connected`.
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The body is too large (413).
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// The request is well-formed but cannot be done (422).
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable code, e.g. `unknown_connector`, `invalid_credentials`.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The provider or the connector plugin failed (502).
+    #[error("{message}")]
+    BadGateway {
+        /// Stable code, e.g. `provider_unavailable`, `connector_failed`.
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The database did not answer (503).
     #[error("the database is unavailable")]
     DatabaseUnavailable,
-    /// Something failed inside the host; details are logged, not returned.
+    /// Something failed inside the host; details are logged, not returned (500).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
+    /// A 422 with a code.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::BadGateway { code, .. } => (StatusCode::BAD_GATEWAY, code),
             ApiError::DatabaseUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
             }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("object"),
+            StoreError::Conflict(what) => ApiError::Conflict {
+                code: "conflict",
+                message: format!("already exists ({what})"),
+            },
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => ApiError::DatabaseUnavailable,
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Unauthenticated => ApiError::Unauthorized,
+            AccessError::Forbidden => ApiError::Forbidden,
+            AccessError::NotFound => ApiError::NotFound("tenant"),
+            AccessError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Store(s) => s.into(),
+            other => ApiError::Internal(other.into()),
         }
     }
 }

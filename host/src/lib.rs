@@ -5,11 +5,14 @@
 
 pub mod bundled;
 pub mod config;
+pub mod consent;
+pub mod demo;
 pub mod egress;
 pub mod error;
 pub mod http;
 pub mod runtime;
 pub mod store;
+pub mod tenancy;
 pub mod vault;
 
 use std::future::Future;
@@ -23,7 +26,8 @@ use crate::config::Config;
 use crate::egress::EgressClient;
 use crate::runtime::{Registry, Runtime, Services};
 use crate::store::{PluginSource, Store};
-use crate::vault::StaticSecrets;
+use crate::tenancy::auth::OperatorToken;
+use crate::vault::{StaticSecrets, Vault};
 
 /// Run the host on `listener` until SIGINT or SIGTERM, then shut down gracefully.
 pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
@@ -38,13 +42,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = Store::open(&config.database_url)
-        .await
-        .context("opening the database (SWITCHYARD_DATABASE_URL)")?;
-    store
-        .migrate()
-        .await
-        .context("applying database migrations")?;
+    let (operator_token, master_keys) = demo::credentials(&config)?;
+    let store = open_store(&config).await?;
+    let vault = Vault::new(master_keys);
 
     let services = Services {
         // The encrypted vault replaces this source; until then plugins get no secrets.
@@ -57,13 +57,80 @@ pub async fn serve(
     let state = http::AppState {
         store,
         plugins: Arc::new(registry),
+        vault,
+        operator: OperatorToken::new(&String::from_utf8_lossy(operator_token.expose())),
+        public_url: config.public_url.clone(),
+        provider_urls: Arc::new(config.provider_urls.clone()),
+        meta_graph_version: config.meta_graph_version.clone(),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "switchyard listening");
-    axum::serve(listener, http::router(state))
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("switchyard stopped");
+    Ok(())
+}
+
+/// Open the database the configuration names, apply migrations, and on PostgreSQL refuse an app
+/// role that row-level security would not hold.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(&config.database_url)
+        .await
+        .context("opening the database (SWITCHYARD_DATABASE_URL)")?;
+    match store.backend() {
+        store::Backend::Sqlite => store
+            .migrate()
+            .await
+            .context("applying database migrations")?,
+        store::Backend::Postgres => {
+            if let Some(owner_url) = &config.database_owner_url {
+                migrate_postgres(owner_url, &config.database_url).await?;
+            } else if config.insecure_db_role {
+                store
+                    .migrate()
+                    .await
+                    .context("applying database migrations")?;
+            } else {
+                tracing::info!(
+                    "SWITCHYARD_DATABASE_OWNER_URL is not set: migrations are left to `switchyard migrate`"
+                );
+            }
+            if let Some(check) = store.role_check().await?
+                && let Some(refusal) = check.refusal()
+            {
+                if config.insecure_db_role {
+                    tracing::warn!("{refusal} (continuing: --insecure-db-role)");
+                } else {
+                    anyhow::bail!("{refusal}");
+                }
+            }
+        }
+    }
+    Ok(store)
+}
+
+/// Apply PostgreSQL migrations as the owner and grant the app role of `app_url` (when it is a
+/// different role) what it needs.
+pub async fn migrate_postgres(owner_url: &str, app_url: &str) -> anyhow::Result<()> {
+    let owner = Store::open_with(owner_url, 1)
+        .await
+        .context("opening the database as the owner (SWITCHYARD_DATABASE_OWNER_URL)")?;
+    owner
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    let user = |u: &str| url::Url::parse(u).ok().map(|u| u.username().to_string());
+    if let Some(app_role) = user(app_url).filter(|r| !r.is_empty())
+        && user(owner_url).as_deref() != Some(app_role.as_str())
+    {
+        owner
+            .grant_app_role(&app_role)
+            .await
+            .context("granting the app role")?;
+    }
+    owner.close().await;
     Ok(())
 }
 

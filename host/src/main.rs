@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use switchyard::config::{Cli, Command, LogFormat, PluginCommand};
+use switchyard::config::{Cli, Command, LedgerCommand, LogFormat, PluginCommand, VaultCommand};
 use switchyard::runtime::{Manifest, World};
 
 fn main() -> ExitCode {
@@ -44,9 +44,71 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate(args) => {
             std::fs::create_dir_all(&args.data_dir)?;
-            let store = switchyard::store::Store::open(&args.url()).await?;
-            store.migrate().await?;
+            let url = args.url();
+            match (
+                &args.database_owner_url,
+                switchyard::store::backend_of(&url),
+            ) {
+                (Some(owner), _) => switchyard::migrate_postgres(owner, &url).await?,
+                (None, Some(switchyard::store::Backend::Postgres)) => {
+                    // One role does both: it owns the tables (serve then needs --insecure-db-role).
+                    switchyard::migrate_postgres(&url, &url).await?
+                }
+                _ => {
+                    switchyard::store::Store::open(&url)
+                        .await?
+                        .migrate()
+                        .await?
+                }
+            }
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Vault(VaultCommand::Rotate { database, keys }) => {
+            let keys = keys.load()?.ok_or_else(|| {
+                anyhow::anyhow!("SWITCHYARD_MASTER_KEY (or SWITCHYARD_MASTER_KEY_FILE) is not set")
+            })?;
+            let store = switchyard::store::Store::open(&database.url()).await?;
+            let vault = switchyard::vault::Vault::new(keys);
+            let report = vault.rotate(&store).await?;
+            println!(
+                "vault rotated to key version {}: {} data keys re-sealed, {} already current",
+                vault.current_version(),
+                report.resealed,
+                report.current
+            );
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Verify { database, tenant }) => {
+            let store = switchyard::store::Store::open(&database.url()).await?;
+            let scopes = match tenant {
+                Some(t) => vec![
+                    switchyard::tenancy::auth::one_tenant(&store, &t)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("tenant {t}: {e}"))?,
+                ],
+                None => switchyard::tenancy::auth::every_tenant(&store).await?,
+            };
+            let mut broken = 0;
+            let mut rows = 0;
+            for scope in &scopes {
+                let (n, first_break) = switchyard::consent::verify(&store, scope).await?;
+                rows += n;
+                if let Some(b) = first_break {
+                    broken += 1;
+                    println!(
+                        "BROKEN tenant {} at row seq {}: {}",
+                        b.tenant_id, b.seq, b.reason
+                    );
+                }
+            }
+            println!(
+                "checked {} tenants, {rows} rows: {broken} broken chains",
+                scopes.len()
+            );
+            if broken > 0 {
+                anyhow::bail!("the consent ledger failed verification");
+            }
             Ok(())
         }
         Command::Plugin(PluginCommand::Pack {

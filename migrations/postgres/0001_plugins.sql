@@ -5,7 +5,7 @@ CREATE TABLE plugins (
     version        TEXT NOT NULL,
     world          TEXT NOT NULL CHECK (world IN ('connector', 'reply-policy')),
     interface      TEXT NOT NULL,
-    manifest       JSONB NOT NULL,
+    manifest       TEXT NOT NULL,
     size_bytes     BIGINT NOT NULL,
     source         TEXT NOT NULL CHECK (source IN ('bundled', 'directory')),
     first_seen_at  TIMESTAMPTZ NOT NULL DEFAULT now(),

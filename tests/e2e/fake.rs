@@ -30,20 +30,42 @@ impl Fake {
 
     /// Like [`Fake::start`], but every answer waits `delay` first.
     pub async fn start_slow(status: u16, body: &'static str, delay: std::time::Duration) -> Fake {
+        Fake::serve(move |_| (status, body.to_string()), delay).await
+    }
+
+    /// A fake whose answer `respond` computes from the request (e.g. echoing a header back).
+    pub async fn start_with(
+        respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+    ) -> Fake {
+        Fake::serve(respond, std::time::Duration::ZERO).await
+    }
+
+    async fn serve(
+        respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+        delay: std::time::Duration,
+    ) -> Fake {
+        let respond = Arc::new(respond);
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();
         let app = Router::new().fallback(any(
             move |method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes| {
                 let log = log.clone();
+                let respond = respond.clone();
                 async move {
-                    log.lock().expect("lock").push(Received {
+                    let req = Received {
                         method: method.to_string(),
                         path: uri.to_string(),
                         headers,
                         body: bytes.to_vec(),
-                    });
+                    };
+                    let (status, body) = respond(&req);
+                    log.lock().expect("lock").push(req);
                     tokio::time::sleep(delay).await;
-                    (StatusCode::from_u16(status).expect("status"), body)
+                    (
+                        StatusCode::from_u16(status).expect("status"),
+                        [("content-type", "application/json")],
+                        body,
+                    )
                 }
             },
         ));

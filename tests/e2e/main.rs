@@ -3,7 +3,12 @@
 //! Plugins come from the host's build script: bundled ones from `switchyard::bundled::BUNDLED`,
 //! test-only ones (`plugins/testing/*`) from the paths in `switchyard::bundled::TESTING`.
 
+mod api;
 mod fake;
 mod meta;
+mod openapi;
+mod pg;
 mod runtime;
+mod secrets;
 mod serve;
+mod store;

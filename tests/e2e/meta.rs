@@ -41,6 +41,7 @@ fn scope() -> SecretScope {
         endpoint: Some("end_meta".into()),
         connection: Some("con_meta".into()),
         account_id: Some("102290129340398".into()),
+        loaded: None,
     }
 }
 

@@ -79,6 +79,7 @@ fn scope() -> SecretScope {
         endpoint: Some("end_1".into()),
         connection: Some("con_1".into()),
         account_id: None,
+        loaded: None,
     }
 }
 

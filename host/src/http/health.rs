@@ -8,7 +8,7 @@ use super::AppState;
 use crate::error::ApiError;
 
 /// The health report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: &'static str,
@@ -19,6 +19,16 @@ pub struct Health {
 }
 
 /// 200 with the report when the database answers, 503 `database_unavailable` when it does not.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "OK", body = Health),
+        crate::http::openapi::Unavailable,
+    ),
+    security(())
+)]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if !state.store.ping().await {
         return Err(ApiError::DatabaseUnavailable);

@@ -1,14 +1,31 @@
-//! The HTTP layer: the router and the state handlers share. One file per resource.
+//! The HTTP layer: the router and the state handlers share. One file per resource; auth and
+//! tenant scope come from extractors ([`auth`]), so a handler that needs a tenant cannot be
+//! written without one.
 
+mod auth;
+mod connections;
+mod consent;
+mod endpoints;
 mod health;
+mod inbox;
+mod json;
+mod openapi;
+mod partners;
+mod tenants;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::runtime::Registry;
 use crate::store::Store;
+use crate::tenancy::auth::OperatorToken;
+use crate::vault::Vault;
+
+/// Largest management-API request body (settings and secrets are small).
+pub const API_BODY_LIMIT: usize = 1 << 20;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -17,11 +34,62 @@ pub struct AppState {
     pub store: Store,
     /// The loaded plugins.
     pub plugins: Arc<Registry>,
+    /// The vault.
+    pub vault: Vault,
+    /// The operator token's hash.
+    pub operator: OperatorToken,
+    /// Public base URL (no trailing slash).
+    pub public_url: String,
+    /// Provider API base URLs by connector name.
+    pub provider_urls: Arc<HashMap<String, String>>,
+    /// Meta Graph API version.
+    pub meta_graph_version: String,
+}
+
+impl AppState {
+    /// The public webhook URL of an endpoint.
+    pub fn webhook_url(&self, endpoint_id: &str) -> String {
+        format!("{}/hooks/{endpoint_id}", self.public_url)
+    }
 }
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/partners", post(partners::create))
+        .route("/partners/{partner}/report", get(partners::report))
+        .route("/endpoints", post(endpoints::create))
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route("/tenants/{tenant}", get(tenants::show))
+        .route("/tenants/{tenant}/keys", post(tenants::create_key))
+        .route(
+            "/tenants/{tenant}/policy",
+            get(tenants::policy).put(tenants::put_policy),
+        )
+        .route(
+            "/tenants/{tenant}/connections",
+            post(connections::create).get(connections::list),
+        )
+        .route(
+            "/tenants/{tenant}/connections/{connection}",
+            get(connections::show).delete(connections::disconnect),
+        )
+        .route("/tenants/{tenant}/conversations", get(inbox::conversations))
+        .route(
+            "/tenants/{tenant}/conversations/{conversation}/messages",
+            get(inbox::messages),
+        )
+        .route(
+            "/tenants/{tenant}/consent",
+            get(consent::list).post(consent::change),
+        )
+        .route("/tenants/{tenant}/consent/export", get(consent::export))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(|| async { crate::error::ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { crate::error::ApiError::MethodNotAllowed })
+        .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .nest("/api/v1", api)
         .with_state(state)
 }

@@ -22,10 +22,10 @@ impl From<EgressError> for WitEgressError {
 
 impl CallState {
     fn auth(&self, credential: Credential) -> Result<Auth, WitEgressError> {
-        let secrets = &self.plugin.services.secrets;
+        let shared = self.plugin.services.secrets.as_ref();
         let get = |name| {
-            secrets
-                .secret(&self.scope, name)
+            self.scope
+                .secret(shared, name)
                 .ok_or(WitEgressError::CredentialMissing)
         };
         Ok(match credential {
@@ -46,7 +46,10 @@ impl CallState {
     fn held_secrets(&self) -> Vec<Secret> {
         SecretName::ALL
             .into_iter()
-            .filter_map(|name| self.plugin.services.secrets.secret(&self.scope, name))
+            .filter_map(|name| {
+                self.scope
+                    .secret(self.plugin.services.secrets.as_ref(), name)
+            })
             .collect()
     }
 }

@@ -20,10 +20,8 @@ impl From<WitSecretName> for SecretName {
 
 impl CallState {
     fn secret(&self, name: WitSecretName) -> Result<Secret, SecretError> {
-        self.plugin
-            .services
-            .secrets
-            .secret(&self.scope, name.into())
+        self.scope
+            .secret(self.plugin.services.secrets.as_ref(), name.into())
             .ok_or(SecretError::NotConfigured)
     }
 }

@@ -1,21 +1,88 @@
-//! The store: the database behind the host. SQLite (embedded, WAL mode) for now.
+//! The store: the database behind the host, SQLite (embedded, WAL mode) or PostgreSQL.
 //!
-//! Owns the connection pool and migrations; other modules read and write through its methods,
-//! never through raw SQL of their own.
+//! Owns the connection pool, migrations and every SQL statement; other modules read and write
+//! through its methods, never through SQL of their own. One query text serves both backends
+//! (sqlx's `Any` driver, `$N` placeholders, integer flags and millisecond times).
+//!
+//! Tenant-owned rows are reached only through a [`Tx`] opened with a [`Scope`] (see
+//! [`crate::tenancy`]): on PostgreSQL the scope becomes transaction-local settings that row-level
+//! security reads; on both backends every tenant query also names the scope's tenant.
+
+mod admin;
+mod inbox;
+mod ledger;
+mod postgres;
+mod tenant;
+mod vault;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor as _, Transaction};
+
+pub use admin::{ApiKeyRecord, EndpointRecord, PartnerRecord, ReportRow, TenantRecord};
+pub use inbox::{
+    ContactRecord, ConversationRecord, MessageRecord, NewMessage, Page, TENANT_TABLES,
 };
+pub use ledger::LedgerRow;
+pub use postgres::RoleCheck;
+pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};
+pub use vault::{Holder, SealedKeyRow, SealedSecretRow};
 
 use crate::runtime::Manifest;
+use crate::tenancy::Scope;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A unique constraint refused the write (the constraint's name).
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The row does not exist (or is not visible in this scope).
+    #[error("not found")]
+    NotFound,
+    /// The transaction's scope may not do this.
+    #[error("not allowed in this scope")]
+    WrongScope,
+}
+
+impl StoreError {
+    /// Turn a unique-violation into [`StoreError::Conflict`]; keep anything else.
+    fn from_write(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            let name = db
+                .constraint()
+                .map(str::to_string)
+                .unwrap_or_else(|| db.message().to_string());
+            return StoreError::Conflict(name);
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// Store result.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
 
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 /// Where a loaded plugin came from.
@@ -27,34 +94,145 @@ pub enum PluginSource {
     Directory,
 }
 
+/// Whether a transaction writes (on SQLite a writer takes the write lock up front).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads only.
+    Read,
+    /// Reads and writes.
+    Write,
+}
+
+/// A transaction with its scope; commits with [`Tx::commit`], rolls back when dropped.
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    scope: Scope,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").field("scope", &self.scope).finish()
+    }
+}
+
+/// The backend a database URL names, if any.
+pub fn backend_of(url: &str) -> Option<Backend> {
+    if url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Some(Backend::Postgres)
+    } else {
+        None
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 impl Store {
-    /// Open (creating it if needed) the database at `url`, in WAL mode.
+    /// Connect to `url` (`sqlite://…`, created if missing, WAL mode; or `postgres://…`).
     pub async fn open(url: &str) -> anyhow::Result<Store> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Survives a crash of the process; FULL also survives power loss (see docs/operating.md).
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        Ok(Store { pool })
+        Self::open_with(url, 8).await
     }
 
-    /// Apply pending migrations.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&self.pool)
+    /// Connect with at most `max_connections` pooled connections.
+    pub async fn open_with(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let Some(backend) = backend_of(url) else {
+            anyhow::bail!("unsupported database URL scheme (expected sqlite:// or postgres://)");
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL + NORMAL survives a crash of the process (FULL: also power loss;
+                        // docs/operating.md). secure_delete zeroes freed content, so shredded
+                        // keys do not linger in free pages.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                             PRAGMA secure_delete = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
             .await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Apply pending migrations (run as the tables' owner on PostgreSQL).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("../migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
         Ok(())
     }
 
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Close the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begin a transaction in `scope`.
+    pub async fn begin(&self, scope: Scope, mode: Mode) -> Result<Tx> {
+        let begin = match (self.backend, mode) {
+            (Backend::Sqlite, Mode::Write) => "BEGIN IMMEDIATE",
+            (Backend::Sqlite, Mode::Read) => "BEGIN",
+            (Backend::Postgres, Mode::Write) => "BEGIN",
+            (Backend::Postgres, Mode::Read) => "BEGIN READ ONLY",
+        };
+        let mut inner = self.pool.begin_with(begin).await?;
+        if self.backend == Backend::Postgres {
+            // Transaction-local (`true`): gone at COMMIT/ROLLBACK, so a pooled connection never
+            // carries one request's scope into the next. All three are set every time.
+            let (tenant, partner, operator) = scope.settings();
+            sqlx::query(
+                "SELECT set_config('app.tenant_id', $1, true), \
+                        set_config('app.partner_id', $2, true), \
+                        set_config('app.operator', $3, true)",
+            )
+            .bind(tenant)
+            .bind(partner)
+            .bind(operator)
+            .execute(&mut *inner)
+            .await?;
+        }
+        Ok(Tx {
+            inner,
+            scope,
+            backend: self.backend,
+        })
     }
 
     /// Record that a plugin was loaded (content-addressed by sha256).
@@ -71,7 +249,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO plugins (sha256, name, version, world, interface, manifest, size_bytes, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (sha256) DO UPDATE SET last_loaded_at = CURRENT_TIMESTAMP",
         )
         .bind(sha256)
@@ -94,5 +272,40 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+impl Tx {
+    /// Commit.
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    /// The scope this transaction runs in.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The tenant id of a tenant scope, or `WrongScope`.
+    fn tenant_id(&self) -> Result<String> {
+        self.scope
+            .tenant()
+            .map(|t| t.id().to_string())
+            .ok_or(StoreError::WrongScope)
+    }
+}
+
+impl Store {
+    /// SQLite: copy the WAL into the database file and truncate it, so overwritten pages do not
+    /// linger in the log. Best effort (readers may hold it); nothing on PostgreSQL.
+    pub async fn checkpoint(&self) {
+        if self.backend == Backend::Sqlite
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }

@@ -1,8 +1,14 @@
 //! The vault: where provider secrets live. Plugins never see these values.
 //!
-//! For now this module holds the seam the runtime's `secrets` and `egress` host interfaces read
-//! through ([`SecretSource`]) and an in-memory source with fixed values ([`StaticSecrets`]). The
-//! encrypted, per-tenant vault implements the same trait.
+//! Holds the seam the runtime's `secrets` and `egress` host interfaces read through
+//! ([`SecretSource`], [`SecretScope`]), the envelope cryptography ([`crypto`]) and the sealed
+//! store of connection and endpoint secrets ([`Vault`]), which opens a call's secrets into a
+//! [`StaticSecrets`] that lives as long as the call.
+
+pub mod crypto;
+pub mod sealed;
+
+pub use sealed::{Vault, VaultError};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +29,21 @@ pub enum SecretName {
 }
 
 impl SecretName {
+    /// The field name the API and the vault use (`app_secret`, …).
+    pub fn field(self) -> &'static str {
+        match self {
+            SecretName::AppSecret => "app_secret",
+            SecretName::VerifyToken => "verify_token",
+            SecretName::AuthToken => "auth_token",
+            SecretName::AccessToken => "access_token",
+        }
+    }
+
+    /// The secret name of an API/vault field.
+    pub fn from_field(field: &str) -> Option<SecretName> {
+        SecretName::ALL.into_iter().find(|n| n.field() == field)
+    }
+
     /// Every secret name.
     pub const ALL: [SecretName; 4] = [
         SecretName::AppSecret,
@@ -47,6 +68,23 @@ impl Secret {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Secret {
+    /// A secret from a JSON string (API request bodies).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = zeroize::Zeroizing::new(String::deserialize(d)?);
+        Ok(Secret::new(s.as_bytes().to_vec()))
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    /// A secret from a flag or environment value.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret::new(s.as_bytes().to_vec()))
+    }
+}
+
 impl Clone for Secret {
     fn clone(&self) -> Self {
         Secret::new(self.expose().to_vec())
@@ -66,7 +104,7 @@ impl fmt::Display for Secret {
 }
 
 /// Whose secrets a plugin call may use: an endpoint's (webhook checks) and/or a connection's (API calls).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default)]
 pub struct SecretScope {
     /// The webhook endpoint (connector installation) the call serves.
     pub endpoint: Option<String>,
@@ -74,6 +112,19 @@ pub struct SecretScope {
     pub connection: Option<String>,
     /// The provider account id used as the Basic-auth user name (Twilio Account SID).
     pub account_id: Option<String>,
+    /// Secrets the host opened from the vault for this one call; when set, the call sees these
+    /// and not the runtime's shared source. Dropped (and zeroized) with the call.
+    pub loaded: Option<std::sync::Arc<StaticSecrets>>,
+}
+
+impl SecretScope {
+    /// The secret `name` for this call, from the call's own secrets or else `shared`.
+    pub fn secret(&self, shared: &dyn SecretSource, name: SecretName) -> Option<Secret> {
+        match &self.loaded {
+            Some(own) => own.secret(self, name),
+            None => shared.secret(self, name),
+        }
+    }
 }
 
 /// Where the runtime gets secret values from.
@@ -141,6 +192,7 @@ mod tests {
             endpoint: Some("end_1".into()),
             connection: Some("con_1".into()),
             account_id: None,
+            loaded: None,
         };
         let got = src.secret(&scope, SecretName::AccessToken).expect("secret");
         assert_eq!(got.expose(), b"connection");

@@ -1,0 +1,581 @@
+//! `/api/v1/tenants/{tenant}/connections`: connect a number (credentials proven by the
+//! connector's `check-credentials` before it goes live), list and show them (status and
+//! identifiers, never secrets), and disconnect (crypto-shred, ledger `revoked` + `shredded`).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::{Client, Tenant};
+use super::endpoints::{checked_secrets, checked_settings};
+use super::json::{ApiJson, ApiQuery, PageQuery, page};
+use crate::consent::{self, Action, Entry};
+use crate::error::ApiError;
+use crate::runtime::types::{ConnectionInfo, ErrorKind};
+use crate::store::{
+    ConnectionRecord, EndpointRecord, Mode, NewConnection, Page, StoreError, now_ms,
+};
+use crate::tenancy::{Capability, Scope, TenantAccess, ids};
+use crate::vault::{Secret, Vault};
+
+/// How a connector's settings map onto a connection.
+struct Profile {
+    /// The setting that holds the business address.
+    address: &'static str,
+    /// The setting that holds the provider account, if any.
+    account: Option<&'static str>,
+    /// The setting that holds the display number, if any.
+    display: Option<&'static str>,
+    /// Settings that must be present.
+    required: &'static [&'static str],
+    /// Secrets that must be present.
+    secrets: &'static [&'static str],
+    /// Each connection gets its own endpoint (Twilio) instead of sharing an app's (Meta).
+    own_endpoint: bool,
+}
+
+/// What the host knows about connecting each connector; others use the generic profile
+/// (`channel_address`, optional `account_id`, a shared endpoint) — see docs/plugin-authors.md.
+fn profile(connector: &str) -> Profile {
+    match connector {
+        "meta-cloud" => Profile {
+            address: "phone_number_id",
+            account: Some("waba_id"),
+            display: Some("display_phone_number"),
+            required: &["phone_number_id", "waba_id"],
+            secrets: &["access_token"],
+            own_endpoint: false,
+        },
+        "twilio" => Profile {
+            address: "from",
+            account: Some("account_sid"),
+            display: Some("from"),
+            required: &["account_sid", "from"],
+            secrets: &["auth_token"],
+            own_endpoint: true,
+        },
+        _ => Profile {
+            address: "channel_address",
+            account: Some("account_id"),
+            display: Some("display_name"),
+            required: &["channel_address"],
+            secrets: &[],
+            own_endpoint: false,
+        },
+    }
+}
+
+/// Consent given while connecting.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentInput {
+    /// The version of the consent document the business accepted.
+    pub document_version: String,
+    /// Scopes granted (default `["messaging"]`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// `POST /api/v1/tenants/{tenant}/connections` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connect {
+    /// A loaded connector plugin's name.
+    pub connector: String,
+    /// The shared endpoint (Meta app) it receives on; not for per-connection endpoints.
+    pub endpoint: Option<String>,
+    /// Non-secret settings.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// Credentials: sealed in the vault, never shown again.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub secrets: BTreeMap<String, Secret>,
+    /// The business's consent.
+    pub consent: ConsentInput,
+}
+
+/// A connection as the API shows it: status and identifiers, never secrets.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConnectionView {
+    /// `con_…`.
+    pub id: String,
+    /// Connector plugin.
+    pub connector: String,
+    /// `connecting`, `live`, `expired`, `disconnected` or `error`.
+    pub status: String,
+    /// Why, for `error`/`expired`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// Business address.
+    pub channel_address: String,
+    /// Provider account.
+    pub account_id: Option<String>,
+    /// Display number.
+    pub display_name: Option<String>,
+    /// Endpoint.
+    pub endpoint_id: String,
+    /// Where the provider must send webhooks.
+    pub webhook_url: String,
+    /// Non-secret settings.
+    pub settings: serde_json::Value,
+    /// Whether the number is switched on.
+    pub active: bool,
+    /// When the token expires (Unix ms), when known.
+    pub token_expires_at: Option<i64>,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+    /// Last change (Unix ms).
+    pub updated_at: i64,
+    /// Disconnection time (Unix ms).
+    pub disconnected_at: Option<i64>,
+}
+
+fn view(state: &AppState, c: ConnectionRecord) -> ConnectionView {
+    ConnectionView {
+        webhook_url: state.webhook_url(&c.endpoint_id),
+        settings: serde_json::from_str(&c.settings).unwrap_or(serde_json::Value::Null),
+        id: c.id,
+        connector: c.connector,
+        status: c.status,
+        status_reason: c.status_reason,
+        channel_address: c.channel_address,
+        account_id: c.account_id,
+        display_name: c.display_name,
+        endpoint_id: c.endpoint_id,
+        active: c.active != 0,
+        token_expires_at: c.token_expires_at,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        disconnected_at: c.disconnected_at,
+    }
+}
+
+/// The endpoint a new connection receives on, checked against the tenant's partner.
+async fn shared_endpoint(
+    state: &AppState,
+    access: &TenantAccess,
+    connector: &str,
+    endpoint: Option<&str>,
+) -> Result<EndpointRecord, ApiError> {
+    let id = endpoint.ok_or_else(|| {
+        ApiError::unprocessable(
+            "endpoint_required",
+            "\"endpoint\" must name the connector installation (POST /api/v1/endpoints)",
+        )
+    })?;
+    let mut tx = state
+        .store
+        .begin(Scope::Tenant(access.scope.clone()), Mode::Read)
+        .await?;
+    let tenant = tx
+        .tenant(access.scope.id())
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
+    let endpoint = tx.endpoint(id).await?;
+    tx.commit().await?;
+    let unknown = || ApiError::unprocessable("unknown_endpoint", "no such endpoint");
+    let endpoint = endpoint.ok_or_else(unknown)?;
+    let usable = match (&endpoint.partner_id, &endpoint.tenant_id) {
+        (_, Some(_)) => false, // another connection's own endpoint
+        (None, None) => true,  // the operator's: any tenant
+        (Some(p), None) => tenant.partner_id.as_deref() == Some(p.as_str()),
+    };
+    if !usable {
+        return Err(unknown());
+    }
+    if endpoint.connector != connector {
+        return Err(ApiError::unprocessable(
+            "unknown_endpoint",
+            format!(
+                "endpoint {id} belongs to connector {:?}",
+                endpoint.connector
+            ),
+        ));
+    }
+    Ok(endpoint)
+}
+
+/// Connect a number (owner/admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/connections",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)")),
+    request_body = Connect,
+    responses(
+        (status = 201, description = "Created", body = ConnectionView),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+        crate::http::openapi::Unprocessable,
+        crate::http::openapi::BadGateway,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    client: Client,
+    ApiJson(body): ApiJson<Connect>,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let access = &tenant.access;
+    let plugin = state
+        .plugins
+        .connector(&body.connector)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_connector",
+                format!("no connector plugin named {:?} is loaded", body.connector),
+            )
+        })?;
+    let profile = profile(&body.connector);
+    checked_settings(&body.settings)?;
+    for key in profile.required {
+        if body.settings.get(*key).is_none_or(|v| v.trim().is_empty()) {
+            return Err(ApiError::unprocessable(
+                "invalid_settings",
+                format!("setting {key:?} is required for {}", body.connector),
+            ));
+        }
+    }
+    for key in profile.secrets {
+        if !body.secrets.contains_key(*key) {
+            return Err(ApiError::unprocessable(
+                "invalid_secrets",
+                format!("secret {key:?} is required for {}", body.connector),
+            ));
+        }
+    }
+    let secrets = checked_secrets(body.secrets)?;
+    let document_version = body.consent.document_version.trim();
+    if document_version.is_empty() || document_version.len() > 100 {
+        return Err(ApiError::unprocessable(
+            "invalid_consent",
+            "consent.document_version is required (1 to 100 characters)",
+        ));
+    }
+    let mut scopes = body.consent.scopes.clone();
+    if scopes.is_empty() {
+        scopes.push("messaging".into());
+    }
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !consent::SCOPES.contains(&s.as_str()))
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_consent",
+            format!(
+                "unknown scope {bad:?} (expected one of: {})",
+                consent::SCOPES.join(", ")
+            ),
+        ));
+    }
+    let setting = |k: Option<&str>| {
+        k.and_then(|k| body.settings.get(k))
+            .map(|v| v.trim().to_string())
+    };
+    let address = setting(Some(profile.address)).unwrap_or_default();
+    if address.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_settings",
+            format!("setting {:?} is required", profile.address),
+        ));
+    }
+    let account = setting(profile.account);
+    let display = setting(profile.display);
+
+    let id = ids::new_id("con");
+    let endpoint = if profile.own_endpoint {
+        EndpointRecord {
+            id: ids::new_id("end"),
+            connector: body.connector.clone(),
+            owner: format!("tenant:{}", access.scope.id()),
+            partner_id: None,
+            tenant_id: Some(access.scope.id().to_string()),
+            settings: "{}".into(),
+            created_at: now_ms(),
+        }
+    } else {
+        shared_endpoint(&state, access, &body.connector, body.endpoint.as_deref()).await?
+    };
+    let taken = |_| ApiError::Conflict {
+        code: "number_already_connected",
+        message: format!("{address} is already connected on this endpoint"),
+    };
+    {
+        let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+        if tx.route_taken(&endpoint.id, &address).await? {
+            return Err(taken(()));
+        }
+        tx.commit().await?;
+    }
+
+    // Prove the credentials before anything is stored (A9).
+    let mut settings: Vec<(String, String)> = body
+        .settings
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if body.connector == "meta-cloud" && !body.settings.contains_key("graph_version") {
+        settings.push(("graph_version".into(), state.meta_graph_version.clone()));
+    }
+    let info = ConnectionInfo {
+        connection_id: id.clone(),
+        channel_address: address.clone(),
+        account_id: account.clone(),
+        api_base_url: state
+            .provider_urls
+            .get(&body.connector)
+            .cloned()
+            .unwrap_or_default(),
+        settings,
+        callback_url: Some(state.webhook_url(&endpoint.id)),
+    };
+    let draft = ConnectionRecord {
+        id: id.clone(),
+        tenant_id: access.scope.id().to_string(),
+        connector: body.connector.clone(),
+        endpoint_id: endpoint.id.clone(),
+        channel_address: address.clone(),
+        account_id: account.clone(),
+        display_name: display.clone(),
+        settings: String::new(),
+        status: "connecting".into(),
+        status_reason: None,
+        active: 1,
+        token_expires_at: None,
+        created_at: 0,
+        updated_at: 0,
+        disconnected_at: None,
+    };
+    let scope = Vault::call_scope(None, Some((&draft, secrets.clone())));
+    let health = match plugin.check_credentials(scope, &info).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            return Err(match e.kind {
+                ErrorKind::RateLimited | ErrorKind::Transient => ApiError::BadGateway {
+                    code: "provider_unavailable",
+                    message: format!(
+                        "the provider did not answer the credential check: {} {}",
+                        e.code, e.message
+                    ),
+                },
+                _ => ApiError::unprocessable(
+                    "invalid_credentials",
+                    format!(
+                        "the provider refused the credentials: {} {}",
+                        e.code, e.message
+                    ),
+                ),
+            });
+        }
+        Err(e) => {
+            tracing::warn!(connector = %body.connector, error = %e, "credential check failed");
+            return Err(ApiError::BadGateway {
+                code: "connector_failed",
+                message: format!("the connector failed while checking credentials: {e}"),
+            });
+        }
+    };
+    let expires_at = health
+        .expires_at
+        .and_then(|s| i64::try_from(s).ok())
+        .map(|s| s.saturating_mul(1000));
+
+    let settings_json =
+        serde_json::to_string(&body.settings).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut tx = state
+        .store
+        .begin(Scope::Tenant(access.scope.clone()), Mode::Write)
+        .await?;
+    if profile.own_endpoint {
+        tx.insert_endpoint(&endpoint).await?;
+    }
+    let new = NewConnection {
+        id: &id,
+        connector: &body.connector,
+        endpoint_id: &endpoint.id,
+        channel_address: &address,
+        account_id: account.as_deref(),
+        display_name: display.as_deref(),
+        settings: &settings_json,
+        status: "live",
+        status_reason: None,
+        token_expires_at: expires_at,
+    };
+    tx.insert_connection(&new).await.map_err(|e| match e {
+        StoreError::Conflict(_) => taken(()),
+        other => other.into(),
+    })?;
+    tx.insert_route(&endpoint.id, &address, &id)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => taken(()),
+            other => other.into(),
+        })?;
+    state
+        .vault
+        .seal_connection(&mut tx, &id, &secrets, expires_at)
+        .await?;
+    consent::append(
+        &mut tx,
+        &client.origin(access.actor.ledger_name()),
+        &Entry {
+            connection_id: Some(&id),
+            action: Action::Granted,
+            document_version: Some(document_version),
+            scopes: &scopes,
+        },
+    )
+    .await?;
+    let record = tx
+        .connection(&id)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    tx.commit().await?;
+    tracing::info!(tenant = %access.scope.id(), connection = %id, connector = %body.connector, "number connected");
+    Ok((StatusCode::CREATED, Json(view(&state, record))))
+}
+
+/// The tenant's connections, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{tenant}/connections",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), PageQuery),
+    responses(
+        (status = 200, description = "OK", body = Page<ConnectionView>),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<ConnectionView>>, ApiError> {
+    tenant.require(Capability::ReadConnections)?;
+    let limit = q.limit()?;
+    let mut tx = state
+        .store
+        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
+        .await?;
+    let rows = tx.connections(q.cursor()?, limit + 1).await?;
+    tx.commit().await?;
+    let p = page(rows, limit, |c| c.id.clone());
+    Ok(Json(Page {
+        data: p.data.into_iter().map(|c| view(&state, c)).collect(),
+        next_cursor: p.next_cursor,
+    }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ConnectionPath {
+    #[allow(dead_code)]
+    tenant: String,
+    connection: String,
+}
+
+/// One connection.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    responses(
+        (status = 200, description = "OK", body = ConnectionView),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConnectionPath>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    tenant.require(Capability::ReadConnections)?;
+    let mut tx = state
+        .store
+        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
+        .await?;
+    let c = tx
+        .connection(&p.connection)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    tx.commit().await?;
+    Ok(Json(view(&state, c)))
+}
+
+/// Disconnect (owner/admin): status `disconnected`, route removed, secrets crypto-shredded and
+/// ledger `revoked` + `shredded`, all in one transaction. History stays.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    responses(
+        (status = 200, description = "OK", body = ConnectionView),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn disconnect(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    client: Client,
+    Path(p): Path<ConnectionPath>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let access = &tenant.access;
+    let mut tx = state
+        .store
+        .begin(Scope::Tenant(access.scope.clone()), Mode::Write)
+        .await?;
+    let c = tx
+        .connection(&p.connection)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    if c.status == "disconnected" {
+        tx.commit().await?;
+        return Ok(Json(view(&state, c)));
+    }
+    tx.set_connection_status(&c.id, "disconnected", None)
+        .await?;
+    tx.delete_route(&c.id).await?;
+    state.vault.shred_connection(&mut tx, &c.id).await?;
+    let origin = client.origin(access.actor.ledger_name());
+    for action in [Action::Revoked, Action::Shredded] {
+        consent::append(
+            &mut tx,
+            &origin,
+            &Entry {
+                connection_id: Some(&c.id),
+                action,
+                document_version: None,
+                scopes: &[],
+            },
+        )
+        .await?;
+    }
+    let c = tx
+        .connection(&c.id)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    tx.commit().await?;
+    // Push the shredded pages out of SQLite's WAL as well (best effort).
+    state.store.checkpoint().await;
+    tracing::info!(tenant = %access.scope.id(), connection = %c.id, "number disconnected and shredded");
+    Ok(Json(view(&state, c)))
+}

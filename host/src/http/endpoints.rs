@@ -1,0 +1,163 @@
+//! `/api/v1/endpoints`: connector installations that own a webhook URL (a Meta app shared by
+//! many tenants). The operator and partners create them; their secrets go to the vault.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::Auth;
+use super::json::ApiJson;
+use crate::error::ApiError;
+use crate::store::{EndpointRecord, Mode, now_ms};
+use crate::tenancy::{Principal, Scope, ids};
+use crate::vault::{Secret, SecretName};
+
+/// `POST /api/v1/endpoints` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    /// A loaded connector plugin's name.
+    pub connector: String,
+    /// Non-secret settings (e.g. `app_id`).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// Secrets (e.g. `app_secret`, `verify_token`): sealed in the vault, never shown again.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// A created endpoint.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedEndpoint {
+    /// `end_…`.
+    pub id: String,
+    /// The connector.
+    pub connector: String,
+    /// The URL to give the provider.
+    pub webhook_url: String,
+    /// Names of the secrets stored (never their values).
+    pub secrets: Vec<String>,
+}
+
+/// Check that secret fields are ones the host knows how to use and values are sane.
+pub fn checked_secrets(
+    secrets: BTreeMap<String, Secret>,
+) -> Result<Vec<(String, Secret)>, ApiError> {
+    let mut out = Vec::with_capacity(secrets.len());
+    for (field, value) in secrets {
+        if SecretName::from_field(&field).is_none() {
+            return Err(ApiError::unprocessable(
+                "invalid_secrets",
+                format!(
+                    "unknown secret {field:?} (expected one of: {})",
+                    SecretName::ALL.map(|n| n.field()).join(", ")
+                ),
+            ));
+        }
+        if value.expose().is_empty() || value.expose().len() > 4096 {
+            return Err(ApiError::unprocessable(
+                "invalid_secrets",
+                format!("secret {field:?} must be 1 to 4096 bytes"),
+            ));
+        }
+        out.push((field, value));
+    }
+    Ok(out)
+}
+
+/// Check settings: bounded keys and values.
+pub fn checked_settings(settings: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if settings.len() > 64 {
+        return Err(ApiError::unprocessable(
+            "invalid_settings",
+            "too many settings",
+        ));
+    }
+    for (k, v) in settings {
+        if k.is_empty() || k.len() > 64 || v.len() > 2048 {
+            return Err(ApiError::unprocessable(
+                "invalid_settings",
+                format!("setting {k:?} is empty or too long"),
+            ));
+        }
+        if SecretName::from_field(k).is_some() {
+            return Err(ApiError::unprocessable(
+                "invalid_settings",
+                format!("{k:?} is a secret: send it in \"secrets\""),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Create an endpoint (operator or partner).
+#[utoipa::path(
+    post,
+    path = "/api/v1/endpoints",
+    tag = "endpoints",
+    request_body = CreateEndpoint,
+    responses(
+        (status = 201, description = "Created", body = CreatedEndpoint),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+        crate::http::openapi::Unprocessable,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<CreateEndpoint>,
+) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+    let (owner, partner_id) = match &principal {
+        Principal::Operator => ("operator".to_string(), None),
+        Principal::Partner { partner_id, .. } => {
+            (format!("partner:{partner_id}"), Some(partner_id.clone()))
+        }
+        Principal::Tenant { .. } => return Err(ApiError::Forbidden),
+    };
+    if state.plugins.connector(&body.connector).is_none() {
+        return Err(ApiError::unprocessable(
+            "unknown_connector",
+            format!("no connector plugin named {:?} is loaded", body.connector),
+        ));
+    }
+    checked_settings(&body.settings)?;
+    let secrets = checked_secrets(body.secrets)?;
+    let record = EndpointRecord {
+        id: ids::new_id("end"),
+        connector: body.connector,
+        owner,
+        partner_id,
+        tenant_id: None,
+        settings: serde_json::to_string(&body.settings)
+            .map_err(|e| ApiError::Internal(e.into()))?,
+        created_at: now_ms(),
+    };
+    let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
+    tx.insert_endpoint(&record).await?;
+    state
+        .vault
+        .seal_endpoint(&mut tx, &record, &secrets)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(endpoint = %record.id, connector = %record.connector, "endpoint created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedEndpoint {
+            webhook_url: state.webhook_url(&record.id),
+            id: record.id,
+            connector: record.connector,
+            secrets: secrets.into_iter().map(|(f, _)| f).collect(),
+        }),
+    ))
+}

@@ -1,0 +1,129 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of this API, generated from the
+//! handlers' `#[utoipa::path]` annotations (no auth needed).
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Every API error: `{"error": {"code", "message"}}` (see `ApiError::into_response`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    // No doc comment: with one, utoipa wraps the inlined object in a `oneOf`.
+    #[schema(inline)]
+    error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `not_found`, `invalid_credentials`, `number_already_connected`.
+    code: String,
+    /// What happened, for humans.
+    message: String,
+}
+
+/// One reusable error response per status, each an [`ErrorBody`].
+macro_rules! error_responses {
+    ($($name:ident = $status:literal, $desc:literal;)*) => {$(
+        #[doc = $desc]
+        #[derive(utoipa::IntoResponses)]
+        #[response(status = $status, description = $desc)]
+        #[allow(dead_code)]
+        pub struct $name(ErrorBody);
+    )*};
+}
+
+error_responses! {
+    BadRequest = 400, "the body is not JSON or the query string is malformed";
+    Unauthorized = 401, "missing or invalid API key";
+    Forbidden = 403, "the key may not do this";
+    NotFound = 404, "not found (also for another caller's objects)";
+    Conflict = 409, "conflicts with the current state";
+    TooLarge = 413, "the body is too large";
+    Unprocessable = 422, "the body is well-formed but cannot be used";
+    BadGateway = 502, "the provider or the connector plugin failed";
+    Unavailable = 503, "the database is unavailable";
+}
+
+/// The errors of every `/tenants/{tenant}/…` route: 401, 403, 404 (also for another
+/// caller's tenant) and 503.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum TenantErrors {
+    /// 401.
+    #[response(status = 401, description = "missing or invalid API key")]
+    Unauthorized(ErrorBody),
+    /// 403.
+    #[response(status = 403, description = "the key may not do this")]
+    Forbidden(ErrorBody),
+    /// 404.
+    #[response(
+        status = 404,
+        description = "not found (also for another caller's objects)"
+    )]
+    NotFound(ErrorBody),
+    /// 503.
+    #[response(status = 503, description = "the database is unavailable")]
+    Unavailable(ErrorBody),
+}
+
+/// Adds the `bearer` security scheme (API keys and the operator token).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The document: every route of [`super::router`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard API",
+        description = "Multi-tenant host for sandboxed messaging-channel connector plugins."
+    ),
+    paths(
+        super::health::healthz,
+        document,
+        super::partners::create,
+        super::partners::report,
+        super::endpoints::create,
+        super::tenants::create,
+        super::tenants::list,
+        super::tenants::show,
+        super::tenants::create_key,
+        super::tenants::policy,
+        super::tenants::put_policy,
+        super::connections::create,
+        super::connections::list,
+        super::connections::show,
+        super::connections::disconnect,
+        super::inbox::conversations,
+        super::inbox::messages,
+        super::consent::list,
+        super::consent::change,
+        super::consent::export,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as JSON.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")),
+    security(())
+)]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

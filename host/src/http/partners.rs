@@ -1,0 +1,177 @@
+//! `/api/v1/partners`: the operator creates partners; a partner reads its report.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::Auth;
+use super::json::ApiJson;
+use crate::error::ApiError;
+use crate::store::{Mode, ReportRow};
+use crate::tenancy::{Principal, Scope, auth, ids};
+
+/// `POST /api/v1/partners` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePartner {
+    /// Display name.
+    pub name: String,
+}
+
+/// A created partner with its first API key (shown once).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedPartner {
+    /// `par_…`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The partner's API key; store it now, it is not shown again.
+    pub api_key: String,
+}
+
+/// Create a partner (operator only).
+#[utoipa::path(
+    post,
+    path = "/api/v1/partners",
+    tag = "partners",
+    request_body = CreatePartner,
+    responses(
+        (status = 201, description = "Created", body = CreatedPartner),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+        crate::http::openapi::Unprocessable,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<CreatePartner>,
+) -> Result<(StatusCode, Json<CreatedPartner>), ApiError> {
+    if principal != Principal::Operator {
+        return Err(ApiError::Forbidden);
+    }
+    let name = super::tenants::checked_name(&body.name)?;
+    let id = ids::new_id("par");
+    let key = auth::new_key();
+    let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
+    tx.insert_partner(&id, name).await?;
+    tx.insert_api_key(
+        &key.id,
+        &key.secret_hash,
+        Some(&id),
+        None,
+        None,
+        Some("initial"),
+        "operator",
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(partner = %id, key = %key.id, "partner created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedPartner {
+            id,
+            name: name.to_string(),
+            api_key: key.token.to_string(),
+        }),
+    ))
+}
+
+/// Connection states of one tenant in a report.
+#[derive(Serialize, Default, utoipa::ToSchema)]
+pub struct ConnectionHealth {
+    /// Live connections.
+    pub live: i64,
+    /// Connections that need attention (`expired`, `error`).
+    pub attention: i64,
+    /// Connections being set up.
+    pub connecting: i64,
+    /// Disconnected connections.
+    pub disconnected: i64,
+}
+
+/// One tenant's line in a report: aggregates only.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReportLine {
+    /// Totals.
+    #[serde(flatten)]
+    pub totals: ReportRow,
+    /// Connection states.
+    pub connections: ConnectionHealth,
+}
+
+/// A partner's report.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Report {
+    /// The partner.
+    pub partner_id: String,
+    /// One line per tenant.
+    pub tenants: Vec<ReportLine>,
+}
+
+/// Per-tenant message counts and connection health of a partner's tenants.
+#[utoipa::path(
+    get,
+    path = "/api/v1/partners/{partner}/report",
+    tag = "partners",
+    params(("partner" = String, Path, description = "Partner id (`par_…`)")),
+    responses(
+        (status = 200, description = "OK", body = Report),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(partner_id): Path<String>,
+) -> Result<Json<Report>, ApiError> {
+    let scope = match &principal {
+        Principal::Operator => Scope::Operator,
+        Principal::Partner {
+            partner_id: own, ..
+        } if own == &partner_id => principal.listing_scope(),
+        Principal::Partner { .. } => return Err(ApiError::NotFound("partner")),
+        Principal::Tenant { .. } => return Err(ApiError::Forbidden),
+    };
+    let mut tx = state.store.begin(scope, Mode::Read).await?;
+    if !tx.partner_exists(&partner_id).await? {
+        return Err(ApiError::NotFound("partner"));
+    }
+    let rows = tx.partner_report(&partner_id).await?;
+    tx.commit().await?;
+    let mut tenants = Vec::with_capacity(rows.len());
+    for totals in rows {
+        // The partner's access to each of its tenants covers connection status, nothing more.
+        let access = auth::access(&state.store, &principal, &totals.tenant_id).await?;
+        let mut tx = state
+            .store
+            .begin(Scope::Tenant(access.scope), Mode::Read)
+            .await?;
+        let mut health = ConnectionHealth::default();
+        for (status, n) in tx.connection_status_counts().await? {
+            match status.as_str() {
+                "live" => health.live += n,
+                "connecting" => health.connecting += n,
+                "disconnected" => health.disconnected += n,
+                _ => health.attention += n,
+            }
+        }
+        tx.commit().await?;
+        tenants.push(ReportLine {
+            totals,
+            connections: health,
+        });
+    }
+    Ok(Json(Report {
+        partner_id,
+        tenants,
+    }))
+}

@@ -1,0 +1,344 @@
+//! Host-global rows (partners, API keys, endpoints, routes) and the tenant rows partners and the
+//! operator may see (`tenants`, `tenant_counters`).
+
+use sqlx::FromRow;
+
+use super::{Result, StoreError, Tx, now_ms};
+use crate::tenancy::Scope;
+
+/// A partner.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct PartnerRecord {
+    /// `par_…`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+}
+
+/// A stored API key (its secret's hash only).
+#[derive(Clone, FromRow)]
+pub struct ApiKeyRecord {
+    /// `key_…`.
+    pub id: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// `partner` or `tenant`.
+    pub kind: String,
+    /// The partner, for partner keys.
+    pub partner_id: Option<String>,
+    /// The tenant, for tenant keys.
+    pub tenant_id: Option<String>,
+    /// The role, for tenant keys.
+    pub role: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// A tenant as partners and the operator see it.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct TenantRecord {
+    /// `ten_…`.
+    #[sqlx(rename = "tenant_id")]
+    #[serde(rename = "id")]
+    pub id: String,
+    /// Its partner, if a partner provisioned it.
+    pub partner_id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+}
+
+/// A connector installation that owns a webhook URL.
+#[derive(Debug, Clone, FromRow)]
+pub struct EndpointRecord {
+    /// `end_…`.
+    pub id: String,
+    /// The connector plugin's name.
+    pub connector: String,
+    /// Vault owner scope of its secrets: `operator` or `partner:<id>`.
+    pub owner: String,
+    /// The partner that created it, if one did.
+    pub partner_id: Option<String>,
+    /// The tenant, for a connection-level endpoint.
+    pub tenant_id: Option<String>,
+    /// Non-secret settings (JSON object).
+    pub settings: String,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+}
+
+/// One tenant's totals in a partner report.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct ReportRow {
+    /// The tenant.
+    pub tenant_id: String,
+    /// Its name.
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Inbound messages.
+    pub messages_in: i64,
+    /// Outbound messages.
+    pub messages_out: i64,
+    /// Failed sends.
+    pub failures: i64,
+}
+
+const TENANT_COLUMNS: &str = "tenant_id, partner_id, name, status, created_at";
+
+impl Tx {
+    /// Create a partner (host scope).
+    pub async fn insert_partner(&mut self, id: &str, name: &str) -> Result<PartnerRecord> {
+        let now = now_ms();
+        sqlx::query("INSERT INTO partners (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *self.inner)
+            .await
+            .map_err(StoreError::from_write)?;
+        Ok(PartnerRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            created_at: now,
+        })
+    }
+
+    /// Whether a partner exists.
+    pub async fn partner_exists(&mut self, id: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partners WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *self.inner)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Store an API key's hash.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_api_key(
+        &mut self,
+        id: &str,
+        secret_hash: &[u8],
+        partner_id: Option<&str>,
+        tenant_id: Option<&str>,
+        role: Option<&str>,
+        label: Option<&str>,
+        created_by: &str,
+    ) -> Result<()> {
+        let kind = if tenant_id.is_some() {
+            "tenant"
+        } else {
+            "partner"
+        };
+        sqlx::query(
+            "INSERT INTO api_keys (id, secret_hash, kind, partner_id, tenant_id, role, label, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(secret_hash.to_vec())
+        .bind(kind)
+        .bind(partner_id)
+        .bind(tenant_id)
+        .bind(role)
+        .bind(label)
+        .bind(created_by)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// An API key by id.
+    pub async fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, secret_hash, kind, partner_id, tenant_id, role, revoked_at
+             FROM api_keys WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// Create a tenant (operator or partner scope; a partner's tenant is its own).
+    pub async fn insert_tenant(
+        &mut self,
+        id: &str,
+        partner_id: Option<&str>,
+        name: &str,
+    ) -> Result<TenantRecord> {
+        match &self.scope {
+            Scope::Operator => {}
+            Scope::Partner(p) if partner_id == Some(p.id()) => {}
+            _ => return Err(StoreError::WrongScope),
+        }
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO tenants (tenant_id, partner_id, name, status, created_at)
+             VALUES ($1, $2, $3, 'active', $4)",
+        )
+        .bind(id)
+        .bind(partner_id)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(TenantRecord {
+            id: id.to_string(),
+            partner_id: partner_id.map(str::to_string),
+            name: name.to_string(),
+            status: "active".into(),
+            created_at: now,
+        })
+    }
+
+    /// A tenant visible in this scope.
+    pub async fn tenant(&mut self, id: &str) -> Result<Option<TenantRecord>> {
+        let (tenant, partner, operator) = self.scope.settings();
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1
+               AND (tenant_id = $2 OR partner_id = $3 OR $4 = 'on')"
+        )))
+        .bind(id)
+        .bind(tenant)
+        .bind(partner)
+        .bind(operator)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// The tenants visible in this scope, oldest first, `limit` after `after`.
+    pub async fn tenants(&mut self, after: Option<&str>, limit: i64) -> Result<Vec<TenantRecord>> {
+        let (tenant, partner, operator) = self.scope.settings();
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants
+             WHERE (tenant_id = $1 OR partner_id = $2 OR $3 = 'on') AND tenant_id > $4
+             ORDER BY tenant_id LIMIT $5"
+        )))
+        .bind(tenant)
+        .bind(partner)
+        .bind(operator)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// Every tenant's id (operator scope).
+    pub async fn all_tenant_ids(&mut self) -> Result<Vec<String>> {
+        if self.scope != Scope::Operator {
+            return Err(StoreError::WrongScope);
+        }
+        Ok(
+            sqlx::query_scalar("SELECT tenant_id FROM tenants ORDER BY tenant_id")
+                .fetch_all(&mut *self.inner)
+                .await?,
+        )
+    }
+
+    /// Per-tenant totals of a partner's tenants (partner or operator scope).
+    pub async fn partner_report(&mut self, partner_id: &str) -> Result<Vec<ReportRow>> {
+        match &self.scope {
+            Scope::Operator => {}
+            Scope::Partner(p) if p.id() == partner_id => {}
+            _ => return Err(StoreError::WrongScope),
+        }
+        Ok(sqlx::query_as(
+            "SELECT t.tenant_id, t.name, t.status,
+                    CAST(COALESCE(SUM(c.messages_in), 0) AS BIGINT) AS messages_in,
+                    CAST(COALESCE(SUM(c.messages_out), 0) AS BIGINT) AS messages_out,
+                    CAST(COALESCE(SUM(c.failures), 0) AS BIGINT) AS failures
+             FROM tenants t LEFT JOIN tenant_counters c ON c.tenant_id = t.tenant_id
+             WHERE t.partner_id = $1
+             GROUP BY t.tenant_id, t.name, t.status
+             ORDER BY t.tenant_id",
+        )
+        .bind(partner_id)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// Create an endpoint (a connector installation that owns a webhook URL).
+    pub async fn insert_endpoint(&mut self, e: &EndpointRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO endpoints (id, connector, owner, partner_id, tenant_id, settings, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&e.id)
+        .bind(&e.connector)
+        .bind(&e.owner)
+        .bind(&e.partner_id)
+        .bind(&e.tenant_id)
+        .bind(&e.settings)
+        .bind(e.created_at)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// An endpoint by id.
+    pub async fn endpoint(&mut self, id: &str) -> Result<Option<EndpointRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, connector, owner, partner_id, tenant_id, settings, created_at
+             FROM endpoints WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// Route `(endpoint, channel address)` to a tenant's connection; `Conflict` when taken.
+    pub async fn insert_route(
+        &mut self,
+        endpoint_id: &str,
+        channel_address: &str,
+        connection_id: &str,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query(
+            "INSERT INTO routes (endpoint_id, channel_address, tenant_id, connection_id, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(endpoint_id)
+        .bind(channel_address)
+        .bind(tenant_id)
+        .bind(connection_id)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// Remove the route of a tenant's connection.
+    pub async fn delete_route(&mut self, connection_id: &str) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query("DELETE FROM routes WHERE tenant_id = $1 AND connection_id = $2")
+            .bind(tenant_id)
+            .bind(connection_id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Whether `(endpoint, channel address)` already routes to a live connection.
+    pub async fn route_taken(&mut self, endpoint_id: &str, channel_address: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM routes WHERE endpoint_id = $1 AND channel_address = $2",
+        )
+        .bind(endpoint_id)
+        .bind(channel_address)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,387 @@
+//! A tenant's contacts, conversations, messages and counters (tenant scope only).
+
+use sqlx::FromRow;
+
+use super::{Result, StoreError, Tx, now_ms};
+use crate::tenancy::ids::new_id;
+
+/// A contact: someone who wrote to one of the tenant's numbers.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ContactRecord {
+    /// `cnt_…`.
+    pub id: String,
+    /// The connection they wrote to.
+    pub connection_id: String,
+    /// Phone number / wa_id, when the provider gave one.
+    pub phone: Option<String>,
+    /// Business-scoped user id, when the provider gave one.
+    pub user_id: Option<String>,
+    /// Profile name.
+    pub name: Option<String>,
+    /// Last inbound message (Unix ms).
+    pub last_inbound_at: Option<i64>,
+}
+
+/// A conversation in the inbox, with its contact.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct ConversationRecord {
+    /// `cnv_…`.
+    pub id: String,
+    /// The connection (business number).
+    pub connection_id: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The contact's phone / wa_id.
+    pub contact_phone: Option<String>,
+    /// The contact's business-scoped user id.
+    pub contact_user_id: Option<String>,
+    /// The contact's profile name.
+    pub contact_name: Option<String>,
+    /// `open`, `closed` or `archived`.
+    pub state: String,
+    /// 1 when AI replies are on.
+    pub ai_enabled: i64,
+    /// Last inbound message: opens the 24-hour window (Unix ms).
+    pub last_inbound_at: Option<i64>,
+    /// Last message either way (Unix ms).
+    pub last_message_at: i64,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+}
+
+/// One message.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct MessageRecord {
+    /// `msg_…`.
+    pub id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// The provider's id (wamid, MessageSid).
+    pub provider_message_id: Option<String>,
+    /// Message kind (`text`, `image`, …).
+    pub kind: String,
+    /// Text or caption.
+    pub body: Option<String>,
+    /// Delivery state.
+    pub status: String,
+    /// Error kind, for failed sends.
+    pub error_kind: Option<String>,
+    /// Provider error code.
+    pub error_code: Option<String>,
+    /// Provider error message.
+    pub error_message: Option<String>,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+    /// Last change (Unix ms).
+    pub updated_at: i64,
+}
+
+/// A message to record.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    /// Conversation.
+    pub conversation_id: &'a str,
+    /// Connection.
+    pub connection_id: &'a str,
+    /// `in` or `out`.
+    pub direction: &'a str,
+    /// Provider id (the dedup key for inbound).
+    pub provider_message_id: Option<&'a str>,
+    /// Kind.
+    pub kind: &'a str,
+    /// Text or caption.
+    pub body: Option<&'a str>,
+    /// Initial status.
+    pub status: &'a str,
+}
+
+/// A page of results and the cursor of the next one.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl Tx {
+    /// Find or create the contact `(connection, phone or user id)`, updating the name.
+    pub async fn upsert_contact(
+        &mut self,
+        connection_id: &str,
+        phone: Option<&str>,
+        user_id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<String> {
+        let tenant_id = self.tenant_id()?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE tenant_id = $1 AND connection_id = $2
+               AND ((phone IS NOT NULL AND phone = $3) OR (user_id IS NOT NULL AND user_id = $4))
+             ORDER BY id LIMIT 1",
+        )
+        .bind(&tenant_id)
+        .bind(connection_id)
+        .bind(phone)
+        .bind(user_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        if let Some(id) = existing {
+            sqlx::query(
+                "UPDATE contacts SET name = COALESCE($3, name), phone = COALESCE(phone, $4),
+                        user_id = COALESCE(user_id, $5)
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(&tenant_id)
+            .bind(&id)
+            .bind(name)
+            .bind(phone)
+            .bind(user_id)
+            .execute(&mut *self.inner)
+            .await?;
+            return Ok(id);
+        }
+        let id = new_id("cnt");
+        sqlx::query(
+            "INSERT INTO contacts (tenant_id, id, connection_id, phone, user_id, name, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&tenant_id)
+        .bind(&id)
+        .bind(connection_id)
+        .bind(phone)
+        .bind(user_id)
+        .bind(name)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(id)
+    }
+
+    /// Find or create the conversation of `(connection, contact)`.
+    pub async fn upsert_conversation(
+        &mut self,
+        connection_id: &str,
+        contact_id: &str,
+    ) -> Result<String> {
+        let tenant_id = self.tenant_id()?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE tenant_id = $1 AND connection_id = $2 AND contact_id = $3",
+        )
+        .bind(&tenant_id)
+        .bind(connection_id)
+        .bind(contact_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        let id = new_id("cnv");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO conversations (tenant_id, id, connection_id, contact_id, state, ai_enabled,
+                last_message_at, created_at)
+             VALUES ($1, $2, $3, $4, 'open', 1, $5, $5)",
+        )
+        .bind(&tenant_id)
+        .bind(&id)
+        .bind(connection_id)
+        .bind(contact_id)
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(id)
+    }
+
+    /// Record a message; `Conflict` when `(connection, provider id)` is already there.
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<String> {
+        let tenant_id = self.tenant_id()?;
+        let id = new_id("msg");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO messages (tenant_id, id, conversation_id, connection_id, direction,
+                provider_message_id, kind, body, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(&tenant_id)
+        .bind(&id)
+        .bind(m.conversation_id)
+        .bind(m.connection_id)
+        .bind(m.direction)
+        .bind(m.provider_message_id)
+        .bind(m.kind)
+        .bind(m.body)
+        .bind(m.status)
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        let inbound = m.direction == "in";
+        sqlx::query(
+            "UPDATE conversations SET last_message_at = $3,
+                    last_inbound_at = CASE WHEN $4 = 1 THEN $3 ELSE last_inbound_at END
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&tenant_id)
+        .bind(m.conversation_id)
+        .bind(now)
+        .bind(i64::from(inbound))
+        .execute(&mut *self.inner)
+        .await?;
+        self.bump_counters(i64::from(inbound), i64::from(!inbound), 0)
+            .await?;
+        Ok(id)
+    }
+
+    /// Add to today's counters.
+    pub async fn bump_counters(
+        &mut self,
+        inbound: i64,
+        outbound: i64,
+        failures: i64,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        let day = (now_ms() / 86_400_000).to_string();
+        sqlx::query(
+            "INSERT INTO tenant_counters (tenant_id, day, messages_in, messages_out, failures)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, day) DO UPDATE SET
+                messages_in = tenant_counters.messages_in + $3,
+                messages_out = tenant_counters.messages_out + $4,
+                failures = tenant_counters.failures + $5",
+        )
+        .bind(tenant_id)
+        .bind(day)
+        .bind(inbound)
+        .bind(outbound)
+        .bind(failures)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// The inbox: conversations by latest message, `limit` after the cursor `(last_message_at, id)`.
+    pub async fn conversations(
+        &mut self,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<ConversationRecord>> {
+        let tenant_id = self.tenant_id()?;
+        let (at, id) = after.unwrap_or((i64::MAX, ""));
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
+                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.ai_enabled,
+                    c.last_inbound_at, c.last_message_at, c.created_at
+             FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
+             WHERE c.tenant_id = $1
+               AND (c.last_message_at < $2 OR (c.last_message_at = $2 AND ($3 = '' OR c.id < $3)))
+             ORDER BY c.last_message_at DESC, c.id DESC LIMIT $4",
+        )
+        .bind(tenant_id)
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// Whether the tenant has this conversation.
+    pub async fn conversation_exists(&mut self, id: &str) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM conversations WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// A conversation's messages, newest first, `limit` before `before`.
+    pub async fn messages(
+        &mut self,
+        conversation_id: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>> {
+        let tenant_id = self.tenant_id()?;
+        Ok(sqlx::query_as(
+            "SELECT id, conversation_id, direction, provider_message_id, kind, body, status,
+                    error_kind, error_code, error_message, created_at, updated_at
+             FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 = '' OR id < $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(tenant_id)
+        .bind(conversation_id)
+        .bind(before.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// The `tenant_id` of every row of `table` that row-level security lets this transaction
+    /// see (PostgreSQL only; the isolation tests' probe).
+    pub async fn visible_tenant_ids(&mut self, table: &str) -> Result<Vec<String>> {
+        // Unfiltered on purpose: only row-level security may narrow it, so it exists only there.
+        if self.backend != super::Backend::Postgres {
+            return Err(StoreError::WrongScope);
+        }
+        if !TENANT_TABLES.contains(&table) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT tenant_id FROM {table}"
+        )))
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+}
+
+/// Every tenant-owned table (each has `tenant_id`; RLS on PostgreSQL).
+pub const TENANT_TABLES: &[&str] = &[
+    "tenants",
+    "connections",
+    "connection_keys",
+    "connection_secrets",
+    "contacts",
+    "conversations",
+    "messages",
+    "media",
+    "policies",
+    "tenant_counters",
+    "consent_ledger",
+];
+
+impl Tx {
+    /// Record a media reference of a message.
+    pub async fn insert_media(
+        &mut self,
+        message_id: &str,
+        provider_media_id: Option<&str>,
+        mime_type: Option<&str>,
+        caption: Option<&str>,
+    ) -> Result<String> {
+        let tenant_id = self.tenant_id()?;
+        let id = new_id("med");
+        sqlx::query(
+            "INSERT INTO media (tenant_id, id, message_id, provider_media_id, mime_type, caption, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant_id)
+        .bind(&id)
+        .bind(message_id)
+        .bind(provider_media_id)
+        .bind(mime_type)
+        .bind(caption)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(id)
+    }
+}

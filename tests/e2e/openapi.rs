@@ -1,0 +1,129 @@
+//! `GET /api/v1/openapi.json`: served without a token, OpenAPI 3.x, and documents every route
+//! of the router (the list below mirrors `host/src/http/mod.rs`; a route added there without
+//! documentation must be added here and then fails until it is documented).
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::api::{Db, GRAPH_OK, Host};
+use crate::fake::Fake;
+
+/// Every (method, path) the router serves.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/partners"),
+    ("get", "/api/v1/partners/{partner}/report"),
+    ("post", "/api/v1/endpoints"),
+    ("post", "/api/v1/tenants"),
+    ("get", "/api/v1/tenants"),
+    ("get", "/api/v1/tenants/{tenant}"),
+    ("post", "/api/v1/tenants/{tenant}/keys"),
+    ("get", "/api/v1/tenants/{tenant}/policy"),
+    ("put", "/api/v1/tenants/{tenant}/policy"),
+    ("post", "/api/v1/tenants/{tenant}/connections"),
+    ("get", "/api/v1/tenants/{tenant}/connections"),
+    ("get", "/api/v1/tenants/{tenant}/connections/{connection}"),
+    (
+        "delete",
+        "/api/v1/tenants/{tenant}/connections/{connection}",
+    ),
+    ("get", "/api/v1/tenants/{tenant}/conversations"),
+    (
+        "get",
+        "/api/v1/tenants/{tenant}/conversations/{conversation}/messages",
+    ),
+    ("get", "/api/v1/tenants/{tenant}/consent"),
+    ("post", "/api/v1/tenants/{tenant}/consent"),
+    ("get", "/api/v1/tenants/{tenant}/consent/export"),
+];
+
+/// Follow a `$ref` to `#/components/schemas/…`, or return the schema itself.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        Some(name) => &doc["components"]["schemas"][name],
+        None => schema,
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_covers_every_route() {
+    let graph = Fake::start(200, GRAPH_OK).await;
+    let h = Host::start(Db::Sqlite, &graph.origin).await;
+    let (status, doc) = h
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200, "{doc}");
+    let version = doc["openapi"].as_str().expect("openapi version");
+    assert!(version.starts_with("3."), "{version}");
+
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut missing = Vec::new();
+    for (method, path) in ROUTES {
+        if paths.get(*path).and_then(|p| p.get(*method)).is_none() {
+            missing.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    assert!(missing.is_empty(), "undocumented routes: {missing:?}");
+    // Nothing documented that the router does not serve.
+    let documented: usize = paths
+        .values()
+        .map(|p| {
+            p.as_object().map_or(0, |o| {
+                o.keys()
+                    .filter(|k| ROUTES.iter().any(|(m, _)| m == k))
+                    .count()
+            })
+        })
+        .sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+
+    // Every /api/v1 route except the document itself needs the bearer key.
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"].is_object(),
+        "{}",
+        doc["components"]
+    );
+    for (method, path) in ROUTES {
+        let op = &paths[*path][*method];
+        let security = op["security"].to_string();
+        if path.starts_with("/api/v1/") && *path != "/api/v1/openapi.json" {
+            assert!(security.contains("bearer"), "{method} {path}: {security}");
+        }
+    }
+
+    // The error shape.
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    let detail = &error["properties"]["error"];
+    let detail = resolve(&doc, detail);
+    assert!(detail["properties"]["code"].is_object(), "{error}");
+    assert!(detail["properties"]["message"].is_object(), "{error}");
+
+    // The connect body: secrets (a map of strings) and consent.
+    let connect = &paths["/api/v1/tenants/{tenant}/connections"]["post"];
+    let schema = resolve(
+        &doc,
+        &connect["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let text = schema.to_string();
+    assert!(text.contains("secrets"), "{text}");
+    assert!(text.contains("consent"), "{text}");
+    assert_eq!(
+        schema["properties"]["secrets"]["additionalProperties"]["type"], "string",
+        "{text}"
+    );
+    for status in ["201", "401", "403", "404", "409", "422", "502"] {
+        assert!(
+            connect["responses"][status].is_object(),
+            "POST connections: no {status}"
+        );
+    }
+}
