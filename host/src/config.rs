@@ -123,6 +123,10 @@ pub struct ServeArgs {
         default_value = "https://api.twilio.com"
     )]
     pub twilio_api_url: url::Url,
+    /// Largest webhook body accepted, in KiB (larger requests get 413 before any hashing).
+    #[arg(long, env = "SWITCHYARD_INGRESS_MAX_BODY_KIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub ingress_max_body_kib: u64,
     /// Serve on PostgreSQL even when the app role is a superuser, has BYPASSRLS or owns the
     /// tables (row-level security then does not isolate tenants; for single-role test set-ups).
     #[arg(long, env = "SWITCHYARD_INSECURE_DB_ROLE")]
@@ -278,6 +282,8 @@ pub struct Config {
     pub provider_urls: HashMap<String, String>,
     /// Meta Graph API version.
     pub meta_graph_version: String,
+    /// Largest webhook body, in bytes.
+    pub ingress_max_body: usize,
     /// True when the database URL was not given (the default SQLite file): demo mode may apply.
     pub default_database: bool,
 }
@@ -376,6 +382,7 @@ impl ServeArgs {
             provider_urls,
             meta_graph_version: self.meta_graph_version,
             default_database: self.database.database_url.is_none(),
+            ingress_max_body: (self.ingress_max_body_kib << 10) as usize,
             listen: self.listen,
             runtime: RuntimeConfig {
                 memory_bytes: (self.plugin_memory_mib << 20) as usize,

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod egress;
 pub mod error;
 pub mod http;
+pub mod ingress;
 pub mod runtime;
 pub mod store;
 pub mod tenancy;
@@ -62,6 +63,7 @@ pub async fn serve(
         public_url: config.public_url.clone(),
         provider_urls: Arc::new(config.provider_urls.clone()),
         meta_graph_version: config.meta_graph_version.clone(),
+        ingress_max_body: config.ingress_max_body,
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "switchyard listening");

@@ -5,6 +5,7 @@
 
 mod api;
 mod fake;
+mod ingress;
 mod meta;
 mod openapi;
 mod pg;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub provider_urls: Arc<HashMap<String, String>>,
     /// Meta Graph API version.
     pub meta_graph_version: String,
+    /// Largest webhook body accepted, in bytes.
+    pub ingress_max_body: usize,
 }
 
 impl AppState {
@@ -90,6 +92,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route(
+            "/hooks/{endpoint}",
+            get(crate::ingress::hook)
+                .post(crate::ingress::hook)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .nest("/api/v1", api)
         .with_state(state)
 }

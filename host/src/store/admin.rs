@@ -342,3 +342,18 @@ impl Tx {
         Ok(n > 0)
     }
 }
+
+impl Tx {
+    /// The `(tenant, connection)` of an endpoint's only route (per-connection endpoints).
+    pub async fn route_for_endpoint(
+        &mut self,
+        endpoint_id: &str,
+    ) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, connection_id FROM routes WHERE endpoint_id = $1 ORDER BY created_at LIMIT 1",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+}

@@ -10,6 +10,7 @@
 
 mod admin;
 mod inbox;
+mod ingress;
 mod ledger;
 mod postgres;
 mod tenant;
@@ -25,6 +26,7 @@ pub use admin::{ApiKeyRecord, EndpointRecord, PartnerRecord, ReportRow, TenantRe
 pub use inbox::{
     ContactRecord, ConversationRecord, MessageRecord, NewMessage, Page, TENANT_TABLES,
 };
+pub use ingress::NewReceipt;
 pub use ledger::LedgerRow;
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};

@@ -231,6 +231,18 @@ pub async fn access(
     })
 }
 
+/// The tenant scope and connection a per-connection endpoint routes to, if it has a live one
+/// (ingress: the endpoint is the credential, the route names the tenant).
+pub async fn route_of(
+    store: &Store,
+    endpoint_id: &str,
+) -> Result<Option<(TenantScope, String)>, StoreError> {
+    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+    let route = tx.route_for_endpoint(endpoint_id).await?;
+    tx.commit().await?;
+    Ok(route.map(|(tenant, connection)| (TenantScope::new(tenant), connection)))
+}
+
 /// A scope for each tenant, for host maintenance (ledger verification, key rotation).
 pub async fn every_tenant(store: &Store) -> Result<Vec<TenantScope>, StoreError> {
     let mut tx = store.begin(Scope::Operator, Mode::Read).await?;

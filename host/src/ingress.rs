@@ -1,0 +1,301 @@
+//! Webhook ingress: `GET|POST /hooks/{endpoint}`.
+//!
+//! Every request leaves a receipt. The body is capped before anything is hashed (413); the
+//! endpoint's connector decides with `verify` whether the request is authentic, a handshake to
+//! answer, or to be refused; an accepted request's raw body and its processing job are written
+//! in one transaction, and only then is the provider answered 2xx. When the database or the
+//! plugin cannot do its part the answer is 503, so the provider retries: an acknowledged event
+//! is never lost.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::http::AppState;
+use crate::runtime::types::{HttpRequest, HttpResponse, Verdict};
+use crate::store::{EndpointRecord, Mode, NewReceipt, StoreError};
+use crate::tenancy::{Scope, auth};
+use crate::vault::{SecretScope, Vault};
+
+/// The job that parses and routes an accepted receipt.
+pub const PROCESS_RECEIPT: &str = "process-receipt";
+
+fn plain(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+fn unavailable() -> Response {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the request could not be recorded; retry later",
+    )
+}
+
+/// What the receipt records about a request before the body is read.
+struct Seen {
+    endpoint_id: String,
+    method: String,
+    url: String,
+    headers: String,
+}
+
+impl Seen {
+    async fn record(
+        &self,
+        state: &AppState,
+        outcome: &str,
+        status: u16,
+        reason: Option<&str>,
+        body_sha256: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
+        tx.insert_receipt(&NewReceipt {
+            endpoint_id: &self.endpoint_id,
+            method: &self.method,
+            url: &self.url,
+            headers: &self.headers,
+            body_sha256,
+            body: None,
+            outcome,
+            status,
+            reason,
+        })
+        .await?;
+        tx.commit().await
+    }
+}
+
+/// `GET|POST /hooks/{endpoint}`.
+pub async fn hook(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if endpoint_id.len() > 64 {
+        return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    }
+    let endpoint = match endpoint(&state, &endpoint_id).await {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            tracing::warn!(endpoint = %endpoint_id, "webhook for an unknown endpoint");
+            return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ingress: database unavailable");
+            return unavailable();
+        }
+    };
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let seen = Seen {
+        url: format!(
+            "{}{}",
+            state.public_url,
+            uri.path_and_query().map_or("", |p| p.as_str())
+        ),
+        method: method.as_str().to_string(),
+        headers: serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into()),
+        endpoint_id: endpoint.id.clone(),
+    };
+
+    // The cap comes before any hashing: by the declared length, then while reading.
+    let limit = state.ingress_max_body;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = match declared {
+        Some(n) if n > limit as u64 => None,
+        _ => axum::body::to_bytes(body, limit).await.ok(),
+    };
+    let Some(body) = body else {
+        let _ = seen
+            .record(
+                &state,
+                "too-large",
+                413,
+                Some("body over the ingress limit"),
+                None,
+            )
+            .await;
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        );
+    };
+    let sha256 = hex::encode(Sha256::digest(&body));
+
+    let Some(plugin) = state.plugins.connector(&endpoint.connector).cloned() else {
+        tracing::error!(endpoint = %endpoint.id, connector = %endpoint.connector, "connector not loaded");
+        let _ = seen
+            .record(
+                &state,
+                "failed",
+                503,
+                Some("connector not loaded"),
+                Some(&sha256),
+            )
+            .await;
+        return unavailable();
+    };
+    let scope = match secret_scope(&state, &endpoint).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(endpoint = %endpoint.id, error = %e, "ingress: cannot open the endpoint's secrets");
+            return unavailable();
+        }
+    };
+    let request = HttpRequest {
+        method: seen.method.clone(),
+        url: seen.url.clone(),
+        headers: pairs,
+        body: body.to_vec(),
+    };
+    let verdict = match plugin.verify(scope, &request).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(endpoint = %endpoint.id, error = %e, "connector verify failed");
+            let _ = seen
+                .record(&state, "failed", 503, Some(&e.to_string()), Some(&sha256))
+                .await;
+            return unavailable();
+        }
+    };
+    match verdict {
+        Verdict::Accept | Verdict::AcceptWithResponse(_) => {
+            if let Err(e) = accept(&state, &seen, &sha256, &body).await {
+                tracing::error!(endpoint = %endpoint.id, error = %e, "ingress: receipt not stored");
+                return unavailable();
+            }
+            match verdict {
+                Verdict::AcceptWithResponse(r) => respond(r),
+                _ => StatusCode::OK.into_response(),
+            }
+        }
+        Verdict::Respond(r) => {
+            if let Err(e) = seen
+                .record(&state, "responded", r.status, None, Some(&sha256))
+                .await
+            {
+                tracing::error!(error = %e, "ingress: receipt not stored");
+            }
+            respond(r)
+        }
+        Verdict::Reject(r) => {
+            let status = match r.status {
+                400..=499 => r.status,
+                _ => 403,
+            };
+            let reason: String = r.reason.chars().take(200).collect();
+            if let Err(e) = seen
+                .record(&state, "rejected", status, Some(&reason), Some(&sha256))
+                .await
+            {
+                tracing::error!(error = %e, "ingress: receipt not stored");
+            }
+            tracing::info!(endpoint = %endpoint.id, status, reason = %reason, "webhook refused");
+            plain(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
+                "rejected",
+                &reason,
+            )
+        }
+    }
+}
+
+async fn endpoint(state: &AppState, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let e = tx.endpoint(id).await?;
+    tx.commit().await?;
+    Ok(e)
+}
+
+/// The secrets `verify` may use: the endpoint's, and for a per-connection endpoint (Twilio) its
+/// connection's.
+async fn secret_scope(
+    state: &AppState,
+    endpoint: &EndpointRecord,
+) -> Result<SecretScope, crate::vault::VaultError> {
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let own = state.vault.open_endpoint(&mut tx, endpoint).await?;
+    tx.commit().await?;
+    let mut connection = None;
+    if endpoint.tenant_id.is_some()
+        && let Some((scope, connection_id)) = auth::route_of(&state.store, &endpoint.id).await?
+    {
+        let mut tx = state.store.begin(Scope::Tenant(scope), Mode::Read).await?;
+        if let Some(c) = tx.connection(&connection_id).await? {
+            let secrets = state.vault.open_connection(&mut tx, &c.id).await?;
+            connection = Some((c, secrets));
+        }
+        tx.commit().await?;
+    }
+    Ok(Vault::call_scope(
+        Some((endpoint, own)),
+        connection.as_ref().map(|(c, s)| (c, s.clone())),
+    ))
+}
+
+/// Store the receipt with its body and queue its processing, in one transaction.
+async fn accept(
+    state: &AppState,
+    seen: &Seen,
+    sha256: &str,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
+    let receipt = tx
+        .insert_receipt(&NewReceipt {
+            endpoint_id: &seen.endpoint_id,
+            method: &seen.method,
+            url: &seen.url,
+            headers: &seen.headers,
+            body_sha256: Some(sha256),
+            body: Some(body),
+            outcome: "accepted",
+            status: 200,
+            reason: None,
+        })
+        .await?;
+    tx.enqueue(PROCESS_RECEIPT, Some(&receipt), "{}").await?;
+    tx.commit().await
+}
+
+/// The plugin's answer, minus headers the server itself owns.
+fn respond(r: HttpResponse) -> Response {
+    let mut resp = Response::new(Body::from(r.body));
+    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    for (k, v) in r.headers {
+        let name = k.to_ascii_lowercase();
+        if matches!(
+            name.as_str(),
+            "content-length"
+                | "transfer-encoding"
+                | "connection"
+                | "set-cookie"
+                | "date"
+                | "server"
+        ) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(v)) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    resp
+}
