@@ -34,6 +34,9 @@ pub enum Command {
     /// Work with the consent ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Work with the job queue.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -127,6 +130,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_INGRESS_MAX_BODY_KIB", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub ingress_max_body_kib: u64,
+    /// Job workers in this process (each runs one job at a time).
+    #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: u64,
     /// Serve on PostgreSQL even when the app role is a superuser, has BYPASSRLS or owns the
     /// tables (row-level security then does not isolate tenants; for single-role test set-ups).
     #[arg(long, env = "SWITCHYARD_INSECURE_DB_ROLE")]
@@ -193,6 +200,25 @@ pub enum VaultCommand {
         /// Keys.
         #[command(flatten)]
         keys: KeyArgs,
+    },
+}
+
+/// `switchyard jobs …`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List dead-lettered jobs.
+    Dead {
+        /// Database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Queue a dead job again.
+    Replay {
+        /// Database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The job's id.
+        id: String,
     },
 }
 
@@ -284,6 +310,8 @@ pub struct Config {
     pub meta_graph_version: String,
     /// Largest webhook body, in bytes.
     pub ingress_max_body: usize,
+    /// Job workers.
+    pub workers: usize,
     /// True when the database URL was not given (the default SQLite file): demo mode may apply.
     pub default_database: bool,
 }
@@ -383,6 +411,7 @@ impl ServeArgs {
             meta_graph_version: self.meta_graph_version,
             default_database: self.database.database_url.is_none(),
             ingress_max_body: (self.ingress_max_body_kib << 10) as usize,
+            workers: self.workers as usize,
             listen: self.listen,
             runtime: RuntimeConfig {
                 memory_bytes: (self.plugin_memory_mib << 20) as usize,

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
 use crate::runtime::types::{HttpRequest, HttpResponse, Verdict};
-use crate::store::{EndpointRecord, Mode, NewReceipt, StoreError};
+use crate::store::{EndpointRecord, Mode, NewReceipt, Store, StoreError};
 use crate::tenancy::{Scope, auth};
 use crate::vault::{SecretScope, Vault};
 
@@ -153,7 +153,7 @@ pub async fn hook(
             .await;
         return unavailable();
     };
-    let scope = match secret_scope(&state, &endpoint).await {
+    let scope = match secret_scope(&state.store, &state.vault, &endpoint).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(endpoint = %endpoint.id, error = %e, "ingress: cannot open the endpoint's secrets");
@@ -225,22 +225,23 @@ async fn endpoint(state: &AppState, id: &str) -> Result<Option<EndpointRecord>, 
     Ok(e)
 }
 
-/// The secrets `verify` may use: the endpoint's, and for a per-connection endpoint (Twilio) its
-/// connection's.
-async fn secret_scope(
-    state: &AppState,
+/// The secrets `verify` and `parse` may use: the endpoint's, and for a per-connection endpoint
+/// (Twilio) its connection's.
+pub(crate) async fn secret_scope(
+    store: &Store,
+    vault: &Vault,
     endpoint: &EndpointRecord,
 ) -> Result<SecretScope, crate::vault::VaultError> {
-    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-    let own = state.vault.open_endpoint(&mut tx, endpoint).await?;
+    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+    let own = vault.open_endpoint(&mut tx, endpoint).await?;
     tx.commit().await?;
     let mut connection = None;
     if endpoint.tenant_id.is_some()
-        && let Some((scope, connection_id)) = auth::route_of(&state.store, &endpoint.id).await?
+        && let Some((scope, connection_id)) = auth::route_of(store, &endpoint.id).await?
     {
-        let mut tx = state.store.begin(Scope::Tenant(scope), Mode::Read).await?;
+        let mut tx = store.begin(Scope::Tenant(scope), Mode::Read).await?;
         if let Some(c) = tx.connection(&connection_id).await? {
-            let secrets = state.vault.open_connection(&mut tx, &c.id).await?;
+            let secrets = vault.open_connection(&mut tx, &c.id).await?;
             connection = Some((c, secrets));
         }
         tx.commit().await?;
@@ -273,7 +274,9 @@ async fn accept(
         })
         .await?;
     tx.enqueue(PROCESS_RECEIPT, Some(&receipt), "{}").await?;
-    tx.commit().await
+    tx.commit().await?;
+    state.jobs.notify_one();
+    Ok(())
 }
 
 /// The plugin's answer, minus headers the server itself owns.

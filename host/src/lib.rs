@@ -11,6 +11,7 @@ pub mod egress;
 pub mod error;
 pub mod http;
 pub mod ingress;
+pub mod jobs;
 pub mod runtime;
 pub mod store;
 pub mod tenancy;
@@ -64,13 +65,23 @@ pub async fn serve(
         provider_urls: Arc::new(config.provider_urls.clone()),
         meta_graph_version: config.meta_graph_version.clone(),
         ingress_max_body: config.ingress_max_body,
+        jobs: Arc::new(tokio::sync::Notify::new()),
     };
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    jobs::Workers {
+        store: state.store.clone(),
+        plugins: state.plugins.clone(),
+        vault: state.vault.clone(),
+        notify: state.jobs.clone(),
+    }
+    .spawn(config.workers, workers_stopped);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "switchyard listening");
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    let _ = stop_workers.send(true);
     tracing::info!("switchyard stopped");
     Ok(())
 }

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use switchyard::config::{Cli, Command, LedgerCommand, LogFormat, PluginCommand, VaultCommand};
+use switchyard::config::{
+    Cli, Command, JobsCommand, LedgerCommand, LogFormat, PluginCommand, VaultCommand,
+};
 use switchyard::runtime::{Manifest, World};
 
 fn main() -> ExitCode {
@@ -77,6 +79,40 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 report.resealed,
                 report.current
             );
+            Ok(())
+        }
+        Command::Jobs(JobsCommand::Dead { database }) => {
+            let store = switchyard::store::Store::open(&database.url()).await?;
+            let mut tx = store
+                .begin(
+                    switchyard::tenancy::Scope::Host,
+                    switchyard::store::Mode::Read,
+                )
+                .await?;
+            let dead = tx.dead_jobs(1000).await?;
+            tx.commit().await?;
+            for (id, kind, attempts, error) in &dead {
+                println!(
+                    "{id}\t{kind}\t{attempts} attempts\t{}",
+                    error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{} dead jobs", dead.len());
+            Ok(())
+        }
+        Command::Jobs(JobsCommand::Replay { database, id }) => {
+            let store = switchyard::store::Store::open(&database.url()).await?;
+            let mut tx = store
+                .begin(
+                    switchyard::tenancy::Scope::Host,
+                    switchyard::store::Mode::Write,
+                )
+                .await?;
+            if !tx.replay_job(&id).await? {
+                anyhow::bail!("no dead job {id}");
+            }
+            tx.commit().await?;
+            println!("{id} queued again");
             Ok(())
         }
         Command::Ledger(LedgerCommand::Verify { database, tenant }) => {

@@ -15,6 +15,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/partners"),
     ("get", "/api/v1/partners/{partner}/report"),
     ("post", "/api/v1/endpoints"),
+    ("get", "/api/v1/jobs/dead"),
+    ("post", "/api/v1/jobs/{job}/replay"),
     ("post", "/api/v1/tenants"),
     ("get", "/api/v1/tenants"),
     ("get", "/api/v1/tenants/{tenant}"),

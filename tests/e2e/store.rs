@@ -773,3 +773,98 @@ async fn postgres_rls_holds_against_raw_sql() {
         .expect_err("RLS refuses writing another tenant's row");
     assert!(err.to_string().contains("row-level security"), "{err}");
 }
+
+/// Status updates in every order end in the right final state; `failed` is terminal.
+async fn status_orders(db: Db) {
+    let v = vault(KEY_V1, "");
+    let w = world(&db.store, &v).await;
+    fn permutations(items: &[&'static str]) -> Vec<Vec<&'static str>> {
+        if items.len() <= 1 {
+            return vec![items.to_vec()];
+        }
+        let mut out = Vec::new();
+        for i in 0..items.len() {
+            let mut rest = items.to_vec();
+            let head = rest.remove(i);
+            for mut p in permutations(&rest) {
+                p.insert(0, head);
+                out.push(p);
+            }
+        }
+        out
+    }
+    let cases: Vec<(Vec<&str>, &str)> = permutations(&["accepted", "sent", "delivered", "read"])
+        .into_iter()
+        .map(|p| (p, "read"))
+        .chain(
+            permutations(&["sent", "delivered", "failed"])
+                .into_iter()
+                .map(|p| (p, "failed")),
+        )
+        .chain(
+            permutations(&["sent", "read", "played"])
+                .into_iter()
+                .map(|p| (p, "played")),
+        )
+        .collect();
+    let mut tx = db
+        .store
+        .begin(Scope::Tenant(w.a.clone()), Mode::Write)
+        .await
+        .expect("a");
+    let con = tx.connections(None, 1).await.expect("list")[0].id.clone();
+    let conv = tx.conversations(None, 1).await.expect("convs")[0]
+        .id
+        .clone();
+    for (i, (order, expected)) in cases.iter().enumerate() {
+        let wamid = format!("wamid.out.{i}");
+        tx.insert_message(&NewMessage {
+            conversation_id: &conv,
+            connection_id: &con,
+            direction: "out",
+            provider_message_id: Some(&wamid),
+            kind: "text",
+            body: Some("hi"),
+            status: "queued",
+        })
+        .await
+        .expect("out");
+        for state in order {
+            let error = (*state == "failed").then_some((
+                "window-closed",
+                "131047",
+                "Re-engagement message",
+            ));
+            tx.advance_status(&con, &wamid, state, error)
+                .await
+                .expect("advance");
+        }
+        let msgs = tx.messages(&conv, None, 200).await.expect("messages");
+        let m = msgs
+            .iter()
+            .find(|m| m.provider_message_id.as_deref() == Some(wamid.as_str()))
+            .expect("msg");
+        assert_eq!(m.status, *expected, "{order:?}");
+        if *expected == "failed" {
+            assert_eq!(m.error_code.as_deref(), Some("131047"));
+        }
+    }
+    // Another tenant's status for the same provider id changes nothing here.
+    tx.commit().await.expect("commit");
+    let mut tx = db
+        .store
+        .begin(Scope::Tenant(w.b.clone()), Mode::Write)
+        .await
+        .expect("b");
+    assert!(
+        !tx.advance_status(&con, "wamid.out.0", "failed", None)
+            .await
+            .expect("b")
+    );
+    tx.commit().await.expect("commit");
+}
+both!(
+    status_updates_in_every_order_end_in_the_right_state,
+    2,
+    status_orders
+);

@@ -35,6 +35,20 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The caller, who must be the operator (403 for anyone else).
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Auth::from_request_parts(parts, state).await? {
+            Auth(Principal::Operator) => Ok(Operator),
+            Auth(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
 /// The caller's access to the tenant named in the path (404 for anyone else's tenant).
 pub struct Tenant {
     /// The principal.

@@ -8,6 +8,7 @@ mod consent;
 mod endpoints;
 mod health;
 mod inbox;
+mod jobs;
 mod json;
 mod openapi;
 mod partners;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub meta_graph_version: String,
     /// Largest webhook body accepted, in bytes.
     pub ingress_max_body: usize,
+    /// Wakes the job workers when ingress queues a job.
+    pub jobs: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -61,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/partners", post(partners::create))
         .route("/partners/{partner}/report", get(partners::report))
         .route("/endpoints", post(endpoints::create))
+        .route("/jobs/dead", get(jobs::dead))
+        .route("/jobs/{job}/replay", post(jobs::replay))
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route("/tenants/{tenant}", get(tenants::show))
         .route("/tenants/{tenant}/keys", post(tenants::create_key))

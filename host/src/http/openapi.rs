@@ -95,6 +95,8 @@ impl Modify for BearerAuth {
         super::partners::create,
         super::partners::report,
         super::endpoints::create,
+        super::jobs::dead,
+        super::jobs::replay,
         super::tenants::create,
         super::tenants::list,
         super::tenants::show,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::auth::Auth;
+use super::auth::{Auth, Operator};
 use super::json::ApiJson;
 use crate::error::ApiError;
 use crate::store::{Mode, ReportRow};
@@ -51,12 +51,9 @@ pub struct CreatedPartner {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    _: Operator,
     ApiJson(body): ApiJson<CreatePartner>,
 ) -> Result<(StatusCode, Json<CreatedPartner>), ApiError> {
-    if principal != Principal::Operator {
-        return Err(ApiError::Forbidden);
-    }
     let name = super::tenants::checked_name(&body.name)?;
     let id = ids::new_id("par");
     let key = auth::new_key();

@@ -385,3 +385,45 @@ impl Tx {
         Ok(id)
     }
 }
+
+impl Tx {
+    /// Move an outbound message's delivery state forward only: accepted → sent → delivered →
+    /// read → played; `failed` is terminal; an older state arriving late changes nothing.
+    /// Returns whether the message changed.
+    pub async fn advance_status(
+        &mut self,
+        connection_id: &str,
+        provider_message_id: &str,
+        state: &str,
+        error: Option<(&str, &str, &str)>,
+    ) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        const RANK: &str = "CASE {} WHEN 'queued' THEN 0 WHEN 'accepted' THEN 1 WHEN 'sent' THEN 2 \
+             WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 WHEN 'played' THEN 5 WHEN 'failed' THEN 9 ELSE 0 END";
+        let sql = format!(
+            "UPDATE messages SET status = $4, error_kind = COALESCE($5, error_kind),
+                    error_code = COALESCE($6, error_code), error_message = COALESCE($7, error_message),
+                    updated_at = $8
+             WHERE tenant_id = $1 AND connection_id = $2 AND provider_message_id = $3
+               AND direction = 'out' AND status <> 'failed' AND {} < {}",
+            RANK.replace("{}", "status"),
+            RANK.replace("{}", "$4")
+        );
+        let (kind, code, message) = match error {
+            Some((k, c, m)) => (Some(k), Some(c), Some(m)),
+            None => (None, None, None),
+        };
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(connection_id)
+            .bind(provider_message_id)
+            .bind(state)
+            .bind(kind)
+            .bind(code)
+            .bind(message)
+            .bind(now_ms())
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

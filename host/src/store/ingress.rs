@@ -102,3 +102,156 @@ impl Tx {
         )
     }
 }
+
+/// A claimed job.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    /// `job_…`.
+    pub id: String,
+    /// What to do (`process-receipt`, …).
+    pub kind: String,
+    /// The receipt it works on.
+    pub receipt_id: Option<String>,
+    /// Kind-specific JSON.
+    pub payload: String,
+    /// Attempts so far, this one included: the claim token that completion checks.
+    pub attempts: i64,
+}
+
+/// A stored webhook request, as a job reads it back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Receipt {
+    /// `rcp_…`.
+    pub id: String,
+    /// Endpoint.
+    pub endpoint_id: String,
+    /// HTTP method.
+    pub method: String,
+    /// Public URL.
+    pub url: String,
+    /// Headers JSON.
+    pub headers: String,
+    /// Raw body (accepted receipts).
+    pub body: Option<Vec<u8>>,
+}
+
+impl Tx {
+    /// Claim the next due job — queued and due, or running with an expired lease (its worker
+    /// died) — for `lease_ms`. Postgres skips rows other replicas hold; SQLite's writer lock
+    /// makes the claim single-writer.
+    pub async fn claim_job(&mut self, lease_ms: i64) -> Result<Option<Job>> {
+        let now = now_ms();
+        let lock = if self.backend == super::Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'running', lease_until = $1 + $2, attempts = attempts + 1,
+                    updated_at = $1
+             WHERE id = (SELECT id FROM jobs
+                         WHERE (state = 'queued' AND run_at <= $1)
+                            OR (state = 'running' AND lease_until < $1)
+                         ORDER BY run_at, id LIMIT 1{lock})
+             RETURNING id, kind, receipt_id, payload, attempts"
+        )))
+        .bind(now)
+        .bind(lease_ms)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// Mark a claimed job done; `false` when the claim was lost (lease expired, re-claimed), in
+    /// which case the caller must roll back.
+    pub async fn complete_job(&mut self, job: &Job) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $3
+             WHERE id = $1 AND state = 'running' AND attempts = $2",
+        )
+        .bind(&job.id)
+        .bind(job.attempts)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Record a failed attempt: queued again at `retry_at`, or dead when `None`.
+    pub async fn fail_job(&mut self, job: &Job, error: &str, retry_at: Option<i64>) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = CASE WHEN $3 < 0 THEN 'dead' ELSE 'queued' END,
+                    run_at = CASE WHEN $3 < 0 THEN run_at ELSE $3 END,
+                    lease_until = NULL, last_error = $4, updated_at = $5
+             WHERE id = $1 AND state = 'running' AND attempts = $2",
+        )
+        .bind(&job.id)
+        .bind(job.attempts)
+        .bind(retry_at.unwrap_or(-1))
+        .bind(error.chars().take(1000).collect::<String>())
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// Dead-lettered jobs: `(id, kind, attempts, last_error)`, oldest first.
+    pub async fn dead_jobs(
+        &mut self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, kind, attempts, last_error FROM jobs WHERE state = 'dead' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// Queue a dead job again, now, with a fresh attempt budget; `false` when it is not dead.
+    pub async fn replay_job(&mut self, id: &str) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, updated_at = $2
+             WHERE id = $1 AND state = 'dead'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A receipt with its body.
+    pub async fn receipt(&mut self, id: &str) -> Result<Option<Receipt>> {
+        Ok(sqlx::query_as(
+            "SELECT id, endpoint_id, method, url, headers, body FROM receipts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// `(tenant, connection)` of a live route.
+    pub async fn route(
+        &mut self,
+        endpoint_id: &str,
+        channel_address: &str,
+    ) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, connection_id FROM routes WHERE endpoint_id = $1 AND channel_address = $2",
+        )
+        .bind(endpoint_id)
+        .bind(channel_address)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// Count of jobs per state, for tests and tools.
+    pub async fn job_states(&mut self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+                .fetch_all(&mut *self.inner)
+                .await?,
+        )
+    }
+}

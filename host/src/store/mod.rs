@@ -26,7 +26,7 @@ pub use admin::{ApiKeyRecord, EndpointRecord, PartnerRecord, ReportRow, TenantRe
 pub use inbox::{
     ContactRecord, ConversationRecord, MessageRecord, NewMessage, Page, TENANT_TABLES,
 };
-pub use ingress::NewReceipt;
+pub use ingress::{Job, NewReceipt, Receipt};
 pub use ledger::LedgerRow;
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};

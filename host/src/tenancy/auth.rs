@@ -243,6 +243,19 @@ pub async fn route_of(
     Ok(route.map(|(tenant, connection)| (TenantScope::new(tenant), connection)))
 }
 
+/// The tenant scope and connection that `(endpoint, channel address)` routes to (the worker
+/// processing a receipt: the verified endpoint and the parsed address name the tenant).
+pub async fn routed(
+    store: &Store,
+    endpoint_id: &str,
+    channel_address: &str,
+) -> Result<Option<(TenantScope, String)>, StoreError> {
+    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+    let route = tx.route(endpoint_id, channel_address).await?;
+    tx.commit().await?;
+    Ok(route.map(|(tenant, connection)| (TenantScope::new(tenant), connection)))
+}
+
 /// A scope for each tenant, for host maintenance (ledger verification, key rotation).
 pub async fn every_tenant(store: &Store) -> Result<Vec<TenantScope>, StoreError> {
     let mut tx = store.begin(Scope::Operator, Mode::Read).await?;

@@ -1,0 +1,313 @@
+//! The job queue's workers: claim a due job (a lease that expires, so a crashed worker's jobs
+//! are taken up again), run it, and record the outcome — done, retried with exponential back-off
+//! and jitter, or dead-lettered after [`MAX_ATTEMPTS`] for an operator to list and replay.
+//!
+//! `process-receipt` parses an accepted webhook with its connector, routes each event by
+//! `(endpoint, channel address)` to a tenant's connection, and writes it in that tenant's scope:
+//! messages are deduplicated on `(connection, provider message id)`, contacts and conversations
+//! upserted and the 24-hour window opened; status events move outbound messages forward only.
+//! Every write is idempotent, so a job run twice (a lost lease) changes nothing the second time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::ingress::{PROCESS_RECEIPT, secret_scope};
+use crate::runtime::Registry;
+use crate::runtime::types::{DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind};
+use crate::store::{Job, Mode, NewMessage, Store, StoreError, now_ms};
+use crate::tenancy::{Scope, auth};
+use crate::vault::Vault;
+
+/// Attempts before a job is dead-lettered.
+pub const MAX_ATTEMPTS: i64 = 8;
+/// How long a claim holds before another worker may take the job.
+pub const LEASE_MS: i64 = 60_000;
+
+/// What a worker needs.
+#[derive(Clone)]
+pub struct Workers {
+    /// The database.
+    pub store: Store,
+    /// The loaded plugins.
+    pub plugins: Arc<Registry>,
+    /// The vault.
+    pub vault: Vault,
+    /// Woken when a job is queued.
+    pub notify: Arc<Notify>,
+}
+
+/// Why a job did not finish.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    /// Worth another attempt later.
+    #[error("{0}")]
+    Retry(String),
+    /// Will not get better by retrying: dead-letter it.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        JobError::Retry(e.to_string())
+    }
+}
+
+impl From<crate::vault::VaultError> for JobError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        JobError::Retry(e.to_string())
+    }
+}
+
+/// Back-off before attempt `attempts + 1`: 1 s doubling to at most 10 min, ±25 % jitter.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let base = 1000i64
+        .saturating_mul(1 << attempts.clamp(0, 10))
+        .min(600_000);
+    let mut r = [0u8; 2];
+    crate::tenancy::ids::fill_random(&mut r);
+    let jitter = (i64::from(u16::from_le_bytes(r)) % 501) - 250; // -250..=250 per mille
+    base + base * jitter / 1000
+}
+
+impl Workers {
+    /// Start `n` workers; they stop when `shutdown` fires.
+    pub fn spawn(&self, n: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
+        for _ in 0..n {
+            let w = self.clone();
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                    match w.run_one().await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "job queue unavailable"),
+                    }
+                    tokio::select! {
+                        () = w.notify.notified() => {}
+                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            });
+        }
+    }
+
+    /// Claim and run one job; `Ok(false)` when none is due.
+    pub async fn run_one(&self) -> Result<bool, StoreError> {
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        let job = tx.claim_job(LEASE_MS).await?;
+        tx.commit().await?;
+        let Some(job) = job else {
+            return Ok(false);
+        };
+        let outcome = match job.kind.as_str() {
+            PROCESS_RECEIPT => self.process_receipt(&job).await,
+            other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+        };
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        match outcome {
+            Ok(()) => {
+                if !tx.complete_job(&job).await? {
+                    tracing::warn!(job = %job.id, "job finished after its lease was taken over");
+                }
+            }
+            Err(JobError::Retry(e)) if job.attempts < MAX_ATTEMPTS => {
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
+                tx.fail_job(&job, &e, Some(now_ms() + backoff_ms(job.attempts)))
+                    .await?;
+            }
+            Err(e) => {
+                tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job dead-lettered");
+                tx.fail_job(&job, &e.to_string(), None).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn process_receipt(&self, job: &Job) -> Result<(), JobError> {
+        let id = job
+            .receipt_id
+            .as_deref()
+            .ok_or_else(|| JobError::Permanent("job has no receipt".into()))?;
+        let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
+        let receipt = tx
+            .receipt(id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("receipt {id} is gone")))?;
+        let endpoint = tx
+            .endpoint(&receipt.endpoint_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent("the receipt's endpoint is gone".into()))?;
+        tx.commit().await?;
+        let plugin = self
+            .plugins
+            .connector(&endpoint.connector)
+            .cloned()
+            .ok_or_else(|| {
+                JobError::Retry(format!("connector {} is not loaded", endpoint.connector))
+            })?;
+        let scope = secret_scope(&self.store, &self.vault, &endpoint).await?;
+        let request = HttpRequest {
+            method: receipt.method,
+            url: receipt.url,
+            headers: serde_json::from_str(&receipt.headers).unwrap_or_default(),
+            body: receipt.body.unwrap_or_default(),
+        };
+        let events = match plugin.parse(scope, &request).await {
+            Ok(Ok(events)) => events,
+            // An authentic body the connector cannot read: keep it dead-lettered for a replay
+            // once the plugin is fixed.
+            Ok(Err(malformed)) => {
+                return Err(JobError::Permanent(format!("malformed: {malformed}")));
+            }
+            Err(e) => return Err(JobError::Retry(e.to_string())),
+        };
+        for event in events {
+            match event {
+                InboundEvent::Message(m) => {
+                    let Some((tenant, connection)) =
+                        auth::routed(&self.store, &endpoint.id, &m.channel_address).await?
+                    else {
+                        tracing::warn!(receipt = %id, address = %m.channel_address, "message for an address no connection owns");
+                        continue;
+                    };
+                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                    let contact = tx
+                        .upsert_contact(
+                            &connection,
+                            m.sender.phone.as_deref(),
+                            m.sender.user_id.as_deref(),
+                            m.sender.name.as_deref(),
+                        )
+                        .await?;
+                    let conversation = tx.upsert_conversation(&connection, &contact).await?;
+                    let body = m
+                        .text
+                        .clone()
+                        .or_else(|| m.media.iter().find_map(|r| r.caption.clone()));
+                    let inserted = tx
+                        .insert_message(&NewMessage {
+                            conversation_id: &conversation,
+                            connection_id: &connection,
+                            direction: "in",
+                            provider_message_id: Some(&m.provider_message_id),
+                            kind: kind_name(m.kind),
+                            body: body.as_deref(),
+                            status: "received",
+                        })
+                        .await;
+                    let message = match inserted {
+                        Ok(message) => message,
+                        // Already stored (a provider retry or a second run): nothing to do.
+                        Err(StoreError::Conflict(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    for media in &m.media {
+                        tx.insert_media(
+                            &message,
+                            media.provider_media_id.as_deref(),
+                            media.mime_type.as_deref(),
+                            media.caption.as_deref(),
+                        )
+                        .await?;
+                    }
+                    tx.commit().await?;
+                }
+                InboundEvent::Status(s) => {
+                    let Some((tenant, connection)) =
+                        auth::routed(&self.store, &endpoint.id, &s.channel_address).await?
+                    else {
+                        tracing::warn!(receipt = %id, address = %s.channel_address, "status for an address no connection owns");
+                        continue;
+                    };
+                    let error = s
+                        .error
+                        .as_ref()
+                        .map(|e| (error_kind_name(e.kind), e.code.as_str(), e.message.as_str()));
+                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                    tx.advance_status(
+                        &connection,
+                        &s.provider_message_id,
+                        state_name(s.state),
+                        error,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                }
+                InboundEvent::Ignored(what) => {
+                    tracing::debug!(receipt = %id, what = %what, "event ignored");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored name of a message kind.
+pub fn kind_name(k: MessageKind) -> &'static str {
+    match k {
+        MessageKind::Text => "text",
+        MessageKind::Image => "image",
+        MessageKind::Audio => "audio",
+        MessageKind::Video => "video",
+        MessageKind::Document => "document",
+        MessageKind::Sticker => "sticker",
+        MessageKind::Location => "location",
+        MessageKind::Contacts => "contacts",
+        MessageKind::Interactive => "interactive",
+        MessageKind::Button => "button",
+        MessageKind::Reaction => "reaction",
+        MessageKind::Order => "order",
+        MessageKind::System => "system",
+        MessageKind::RequestWelcome => "request-welcome",
+        MessageKind::Unsupported => "unsupported",
+    }
+}
+
+fn state_name(s: DeliveryState) -> &'static str {
+    match s {
+        DeliveryState::Accepted => "accepted",
+        DeliveryState::Sent => "sent",
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Read => "read",
+        DeliveryState::Played => "played",
+        DeliveryState::Failed => "failed",
+    }
+}
+
+fn error_kind_name(k: ErrorKind) -> &'static str {
+    match k {
+        ErrorKind::WindowClosed => "window-closed",
+        ErrorKind::RateLimited => "rate-limited",
+        ErrorKind::AuthExpired => "auth-expired",
+        ErrorKind::PermissionMissing => "permission-missing",
+        ErrorKind::InvalidRecipient => "invalid-recipient",
+        ErrorKind::MarketingLimited => "marketing-limited",
+        ErrorKind::InvalidRequest => "invalid-request",
+        ErrorKind::Transient => "transient",
+        ErrorKind::Permanent => "permanent",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_a_cap() {
+        for attempts in 0..20 {
+            let base = (1000i64 << attempts.min(10)).min(600_000);
+            for _ in 0..50 {
+                let b = backoff_ms(attempts);
+                assert!(b >= base * 3 / 4 && b <= base * 5 / 4, "{attempts}: {b}");
+            }
+        }
+    }
+}
