@@ -15,8 +15,13 @@ use tokio::sync::Notify;
 
 use crate::ingress::{PROCESS_RECEIPT, secret_scope};
 use crate::runtime::Registry;
-use crate::runtime::types::{DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind};
-use crate::store::{Job, Mode, NewMessage, Store, StoreError, now_ms};
+use crate::runtime::types::{
+    Action, ConnectionInfo, Content, ConversationContext, DeliveryState, ErrorKind, HttpRequest,
+    InboundEvent, InboundMessage, MessageKind, OutboundMessage, Party, Turn,
+};
+use crate::store::{
+    ConnectionRecord, Job, MessageContext, Mode, NewMessage, Store, StoreError, now_ms,
+};
 use crate::tenancy::{Scope, auth};
 use crate::vault::Vault;
 
@@ -24,6 +29,20 @@ use crate::vault::Vault;
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a claim holds before another worker may take the job.
 pub const LEASE_MS: i64 = 60_000;
+
+/// The job that runs a tenant's reply policy on one inbound message.
+pub const DECIDE: &str = "decide";
+/// The job that sends one reply through its connector.
+pub const SEND: &str = "send";
+/// The customer-service window: free-form replies only this long after the last inbound message.
+pub const WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// Payload of `decide` and `send` jobs.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct MessageJob {
+    tenant: String,
+    message: String,
+}
 
 /// What a worker needs.
 #[derive(Clone)]
@@ -36,6 +55,10 @@ pub struct Workers {
     pub vault: Vault,
     /// Woken when a job is queued.
     pub notify: Arc<Notify>,
+    /// Provider API base URLs by connector name.
+    pub provider_urls: Arc<std::collections::HashMap<String, String>>,
+    /// Public base URL (webhook URLs for status callbacks).
+    pub public_url: String,
 }
 
 /// Why a job did not finish.
@@ -108,6 +131,8 @@ impl Workers {
         };
         let outcome = match job.kind.as_str() {
             PROCESS_RECEIPT => self.process_receipt(&job).await,
+            DECIDE => self.decide(&job).await,
+            SEND => self.send(&job).await,
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         };
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
@@ -178,6 +203,7 @@ impl Workers {
                         tracing::warn!(receipt = %id, address = %m.channel_address, "message for an address no connection owns");
                         continue;
                     };
+                    let tenant_id = tenant.id().to_string();
                     let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
                     let contact = tx
                         .upsert_contact(
@@ -201,6 +227,8 @@ impl Workers {
                             kind: kind_name(m.kind),
                             body: body.as_deref(),
                             status: "received",
+                            idempotency_key: None,
+                            reply_to: None,
                         })
                         .await;
                     let message = match inserted {
@@ -209,6 +237,19 @@ impl Workers {
                         Err(StoreError::Conflict(_)) => continue,
                         Err(e) => return Err(e.into()),
                     };
+                    // One decision per inbound message: its job is queued with the message.
+                    let live = tx
+                        .connection(&connection)
+                        .await?
+                        .is_some_and(|c| c.status == "live" && c.active != 0);
+                    if live {
+                        let payload = serde_json::to_string(&MessageJob {
+                            tenant: tenant_id.clone(),
+                            message: message.clone(),
+                        })
+                        .map_err(|e| JobError::Permanent(e.to_string()))?;
+                        tx.enqueue(DECIDE, None, &payload).await?;
+                    }
                     for media in &m.media {
                         tx.insert_media(
                             &message,
@@ -219,6 +260,7 @@ impl Workers {
                         .await?;
                     }
                     tx.commit().await?;
+                    self.notify.notify_one();
                 }
                 InboundEvent::Status(s) => {
                     let Some((tenant, connection)) =
@@ -248,6 +290,299 @@ impl Workers {
         }
         Ok(())
     }
+}
+
+impl Workers {
+    /// The tenant and message a `decide` or `send` job names, and a read transaction in that
+    /// tenant's scope to go on reading with.
+    async fn job_message(
+        &self,
+        job: &Job,
+    ) -> Result<
+        (
+            MessageJob,
+            crate::tenancy::TenantScope,
+            crate::store::Tx,
+            MessageContext,
+        ),
+        JobError,
+    > {
+        let p: MessageJob = serde_json::from_str(&job.payload)
+            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let scope = auth::one_tenant(&self.store, &p.tenant)
+            .await
+            .map_err(|e| JobError::Permanent(format!("tenant {}: {e}", p.tenant)))?;
+        let mut tx = self
+            .store
+            .begin(Scope::Tenant(scope.clone()), Mode::Read)
+            .await?;
+        let m = tx
+            .message_context(&p.message)
+            .await?
+            .ok_or_else(|| JobError::Permanent("the message is gone".into()))?;
+        Ok((p, scope, tx, m))
+    }
+
+    /// Run the tenant's reply policy on one inbound message and record what the host allows of
+    /// its answer. Replies carry the key `<message>:<n>`, unique per tenant, so a decision
+    /// recorded once is never recorded again, whatever the retries.
+    async fn decide(&self, job: &Job) -> Result<(), JobError> {
+        let (p, scope, mut tx, m) = self.job_message(job).await?;
+        let connection = tx.connection(&m.connection_id).await?;
+        let policy = tx.policy().await?;
+        let history = tx.history(&m.conversation_id, 20).await?;
+        tx.commit().await?;
+        let Some(policy) = policy else {
+            return Ok(()); // no reply policy chosen: nothing to decide
+        };
+        // The policy never sees a conversation whose number is not live and switched on, nor a
+        // closed one or one with AI replies off.
+        let Some(connection) = connection.filter(|c| c.status == "live" && c.active != 0) else {
+            tracing::info!(message = %m.id, "no decision: the connection is not live");
+            return Ok(());
+        };
+        if m.state != "open" || m.ai_enabled == 0 {
+            tracing::info!(message = %m.id, state = %m.state, "no decision: conversation closed or AI off");
+            return Ok(());
+        }
+        let plugin = self
+            .plugins
+            .policy(&policy.plugin)
+            .cloned()
+            .ok_or_else(|| JobError::Retry(format!("policy {} is not loaded", policy.plugin)))?;
+        let now = now_ms();
+        let window_closes = m.last_inbound_at.map(|t| t + WINDOW_MS);
+        let window_open = window_closes.is_some_and(|t| t > now);
+        let party = Party {
+            phone: m.contact_phone.clone(),
+            user_id: m.contact_user_id.clone(),
+            name: m.contact_name.clone(),
+        };
+        let ctx = ConversationContext {
+            tenant_id: p.tenant.clone(),
+            conversation_id: m.conversation_id.clone(),
+            contact: party.clone(),
+            window_open,
+            window_closes_at: window_closes.map(|t| (t / 1000) as u64),
+            history: history
+                .into_iter()
+                .map(|(direction, text, at)| Turn {
+                    inbound: direction == "in",
+                    text,
+                    timestamp: (at / 1000) as u64,
+                })
+                .collect(),
+            config: policy.config.clone(),
+        };
+        let msg = InboundMessage {
+            provider_message_id: m.provider_message_id.clone().unwrap_or_default(),
+            channel_address: connection.channel_address.clone(),
+            sender: party,
+            timestamp: (m.created_at / 1000) as u64,
+            kind: kind_from_name(&m.kind),
+            text: m.body.clone(),
+            media: Vec::new(),
+            location: None,
+            interactive: None,
+            reply_to: None,
+            referral: None,
+            details: None,
+        };
+        let actions = plugin
+            .decide(&ctx, &msg)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+        for (i, action) in actions.into_iter().enumerate() {
+            let key = format!("{}:{i}", m.id);
+            let Action::Reply(reply) = action else {
+                tracing::info!(message = %m.id, "the policy handed the conversation off");
+                continue;
+            };
+            // The host decides what may go out, whatever the policy proposed.
+            let (kind, body, blocked) = match reply.content {
+                Content::Text(text) if window_open => ("text", Some(text), None),
+                Content::Text(text) => (
+                    "text",
+                    Some(text),
+                    Some(if reply.fallback.is_some() {
+                        "window closed; template fallbacks are not sent yet"
+                    } else {
+                        "window closed and the policy gave no template fallback"
+                    }),
+                ),
+                Content::Template(t) => (
+                    "template",
+                    Some(t.name),
+                    Some("template replies are not sent yet"),
+                ),
+                _ => ("other", None, Some("only text replies are sent yet")),
+            };
+            let inserted = tx
+                .insert_message(&NewMessage {
+                    conversation_id: &m.conversation_id,
+                    connection_id: &m.connection_id,
+                    direction: "out",
+                    provider_message_id: None,
+                    kind,
+                    body: body.as_deref(),
+                    status: "queued",
+                    idempotency_key: Some(&key),
+                    reply_to: m.provider_message_id.as_deref(),
+                })
+                .await;
+            let reply_id = match inserted {
+                Ok(id) => id,
+                // This decision was recorded by an earlier run: nothing more to do.
+                Err(StoreError::Conflict(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(reason) = blocked {
+                tx.record_send(&reply_id, None, Some(("blocked", "host-policy", reason)))
+                    .await?;
+                tracing::info!(message = %m.id, reason, "reply blocked by the host");
+            } else {
+                let payload = serde_json::to_string(&MessageJob {
+                    tenant: p.tenant.clone(),
+                    message: reply_id,
+                })
+                .map_err(|e| JobError::Permanent(e.to_string()))?;
+                tx.enqueue(SEND, None, &payload).await?;
+            }
+        }
+        tx.commit().await?;
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Send one queued reply through its connector and record the provider's answer.
+    async fn send(&self, job: &Job) -> Result<(), JobError> {
+        let (_, scope, mut tx, m) = self.job_message(job).await?;
+        if m.status != "queued" {
+            return Ok(()); // already sent or failed
+        }
+        let connection = tx
+            .connection(&m.connection_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent("the connection is gone".into()))?;
+        let secrets = if connection.status == "live" {
+            self.vault.open_connection(&mut tx, &connection.id).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        let mut tx = self
+            .store
+            .begin(Scope::Tenant(scope.clone()), Mode::Write)
+            .await?;
+        if connection.status != "live" {
+            tx.record_send(
+                &m.id,
+                None,
+                Some(("connection-inactive", "host", "the connection is not live")),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        drop(tx);
+        let plugin = self
+            .plugins
+            .connector(&connection.connector)
+            .cloned()
+            .ok_or_else(|| {
+                JobError::Retry(format!("connector {} is not loaded", connection.connector))
+            })?;
+        let info = connection_info(
+            &connection,
+            self.provider_urls
+                .get(&connection.connector)
+                .cloned()
+                .unwrap_or_default(),
+            format!("{}/hooks/{}", self.public_url, connection.endpoint_id),
+        );
+        let out = OutboundMessage {
+            to: Party {
+                phone: m.contact_phone.clone(),
+                user_id: m.contact_user_id.clone(),
+                name: None,
+            },
+            content: Content::Text(m.body.clone().unwrap_or_default()),
+            reply_to: m.reply_to.clone(),
+            idempotency_key: m.idempotency_key.clone().unwrap_or_else(|| m.id.clone()),
+        };
+        let call_scope = Vault::call_scope(None, Some((&connection, secrets)));
+        let result = plugin
+            .send(call_scope, &info, &out)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+        match result {
+            Ok(provider_id) => tx.record_send(&m.id, Some(&provider_id), None).await?,
+            Err(e) if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Transient) => {
+                return Err(JobError::Retry(format!("{} {}", e.code, e.message)));
+            }
+            Err(e) => {
+                if e.kind == ErrorKind::AuthExpired {
+                    // Sends pause for this connection until its credentials are renewed.
+                    tx.set_connection_status(
+                        &connection.id,
+                        "expired",
+                        Some(&format!("{} {}", e.code, e.message)),
+                    )
+                    .await?;
+                }
+                tx.record_send(
+                    &m.id,
+                    None,
+                    Some((error_kind_name(e.kind), &e.code, &e.message)),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A stored connection as a connector sees it.
+pub fn connection_info(
+    c: &ConnectionRecord,
+    api_base_url: String,
+    callback_url: String,
+) -> ConnectionInfo {
+    let settings: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&c.settings).unwrap_or_default();
+    ConnectionInfo {
+        connection_id: c.id.clone(),
+        channel_address: c.channel_address.clone(),
+        account_id: c.account_id.clone(),
+        api_base_url,
+        settings: settings.into_iter().collect(),
+        callback_url: Some(callback_url),
+    }
+}
+
+fn kind_from_name(name: &str) -> MessageKind {
+    [
+        MessageKind::Text,
+        MessageKind::Image,
+        MessageKind::Audio,
+        MessageKind::Video,
+        MessageKind::Document,
+        MessageKind::Sticker,
+        MessageKind::Location,
+        MessageKind::Contacts,
+        MessageKind::Interactive,
+        MessageKind::Button,
+        MessageKind::Reaction,
+        MessageKind::Order,
+        MessageKind::System,
+        MessageKind::RequestWelcome,
+    ]
+    .into_iter()
+    .find(|k| kind_name(*k) == name)
+    .unwrap_or(MessageKind::Unsupported)
 }
 
 /// The stored name of a message kind.

@@ -73,6 +73,8 @@ pub async fn serve(
         plugins: state.plugins.clone(),
         vault: state.vault.clone(),
         notify: state.jobs.clone(),
+        provider_urls: state.provider_urls.clone(),
+        public_url: state.public_url.clone(),
     }
     .spawn(config.workers, workers_stopped);
     let addr = listener.local_addr()?;

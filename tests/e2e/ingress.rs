@@ -115,8 +115,8 @@ async fn webhooks_are_verified_recorded_and_queued() {
             .status(),
         413
     );
-    // Unknown endpoint.
-    let none = client
+    // Unknown endpoint (a fresh connection: the server may close one whose body it did not read).
+    let none = reqwest::Client::new()
         .post(format!("{}/hooks/end_nope", h.base))
         .body("{}")
         .send()
@@ -216,7 +216,8 @@ async fn one_message_delivered_100_times_concurrently_is_stored_once_for_its_ten
     let states = drained(&h).await;
     assert_eq!(
         states,
-        vec![("done".to_string(), 102)],
+        // 102 receipts and 2 decisions, one per stored message (these tenants have no policy).
+        vec![("done".to_string(), 104)],
         "every receipt processed, none dead"
     );
 
@@ -365,4 +366,130 @@ async fn an_authentic_body_the_connector_cannot_read_is_dead_lettered_and_replay
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(drained(&h).await, vec![("dead".to_string(), 1)]);
+}
+
+/// A Graph API that proves credentials and accepts sends, numbering the message ids it gives.
+async fn graph_that_sends() -> Fake {
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Fake::start_with(move |r| {
+        if r.method == "POST" && r.path.ends_with("/messages") {
+            let n = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            (
+                200,
+                serde_json::json!({"messaging_product": "whatsapp", "contacts": [{"input": "16505551234", "wa_id": "16505551234"}], "messages": [{"id": format!("wamid.OUT{n}")}]}).to_string(),
+            )
+        } else {
+            (200, GRAPH_OK.to_string())
+        }
+    })
+    .await
+}
+
+fn meta_status(phone_number_id: &str, wamid: &str, status: &str) -> Vec<u8> {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+            "statuses": [{"id": wamid, "status": status, "timestamp": "1750263773", "recipient_id": "16505551234"}]
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbound_message_gets_exactly_one_reply_from_the_tenants_policy() {
+    let graph = graph_that_sends().await;
+    let h = Host::start(Db::Sqlite, &graph.origin).await;
+    let s = setup(&h).await;
+    h.ok(
+        reqwest::Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.a.0),
+        &s.a.1,
+        Some(serde_json::json!({"plugin": "echo"})),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let hook = format!("{}/hooks/{}", h.base, s.endpoint);
+    let post = |body: Vec<u8>| {
+        let sig = sign("app-secret-1", &body);
+        let req = client
+            .post(&hook)
+            .header("x-hub-signature-256", sig)
+            .body(body);
+        async move { req.send().await.expect("post").status().as_u16() }
+    };
+    // The same message 20 times at once, and one for tenant B, which has no policy.
+    let body = meta_message("1001", "wamid.IN1", "Do you ship to Lisbon?");
+    let all: Vec<_> = (0..20).map(|_| tokio::spawn(post(body.clone()))).collect();
+    for p in all {
+        assert_eq!(p.await.expect("task"), 200);
+    }
+    assert_eq!(post(meta_message("2002", "wamid.B1", "hi")).await, 200);
+    let states = drained(&h).await;
+    assert!(states.iter().all(|(s, _)| s == "done"), "{states:?}");
+
+    let sends: Vec<_> = graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(
+        sends.len(),
+        1,
+        "one reply for one message, none for the tenant without a policy"
+    );
+    assert!(
+        sends[0].path.ends_with("/v26.0/1001/messages"),
+        "{}",
+        sends[0].path
+    );
+    assert_eq!(sends[0].headers["authorization"], "Bearer token-a");
+    let sent: serde_json::Value = serde_json::from_slice(&sends[0].body).expect("json");
+    assert_eq!(sent["to"], "16505551234");
+    assert_eq!(sent["text"]["body"], "Do you ship to Lisbon?");
+    assert_eq!(sent["context"]["message_id"], "wamid.IN1");
+
+    let convs = h
+        .ok(
+            reqwest::Method::GET,
+            &format!("/api/v1/tenants/{}/conversations", s.a.0),
+            &s.a.1,
+            None,
+        )
+        .await;
+    let conv = convs["data"][0]["id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/tenants/{}/conversations/{conv}/messages", s.a.0);
+    let msgs = h.ok(reqwest::Method::GET, &path, &s.a.1, None).await;
+    let msgs = msgs["data"].as_array().expect("data");
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(
+        (msgs[0]["direction"].as_str(), msgs[0]["status"].as_str()),
+        (Some("out"), Some("accepted"))
+    );
+    assert_eq!(msgs[0]["provider_message_id"], "wamid.OUT1");
+
+    // Delivery states arrive out of order: read, then a late sent, then delivered → read.
+    for status in ["read", "sent", "delivered"] {
+        assert_eq!(post(meta_status("1001", "wamid.OUT1", status)).await, 200);
+    }
+    drained(&h).await;
+    let msgs = h.ok(reqwest::Method::GET, &path, &s.a.1, None).await;
+    assert_eq!(msgs["data"][0]["status"], "read");
+    let report = h
+        .ok(
+            reqwest::Method::GET,
+            &format!("/api/v1/partners/{}/report", s.p1.0),
+            &s.p1.1,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            report["tenants"][0]["messages_in"].as_i64(),
+            report["tenants"][0]["messages_out"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
 }

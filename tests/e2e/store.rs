@@ -198,6 +198,8 @@ pub async fn tenant_with_rows(
             kind: "image",
             body: Some("hi"),
             status: "received",
+            idempotency_key: None,
+            reply_to: None,
         })
         .await
         .expect("message");
@@ -826,6 +828,8 @@ async fn status_orders(db: Db) {
             kind: "text",
             body: Some("hi"),
             status: "queued",
+            idempotency_key: None,
+            reply_to: None,
         })
         .await
         .expect("out");

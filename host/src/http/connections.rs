@@ -393,8 +393,13 @@ pub async fn create(
         .and_then(|s| i64::try_from(s).ok())
         .map(|s| s.saturating_mul(1000));
 
-    let settings_json =
-        serde_json::to_string(&body.settings).map_err(|e| ApiError::Internal(e.into()))?;
+    // Stored as checked, the configured Graph version included, so sends use what was proven.
+    let stored: BTreeMap<&str, &str> = info
+        .settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let settings_json = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.into()))?;
     let mut tx = state
         .store
         .begin(Scope::Tenant(access.scope.clone()), Mode::Write)

@@ -95,6 +95,10 @@ pub struct NewMessage<'a> {
     pub body: Option<&'a str>,
     /// Initial status.
     pub status: &'a str,
+    /// For replies: the decision's idempotency key (unique per tenant).
+    pub idempotency_key: Option<&'a str>,
+    /// For replies: the provider id of the message answered.
+    pub reply_to: Option<&'a str>,
 }
 
 /// A page of results and the cursor of the next one.
@@ -204,8 +208,8 @@ impl Tx {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO messages (tenant_id, id, conversation_id, connection_id, direction,
-                provider_message_id, kind, body, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                provider_message_id, kind, body, status, created_at, updated_at, idempotency_key, reply_to)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)",
         )
         .bind(&tenant_id)
         .bind(&id)
@@ -217,6 +221,8 @@ impl Tx {
         .bind(m.body)
         .bind(m.status)
         .bind(now)
+        .bind(m.idempotency_key)
+        .bind(m.reply_to)
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -425,5 +431,119 @@ impl Tx {
             .execute(&mut *self.inner)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+/// What deciding and sending need to know about a message and its conversation.
+#[derive(Debug, Clone, FromRow)]
+pub struct MessageContext {
+    /// The message.
+    pub id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Its connection.
+    pub connection_id: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// The provider's id.
+    pub provider_message_id: Option<String>,
+    /// Kind.
+    pub kind: String,
+    /// Text.
+    pub body: Option<String>,
+    /// Status.
+    pub status: String,
+    /// What it answers (replies).
+    pub reply_to: Option<String>,
+    /// The decision's idempotency key (replies).
+    pub idempotency_key: Option<String>,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+    /// Conversation state.
+    pub state: String,
+    /// 1 when AI replies are on.
+    pub ai_enabled: i64,
+    /// Last inbound message (Unix ms).
+    pub last_inbound_at: Option<i64>,
+    /// The contact's phone.
+    pub contact_phone: Option<String>,
+    /// The contact's business-scoped id.
+    pub contact_user_id: Option<String>,
+    /// The contact's name.
+    pub contact_name: Option<String>,
+}
+
+impl Tx {
+    /// A message with its conversation and contact.
+    pub async fn message_context(&mut self, id: &str) -> Result<Option<MessageContext>> {
+        let tenant_id = self.tenant_id()?;
+        Ok(sqlx::query_as(
+            "SELECT m.id, m.conversation_id, m.connection_id, m.direction, m.provider_message_id,
+                    m.kind, m.body, m.status, m.reply_to, m.idempotency_key, m.created_at,
+                    c.state, c.ai_enabled, c.last_inbound_at,
+                    k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name
+             FROM messages m
+             JOIN conversations c ON c.id = m.conversation_id AND c.tenant_id = m.tenant_id
+             JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = m.tenant_id
+             WHERE m.tenant_id = $1 AND m.id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// The last `n` messages of a conversation, oldest first: `(direction, body, created_at)`.
+    pub async fn history(
+        &mut self,
+        conversation_id: &str,
+        n: i64,
+    ) -> Result<Vec<(String, Option<String>, i64)>> {
+        let tenant_id = self.tenant_id()?;
+        let mut rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT direction, body, created_at FROM messages
+             WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(conversation_id)
+        .bind(n)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Record what the provider said about a send: its id (accepted) or the failure.
+    pub async fn record_send(
+        &mut self,
+        id: &str,
+        provider_message_id: Option<&str>,
+        error: Option<(&str, &str, &str)>,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        let (status, kind, code, message) = match error {
+            None => ("accepted", None, None, None),
+            Some((k, c, m)) => ("failed", Some(k), Some(c), Some(m)),
+        };
+        sqlx::query(
+            "UPDATE messages SET provider_message_id = COALESCE($3, provider_message_id),
+                    status = CASE WHEN status = 'queued' THEN $4 ELSE status END,
+                    error_kind = $5, error_code = $6, error_message = $7, updated_at = $8
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&tenant_id)
+        .bind(id)
+        .bind(provider_message_id)
+        .bind(status)
+        .bind(kind)
+        .bind(code)
+        .bind(message)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        if error.is_some() {
+            self.bump_counters(0, 0, 1).await?;
+        }
+        Ok(())
     }
 }

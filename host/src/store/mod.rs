@@ -24,7 +24,8 @@ use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
 pub use admin::{ApiKeyRecord, EndpointRecord, PartnerRecord, ReportRow, TenantRecord};
 pub use inbox::{
-    ContactRecord, ConversationRecord, MessageRecord, NewMessage, Page, TENANT_TABLES,
+    ContactRecord, ConversationRecord, MessageContext, MessageRecord, NewMessage, Page,
+    TENANT_TABLES,
 };
 pub use ingress::{Job, NewReceipt, Receipt};
 pub use ledger::LedgerRow;
