@@ -17,7 +17,8 @@ use crate::ingress::{PROCESS_RECEIPT, secret_scope};
 use crate::runtime::Registry;
 use crate::runtime::types::{
     Action, ConnectionInfo, Content, ConversationContext, DeliveryState, ErrorKind, HttpRequest,
-    InboundEvent, InboundMessage, MessageKind, OutboundMessage, Party, Turn,
+    InboundEvent, InboundMessage, MessageKind, OutboundMessage, Party, Reply, TemplateCategory,
+    Turn,
 };
 use crate::store::{
     ConnectionRecord, Job, MessageContext, Mode, NewMessage, Store, StoreError, now_ms,
@@ -392,6 +393,8 @@ impl Workers {
             .decide(&ctx, &msg)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
+        let marketing =
+            crate::consent::marketing_allowed(&self.store, &scope, &m.connection_id).await?;
         let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
         for (i, action) in actions.into_iter().enumerate() {
             let key = format!("{}:{i}", m.id);
@@ -400,24 +403,7 @@ impl Workers {
                 continue;
             };
             // The host decides what may go out, whatever the policy proposed.
-            let (kind, body, blocked) = match reply.content {
-                Content::Text(text) if window_open => ("text", Some(text), None),
-                Content::Text(text) => (
-                    "text",
-                    Some(text),
-                    Some(if reply.fallback.is_some() {
-                        "window closed; template fallbacks are not sent yet"
-                    } else {
-                        "window closed and the policy gave no template fallback"
-                    }),
-                ),
-                Content::Template(t) => (
-                    "template",
-                    Some(t.name),
-                    Some("template replies are not sent yet"),
-                ),
-                _ => ("other", None, Some("only text replies are sent yet")),
-            };
+            let (kind, body, blocked) = host_rules(reply, window_open, marketing);
             let inserted = tx
                 .insert_message(&NewMessage {
                     conversation_id: &m.conversation_id,
@@ -545,6 +531,44 @@ impl Workers {
     }
 }
 
+/// What the host lets out of a proposed reply: `(kind, body, reason it is blocked)`.
+/// Free-form content only inside the 24-hour window; marketing templates only with active
+/// marketing consent; template and media sends are not implemented yet and say so.
+fn host_rules(
+    reply: Reply,
+    window_open: bool,
+    marketing_allowed: bool,
+) -> (&'static str, Option<String>, Option<&'static str>) {
+    match reply.content {
+        Content::Text(text) if window_open => ("text", Some(text), None),
+        Content::Text(text) => (
+            "text",
+            Some(text),
+            Some(match reply.fallback {
+                Some(t) if t.category == TemplateCategory::Marketing && !marketing_allowed => {
+                    "window closed; the fallback is a marketing template and marketing consent is not active"
+                }
+                Some(_) => "window closed; template fallbacks are not sent yet",
+                None => "window closed and the policy gave no template fallback",
+            }),
+        ),
+        Content::Template(t) if t.category == TemplateCategory::Marketing && !marketing_allowed => {
+            (
+                "template",
+                Some(t.name),
+                Some("marketing template without active marketing consent"),
+            )
+        }
+        Content::Template(t) => (
+            "template",
+            Some(t.name),
+            Some("template replies are not sent yet"),
+        ),
+        _ if !window_open => ("other", None, Some("window closed")),
+        _ => ("other", None, Some("only text replies are sent yet")),
+    }
+}
+
 /// A stored connection as a connector sees it.
 pub fn connection_info(
     c: &ConnectionRecord,
@@ -634,6 +658,56 @@ fn error_kind_name(k: ErrorKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::types::Template;
+
+    fn template(category: TemplateCategory) -> Template {
+        Template {
+            name: "spring_sale".into(),
+            language: "en_US".into(),
+            category,
+            parameters: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_host_blocks_what_the_rules_forbid_with_a_reason() {
+        let text = |fallback| Reply {
+            content: Content::Text("hi".into()),
+            fallback,
+        };
+        assert_eq!(host_rules(text(None), true, false).2, None);
+        let closed = host_rules(text(None), false, true).2.expect("blocked");
+        assert!(closed.contains("window closed"), "{closed}");
+        let mkt = host_rules(
+            text(Some(template(TemplateCategory::Marketing))),
+            false,
+            false,
+        );
+        assert!(mkt.2.expect("blocked").contains("marketing consent"));
+        let t = |c| Reply {
+            content: Content::Template(template(c)),
+            fallback: None,
+        };
+        assert!(
+            host_rules(t(TemplateCategory::Marketing), true, false)
+                .2
+                .expect("blocked")
+                .contains("marketing consent")
+        );
+        // With consent the marketing rule passes (templates themselves are not sent yet).
+        assert!(
+            !host_rules(t(TemplateCategory::Marketing), true, true)
+                .2
+                .expect("blocked")
+                .contains("consent")
+        );
+        assert!(
+            !host_rules(t(TemplateCategory::Utility), true, false)
+                .2
+                .expect("blocked")
+                .contains("consent")
+        );
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_a_cap() {
