@@ -252,31 +252,94 @@ pub(crate) async fn secret_scope(
     ))
 }
 
-/// Store the receipt with its body and queue its processing, in one transaction.
-async fn accept(
-    state: &AppState,
-    seen: &Seen,
-    sha256: &str,
-    body: &[u8],
-) -> Result<(), StoreError> {
-    let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
-    let receipt = tx
-        .insert_receipt(&NewReceipt {
-            endpoint_id: &seen.endpoint_id,
-            method: &seen.method,
-            url: &seen.url,
-            headers: &seen.headers,
-            body_sha256: Some(sha256),
-            body: Some(body),
-            outcome: "accepted",
-            status: 200,
-            reason: None,
-        })
-        .await?;
-    tx.enqueue(PROCESS_RECEIPT, Some(&receipt), "{}").await?;
-    tx.commit().await?;
-    state.jobs.notify_one();
-    Ok(())
+/// Store the receipt with its body and queue its processing, in one transaction shared with
+/// the other requests waiting at that moment (group commit); answered after that commit.
+async fn accept(state: &AppState, seen: &Seen, sha256: &str, body: &[u8]) -> Result<(), String> {
+    let accepted = Accepted {
+        endpoint_id: seen.endpoint_id.clone(),
+        method: seen.method.clone(),
+        url: seen.url.clone(),
+        headers: seen.headers.clone(),
+        sha256: sha256.to_string(),
+        body: body.to_vec(),
+    };
+    let (done, committed) = tokio::sync::oneshot::channel();
+    state
+        .receipts
+        .send((accepted, done))
+        .await
+        .map_err(|_| "the receipt writer has stopped".to_string())?;
+    committed
+        .await
+        .map_err(|_| "the receipt writer has stopped".to_string())?
+}
+
+/// An accepted request on its way to the database.
+pub struct Accepted {
+    endpoint_id: String,
+    method: String,
+    url: String,
+    headers: String,
+    sha256: String,
+    body: Vec<u8>,
+}
+
+/// A request waiting for its commit, and where to say how it went.
+pub type Pending = (Accepted, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// Most requests one commit carries.
+const GROUP_MAX: usize = 256;
+
+/// Start the writer that commits accepted receipts and their jobs in groups: it takes every
+/// request waiting when the previous commit ends (at most [`GROUP_MAX`]), writes them in one
+/// transaction, and only then answers each. A failed group fails every request in it (503).
+pub fn start_writer(
+    store: Store,
+    jobs: std::sync::Arc<tokio::sync::Notify>,
+) -> tokio::sync::mpsc::Sender<Pending> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * GROUP_MAX);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut group = vec![first];
+            while group.len() < GROUP_MAX {
+                match rx.try_recv() {
+                    Ok(p) => group.push(p),
+                    Err(_) => break,
+                }
+            }
+            let result = write_group(&store, &group).await.map_err(|e| {
+                tracing::error!(error = %e, requests = group.len(), "ingress: receipts not stored");
+                e.to_string()
+            });
+            for (_, done) in group {
+                let _ = done.send(result.clone());
+            }
+            jobs.notify_waiters();
+            jobs.notify_one();
+        }
+    });
+    tx
+}
+
+async fn write_group(store: &Store, group: &[Pending]) -> Result<(), StoreError> {
+    let mut tx = store.begin(Scope::Host, Mode::Write).await?;
+    for (a, _) in group {
+        let receipt = tx
+            .insert_receipt(&NewReceipt {
+                endpoint_id: &a.endpoint_id,
+                method: &a.method,
+                url: &a.url,
+                headers: &a.headers,
+                body_sha256: Some(&a.sha256),
+                body: Some(&a.body),
+                outcome: "accepted",
+                status: 200,
+                reason: None,
+            })
+            .await?;
+        tx.enqueue(PROCESS_RECEIPT, Some(&receipt), "{}").await?;
+    }
+    tx.commit().await
 }
 
 /// The plugin's answer, minus headers the server itself owns.

@@ -56,8 +56,9 @@ pub async fn serve(
     let runtime = Runtime::new(config.runtime.clone(), services)?;
     let registry = load_plugins(&runtime, &config, &store).await?;
 
+    let jobs_notify = Arc::new(tokio::sync::Notify::new());
     let state = http::AppState {
-        store,
+        store: store.clone(),
         plugins: Arc::new(registry),
         vault,
         operator: OperatorToken::new(&String::from_utf8_lossy(operator_token.expose())),
@@ -65,7 +66,8 @@ pub async fn serve(
         provider_urls: Arc::new(config.provider_urls.clone()),
         meta_graph_version: config.meta_graph_version.clone(),
         ingress_max_body: config.ingress_max_body,
-        jobs: Arc::new(tokio::sync::Notify::new()),
+        jobs: jobs_notify.clone(),
+        receipts: ingress::start_writer(store.clone(), jobs_notify),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     jobs::Workers {

@@ -49,6 +49,8 @@ pub struct AppState {
     pub ingress_max_body: usize,
     /// Wakes the job workers when ingress queues a job.
     pub jobs: Arc<tokio::sync::Notify>,
+    /// Where ingress hands accepted requests for their (group) commit.
+    pub receipts: tokio::sync::mpsc::Sender<crate::ingress::Pending>,
 }
 
 impl AppState {
