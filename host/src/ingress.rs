@@ -17,7 +17,7 @@ use crate::http::AppState;
 use crate::runtime::types::{HttpRequest, HttpResponse, Verdict};
 use crate::store::{EndpointRecord, Mode, NewReceipt, Store, StoreError};
 use crate::tenancy::{Scope, auth};
-use crate::vault::{SecretScope, Vault};
+use crate::vault::{Secret, SecretScope, Vault, VaultError};
 
 /// The job that parses and routes an accepted receipt.
 pub const PROCESS_RECEIPT: &str = "process-receipt";
@@ -81,7 +81,7 @@ pub async fn hook(
     if endpoint_id.len() > 64 {
         return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
     }
-    let endpoint = match endpoint(&state, &endpoint_id).await {
+    let (endpoint, endpoint_secrets) = match endpoint(&state, &endpoint_id).await {
         Ok(Some(e)) => e,
         Ok(None) => {
             tracing::warn!(endpoint = %endpoint_id, "webhook for an unknown endpoint");
@@ -153,7 +153,7 @@ pub async fn hook(
             .await;
         return unavailable();
     };
-    let scope = match secret_scope(&state.store, &state.vault, &endpoint).await {
+    let scope = match secret_scope(&state.store, &state.vault, &endpoint, endpoint_secrets).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(endpoint = %endpoint.id, error = %e, "ingress: cannot open the endpoint's secrets");
@@ -218,23 +218,28 @@ pub async fn hook(
     }
 }
 
-async fn endpoint(state: &AppState, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
+/// The endpoint and its opened secrets, in one read transaction.
+async fn endpoint(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<(EndpointRecord, Vec<(String, Secret)>)>, VaultError> {
     let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-    let e = tx.endpoint(id).await?;
+    let Some(e) = tx.endpoint(id).await? else {
+        return Ok(None);
+    };
+    let secrets = state.vault.open_endpoint(&mut tx, &e).await?;
     tx.commit().await?;
-    Ok(e)
+    Ok(Some((e, secrets)))
 }
 
-/// The secrets `verify` and `parse` may use: the endpoint's, and for a per-connection endpoint
-/// (Twilio) its connection's.
+/// The secrets `verify` and `parse` may use: the endpoint's own (`own`, opened by the caller
+/// with the endpoint), and for a per-connection endpoint (Twilio) its connection's.
 pub(crate) async fn secret_scope(
     store: &Store,
     vault: &Vault,
     endpoint: &EndpointRecord,
-) -> Result<SecretScope, crate::vault::VaultError> {
-    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
-    let own = vault.open_endpoint(&mut tx, endpoint).await?;
-    tx.commit().await?;
+    own: Vec<(String, Secret)>,
+) -> Result<SecretScope, VaultError> {
     let mut connection = None;
     if endpoint.tenant_id.is_some()
         && let Some((scope, connection_id)) = auth::route_of(store, &endpoint.id).await?

@@ -171,6 +171,7 @@ impl Workers {
             .endpoint(&receipt.endpoint_id)
             .await?
             .ok_or_else(|| JobError::Permanent("the receipt's endpoint is gone".into()))?;
+        let endpoint_secrets = self.vault.open_endpoint(&mut tx, &endpoint).await?;
         tx.commit().await?;
         let plugin = self
             .plugins
@@ -179,7 +180,7 @@ impl Workers {
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", endpoint.connector))
             })?;
-        let scope = secret_scope(&self.store, &self.vault, &endpoint).await?;
+        let scope = secret_scope(&self.store, &self.vault, &endpoint, endpoint_secrets).await?;
         let request = HttpRequest {
             method: receipt.method,
             url: receipt.url,

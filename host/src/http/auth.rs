@@ -51,8 +51,6 @@ impl FromRequestParts<AppState> for Operator {
 
 /// The caller's access to the tenant named in the path (404 for anyone else's tenant).
 pub struct Tenant {
-    /// The principal.
-    pub principal: Principal,
     /// Scope and actor.
     pub access: TenantAccess,
 }
@@ -81,7 +79,7 @@ impl FromRequestParts<AppState> for Tenant {
             return Err(ApiError::NotFound("tenant"));
         }
         let access = auth::access(&state.store, &principal, &p.tenant).await?;
-        Ok(Tenant { principal, access })
+        Ok(Tenant { access })
     }
 }
 

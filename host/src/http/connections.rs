@@ -15,7 +15,7 @@ use super::endpoints::{checked_secrets, checked_settings};
 use super::json::{ApiJson, ApiQuery, PageQuery, page};
 use crate::consent::{self, Action, Entry};
 use crate::error::ApiError;
-use crate::runtime::types::{ConnectionInfo, ErrorKind};
+use crate::runtime::types::ErrorKind;
 use crate::store::{
     ConnectionRecord, EndpointRecord, Mode, NewConnection, Page, StoreError, now_ms,
 };
@@ -168,14 +168,7 @@ async fn shared_endpoint(
             "\"endpoint\" must name the connector installation (POST /api/v1/endpoints)",
         )
     })?;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(access.scope.clone()), Mode::Read)
-        .await?;
-    let tenant = tx
-        .tenant(access.scope.id())
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))?;
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
     let endpoint = tx.endpoint(id).await?;
     tx.commit().await?;
     let unknown = || ApiError::unprocessable("unknown_endpoint", "no such endpoint");
@@ -183,7 +176,7 @@ async fn shared_endpoint(
     let usable = match (&endpoint.partner_id, &endpoint.tenant_id) {
         (_, Some(_)) => false, // another connection's own endpoint
         (None, None) => true,  // the operator's: any tenant
-        (Some(p), None) => tenant.partner_id.as_deref() == Some(p.as_str()),
+        (Some(p), None) => access.tenant.partner_id.as_deref() == Some(p.as_str()),
     };
     if !usable {
         return Err(unknown());
@@ -309,39 +302,32 @@ pub async fn create(
     } else {
         shared_endpoint(&state, access, &body.connector, body.endpoint.as_deref()).await?
     };
-    let taken = |_| ApiError::Conflict {
+    let taken = || ApiError::Conflict {
         code: "number_already_connected",
         message: format!("{address} is already connected on this endpoint"),
     };
     {
         let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
         if tx.route_taken(&endpoint.id, &address).await? {
-            return Err(taken(()));
+            return Err(taken());
         }
         tx.commit().await?;
     }
 
-    // Prove the credentials before anything is stored (A9).
-    let mut settings: Vec<(String, String)> = body
+    // Prove the credentials before anything is stored (A9). The settings are stored as
+    // checked, the configured Graph version included, so sends use what was proven.
+    let mut settings: BTreeMap<&str, &str> = body
         .settings
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    if body.connector == "meta-cloud" && !body.settings.contains_key("graph_version") {
-        settings.push(("graph_version".into(), state.meta_graph_version.clone()));
+    if body.connector == "meta-cloud" {
+        settings
+            .entry("graph_version")
+            .or_insert(state.meta_graph_version.as_str());
     }
-    let info = ConnectionInfo {
-        connection_id: id.clone(),
-        channel_address: address.clone(),
-        account_id: account.clone(),
-        api_base_url: state
-            .provider_urls
-            .get(&body.connector)
-            .cloned()
-            .unwrap_or_default(),
-        settings,
-        callback_url: Some(state.webhook_url(&endpoint.id)),
-    };
+    let settings_json =
+        serde_json::to_string(&settings).map_err(|e| ApiError::Internal(e.into()))?;
     let draft = ConnectionRecord {
         id: id.clone(),
         tenant_id: access.scope.id().to_string(),
@@ -350,7 +336,7 @@ pub async fn create(
         channel_address: address.clone(),
         account_id: account.clone(),
         display_name: display.clone(),
-        settings: String::new(),
+        settings: settings_json.clone(),
         status: "connecting".into(),
         status_reason: None,
         active: 1,
@@ -359,6 +345,15 @@ pub async fn create(
         updated_at: 0,
         disconnected_at: None,
     };
+    let info = crate::jobs::connection_info(
+        &draft,
+        state
+            .provider_urls
+            .get(&body.connector)
+            .cloned()
+            .unwrap_or_default(),
+        state.webhook_url(&endpoint.id),
+    );
     let scope = Vault::call_scope(None, Some((&draft, secrets.clone())));
     let health = match plugin.check_credentials(scope, &info).await {
         Ok(Ok(h)) => h,
@@ -393,17 +388,7 @@ pub async fn create(
         .and_then(|s| i64::try_from(s).ok())
         .map(|s| s.saturating_mul(1000));
 
-    // Stored as checked, the configured Graph version included, so sends use what was proven.
-    let stored: BTreeMap<&str, &str> = info
-        .settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let settings_json = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.into()))?;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(access.scope.clone()), Mode::Write)
-        .await?;
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
     if profile.own_endpoint {
         tx.insert_endpoint(&endpoint).await?;
     }
@@ -420,13 +405,13 @@ pub async fn create(
         token_expires_at: expires_at,
     };
     tx.insert_connection(&new).await.map_err(|e| match e {
-        StoreError::Conflict(_) => taken(()),
+        StoreError::Conflict(_) => taken(),
         other => other.into(),
     })?;
     tx.insert_route(&endpoint.id, &address, &id)
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => taken(()),
+            StoreError::Conflict(_) => taken(),
             other => other.into(),
         })?;
     state
@@ -473,10 +458,7 @@ pub async fn list(
 ) -> Result<Json<Page<ConnectionView>>, ApiError> {
     tenant.require(Capability::ReadConnections)?;
     let limit = q.limit()?;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
-        .await?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rows = tx.connections(q.cursor()?, limit + 1).await?;
     tx.commit().await?;
     let p = page(rows, limit, |c| c.id.clone());
@@ -511,10 +493,7 @@ pub async fn show(
     Path(p): Path<ConnectionPath>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     tenant.require(Capability::ReadConnections)?;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
-        .await?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let c = tx
         .connection(&p.connection)
         .await?
@@ -544,10 +523,7 @@ pub async fn disconnect(
 ) -> Result<Json<ConnectionView>, ApiError> {
     tenant.require(Capability::ManageConnections)?;
     let access = &tenant.access;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(access.scope.clone()), Mode::Write)
-        .await?;
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
     let c = tx
         .connection(&p.connection)
         .await?

@@ -12,7 +12,7 @@ use super::json::{ApiJson, ApiQuery, PageQuery};
 use crate::consent::{self, Action, Break, Entry};
 use crate::error::ApiError;
 use crate::store::{LedgerRow, Mode, Page};
-use crate::tenancy::{Capability, Scope};
+use crate::tenancy::Capability;
 
 /// The tenant's ledger rows, oldest first (cursor: the last `seq` seen).
 #[utoipa::path(
@@ -40,10 +40,7 @@ pub async fn list(
             .parse::<i64>()
             .map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?,
     };
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
-        .await?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rows = tx.ledger(after, limit + 1).await?;
     tx.commit().await?;
     Ok(Json(super::json::page(rows, limit, |r| r.seq.to_string())))
@@ -136,10 +133,7 @@ pub async fn change(
         ));
     }
     let access = &tenant.access;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(access.scope.clone()), Mode::Write)
-        .await?;
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
     if let Some(c) = &body.connection_id
         && tx.connection(c).await?.is_none()
     {

@@ -10,7 +10,7 @@ use super::auth::Tenant;
 use super::json::{ApiQuery, PageQuery, page};
 use crate::error::ApiError;
 use crate::store::{ConversationRecord, MessageRecord, Mode, Page};
-use crate::tenancy::{Capability, Scope};
+use crate::tenancy::Capability;
 
 /// Conversations, newest activity first. The cursor is `<last_message_at>:<id>`.
 #[utoipa::path(
@@ -42,10 +42,7 @@ pub async fn conversations(
             Some((at, id))
         }
     };
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
-        .await?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rows = tx.conversations(after, limit + 1).await?;
     tx.commit().await?;
     Ok(Json(page(rows, limit, |c| {
@@ -81,10 +78,7 @@ pub async fn messages(
 ) -> Result<Json<Page<MessageRecord>>, ApiError> {
     tenant.require(Capability::ReadInbox)?;
     let limit = q.limit()?;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
-        .await?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     if !tx.conversation_exists(&p.conversation).await? {
         return Err(ApiError::NotFound("conversation"));
     }

@@ -160,21 +160,9 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
-pub async fn show(
-    State(state): State<AppState>,
-    tenant: Tenant,
-) -> Result<Json<TenantRecord>, ApiError> {
+pub async fn show(tenant: Tenant) -> Result<Json<TenantRecord>, ApiError> {
     tenant.require(Capability::ReadTenant)?;
-    let mut tx = state
-        .store
-        .begin(tenant.principal.listing_scope(), Mode::Read)
-        .await?;
-    let row = tx
-        .tenant(tenant.access.scope.id())
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))?;
-    tx.commit().await?;
-    Ok(Json(row))
+    Ok(Json(tenant.access.tenant))
 }
 
 /// `POST /api/v1/tenants/{tenant}/keys` body.
@@ -336,10 +324,7 @@ pub async fn put_policy(
             "config must be a JSON object",
         ));
     }
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Write)
-        .await?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
     let rec = tx.put_policy(&body.plugin, &config.to_string()).await?;
     tx.commit().await?;
     Ok(Json(rec.into()))
@@ -362,10 +347,7 @@ pub async fn policy(
     tenant: Tenant,
 ) -> Result<Json<PolicyView>, ApiError> {
     tenant.require(Capability::ReadInbox)?;
-    let mut tx = state
-        .store
-        .begin(Scope::Tenant(tenant.access.scope.clone()), Mode::Read)
-        .await?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rec = tx.policy().await?.ok_or(ApiError::NotFound("policy"))?;
     tx.commit().await?;
     Ok(Json(rec.into()))

@@ -180,25 +180,33 @@ impl Tx {
         Ok(q.fetch_all(&mut *self.inner).await?)
     }
 
-    /// Crypto-shred a connection: overwrite its sealed data key and secrets, then delete them.
+    /// Crypto-shred a connection: overwrite its sealed data key and secrets with zeros of the
+    /// same length, then delete them.
     pub async fn shred_connection(&mut self, connection_id: &str) -> Result<()> {
         let tenant_id = self.tenant_id()?;
+        // Same-length zeros first, so no page keeps the old bytes even without secure_delete.
+        if let Some(key) = self.data_key(Holder::Connection(connection_id)).await? {
+            let zeroed = SealedKeyRow {
+                key_version: key.key_version,
+                nonce: vec![0; key.nonce.len()],
+                sealed: vec![0; key.sealed.len()],
+            };
+            self.put_data_key(Holder::Connection(connection_id), &zeroed)
+                .await?;
+        }
+        for secret in self.secrets(Holder::Connection(connection_id)).await? {
+            let zeroed = SealedSecretRow {
+                nonce: vec![0; secret.nonce.len()],
+                ciphertext: vec![0; secret.ciphertext.len()],
+                ..secret
+            };
+            self.put_secret(Holder::Connection(connection_id), &zeroed)
+                .await?;
+        }
         for sql in [
-            // Same-length zeros first, so no page keeps the old bytes even without secure_delete.
-            "UPDATE connection_keys SET sealed = zeroblob(length(sealed)), nonce = zeroblob(length(nonce))
-             WHERE tenant_id = $1 AND connection_id = $2",
-            "UPDATE connection_secrets SET ciphertext = zeroblob(length(ciphertext)), nonce = zeroblob(length(nonce))
-             WHERE tenant_id = $1 AND connection_id = $2",
             "DELETE FROM connection_secrets WHERE tenant_id = $1 AND connection_id = $2",
             "DELETE FROM connection_keys WHERE tenant_id = $1 AND connection_id = $2",
         ] {
-            let sql = if self.backend == super::Backend::Postgres {
-                sqlx::AssertSqlSafe(sql.replace("zeroblob(length(sealed))", "decode(repeat('00', length(sealed)), 'hex')")
-                    .replace("zeroblob(length(nonce))", "decode(repeat('00', length(nonce)), 'hex')")
-                    .replace("zeroblob(length(ciphertext))", "decode(repeat('00', length(ciphertext)), 'hex')"))
-            } else {
-                sqlx::AssertSqlSafe(sql.to_string())
-            };
             sqlx::query(sql)
                 .bind(&tenant_id)
                 .bind(connection_id)

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{Actor, PartnerScope, Role, Scope, TenantScope, ids};
-use crate::store::{ApiKeyRecord, Mode, Store, StoreError};
+use crate::store::{ApiKeyRecord, Mode, Store, StoreError, TenantRecord};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,9 +177,16 @@ pub struct TenantAccess {
     pub scope: TenantScope,
     /// Who acts.
     pub actor: Actor,
+    /// The tenant's row, as read when access was checked.
+    pub tenant: TenantRecord,
 }
 
 impl TenantAccess {
+    /// A transaction in this tenant's scope.
+    pub async fn begin(&self, store: &Store, mode: Mode) -> Result<crate::store::Tx, StoreError> {
+        store.begin(Scope::Tenant(self.scope.clone()), mode).await
+    }
+
     /// `Ok` when the actor may do `cap`, `Forbidden` otherwise.
     pub fn require(&self, cap: super::Capability) -> Result<(), AccessError> {
         if self.actor.may(cap) {
@@ -222,12 +229,11 @@ pub async fn access(
     let mut tx = store.begin(principal.listing_scope(), Mode::Read).await?;
     let found = tx.tenant(tenant_id).await?;
     tx.commit().await?;
-    if found.is_none() {
-        return Err(AccessError::NotFound);
-    }
+    let tenant = found.ok_or(AccessError::NotFound)?;
     Ok(TenantAccess {
         scope: TenantScope::new(tenant_id.to_string()),
         actor,
+        tenant,
     })
 }
 
