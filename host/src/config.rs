@@ -134,6 +134,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = 4,
           value_parser = clap::value_parser!(u64).range(1..=256))]
     pub workers: u64,
+    /// How long a worker's claim on a job holds, in seconds; a crashed worker's jobs run again
+    /// after it. Must exceed SWITCHYARD_PLUGIN_WALL_MS so a running job never loses its lease.
+    #[arg(long, env = "SWITCHYARD_JOB_LEASE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub job_lease_secs: u64,
+    /// Sends per second per connection (Meta's default per number is 80), shared by every host
+    /// process on the same database.
+    #[arg(long, env = "SWITCHYARD_SEND_RATE", default_value_t = 80,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub send_rate: u64,
     /// Serve on PostgreSQL even when the app role is a superuser, has BYPASSRLS or owns the
     /// tables (row-level security then does not isolate tenants; for single-role test set-ups).
     #[arg(long, env = "SWITCHYARD_INSECURE_DB_ROLE")]
@@ -312,6 +322,10 @@ pub struct Config {
     pub ingress_max_body: usize,
     /// Job workers.
     pub workers: usize,
+    /// A job claim's lease.
+    pub job_lease: Duration,
+    /// Sends per second per connection.
+    pub send_rate: u32,
     /// True when the database URL was not given (the default SQLite file): demo mode may apply.
     pub default_database: bool,
 }
@@ -401,6 +415,16 @@ impl ServeArgs {
             provider_urls.insert(plugin.to_string(), base);
         }
         self.keys.load()?;
+        if self.job_lease_secs * 1000 <= self.plugin_wall_ms {
+            return Err(ConfigError {
+                variable: "SWITCHYARD_JOB_LEASE_SECS",
+                reason: format!(
+                    "{} s does not outlast a plugin call (SWITCHYARD_PLUGIN_WALL_MS = {} ms): a \
+                     job still running would be taken over",
+                    self.job_lease_secs, self.plugin_wall_ms
+                ),
+            });
+        }
         Ok(Config {
             database_owner_url: self.database.database_owner_url.clone(),
             insecure_db_role: self.insecure_db_role,
@@ -412,6 +436,8 @@ impl ServeArgs {
             default_database: self.database.database_url.is_none(),
             ingress_max_body: (self.ingress_max_body_kib << 10) as usize,
             workers: self.workers as usize,
+            job_lease: Duration::from_secs(self.job_lease_secs),
+            send_rate: self.send_rate as u32,
             listen: self.listen,
             runtime: RuntimeConfig {
                 memory_bytes: (self.plugin_memory_mib << 20) as usize,
@@ -469,6 +495,15 @@ mod tests {
         );
         let err = parse(&["--egress-origins", "chaos"]).expect_err("no =");
         assert_eq!(err.variable, "SWITCHYARD_EGRESS_ORIGINS");
+    }
+
+    #[test]
+    fn a_job_lease_must_outlast_a_plugin_call() {
+        let err = parse(&["--job-lease-secs", "2", "--plugin-wall-ms", "2000"]).expect_err("short");
+        assert_eq!(err.variable, "SWITCHYARD_JOB_LEASE_SECS");
+        let c = parse(&["--job-lease-secs", "3", "--plugin-wall-ms", "2000"]).expect("config");
+        assert_eq!(c.job_lease, Duration::from_secs(3));
+        assert_eq!(parse(&[]).expect("defaults").send_rate, 80);
     }
 
     #[test]

@@ -28,8 +28,6 @@ use crate::vault::Vault;
 
 /// Attempts before a job is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 8;
-/// How long a claim holds before another worker may take the job.
-pub const LEASE_MS: i64 = 60_000;
 
 /// The job that runs a tenant's reply policy on one inbound message.
 pub const DECIDE: &str = "decide";
@@ -60,6 +58,10 @@ pub struct Workers {
     pub provider_urls: Arc<std::collections::HashMap<String, String>>,
     /// Public base URL (webhook URLs for status callbacks).
     pub public_url: String,
+    /// How long a claim holds before another worker may take the job (ms).
+    pub lease_ms: i64,
+    /// Sends per second per connection, across every host on the database.
+    pub send_rate: u32,
 }
 
 /// Why a job did not finish.
@@ -125,7 +127,7 @@ impl Workers {
     /// Claim and run one job; `Ok(false)` when none is due.
     pub async fn run_one(&self) -> Result<bool, StoreError> {
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
-        let job = tx.claim_job(LEASE_MS).await?;
+        let job = tx.claim_job(self.lease_ms).await?;
         tx.commit().await?;
         let Some(job) = job else {
             return Ok(false);

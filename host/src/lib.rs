@@ -77,6 +77,8 @@ pub async fn serve(
         notify: state.jobs.clone(),
         provider_urls: state.provider_urls.clone(),
         public_url: state.public_url.clone(),
+        lease_ms: config.job_lease.as_millis() as i64,
+        send_rate: config.send_rate,
     }
     .spawn(config.workers, workers_stopped);
     let addr = listener.local_addr()?;
