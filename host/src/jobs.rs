@@ -16,13 +16,9 @@ use tokio::sync::Notify;
 use crate::ingress::{PROCESS_RECEIPT, secret_scope};
 use crate::runtime::Registry;
 use crate::runtime::types::{
-    Action, ConnectionInfo, Content, ConversationContext, DeliveryState, ErrorKind, HttpRequest,
-    InboundEvent, InboundMessage, MessageKind, OutboundMessage, Party, Reply, TemplateCategory,
-    Turn,
+    ConnectionInfo, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
 };
-use crate::store::{
-    ConnectionRecord, Job, MessageContext, Mode, NewMessage, Store, StoreError, now_ms,
-};
+use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, now_ms};
 use crate::tenancy::{Scope, auth};
 use crate::vault::Vault;
 
@@ -38,9 +34,11 @@ pub const WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// Payload of `decide` and `send` jobs.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct MessageJob {
-    tenant: String,
-    message: String,
+pub(crate) struct MessageJob {
+    /// The tenant.
+    pub tenant: String,
+    /// The message.
+    pub message: String,
 }
 
 /// What a worker needs.
@@ -66,13 +64,16 @@ pub struct Workers {
 
 /// Why a job did not finish.
 #[derive(Debug, thiserror::Error)]
-enum JobError {
+pub(crate) enum JobError {
     /// Worth another attempt later.
     #[error("{0}")]
     Retry(String),
     /// Will not get better by retrying: dead-letter it.
     #[error("{0}")]
     Permanent(String),
+    /// Not a failure: run it again at this time (Unix ms) without counting the attempt.
+    #[error("deferred: {1}")]
+    Defer(i64, String),
 }
 
 impl From<StoreError> for JobError {
@@ -140,6 +141,7 @@ impl Workers {
         };
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
         match outcome {
+            Err(JobError::Defer(at, why)) => tx.defer_job(&job, at, &why).await?,
             Ok(()) => {
                 if !tx.complete_job(&job).await? {
                     tracing::warn!(job = %job.id, "job finished after its lease was taken over");
@@ -153,6 +155,11 @@ impl Workers {
             Err(e) => {
                 tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job dead-lettered");
                 tx.fail_job(&job, &e.to_string(), None).await?;
+                if job.kind == SEND
+                    && let Err(e2) = self.send_gave_up(&job, &e.to_string()).await
+                {
+                    tracing::warn!(job = %job.id, error = %e2, "could not mark the reply failed");
+                }
             }
         }
         tx.commit().await?;
@@ -233,6 +240,8 @@ impl Workers {
                             status: "received",
                             idempotency_key: None,
                             reply_to: None,
+                            content: None,
+                            sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
                         })
                         .await;
                     let message = match inserted {
@@ -277,15 +286,35 @@ impl Workers {
                         .error
                         .as_ref()
                         .map(|e| (error_kind_name(e.kind), e.code.as_str(), e.message.as_str()));
+                    let tenant_id = tenant.id().to_string();
                     let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
-                    tx.advance_status(
-                        &connection,
-                        &s.provider_message_id,
-                        state_name(s.state),
-                        error,
-                    )
-                    .await?;
+                    let changed = tx
+                        .advance_status(
+                            &connection,
+                            &s.provider_message_id,
+                            state_name(s.state),
+                            error,
+                        )
+                        .await?;
+                    if changed.is_none()
+                        && tx
+                            .status_may_be_early(&connection, &s.provider_message_id)
+                            .await?
+                    {
+                        return Err(JobError::Retry(
+                            "a status arrived before its send was recorded".into(),
+                        ));
+                    }
+                    // A provider that accepted a send and failed it later: its error acts as a
+                    // send error would (DECISIONS, pipeline).
+                    if let (Some(message), Some(e), DeliveryState::Failed) =
+                        (changed, &s.error, s.state)
+                    {
+                        self.after_failed_status(&mut tx, &tenant_id, &message, e)
+                            .await?;
+                    }
                     tx.commit().await?;
+                    self.notify.notify_one();
                 }
                 InboundEvent::Ignored(what) => {
                     tracing::debug!(receipt = %id, what = %what, "event ignored");
@@ -293,282 +322,6 @@ impl Workers {
             }
         }
         Ok(())
-    }
-}
-
-impl Workers {
-    /// The tenant and message a `decide` or `send` job names, and a read transaction in that
-    /// tenant's scope to go on reading with.
-    async fn job_message(
-        &self,
-        job: &Job,
-    ) -> Result<
-        (
-            MessageJob,
-            crate::tenancy::TenantScope,
-            crate::store::Tx,
-            MessageContext,
-        ),
-        JobError,
-    > {
-        let p: MessageJob = serde_json::from_str(&job.payload)
-            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let scope = auth::one_tenant(&self.store, &p.tenant)
-            .await
-            .map_err(|e| JobError::Permanent(format!("tenant {}: {e}", p.tenant)))?;
-        let mut tx = self
-            .store
-            .begin(Scope::Tenant(scope.clone()), Mode::Read)
-            .await?;
-        let m = tx
-            .message_context(&p.message)
-            .await?
-            .ok_or_else(|| JobError::Permanent("the message is gone".into()))?;
-        Ok((p, scope, tx, m))
-    }
-
-    /// Run the tenant's reply policy on one inbound message and record what the host allows of
-    /// its answer. Replies carry the key `<message>:<n>`, unique per tenant, so a decision
-    /// recorded once is never recorded again, whatever the retries.
-    async fn decide(&self, job: &Job) -> Result<(), JobError> {
-        let (p, scope, mut tx, m) = self.job_message(job).await?;
-        let connection = tx.connection(&m.connection_id).await?;
-        let policy = tx.policy().await?;
-        let history = tx.history(&m.conversation_id, 20).await?;
-        tx.commit().await?;
-        let Some(policy) = policy else {
-            return Ok(()); // no reply policy chosen: nothing to decide
-        };
-        // The policy never sees a conversation whose number is not live and switched on, nor a
-        // closed one or one with AI replies off.
-        let Some(connection) = connection.filter(|c| c.status == "live" && c.active != 0) else {
-            tracing::info!(message = %m.id, "no decision: the connection is not live");
-            return Ok(());
-        };
-        if m.state != "open" || m.ai_enabled == 0 {
-            tracing::info!(message = %m.id, state = %m.state, "no decision: conversation closed or AI off");
-            return Ok(());
-        }
-        let plugin = self
-            .plugins
-            .policy(&policy.plugin)
-            .cloned()
-            .ok_or_else(|| JobError::Retry(format!("policy {} is not loaded", policy.plugin)))?;
-        let now = now_ms();
-        let window_closes = m.last_inbound_at.map(|t| t + WINDOW_MS);
-        let window_open = window_closes.is_some_and(|t| t > now);
-        let party = Party {
-            phone: m.contact_phone.clone(),
-            user_id: m.contact_user_id.clone(),
-            name: m.contact_name.clone(),
-        };
-        let ctx = ConversationContext {
-            tenant_id: p.tenant.clone(),
-            conversation_id: m.conversation_id.clone(),
-            contact: party.clone(),
-            window_open,
-            window_closes_at: window_closes.map(|t| (t / 1000) as u64),
-            history: history
-                .into_iter()
-                .map(|(direction, text, at)| Turn {
-                    inbound: direction == "in",
-                    text,
-                    timestamp: (at / 1000) as u64,
-                })
-                .collect(),
-            config: policy.config.clone(),
-        };
-        let msg = InboundMessage {
-            provider_message_id: m.provider_message_id.clone().unwrap_or_default(),
-            channel_address: connection.channel_address.clone(),
-            sender: party,
-            timestamp: (m.created_at / 1000) as u64,
-            kind: kind_from_name(&m.kind),
-            text: m.body.clone(),
-            media: Vec::new(),
-            location: None,
-            interactive: None,
-            reply_to: None,
-            referral: None,
-            details: None,
-        };
-        let actions = plugin
-            .decide(&ctx, &msg)
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
-        let marketing =
-            crate::consent::marketing_allowed(&self.store, &scope, &m.connection_id).await?;
-        let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
-        for (i, action) in actions.into_iter().enumerate() {
-            let key = format!("{}:{i}", m.id);
-            let Action::Reply(reply) = action else {
-                tracing::info!(message = %m.id, "the policy handed the conversation off");
-                continue;
-            };
-            // The host decides what may go out, whatever the policy proposed.
-            let (kind, body, blocked) = host_rules(reply, window_open, marketing);
-            let inserted = tx
-                .insert_message(&NewMessage {
-                    conversation_id: &m.conversation_id,
-                    connection_id: &m.connection_id,
-                    direction: "out",
-                    provider_message_id: None,
-                    kind,
-                    body: body.as_deref(),
-                    status: "queued",
-                    idempotency_key: Some(&key),
-                    reply_to: m.provider_message_id.as_deref(),
-                })
-                .await;
-            let reply_id = match inserted {
-                Ok(id) => id,
-                // This decision was recorded by an earlier run: nothing more to do.
-                Err(StoreError::Conflict(_)) => return Ok(()),
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(reason) = blocked {
-                tx.record_send(&reply_id, None, Some(("blocked", "host-policy", reason)))
-                    .await?;
-                tracing::info!(message = %m.id, reason, "reply blocked by the host");
-            } else {
-                let payload = serde_json::to_string(&MessageJob {
-                    tenant: p.tenant.clone(),
-                    message: reply_id,
-                })
-                .map_err(|e| JobError::Permanent(e.to_string()))?;
-                tx.enqueue(SEND, None, &payload).await?;
-            }
-        }
-        tx.commit().await?;
-        self.notify.notify_one();
-        Ok(())
-    }
-
-    /// Send one queued reply through its connector and record the provider's answer.
-    async fn send(&self, job: &Job) -> Result<(), JobError> {
-        let (_, scope, mut tx, m) = self.job_message(job).await?;
-        if m.status != "queued" {
-            return Ok(()); // already sent or failed
-        }
-        let connection = tx
-            .connection(&m.connection_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent("the connection is gone".into()))?;
-        let secrets = if connection.status == "live" {
-            self.vault.open_connection(&mut tx, &connection.id).await?
-        } else {
-            Vec::new()
-        };
-        tx.commit().await?;
-        let mut tx = self
-            .store
-            .begin(Scope::Tenant(scope.clone()), Mode::Write)
-            .await?;
-        if connection.status != "live" {
-            tx.record_send(
-                &m.id,
-                None,
-                Some(("connection-inactive", "host", "the connection is not live")),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-        drop(tx);
-        let plugin = self
-            .plugins
-            .connector(&connection.connector)
-            .cloned()
-            .ok_or_else(|| {
-                JobError::Retry(format!("connector {} is not loaded", connection.connector))
-            })?;
-        let info = connection_info(
-            &connection,
-            self.provider_urls
-                .get(&connection.connector)
-                .cloned()
-                .unwrap_or_default(),
-            format!("{}/hooks/{}", self.public_url, connection.endpoint_id),
-        );
-        let out = OutboundMessage {
-            to: Party {
-                phone: m.contact_phone.clone(),
-                user_id: m.contact_user_id.clone(),
-                name: None,
-            },
-            content: Content::Text(m.body.clone().unwrap_or_default()),
-            reply_to: m.reply_to.clone(),
-            idempotency_key: m.idempotency_key.clone().unwrap_or_else(|| m.id.clone()),
-        };
-        let call_scope = Vault::call_scope(None, Some((&connection, secrets)));
-        let result = plugin
-            .send(call_scope, &info, &out)
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
-        let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
-        match result {
-            Ok(provider_id) => tx.record_send(&m.id, Some(&provider_id), None).await?,
-            Err(e) if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Transient) => {
-                return Err(JobError::Retry(format!("{} {}", e.code, e.message)));
-            }
-            Err(e) => {
-                if e.kind == ErrorKind::AuthExpired {
-                    // Sends pause for this connection until its credentials are renewed.
-                    tx.set_connection_status(
-                        &connection.id,
-                        "expired",
-                        Some(&format!("{} {}", e.code, e.message)),
-                    )
-                    .await?;
-                }
-                tx.record_send(
-                    &m.id,
-                    None,
-                    Some((error_kind_name(e.kind), &e.code, &e.message)),
-                )
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-/// What the host lets out of a proposed reply: `(kind, body, reason it is blocked)`.
-/// Free-form content only inside the 24-hour window; marketing templates only with active
-/// marketing consent; template and media sends are not implemented yet and say so.
-fn host_rules(
-    reply: Reply,
-    window_open: bool,
-    marketing_allowed: bool,
-) -> (&'static str, Option<String>, Option<&'static str>) {
-    match reply.content {
-        Content::Text(text) if window_open => ("text", Some(text), None),
-        Content::Text(text) => (
-            "text",
-            Some(text),
-            Some(match reply.fallback {
-                Some(t) if t.category == TemplateCategory::Marketing && !marketing_allowed => {
-                    "window closed; the fallback is a marketing template and marketing consent is not active"
-                }
-                Some(_) => "window closed; template fallbacks are not sent yet",
-                None => "window closed and the policy gave no template fallback",
-            }),
-        ),
-        Content::Template(t) if t.category == TemplateCategory::Marketing && !marketing_allowed => {
-            (
-                "template",
-                Some(t.name),
-                Some("marketing template without active marketing consent"),
-            )
-        }
-        Content::Template(t) => (
-            "template",
-            Some(t.name),
-            Some("template replies are not sent yet"),
-        ),
-        _ if !window_open => ("other", None, Some("window closed")),
-        _ => ("other", None, Some("only text replies are sent yet")),
     }
 }
 
@@ -590,7 +343,8 @@ pub fn connection_info(
     }
 }
 
-fn kind_from_name(name: &str) -> MessageKind {
+/// The message kind a stored name stands for.
+pub(crate) fn kind_from_name(name: &str) -> MessageKind {
     [
         MessageKind::Text,
         MessageKind::Image,
@@ -644,7 +398,8 @@ fn state_name(s: DeliveryState) -> &'static str {
     }
 }
 
-fn error_kind_name(k: ErrorKind) -> &'static str {
+/// The stored name of a provider-error kind.
+pub(crate) fn error_kind_name(k: ErrorKind) -> &'static str {
     match k {
         ErrorKind::WindowClosed => "window-closed",
         ErrorKind::RateLimited => "rate-limited",
@@ -661,56 +416,6 @@ fn error_kind_name(k: ErrorKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::types::Template;
-
-    fn template(category: TemplateCategory) -> Template {
-        Template {
-            name: "spring_sale".into(),
-            language: "en_US".into(),
-            category,
-            parameters: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn the_host_blocks_what_the_rules_forbid_with_a_reason() {
-        let text = |fallback| Reply {
-            content: Content::Text("hi".into()),
-            fallback,
-        };
-        assert_eq!(host_rules(text(None), true, false).2, None);
-        let closed = host_rules(text(None), false, true).2.expect("blocked");
-        assert!(closed.contains("window closed"), "{closed}");
-        let mkt = host_rules(
-            text(Some(template(TemplateCategory::Marketing))),
-            false,
-            false,
-        );
-        assert!(mkt.2.expect("blocked").contains("marketing consent"));
-        let t = |c| Reply {
-            content: Content::Template(template(c)),
-            fallback: None,
-        };
-        assert!(
-            host_rules(t(TemplateCategory::Marketing), true, false)
-                .2
-                .expect("blocked")
-                .contains("marketing consent")
-        );
-        // With consent the marketing rule passes (templates themselves are not sent yet).
-        assert!(
-            !host_rules(t(TemplateCategory::Marketing), true, true)
-                .2
-                .expect("blocked")
-                .contains("consent")
-        );
-        assert!(
-            !host_rules(t(TemplateCategory::Utility), true, false)
-                .2
-                .expect("blocked")
-                .contains("consent")
-        );
-    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_a_cap() {

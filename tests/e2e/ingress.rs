@@ -8,7 +8,7 @@ use switchyard::tenancy::Scope;
 use crate::api::{Db, GRAPH_OK, Host, setup};
 use crate::fake::Fake;
 
-fn sign(key: &str, body: &[u8]) -> String {
+pub fn sign(key: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("key");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
@@ -144,14 +144,23 @@ async fn webhooks_are_verified_recorded_and_queued() {
     );
 }
 
-fn meta_message(phone_number_id: &str, wamid: &str, text: &str) -> Vec<u8> {
+/// Seconds since the Unix epoch.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+pub fn meta_message(phone_number_id: &str, wamid: &str, text: &str) -> Vec<u8> {
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
             "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
-            "messages": [{"from": "16505551234", "id": wamid, "timestamp": "1749416383", "type": "text", "text": {"body": text}}]
+            // Sent now: the 24-hour window runs from the provider's timestamp.
+            "messages": [{"from": "16505551234", "id": wamid, "timestamp": now_s().to_string(), "type": "text", "text": {"body": text}}]
         }}]}]
     })
     .to_string()
@@ -159,7 +168,7 @@ fn meta_message(phone_number_id: &str, wamid: &str, text: &str) -> Vec<u8> {
 }
 
 /// Wait until no job is queued or running; the job states then.
-async fn drained(h: &Host) -> Vec<(String, i64)> {
+pub async fn drained(h: &Host) -> Vec<(String, i64)> {
     let store = Store::open(&format!(
         "sqlite://{}",
         h.data.path().join("switchyard.db").display()

@@ -9,6 +9,7 @@ mod ingress;
 mod meta;
 mod openapi;
 mod pg;
+mod replies;
 mod runtime;
 mod secrets;
 mod serve;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use switchyard::consent::{self, Action, Entry, Origin};
 use switchyard::store::{
-    Backend, Holder, Mode, NewConnection, NewMessage, Store, StoreError, TENANT_TABLES,
+    Backend, Holder, Mode, NewConnection, NewMessage, Slot, Store, StoreError, TENANT_TABLES,
 };
 use switchyard::tenancy::{Principal, Scope, TenantScope, auth};
 use switchyard::vault::crypto::MasterKeys;
@@ -200,6 +200,8 @@ pub async fn tenant_with_rows(
             status: "received",
             idempotency_key: None,
             reply_to: None,
+            content: None,
+            sent_at: None,
         })
         .await
         .expect("message");
@@ -830,6 +832,8 @@ async fn status_orders(db: Db) {
             status: "queued",
             idempotency_key: None,
             reply_to: None,
+            content: None,
+            sent_at: None,
         })
         .await
         .expect("out");
@@ -861,9 +865,10 @@ async fn status_orders(db: Db) {
         .await
         .expect("b");
     assert!(
-        !tx.advance_status(&con, "wamid.out.0", "failed", None)
+        tx.advance_status(&con, "wamid.out.0", "failed", None)
             .await
             .expect("b")
+            .is_none()
     );
     tx.commit().await.expect("commit");
 }
@@ -872,3 +877,72 @@ both!(
     2,
     status_orders
 );
+
+/// Send slots on one connection are handed out `interval` apart, never twice, to concurrent
+/// reservers from two separate pools (two host processes) — and none beyond the horizon.
+async fn send_slots(db: Db) {
+    let v = vault(KEY_V1, "");
+    let w = world(&db.store, &v).await;
+    let second = match db.backend {
+        Backend::Sqlite => Store::open(&format!(
+            "sqlite://{}",
+            db.sqlite_path.as_ref().expect("path").display()
+        ))
+        .await
+        .expect("second pool"),
+        Backend::Postgres => Store::open(db.app_url.as_ref().expect("app url"))
+            .await
+            .expect("second pool"),
+    };
+    let mut tx = db
+        .store
+        .begin(Scope::Tenant(w.a.clone()), Mode::Read)
+        .await
+        .expect("a");
+    let con = tx.connections(None, 1).await.expect("list")[0].id.clone();
+    tx.commit().await.expect("commit");
+    // A fixed clock: 80 per second, a one-second horizon, 100 reservers across two hosts.
+    let (now, interval, horizon) = (1_000_000_000_000i64, 12_500i64, 1_000_000i64);
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                db.store.clone()
+            } else {
+                second.clone()
+            };
+            let (scope, con) = (w.a.clone(), con.clone());
+            tokio::spawn(async move {
+                let mut tx = store
+                    .begin(Scope::Tenant(scope), Mode::Write)
+                    .await
+                    .expect("begin");
+                let slot = tx
+                    .reserve_send_slot(&con, now, interval, horizon)
+                    .await
+                    .expect("reserve");
+                tx.commit().await.expect("commit");
+                slot
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    let mut busy = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Slot::At(at) => granted.push(at),
+            Slot::Busy(retry_at) => {
+                assert!(retry_at > now, "retry later, not now");
+                busy += 1;
+            }
+        }
+    }
+    granted.sort_unstable();
+    // Slots up to the horizon: now, now + interval, … — 81 of them, each exactly once.
+    let expected: Vec<i64> = (0..=horizon / interval)
+        .map(|k| now + k * interval)
+        .collect();
+    assert_eq!(granted, expected);
+    assert_eq!(busy, 100 - expected.len());
+    second.close().await;
+}
+both!(send_slots_are_spaced_and_shared_by_two_hosts, 4, send_slots);

@@ -13,6 +13,8 @@ pub mod v0_1_0 {
             world: "connector",
             path: "../wit/since_v0.1.0",
             imports: { "switchyard:plugin/egress.send": async },
+            // Replies are stored as decided (content and fallback) until they are sent.
+            additional_derives: [serde::Serialize, serde::Deserialize],
             exports: { default: async },
         });
     }

@@ -47,6 +47,8 @@ pub struct ConversationRecord {
     pub last_message_at: i64,
     /// Creation time (Unix ms).
     pub created_at: i64,
+    /// Why a reply policy handed the conversation to a human (AI replies are then off).
+    pub handoff_reason: Option<String>,
 }
 
 /// One message.
@@ -76,6 +78,11 @@ pub struct MessageRecord {
     pub created_at: i64,
     /// Last change (Unix ms).
     pub updated_at: i64,
+    /// Send attempts (replies).
+    pub send_attempts: i64,
+    /// 1 when a reply may have reached the contact twice (a send whose outcome was lost to a
+    /// crash was repeated).
+    pub possible_duplicate: i64,
 }
 
 /// A message to record.
@@ -99,6 +106,11 @@ pub struct NewMessage<'a> {
     pub idempotency_key: Option<&'a str>,
     /// For replies: the provider id of the message answered.
     pub reply_to: Option<&'a str>,
+    /// For replies: what the host decided to send (JSON of the reply, fallback included).
+    pub content: Option<&'a str>,
+    /// For inbound: when the contact sent it, by the provider's clock (Unix ms); it opens the
+    /// 24-hour window (a later time than now is taken as now).
+    pub sent_at: Option<i64>,
 }
 
 /// A page of results and the cursor of the next one.
@@ -208,8 +220,9 @@ impl Tx {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO messages (tenant_id, id, conversation_id, connection_id, direction,
-                provider_message_id, kind, body, status, created_at, updated_at, idempotency_key, reply_to)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)",
+                provider_message_id, kind, body, status, created_at, updated_at, idempotency_key, reply_to,
+                content)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
         )
         .bind(&tenant_id)
         .bind(&id)
@@ -223,19 +236,23 @@ impl Tx {
         .bind(now)
         .bind(m.idempotency_key)
         .bind(m.reply_to)
+        .bind(m.content)
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
         let inbound = m.direction == "in";
+        let sent_at = m.sent_at.filter(|t| *t > 0).map_or(now, |t| t.min(now));
         sqlx::query(
             "UPDATE conversations SET last_message_at = $3,
-                    last_inbound_at = CASE WHEN $4 = 1 THEN $3 ELSE last_inbound_at END
+                    last_inbound_at = CASE WHEN $4 = 1 AND (last_inbound_at IS NULL OR last_inbound_at < $5)
+                                           THEN $5 ELSE last_inbound_at END
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&tenant_id)
         .bind(m.conversation_id)
         .bind(now)
         .bind(i64::from(inbound))
+        .bind(sent_at)
         .execute(&mut *self.inner)
         .await?;
         self.bump_counters(i64::from(inbound), i64::from(!inbound), 0)
@@ -281,7 +298,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
                     k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.ai_enabled,
-                    c.last_inbound_at, c.last_message_at, c.created_at
+                    c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason
              FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
              WHERE c.tenant_id = $1
                AND (c.last_message_at < $2 OR (c.last_message_at = $2 AND ($3 = '' OR c.id < $3)))
@@ -318,7 +335,8 @@ impl Tx {
         let tenant_id = self.tenant_id()?;
         Ok(sqlx::query_as(
             "SELECT id, conversation_id, direction, provider_message_id, kind, body, status,
-                    error_kind, error_code, error_message, created_at, updated_at
+                    error_kind, error_code, error_message, created_at, updated_at,
+                    send_attempts, possible_duplicate
              FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 = '' OR id < $3)
              ORDER BY id DESC LIMIT $4",
         )
@@ -395,14 +413,14 @@ impl Tx {
 impl Tx {
     /// Move an outbound message's delivery state forward only: accepted → sent → delivered →
     /// read → played; `failed` is terminal; an older state arriving late changes nothing.
-    /// Returns whether the message changed.
+    /// Returns the message's id when it changed.
     pub async fn advance_status(
         &mut self,
         connection_id: &str,
         provider_message_id: &str,
         state: &str,
         error: Option<(&str, &str, &str)>,
-    ) -> Result<bool> {
+    ) -> Result<Option<String>> {
         let tenant_id = self.tenant_id()?;
         const RANK: &str = "CASE {} WHEN 'queued' THEN 0 WHEN 'accepted' THEN 1 WHEN 'sent' THEN 2 \
              WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 WHEN 'played' THEN 5 WHEN 'failed' THEN 9 ELSE 0 END";
@@ -411,7 +429,8 @@ impl Tx {
                     error_code = COALESCE($6, error_code), error_message = COALESCE($7, error_message),
                     updated_at = $8
              WHERE tenant_id = $1 AND connection_id = $2 AND provider_message_id = $3
-               AND direction = 'out' AND status <> 'failed' AND {} < {}",
+               AND direction = 'out' AND status <> 'failed' AND {} < {}
+             RETURNING id",
             RANK.replace("{}", "status"),
             RANK.replace("{}", "$4")
         );
@@ -419,7 +438,7 @@ impl Tx {
             Some((k, c, m)) => (Some(k), Some(c), Some(m)),
             None => (None, None, None),
         };
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .bind(connection_id)
             .bind(provider_message_id)
@@ -428,9 +447,8 @@ impl Tx {
             .bind(code)
             .bind(message)
             .bind(now_ms())
-            .execute(&mut *self.inner)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .fetch_optional(&mut *self.inner)
+            .await?)
     }
 }
 
@@ -471,6 +489,14 @@ pub struct MessageContext {
     pub contact_user_id: Option<String>,
     /// The contact's name.
     pub contact_name: Option<String>,
+    /// What the host decided to send (replies).
+    pub content: Option<String>,
+    /// Send attempts so far (replies).
+    pub send_attempts: i64,
+    /// While an attempt is in flight: when it is given up for lost (Unix ms).
+    pub sending_until: Option<i64>,
+    /// 1 when a send may have reached the provider twice.
+    pub possible_duplicate: i64,
 }
 
 impl Tx {
@@ -480,7 +506,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT m.id, m.conversation_id, m.connection_id, m.direction, m.provider_message_id,
                     m.kind, m.body, m.status, m.reply_to, m.idempotency_key, m.created_at,
-                    c.state, c.ai_enabled, c.last_inbound_at,
+                    m.content, m.send_attempts, m.sending_until, m.possible_duplicate, c.state, c.ai_enabled, c.last_inbound_at,
                     k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name
              FROM messages m
              JOIN conversations c ON c.id = m.conversation_id AND c.tenant_id = m.tenant_id
@@ -511,39 +537,5 @@ impl Tx {
         .await?;
         rows.reverse();
         Ok(rows)
-    }
-
-    /// Record what the provider said about a send: its id (accepted) or the failure.
-    pub async fn record_send(
-        &mut self,
-        id: &str,
-        provider_message_id: Option<&str>,
-        error: Option<(&str, &str, &str)>,
-    ) -> Result<()> {
-        let tenant_id = self.tenant_id()?;
-        let (status, kind, code, message) = match error {
-            None => ("accepted", None, None, None),
-            Some((k, c, m)) => ("failed", Some(k), Some(c), Some(m)),
-        };
-        sqlx::query(
-            "UPDATE messages SET provider_message_id = COALESCE($3, provider_message_id),
-                    status = CASE WHEN status = 'queued' THEN $4 ELSE status END,
-                    error_kind = $5, error_code = $6, error_message = $7, updated_at = $8
-             WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(&tenant_id)
-        .bind(id)
-        .bind(provider_message_id)
-        .bind(status)
-        .bind(kind)
-        .bind(code)
-        .bind(message)
-        .bind(now_ms())
-        .execute(&mut *self.inner)
-        .await?;
-        if error.is_some() {
-            self.bump_counters(0, 0, 1).await?;
-        }
-        Ok(())
     }
 }

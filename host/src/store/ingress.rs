@@ -176,6 +176,24 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Put a claimed job back for `run_at` without counting the attempt (it waited, it did not
+    /// fail: a busy rate limit, a paused connection).
+    pub async fn defer_job(&mut self, job: &Job, run_at: i64, why: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_at = $3, attempts = attempts - 1,
+                    lease_until = NULL, last_error = $4, updated_at = $5
+             WHERE id = $1 AND state = 'running' AND attempts = $2",
+        )
+        .bind(&job.id)
+        .bind(job.attempts)
+        .bind(run_at)
+        .bind(why)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
     /// Record a failed attempt: queued again at `retry_at`, or dead when `None`.
     pub async fn fail_job(&mut self, job: &Job, error: &str, retry_at: Option<i64>) -> Result<()> {
         sqlx::query(

@@ -12,11 +12,13 @@ mod admin;
 mod inbox;
 mod ingress;
 mod ledger;
+mod outbox;
 mod postgres;
 mod tenant;
 mod vault;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -29,6 +31,7 @@ pub use inbox::{
 };
 pub use ingress::{Job, NewReceipt, Receipt};
 pub use ledger::LedgerRow;
+pub use outbox::{Attempt, Slot};
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};
 pub use vault::{Holder, SealedKeyRow, SealedSecretRow};
@@ -86,7 +89,13 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time: writers of this process queue here, first come first
+    /// served, instead of in SQLite's busy handler, which sleeps up to 100 ms between retries.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// How long a writer waits for SQLite's write lock before giving up.
+const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a loaded plugin came from.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +120,8 @@ pub struct Tx {
     inner: Transaction<'static, Any>,
     scope: Scope,
     backend: Backend,
+    /// SQLite writers: this process's write turn, held until commit or rollback.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl std::fmt::Debug for Tx {
@@ -172,7 +183,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            write_gate: Arc::default(),
+        })
     }
 
     /// Which engine this is.
@@ -215,6 +230,16 @@ impl Store {
             (Backend::Postgres, Mode::Write) => "BEGIN",
             (Backend::Postgres, Mode::Read) => "BEGIN READ ONLY",
         };
+        let turn = if (self.backend, mode) == (Backend::Sqlite, Mode::Write) {
+            let gate = self.write_gate.clone().lock_owned();
+            Some(
+                tokio::time::timeout(WRITE_GATE_TIMEOUT, gate)
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?,
+            )
+        } else {
+            None
+        };
         let mut inner = self.pool.begin_with(begin).await?;
         if self.backend == Backend::Postgres {
             // Transaction-local (`true`): gone at COMMIT/ROLLBACK, so a pooled connection never
@@ -235,6 +260,7 @@ impl Store {
             inner,
             scope,
             backend: self.backend,
+            _turn: turn,
         })
     }
 

@@ -1,0 +1,674 @@
+//! Replies: a tenant's reply policy runs once per inbound message, the host's rules decide what
+//! of its answer may go out, and the connector sends it at the connection's shared rate.
+//!
+//! Exactly one decision per inbound message: replies carry the key `<message>:<n>`, unique per
+//! tenant, so a decision recorded once is never recorded again. Sends are at least once (DECISIONS
+//! A8): each attempt is recorded before the provider is called, and an attempt whose outcome
+//! never came back (a crash, a lost lease, a plugin that died mid-call) makes the next one a
+//! possible duplicate, marked on the message.
+
+use std::time::Duration;
+
+use crate::jobs::{
+    JobError, MessageJob, SEND, WINDOW_MS, Workers, connection_info, error_kind_name,
+    kind_from_name,
+};
+use crate::runtime::types::{
+    Action, Content, ConversationContext, ErrorKind, InboundMessage, MediaRef, OutboundMessage,
+    Party, ProviderError, Reply, Template, TemplateCategory, Turn,
+};
+use crate::store::{Attempt, Job, MessageContext, Mode, NewMessage, Slot, StoreError, Tx, now_ms};
+use crate::tenancy::{Scope, TenantScope, auth};
+use crate::vault::Vault;
+
+/// How far ahead a send may book its connection's next slot; beyond it the job waits queued.
+const SLOT_HORIZON_US: i64 = 1_000_000;
+/// Sends of one reply a provider accepted and then failed (rate limit, transient) before it
+/// stays failed.
+const MAX_RESENDS: i64 = 5;
+/// How long a reply waits for a connection whose credentials expired before it fails.
+const PAUSE_LIMIT_MS: i64 = WINDOW_MS;
+/// How often a reply waiting on such a connection looks again.
+const PAUSE_RECHECK_MS: i64 = 60_000;
+
+/// What the host knows when it judges a proposed reply.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// The 24-hour customer-service window is open.
+    pub window_open: bool,
+    /// The tenant holds active marketing consent for this connection.
+    pub marketing_allowed: bool,
+    /// The contact has written to the business at least once.
+    pub contact_wrote_first: bool,
+}
+
+/// The host's verdict on a reply a policy proposed, whatever the policy meant: the reply to send
+/// (its template fallback instead, when the window is closed) or why nothing may go out.
+pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
+    if !rules.contact_wrote_first {
+        return Err("the contact never wrote first");
+    }
+    let allowed =
+        |t: &Template| t.category != TemplateCategory::Marketing || rules.marketing_allowed;
+    match reply.content {
+        Content::Template(t) if !allowed(&t) => {
+            Err("marketing template without active marketing consent")
+        }
+        Content::Template(t) => Ok(Reply {
+            content: Content::Template(t),
+            fallback: None,
+        }),
+        // Free-form content: inside the window as it is, keeping only a fallback it may use.
+        content if rules.window_open => Ok(Reply {
+            content,
+            fallback: reply.fallback.filter(allowed),
+        }),
+        _ => match reply.fallback {
+            Some(t) if !allowed(&t) => Err(
+                "window closed; the fallback is a marketing template and marketing consent is not active",
+            ),
+            Some(t) => Ok(Reply {
+                content: Content::Template(t),
+                fallback: None,
+            }),
+            None => Err("window closed and the policy gave no template fallback"),
+        },
+    }
+}
+
+/// The stored kind and body (text, template name, caption or emoji) of what a reply sends.
+pub fn describe(content: &Content) -> (&'static str, Option<String>) {
+    match content {
+        Content::Text(t) => ("text", Some(t.clone())),
+        Content::Template(t) => ("template", Some(t.name.clone())),
+        Content::Media(m) => (media_kind(m), m.caption.clone()),
+        Content::Reaction(r) => ("reaction", Some(r.emoji.clone())),
+    }
+}
+
+fn media_kind(m: &MediaRef) -> &'static str {
+    match m.mime_type.as_deref().and_then(|t| t.split('/').next()) {
+        Some("image") => "image",
+        Some("audio") => "audio",
+        Some("video") => "video",
+        _ => "document",
+    }
+}
+
+/// A reply's template fallback in its place, when it is free-form content that has one.
+fn fallback_of(reply: &Reply) -> Option<Reply> {
+    match (&reply.content, &reply.fallback) {
+        (Content::Template(_), _) | (_, None) => None,
+        (_, Some(t)) => Some(Reply {
+            content: Content::Template(t.clone()),
+            fallback: None,
+        }),
+    }
+}
+
+fn to_json(reply: &Reply) -> Result<String, JobError> {
+    serde_json::to_string(reply).map_err(|e| JobError::Permanent(e.to_string()))
+}
+
+/// What a queued reply sends: as decided, or its text for replies stored before decisions kept
+/// their content.
+fn stored_reply(m: &MessageContext) -> Result<Reply, JobError> {
+    match &m.content {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| JobError::Permanent(format!("stored reply unreadable: {e}"))),
+        None => Ok(Reply {
+            content: Content::Text(m.body.clone().unwrap_or_default()),
+            fallback: None,
+        }),
+    }
+}
+
+fn send_job(tenant: &str, message: &str) -> Result<String, JobError> {
+    serde_json::to_string(&MessageJob {
+        tenant: tenant.to_string(),
+        message: message.to_string(),
+    })
+    .map_err(|e| JobError::Permanent(e.to_string()))
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl Workers {
+    /// The tenant and message a `decide` or `send` job names, and a read transaction in that
+    /// tenant's scope to go on reading with.
+    async fn job_message(
+        &self,
+        job: &Job,
+    ) -> Result<(MessageJob, TenantScope, Tx, MessageContext), JobError> {
+        let p: MessageJob = serde_json::from_str(&job.payload)
+            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let scope = auth::one_tenant(&self.store, &p.tenant)
+            .await
+            .map_err(|e| JobError::Permanent(format!("tenant {}: {e}", p.tenant)))?;
+        let mut tx = self
+            .store
+            .begin(Scope::Tenant(scope.clone()), Mode::Read)
+            .await?;
+        let m = tx
+            .message_context(&p.message)
+            .await?
+            .ok_or_else(|| JobError::Permanent("the message is gone".into()))?;
+        Ok((p, scope, tx, m))
+    }
+
+    /// Run the tenant's reply policy on one inbound message and record what the host allows of
+    /// its answer, with the send jobs, in one transaction.
+    pub(crate) async fn decide(&self, job: &Job) -> Result<(), JobError> {
+        let (p, scope, mut tx, m) = self.job_message(job).await?;
+        let connection = tx.connection(&m.connection_id).await?;
+        let policy = tx.policy().await?;
+        let history = tx.history(&m.conversation_id, 20).await?;
+        tx.commit().await?;
+        let Some(policy) = policy else {
+            return Ok(()); // no reply policy chosen: nothing to decide
+        };
+        // The policy never sees a conversation whose number is not live and switched on, nor a
+        // closed one or one with AI replies off.
+        let Some(connection) = connection.filter(|c| c.status == "live" && c.active != 0) else {
+            tracing::info!(message = %m.id, "no decision: the connection is not live");
+            return Ok(());
+        };
+        if m.state != "open" || m.ai_enabled == 0 {
+            tracing::info!(message = %m.id, state = %m.state, "no decision: conversation closed or AI off");
+            return Ok(());
+        }
+        let plugin = self
+            .plugins
+            .policy(&policy.plugin)
+            .cloned()
+            .ok_or_else(|| JobError::Retry(format!("policy {} is not loaded", policy.plugin)))?;
+        let now = now_ms();
+        let window_closes = m.last_inbound_at.map(|t| t + WINDOW_MS);
+        let window_open = window_closes.is_some_and(|t| t > now);
+        let party = Party {
+            phone: m.contact_phone.clone(),
+            user_id: m.contact_user_id.clone(),
+            name: m.contact_name.clone(),
+        };
+        let ctx = ConversationContext {
+            tenant_id: p.tenant.clone(),
+            conversation_id: m.conversation_id.clone(),
+            contact: party.clone(),
+            window_open,
+            window_closes_at: window_closes.map(|t| (t / 1000) as u64),
+            history: history
+                .into_iter()
+                .map(|(direction, text, at)| Turn {
+                    inbound: direction == "in",
+                    text,
+                    timestamp: (at / 1000) as u64,
+                })
+                .collect(),
+            config: policy.config.clone(),
+        };
+        let msg = InboundMessage {
+            provider_message_id: m.provider_message_id.clone().unwrap_or_default(),
+            channel_address: connection.channel_address.clone(),
+            sender: party,
+            timestamp: (m.created_at / 1000) as u64,
+            kind: kind_from_name(&m.kind),
+            text: m.body.clone(),
+            media: Vec::new(),
+            location: None,
+            interactive: None,
+            reply_to: None,
+            referral: None,
+            details: None,
+        };
+        let actions = plugin
+            .decide(&ctx, &msg)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        let rules = Rules {
+            window_open,
+            marketing_allowed: crate::consent::marketing_allowed(
+                &self.store,
+                &scope,
+                &m.connection_id,
+            )
+            .await?,
+            contact_wrote_first: m.last_inbound_at.is_some(),
+        };
+        let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+        for (i, action) in actions.into_iter().enumerate() {
+            let reply = match action {
+                Action::Reply(reply) => reply,
+                Action::HandOff(reason) => {
+                    tx.hand_off(&m.conversation_id, &reason).await?;
+                    tracing::info!(message = %m.id, "the policy handed the conversation off");
+                    continue;
+                }
+            };
+            let proposed = describe(&reply.content);
+            let verdict = host_rules(reply, rules);
+            let ((kind, body), content) = match &verdict {
+                Ok(r) => (describe(&r.content), Some(to_json(r)?)),
+                Err(_) => (proposed, None),
+            };
+            let key = format!("{}:{i}", m.id);
+            let inserted = tx
+                .insert_message(&NewMessage {
+                    conversation_id: &m.conversation_id,
+                    connection_id: &m.connection_id,
+                    direction: "out",
+                    provider_message_id: None,
+                    kind,
+                    body: body.as_deref(),
+                    status: "queued",
+                    idempotency_key: Some(&key),
+                    reply_to: m.provider_message_id.as_deref(),
+                    content: content.as_deref(),
+                    sent_at: None,
+                })
+                .await;
+            let reply_id = match inserted {
+                Ok(id) => id,
+                // This decision was recorded by an earlier run: nothing more to do.
+                Err(StoreError::Conflict(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            match verdict {
+                Err(reason) => {
+                    tx.record_send(&reply_id, None, Some(("blocked", "host-policy", reason)))
+                        .await?;
+                    tracing::info!(message = %m.id, reason, "reply blocked by the host");
+                }
+                Ok(_) => {
+                    tx.enqueue(SEND, None, &send_job(&p.tenant, &reply_id)?)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Send one queued reply through its connector and act on the provider's answer.
+    pub(crate) async fn send(&self, job: &Job) -> Result<(), JobError> {
+        let (_, scope, mut tx, m) = self.job_message(job).await?;
+        if m.status != "queued" {
+            return Ok(()); // already sent or failed
+        }
+        let connection = tx
+            .connection(&m.connection_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent("the connection is gone".into()))?;
+        let live = connection.status == "live" && connection.active != 0;
+        let secrets = if live {
+            self.vault.open_connection(&mut tx, &connection.id).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        let now = now_ms();
+        let tenant = Scope::Tenant(scope.clone());
+        if !live {
+            // Sends pause while a connection's credentials are expired; a reply that waited
+            // longer than a window fails, as does one for a number no longer connected.
+            if connection.status == "expired" && now - m.created_at < PAUSE_LIMIT_MS {
+                return Err(JobError::Defer(
+                    now + PAUSE_RECHECK_MS,
+                    "sends paused: the connection's credentials expired".into(),
+                ));
+            }
+            let mut tx = self.store.begin(tenant, Mode::Write).await?;
+            tx.record_send(
+                &m.id,
+                None,
+                Some(("connection-inactive", "host", "the connection is not live")),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let mut reply = stored_reply(&m)?;
+        // The window may have closed while the reply waited: its fallback, or nothing.
+        let window_open = m.last_inbound_at.is_some_and(|t| t + WINDOW_MS > now);
+        if !window_open && !matches!(reply.content, Content::Template(_)) {
+            let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
+            let next = self
+                .fall_back(
+                    &mut tx,
+                    &m.id,
+                    &reply,
+                    (
+                        "host",
+                        "the 24-hour window closed before the reply was sent",
+                    ),
+                )
+                .await?;
+            tx.commit().await?;
+            match next {
+                Some(r) => reply = r,
+                None => return Ok(()),
+            }
+        }
+        let plugin = self
+            .plugins
+            .connector(&connection.connector)
+            .cloned()
+            .ok_or_else(|| {
+                JobError::Retry(format!("connector {} is not loaded", connection.connector))
+            })?;
+
+        // Record the attempt and book a rate slot in one transaction; a slot too far ahead
+        // undoes both and waits in the queue.
+        let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
+        let possible_duplicate = match tx.begin_send_attempt(&m.id, now + self.lease_ms).await? {
+            Attempt::Settled => return Ok(()),
+            Attempt::InFlight(until) => {
+                return Err(JobError::Defer(
+                    until + 1,
+                    "another attempt is in flight".into(),
+                ));
+            }
+            Attempt::Started { possible_duplicate } => possible_duplicate,
+        };
+        let interval = 1_000_000 / i64::from(self.send_rate.max(1));
+        let slot = match tx
+            .reserve_send_slot(&connection.id, now_us(), interval, SLOT_HORIZON_US)
+            .await?
+        {
+            Slot::At(at) => at,
+            Slot::Busy(at) => {
+                drop(tx); // rolls the attempt back
+                return Err(JobError::Defer(
+                    at / 1000 + 1,
+                    "the connection's send rate is booked".into(),
+                ));
+            }
+        };
+        tx.commit().await?;
+        if possible_duplicate {
+            tracing::warn!(message = %m.id, "an earlier send's outcome is unknown; this one may be a duplicate");
+        }
+        let wait = slot - now_us();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_micros(wait as u64)).await;
+        }
+
+        let info = connection_info(
+            &connection,
+            self.provider_urls
+                .get(&connection.connector)
+                .cloned()
+                .unwrap_or_default(),
+            format!("{}/hooks/{}", self.public_url, connection.endpoint_id),
+        );
+        let out = OutboundMessage {
+            to: Party {
+                phone: m.contact_phone.clone(),
+                user_id: m.contact_user_id.clone(),
+                name: None,
+            },
+            content: reply.content.clone(),
+            reply_to: m.reply_to.clone(),
+            idempotency_key: m.idempotency_key.clone().unwrap_or_else(|| m.id.clone()),
+        };
+        let call_scope = Vault::call_scope(None, Some((&connection, secrets)));
+        let result = plugin.send(call_scope, &info, &out).await;
+        let mut tx = self.store.begin(tenant, Mode::Write).await?;
+        let outcome = match result {
+            // The plugin failed mid-call: the provider may have the message.
+            Err(e) => {
+                tx.end_send_attempt(&m.id, false).await?;
+                Err(JobError::Retry(e.to_string()))
+            }
+            Ok(Ok(provider_id)) => {
+                tx.record_send(&m.id, Some(&provider_id), None).await?;
+                Ok(())
+            }
+            Ok(Err(e)) => self.on_send_error(&mut tx, &m, &reply, &e).await,
+        };
+        tx.commit().await?;
+        outcome
+    }
+
+    /// Act on a provider's refusal of a send; the caller commits.
+    async fn on_send_error(
+        &self,
+        tx: &mut Tx,
+        m: &MessageContext,
+        reply: &Reply,
+        e: &ProviderError,
+    ) -> Result<(), JobError> {
+        let what = format!("{} {}", e.code, e.message);
+        match e.kind {
+            ErrorKind::RateLimited => {
+                tx.end_send_attempt(&m.id, true).await?;
+                Err(JobError::Retry(what))
+            }
+            // A 5xx or a timeout: the provider may have taken it.
+            ErrorKind::Transient => {
+                tx.end_send_attempt(&m.id, false).await?;
+                Err(JobError::Retry(what))
+            }
+            ErrorKind::AuthExpired => {
+                tx.set_connection_status(&m.connection_id, "expired", Some(&what))
+                    .await?;
+                tx.end_send_attempt(&m.id, true).await?;
+                Err(JobError::Defer(
+                    now_ms() + PAUSE_RECHECK_MS,
+                    "sends paused: the connection's credentials expired".into(),
+                ))
+            }
+            ErrorKind::WindowClosed => {
+                if self
+                    .fall_back(tx, &m.id, reply, (&e.code, &e.message))
+                    .await?
+                    .is_some()
+                {
+                    tx.end_send_attempt(&m.id, true).await?;
+                    return Err(JobError::Defer(
+                        now_ms(),
+                        "sending the template fallback".into(),
+                    ));
+                }
+                Ok(())
+            }
+            _ => {
+                tx.record_send(
+                    &m.id,
+                    None,
+                    Some((error_kind_name(e.kind), &e.code, &e.message)),
+                )
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The window is closed for free-form `reply`: make its template fallback what the message
+    /// sends, or fail the message as `window-closed` with `(code, message)` when it has none.
+    async fn fall_back(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+        reply: &Reply,
+        (code, message): (&str, &str),
+    ) -> Result<Option<Reply>, JobError> {
+        let Some(next) = fallback_of(reply) else {
+            tx.record_send(id, None, Some(("window-closed", code, message)))
+                .await?;
+            return Ok(None);
+        };
+        let (kind, body) = describe(&next.content);
+        tx.replace_reply(id, kind, body.as_deref(), &to_json(&next)?)
+            .await?;
+        Ok(Some(next))
+    }
+
+    /// A provider failed a send it had accepted (a `failed` status): the error acts as a send
+    /// error would. Runs in the status event's transaction.
+    pub(crate) async fn after_failed_status(
+        &self,
+        tx: &mut Tx,
+        tenant: &str,
+        message_id: &str,
+        e: &ProviderError,
+    ) -> Result<(), JobError> {
+        let Some(m) = tx.message_context(message_id).await? else {
+            return Ok(());
+        };
+        let resend = match e.kind {
+            ErrorKind::AuthExpired => {
+                let what = format!("{} {}", e.code, e.message);
+                tx.set_connection_status(&m.connection_id, "expired", Some(&what))
+                    .await?;
+                false
+            }
+            ErrorKind::WindowClosed => match fallback_of(&stored_reply(&m)?) {
+                Some(next) => {
+                    let (kind, body) = describe(&next.content);
+                    tx.replace_reply(&m.id, kind, body.as_deref(), &to_json(&next)?)
+                        .await?;
+                    true
+                }
+                None => false,
+            },
+            ErrorKind::RateLimited | ErrorKind::Transient => m.send_attempts < MAX_RESENDS,
+            _ => false,
+        };
+        if resend && tx.requeue_reply(&m.id).await? {
+            tx.enqueue(SEND, None, &send_job(tenant, &m.id)?).await?;
+        }
+        Ok(())
+    }
+
+    /// A send job was dead-lettered: the reply is failed, not left queued for ever.
+    pub(crate) async fn send_gave_up(&self, job: &Job, error: &str) -> Result<(), JobError> {
+        let (_, scope, tx, m) = self.job_message(job).await?;
+        drop(tx);
+        let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+        if m.status == "queued" {
+            tx.record_send(&m.id, None, Some(("gave-up", "host", error)))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(category: TemplateCategory) -> Template {
+        Template {
+            name: "spring_sale".into(),
+            language: "en_US".into(),
+            category,
+            parameters: vec!["Ana".into()],
+        }
+    }
+
+    fn rules(window_open: bool, marketing_allowed: bool) -> Rules {
+        Rules {
+            window_open,
+            marketing_allowed,
+            contact_wrote_first: true,
+        }
+    }
+
+    fn text(fallback: Option<Template>) -> Reply {
+        Reply {
+            content: Content::Text("hi".into()),
+            fallback,
+        }
+    }
+
+    #[test]
+    fn free_form_goes_out_only_inside_the_window() {
+        let sent = host_rules(text(None), rules(true, false)).expect("inside");
+        assert!(matches!(sent.content, Content::Text(ref t) if t == "hi"));
+        let closed = host_rules(text(None), rules(false, true)).expect_err("outside");
+        assert!(closed.contains("window closed"), "{closed}");
+        let image = Reply {
+            content: Content::Media(MediaRef {
+                provider_media_id: Some("1".into()),
+                url: None,
+                mime_type: Some("image/jpeg".into()),
+                sha256: None,
+                caption: Some("look".into()),
+                filename: None,
+            }),
+            fallback: None,
+        };
+        assert_eq!(describe(&image.content), ("image", Some("look".into())));
+        assert!(host_rules(image, rules(false, true)).is_err());
+    }
+
+    #[test]
+    fn outside_the_window_the_fallback_template_is_sent_instead() {
+        let r = host_rules(
+            text(Some(template(TemplateCategory::Utility))),
+            rules(false, false),
+        )
+        .expect("fallback");
+        assert!(matches!(r.content, Content::Template(ref t) if t.name == "spring_sale"));
+        assert!(r.fallback.is_none());
+        // A marketing fallback needs marketing consent.
+        let e = host_rules(
+            text(Some(template(TemplateCategory::Marketing))),
+            rules(false, false),
+        )
+        .expect_err("no consent");
+        assert!(e.contains("marketing consent"), "{e}");
+        assert!(
+            host_rules(
+                text(Some(template(TemplateCategory::Marketing))),
+                rules(false, true)
+            )
+            .is_ok()
+        );
+        // Inside the window a fallback it may not use is dropped, not kept for later.
+        let kept = host_rules(
+            text(Some(template(TemplateCategory::Marketing))),
+            rules(true, false),
+        )
+        .expect("inside");
+        assert!(kept.fallback.is_none());
+    }
+
+    #[test]
+    fn marketing_templates_need_consent_and_nobody_gets_an_unsolicited_message() {
+        let t = |c| Reply {
+            content: Content::Template(template(c)),
+            fallback: None,
+        };
+        let e = host_rules(t(TemplateCategory::Marketing), rules(true, false)).expect_err("mkt");
+        assert!(e.contains("marketing consent"), "{e}");
+        assert!(host_rules(t(TemplateCategory::Marketing), rules(false, true)).is_ok());
+        assert!(host_rules(t(TemplateCategory::Utility), rules(false, false)).is_ok());
+        let never = Rules {
+            contact_wrote_first: false,
+            ..rules(true, true)
+        };
+        let e = host_rules(t(TemplateCategory::Utility), never).expect_err("unsolicited");
+        assert_eq!(e, "the contact never wrote first");
+    }
+
+    #[test]
+    fn a_decided_reply_round_trips_through_its_stored_form() {
+        let r = text(Some(template(TemplateCategory::Utility)));
+        let json = to_json(&r).expect("json");
+        let back: Reply = serde_json::from_str(&json).expect("parse");
+        assert_eq!(to_json(&back).expect("json"), json);
+        let fb = fallback_of(&back).expect("fallback");
+        assert_eq!(
+            describe(&fb.content),
+            ("template", Some("spring_sale".into()))
+        );
+        assert!(fallback_of(&fb).is_none());
+    }
+}

@@ -1,0 +1,389 @@
+//! Replies end to end with the bundled `auto-reply` policy against a fake Graph API that answers
+//! the way Meta does: a window-closed refusal (131047) on a send or later in a `failed` status
+//! sends the template fallback; an expired token (190) pauses the connection's sends; a hand-off
+//! turns the conversation's AI replies off; the host's rules block a free-form reply outside the
+//! window with the reason recorded.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::api::{Db, GRAPH_OK, Host, setup};
+use crate::fake::Fake;
+use crate::ingress::{drained, now_s, sign};
+
+/// A Graph API that refuses free-form text containing `window` with 131047, text containing
+/// `expire` with 190, and accepts everything else, numbering the ids it gives.
+async fn graph() -> Fake {
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Fake::start_with(move |r| {
+        if !(r.method == "POST" && r.path.ends_with("/messages")) {
+            return (200, GRAPH_OK.to_string());
+        }
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let text = body["text"]["body"].as_str().unwrap_or_default();
+        let error = |status, code: i64, message: &str| {
+            (
+                status,
+                json!({"error": {"message": message, "type": "OAuthException", "code": code,
+                                 "error_data": {"messaging_product": "whatsapp", "details": message},
+                                 "fbtrace_id": "AbCdEf"}})
+                .to_string(),
+            )
+        };
+        if text.contains("window") {
+            return error(400, 131047, "Re-engagement message");
+        }
+        if text.contains("expire") {
+            return error(401, 190, "Error validating access token: Session has expired");
+        }
+        let id = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        (
+            200,
+            json!({"messaging_product": "whatsapp",
+                   "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                   "messages": [{"id": format!("wamid.OUT{id}")}]})
+            .to_string(),
+        )
+    })
+    .await
+}
+
+/// A text from contact `from` to the business number `1001`.
+fn inbound(from: &str, wamid: &str, text: &str, timestamp: i64) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1001"},
+            "contacts": [{"profile": {"name": format!("Contact {from}")}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": timestamp.to_string(),
+                          "type": "text", "text": {"body": text}}]
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A `failed` status for an outbound message, with Meta's error.
+fn failed_status(wamid: &str, to: &str, code: i64, title: &str) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1001"},
+            "statuses": [{"id": wamid, "status": "failed", "timestamp": "1750263773",
+                          "recipient_id": to,
+                          "errors": [{"code": code, "title": title, "message": title,
+                                      "error_data": {"details": title}}]}]
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+const POLICY: &str = r#"{
+  "rules": [
+    {"keywords": ["hours"], "reply": "We are open 9-17."},
+    {"keywords": ["window"], "reply": "This window reply is refused by Meta."},
+    {"keywords": ["late"], "reply": "Accepted now, failed later."},
+    {"keywords": ["expire"], "reply": "Please expire my token."}
+  ],
+  "handoff_keywords": ["agent"],
+  "handoff_reply": "A person will answer you shortly.",
+  "fallback": {"name": "follow_up", "language": "en_US", "category": "utility",
+               "parameters": ["{name}"]}
+}"#;
+
+struct Run {
+    h: Host,
+    graph: Fake,
+    tenant: (String, String),
+    connection: String,
+    hook: String,
+    client: reqwest::Client,
+}
+
+impl Run {
+    /// Post a signed webhook and wait until every job is done.
+    async fn post(&self, body: Vec<u8>) {
+        self.post_only(body).await;
+        drained(&self.h).await;
+    }
+
+    /// Post a signed webhook.
+    async fn post_only(&self, body: Vec<u8>) {
+        let sig = sign("app-secret-1", &body);
+        let r = self
+            .client
+            .post(&self.hook)
+            .header("x-hub-signature-256", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+
+    /// The conversation with `from`: `(conversation, messages newest first)`.
+    async fn conversation(&self, from: &str) -> (Value, Vec<Value>) {
+        let t = &self.tenant;
+        let convs = self
+            .h
+            .ok(
+                Method::GET,
+                &format!("/api/v1/tenants/{}/conversations", t.0),
+                &t.1,
+                None,
+            )
+            .await;
+        let conv = convs["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|c| c["contact_phone"] == from)
+            .unwrap_or_else(|| panic!("no conversation with {from}: {convs}"))
+            .clone();
+        let msgs = self
+            .h
+            .ok(
+                Method::GET,
+                &format!(
+                    "/api/v1/tenants/{}/conversations/{}/messages",
+                    t.0,
+                    conv["id"].as_str().expect("id")
+                ),
+                &t.1,
+                None,
+            )
+            .await;
+        (conv, msgs["data"].as_array().expect("data").clone())
+    }
+
+    /// Bodies of the sends the fake Graph received for recipient `to`.
+    fn sends_to(&self, to: &str) -> Vec<Value> {
+        self.graph
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .filter(|b| b["to"] == to)
+            .collect()
+    }
+}
+
+async fn start() -> Run {
+    let graph = graph().await;
+    let h = Host::start(Db::Sqlite, &graph.origin).await;
+    let s = setup(&h).await;
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.a.0),
+        &s.a.1,
+        Some(json!({"plugin": "auto-reply", "config": serde_json::from_str::<Value>(POLICY).expect("policy")})),
+    )
+    .await;
+    Run {
+        hook: format!("{}/hooks/{}", h.base, s.endpoint),
+        h,
+        graph,
+        tenant: s.a.clone(),
+        connection: s.a_connection.clone(),
+        client: reqwest::Client::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_errors_on_sends_and_in_statuses_act_on_the_reply() {
+    let r = start().await;
+    let now = now_s();
+
+    // A keyword reply goes out as text, answering the inbound message.
+    r.post(inbound("111", "wamid.A1", "What are your hours?", now))
+        .await;
+    let sent = r.sends_to("111");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["text"]["body"], "We are open 9-17.");
+    assert_eq!(sent[0]["context"]["message_id"], "wamid.A1");
+
+    // 131047 on the send: the template fallback goes out instead, with the contact's name.
+    r.post(inbound("222", "wamid.B1", "window?", now)).await;
+    let sent = r.sends_to("222");
+    assert_eq!(sent.len(), 2, "text refused, then the template: {sent:?}");
+    assert_eq!(sent[1]["type"], "template");
+    assert_eq!(sent[1]["template"]["name"], "follow_up");
+    assert_eq!(
+        sent[1]["template"]["components"][0]["parameters"][0]["text"],
+        "Contact 222"
+    );
+    let (_, msgs) = r.conversation("222").await;
+    assert_eq!(
+        (msgs[0]["kind"].as_str(), msgs[0]["status"].as_str()),
+        (Some("template"), Some("accepted")),
+        "{msgs:?}"
+    );
+
+    // Accepted, then failed in a status webhook with 131047: the fallback is sent then.
+    r.post(inbound("333", "wamid.C1", "late reply please", now))
+        .await;
+    let (_, msgs) = r.conversation("333").await;
+    let first = msgs[0]["provider_message_id"]
+        .as_str()
+        .expect("accepted")
+        .to_string();
+    r.post(failed_status(
+        &first,
+        "333",
+        131047,
+        "Re-engagement message",
+    ))
+    .await;
+    let sent = r.sends_to("333");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1]["template"]["name"], "follow_up");
+    let (_, msgs) = r.conversation("333").await;
+    assert_eq!(msgs[0]["status"], "accepted");
+    assert_ne!(
+        msgs[0]["provider_message_id"].as_str(),
+        Some(first.as_str())
+    );
+    // A late status for the first send changes nothing.
+    r.post(failed_status(
+        &first,
+        "333",
+        131026,
+        "Message undeliverable",
+    ))
+    .await;
+    assert_eq!(r.sends_to("333").len(), 2);
+
+    // A hand-off: the reply goes out, AI replies stop, the reason is kept; the next message
+    // gets no decision.
+    r.post(inbound("444", "wamid.D1", "I want an agent", now))
+        .await;
+    r.post(inbound("444", "wamid.D2", "What are your hours?", now))
+        .await;
+    let sent = r.sends_to("444");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["text"]["body"], "A person will answer you shortly.");
+    let (conv, _) = r.conversation("444").await;
+    assert_eq!(conv["ai_enabled"], 0);
+    assert!(
+        conv["handoff_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("agent")),
+        "{conv}"
+    );
+
+    // Outside the window (the contact wrote 25 hours ago): the fallback template is sent
+    // directly.
+    r.post(inbound(
+        "666",
+        "wamid.F1",
+        "What are your hours?",
+        now - 25 * 3600,
+    ))
+    .await;
+    let sent = r.sends_to("666");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["template"]["name"], "follow_up");
+
+    // 190: the connection is expired with Meta's message and its sends pause (the reply stays
+    // queued, not failed and not shown as sent).
+    r.post_only(inbound("555", "wamid.E1", "expire it", now))
+        .await;
+    let path = format!(
+        "/api/v1/tenants/{}/connections/{}",
+        r.tenant.0, r.connection
+    );
+    let mut c = Value::Null;
+    for _ in 0..1200 {
+        c = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
+        if c["status"] == "expired" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(c["status"], "expired", "{c}");
+    assert!(
+        c["status_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("190")),
+        "{c}"
+    );
+    let (_, msgs) = r.conversation("555").await;
+    assert_eq!(msgs[0]["direction"], "out");
+    assert_eq!(msgs[0]["status"], "queued", "{msgs:?}");
+    assert_eq!(msgs[0]["send_attempts"], 1);
+    assert_eq!(msgs[0]["possible_duplicate"], 0);
+    assert_eq!(r.sends_to("555").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_free_form_reply_outside_the_window_is_blocked_with_the_reason() {
+    let graph = graph().await;
+    let h = Host::start(Db::Sqlite, &graph.origin).await;
+    let s = setup(&h).await;
+    // Tenant B's echo policy has no template fallback.
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.b.0),
+        &s.b.1,
+        Some(json!({"plugin": "echo"})),
+    )
+    .await;
+    let mut body = inbound(
+        "777",
+        "wamid.G1",
+        "hello from yesterday",
+        now_s() - 25 * 3600,
+    );
+    body = String::from_utf8(body)
+        .expect("utf8")
+        .replace("\"1001\"", "\"2002\"")
+        .into_bytes();
+    let sig = sign("app-secret-1", &body);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/hooks/{}", h.base, s.endpoint))
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    drained(&h).await;
+    assert!(
+        graph.requests().iter().all(|r| r.method != "POST"),
+        "nothing is sent"
+    );
+    let convs = h
+        .ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/conversations", s.b.0),
+            &s.b.1,
+            None,
+        )
+        .await;
+    let conv = convs["data"][0]["id"].as_str().expect("conversation");
+    let msgs = h
+        .ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/conversations/{conv}/messages", s.b.0),
+            &s.b.1,
+            None,
+        )
+        .await;
+    let reply = &msgs["data"][0];
+    assert_eq!(reply["direction"], "out");
+    assert_eq!(
+        (
+            reply["status"].as_str(),
+            reply["error_kind"].as_str(),
+            reply["error_message"].as_str()
+        ),
+        (
+            Some("failed"),
+            Some("blocked"),
+            Some("window closed and the policy gave no template fallback")
+        )
+    );
+}
