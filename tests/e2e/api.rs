@@ -15,14 +15,27 @@ pub const OPERATOR: &str = "operator-token-for-tests";
 pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const GRAPH_OK: &str = r#"{"display_phone_number":"+1 555-078-3881","verified_name":"Lucky Shrub","quality_rating":"GREEN","id":"106540352242922"}"#;
 
-/// A host serving on 127.0.0.1, stopped when dropped.
-pub struct Host {
+/// A client of one host's HTTP API (in-process or a spawned binary).
+pub struct Api {
     pub base: String,
-    pub data: tempfile::TempDir,
     client: reqwest::Client,
+}
+
+/// A host serving on 127.0.0.1, stopped when dropped; its API through `Deref`.
+pub struct Host {
+    api: Api,
+    pub data: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _pg: Option<PgDb>,
+}
+
+impl std::ops::Deref for Host {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Drop for Host {
@@ -92,9 +105,8 @@ impl Host {
             let _ = ready_tx.send(r.map_err(|e| format!("{e:#}")));
         });
         let host = Host {
-            base: format!("http://{addr}"),
+            api: Api::new(&format!("http://{addr}")),
             data,
-            client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
             _pg: pg,
@@ -112,6 +124,16 @@ impl Host {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("host did not start: {:?}", ready.await);
+    }
+}
+
+impl Api {
+    /// A client of the API at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            client: reqwest::Client::new(),
+        }
     }
 
     /// Call the API; `(status, JSON body)`.
@@ -189,7 +211,7 @@ pub fn connect_body(endpoint: &str, number: &str, token: &str) -> Value {
     })
 }
 
-pub async fn setup(h: &Host) -> Setup {
+pub async fn setup(h: &Api) -> Setup {
     let p1 = id_key(
         &h.ok(
             Method::POST,

@@ -8,6 +8,7 @@ use switchyard::tenancy::Scope;
 use crate::api::{Db, GRAPH_OK, Host, setup};
 use crate::fake::Fake;
 
+/// Meta's `X-Hub-Signature-256` of `body` under the app secret `key`.
 pub fn sign(key: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("key");
     mac.update(body);
@@ -152,6 +153,7 @@ pub fn now_s() -> i64 {
         .as_secs() as i64
 }
 
+/// A Meta webhook carrying one inbound text message `wamid` to the number `phone_number_id`.
 pub fn meta_message(phone_number_id: &str, wamid: &str, text: &str) -> Vec<u8> {
     serde_json::json!({
         "object": "whatsapp_business_account",
@@ -378,7 +380,7 @@ async fn an_authentic_body_the_connector_cannot_read_is_dead_lettered_and_replay
 }
 
 /// A Graph API that proves credentials and accepts sends, numbering the message ids it gives.
-async fn graph_that_sends() -> Fake {
+pub async fn graph_that_sends() -> Fake {
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Fake::start_with(move |r| {
         if r.method == "POST" && r.path.ends_with("/messages") {

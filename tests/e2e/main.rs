@@ -4,6 +4,7 @@
 //! test-only ones (`plugins/testing/*`) from the paths in `switchyard::bundled::TESTING`.
 
 mod api;
+mod crash;
 mod fake;
 mod ingress;
 mod meta;
