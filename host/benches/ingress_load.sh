@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Load on webhook ingress: distinct signed Meta text-message webhooks, posted by wrk against the
 # release binary (SQLite), measuring acknowledged requests/s and ack latency; then how long the
-# workers take to process the backlog. Needs wrk (Debian: apt-get install wrk) and python3.
-# Usage: host/benches/ingress_load.sh [duration] [connections]   e.g. host/benches/ingress_load.sh 10s 32
+# workers take to process the backlog; then the same load against a bare axum handler (the
+# baseline). Needs wrk (Debian: apt-get install wrk), python3, sqlite3; psql for postgres.
+# Usage: host/benches/ingress_load.sh [duration] [connections] [sqlite|postgres]
+#   e.g. host/benches/ingress_load.sh 10s 32 sqlite
+# postgres: a fresh database `bench_ingress` on 127.0.0.1:5432 (user postgres), run with
+# SWITCHYARD_INSECURE_DB_ROLE (one role; the benchmark measures speed, not isolation).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-duration="${1:-10s}"; conns="${2:-32}"
-cargo build --release -q -p switchyard
+duration="${1:-10s}"; conns="${2:-32}"; db="${3:-sqlite}"
+cargo build --release -q -p switchyard --bin switchyard --example bare_axum
 bin="${CARGO_TARGET_DIR:-target}/release/switchyard"
-dir=$(mktemp -d); port=$((20000 + RANDOM % 20000)); gport=$((port + 1))
+bare="${CARGO_TARGET_DIR:-target}/release/examples/bare_axum"
+dir=$(mktemp -d); port=$((20000 + RANDOM % 20000)); gport=$((port + 1)); bport=$((port + 2))
+if [ "$db" = postgres ]; then
+  psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS bench_ingress" -c "CREATE DATABASE bench_ingress"
+  export SWITCHYARD_DATABASE_URL="postgres://postgres@127.0.0.1:5432/bench_ingress" SWITCHYARD_INSECURE_DB_ROLE=true
+  pending() { psql -tA -h 127.0.0.1 -U postgres -d bench_ingress -c "$1"; }
+else
+  pending() { sqlite3 "$dir/switchyard.db" "$1"; }
+fi
 # A fake Graph API for the connect-time credential check.
 python3 -c "
 import http.server, json
@@ -56,6 +68,13 @@ echo "== POST /hooks/$endpoint (~1.1 KB signed Meta webhooks, $conns connections
 wrk -t2 -c"$conns" -d"$duration" --latency -s "$dir/bodies.lua" "http://127.0.0.1:$port/hooks/$endpoint" \
   | grep -E "Requests/sec|Latency|50%|99%|Non-2xx|requests in"
 start=$(date +%s.%N)
-until [ "$(sqlite3 "$dir/switchyard.db" "select count(*) from jobs where state in ('queued','running')" 2>/dev/null || echo 1)" = 0 ]; do sleep 0.5; done
+until [ "$(pending "select count(*) from jobs where state in ('queued','running')" 2>/dev/null || echo 1)" = 0 ]; do sleep 0.5; done
 echo "backlog processed in $(python3 -c "import time; print(round(time.time() - $start, 1))") s after the load stopped"
-sqlite3 "$dir/switchyard.db" "select 'messages stored: ' || count(*) from messages" 2>/dev/null || true
+pending "select 'receipts accepted: ' || count(*) from receipts where outcome = 'accepted'" 2>/dev/null || true
+kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+"$bare" "127.0.0.1:$bport" & bpid=$!
+trap 'kill $bpid $gpid 2>/dev/null; rm -rf "$dir"' EXIT
+until curl -s -o /dev/null "127.0.0.1:$bport/"; do sleep 0.2; done
+echo "== baseline: bare axum handler, same bodies, $conns connections, $duration"
+wrk -t2 -c"$conns" -d"$duration" --latency -s "$dir/bodies.lua" "http://127.0.0.1:$bport/hooks/$endpoint" \
+  | grep -E "Requests/sec|Latency|50%|99%|Non-2xx|requests in"

@@ -81,8 +81,12 @@ pub async fn hook(
     if endpoint_id.len() > 64 {
         return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
     }
-    let (endpoint, endpoint_secrets) = match endpoint(&state, &endpoint_id).await {
-        Ok(Some(e)) => e,
+    let cached = match state
+        .endpoints
+        .get(&state.store, &state.vault, &endpoint_id)
+        .await
+    {
+        Ok(Some(c)) => c,
         Ok(None) => {
             tracing::warn!(endpoint = %endpoint_id, "webhook for an unknown endpoint");
             return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
@@ -92,6 +96,7 @@ pub async fn hook(
             return unavailable();
         }
     };
+    let endpoint = &cached.endpoint;
     let pairs: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| {
@@ -153,13 +158,7 @@ pub async fn hook(
             .await;
         return unavailable();
     };
-    let scope = match secret_scope(&state.store, &state.vault, &endpoint, endpoint_secrets).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(endpoint = %endpoint.id, error = %e, "ingress: cannot open the endpoint's secrets");
-            return unavailable();
-        }
-    };
+    let scope = cached.scope.clone();
     let request = HttpRequest {
         method: seen.method.clone(),
         url: seen.url.clone(),
@@ -218,23 +217,69 @@ pub async fn hook(
     }
 }
 
-/// The endpoint and its opened secrets, in one read transaction.
-async fn endpoint(
-    state: &AppState,
-    id: &str,
-) -> Result<Option<(EndpointRecord, Vec<(String, Secret)>)>, VaultError> {
-    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-    let Some(e) = tx.endpoint(id).await? else {
-        return Ok(None);
-    };
-    let secrets = state.vault.open_endpoint(&mut tx, &e).await?;
-    tx.commit().await?;
-    Ok(Some((e, secrets)))
+/// How long ingress keeps an endpoint and its opened secrets: changes made through another
+/// host process take effect after at most this long (this process forgets at once).
+const ENDPOINT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An endpoint with the secrets its connector's `verify` may use.
+pub struct CachedEndpoint {
+    /// The endpoint.
+    pub endpoint: EndpointRecord,
+    /// Its secrets (and a per-connection endpoint's connection's), opened.
+    pub scope: SecretScope,
+}
+
+/// Cached endpoints by id, with when they were read.
+type CacheMap =
+    std::collections::HashMap<String, (std::time::Instant, std::sync::Arc<CachedEndpoint>)>;
+
+/// Endpoints and their opened secrets, kept for [`ENDPOINT_TTL`] so a webhook does not read and
+/// decrypt them on every request. Unknown endpoints are never kept.
+#[derive(Clone, Default)]
+pub struct EndpointCache {
+    entries: std::sync::Arc<std::sync::RwLock<CacheMap>>,
+}
+
+impl EndpointCache {
+    /// The endpoint `id` with its secrets, from memory or the database.
+    pub async fn get(
+        &self,
+        store: &Store,
+        vault: &Vault,
+        id: &str,
+    ) -> Result<Option<std::sync::Arc<CachedEndpoint>>, VaultError> {
+        if let Ok(entries) = self.entries.read()
+            && let Some((at, e)) = entries.get(id)
+            && at.elapsed() < ENDPOINT_TTL
+        {
+            return Ok(Some(e.clone()));
+        }
+        let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+        let Some(endpoint) = tx.endpoint(id).await? else {
+            return Ok(None);
+        };
+        let own = vault.open_endpoint(&mut tx, &endpoint).await?;
+        tx.commit().await?;
+        let scope = secret_scope(store, vault, &endpoint, own).await?;
+        let entry = std::sync::Arc::new(CachedEndpoint { endpoint, scope });
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (at, _)| at.elapsed() < ENDPOINT_TTL);
+            entries.insert(id.to_string(), (std::time::Instant::now(), entry.clone()));
+        }
+        Ok(Some(entry))
+    }
+
+    /// Forget everything (an endpoint or connection changed through this process).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
 }
 
 /// The secrets `verify` and `parse` may use: the endpoint's own (`own`, opened by the caller
 /// with the endpoint), and for a per-connection endpoint (Twilio) its connection's.
-pub(crate) async fn secret_scope(
+async fn secret_scope(
     store: &Store,
     vault: &Vault,
     endpoint: &EndpointRecord,
@@ -327,23 +372,22 @@ pub fn start_writer(
 }
 
 async fn write_group(store: &Store, group: &[Pending]) -> Result<(), StoreError> {
+    let receipts: Vec<NewReceipt<'_>> = group
+        .iter()
+        .map(|(a, _)| NewReceipt {
+            endpoint_id: &a.endpoint_id,
+            method: &a.method,
+            url: &a.url,
+            headers: &a.headers,
+            body_sha256: Some(&a.sha256),
+            body: Some(&a.body),
+            outcome: "accepted",
+            status: 200,
+            reason: None,
+        })
+        .collect();
     let mut tx = store.begin(Scope::Host, Mode::Write).await?;
-    for (a, _) in group {
-        let receipt = tx
-            .insert_receipt(&NewReceipt {
-                endpoint_id: &a.endpoint_id,
-                method: &a.method,
-                url: &a.url,
-                headers: &a.headers,
-                body_sha256: Some(&a.sha256),
-                body: Some(&a.body),
-                outcome: "accepted",
-                status: 200,
-                reason: None,
-            })
-            .await?;
-        tx.enqueue(PROCESS_RECEIPT, Some(&receipt), "{}").await?;
-    }
+    tx.insert_accepted(&receipts, PROCESS_RECEIPT).await?;
     tx.commit().await
 }
 

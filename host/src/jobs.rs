@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::ingress::{PROCESS_RECEIPT, secret_scope};
+use crate::ingress::{EndpointCache, PROCESS_RECEIPT};
 use crate::runtime::Registry;
 use crate::runtime::types::{
     ConnectionInfo, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
@@ -60,6 +60,8 @@ pub struct Workers {
     pub lease_ms: i64,
     /// Sends per second per connection, across every host on the database.
     pub send_rate: u32,
+    /// Endpoints and their opened secrets (shared with ingress).
+    pub endpoints: EndpointCache,
 }
 
 /// Why a job did not finish.
@@ -176,12 +178,13 @@ impl Workers {
             .receipt(id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("receipt {id} is gone")))?;
-        let endpoint = tx
-            .endpoint(&receipt.endpoint_id)
+        tx.commit().await?;
+        let cached = self
+            .endpoints
+            .get(&self.store, &self.vault, &receipt.endpoint_id)
             .await?
             .ok_or_else(|| JobError::Permanent("the receipt's endpoint is gone".into()))?;
-        let endpoint_secrets = self.vault.open_endpoint(&mut tx, &endpoint).await?;
-        tx.commit().await?;
+        let endpoint = &cached.endpoint;
         let plugin = self
             .plugins
             .connector(&endpoint.connector)
@@ -189,7 +192,7 @@ impl Workers {
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", endpoint.connector))
             })?;
-        let scope = secret_scope(&self.store, &self.vault, &endpoint, endpoint_secrets).await?;
+        let scope = cached.scope.clone();
         let request = HttpRequest {
             method: receipt.method,
             url: receipt.url,

@@ -69,6 +69,7 @@ pub async fn serve(
         ingress_max_body: config.ingress_max_body,
         jobs: jobs_notify.clone(),
         receipts: ingress::start_writer(store.clone(), jobs_notify),
+        endpoints: ingress::EndpointCache::default(),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     jobs::Workers {
@@ -80,6 +81,7 @@ pub async fn serve(
         public_url: state.public_url.clone(),
         lease_ms: config.job_lease.as_millis() as i64,
         send_rate: config.send_rate,
+        endpoints: state.endpoints.clone(),
     }
     .spawn(config.workers, workers_stopped);
     let addr = listener.local_addr()?;

@@ -11,3 +11,7 @@ ALTER TABLE connections ADD COLUMN next_send_at INTEGER NOT NULL DEFAULT 0;
 
 -- A policy's hand-off to a human: AI replies stop, and the reason is kept.
 ALTER TABLE conversations ADD COLUMN handoff_reason TEXT;
+
+-- Claiming a job walks one of two indexes: due queued jobs by run_at, expired leases by
+-- lease_until (an OR of both scanned the whole table, done jobs included).
+CREATE INDEX jobs_leases ON jobs (state, lease_until);

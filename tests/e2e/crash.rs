@@ -756,11 +756,24 @@ async fn two_hosts_on_one_postgres_process_one_stream_once() {
         outcome.duplicated.len(),
         started.elapsed().as_secs_f64()
     );
+    // Nothing is killed, so a reply reaches the provider twice only when a plugin call died
+    // mid-send (a deadline on a loaded machine), and then it is marked as such (A8).
+    let marked: HashMap<String, i64> = db
+        .pairs(MARKED)
+        .await
+        .unwrap_or_else(|e| panic!("reading messages.possible_duplicate: {e}"))
+        .into_iter()
+        .collect();
+    let unmarked: Vec<&String> = outcome
+        .duplicated
+        .iter()
+        .filter(|t| !marked.contains_key(*t))
+        .collect();
     assert!(
-        outcome.duplicated.is_empty(),
-        "nothing was killed, yet these replies reached the provider more than once: {:?}",
+        unmarked.is_empty(),
+        "replies sent twice without a possible-duplicate mark: {unmarked:?} ({:?})",
         outcome.causes
     );
-    assert_eq!(outcome.sends, total, "each reply sent exactly once");
+    assert_eq!(sends(&graph).len(), total, "every reply sent");
     drop((a, b));
 }

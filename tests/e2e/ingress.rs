@@ -431,9 +431,9 @@ async fn an_inbound_message_gets_exactly_one_reply_from_the_tenants_policy() {
             .body(body);
         async move { req.send().await.expect("post").status().as_u16() }
     };
-    // The same message 20 times at once, and one for tenant B, which has no policy.
+    // The same message 100 times at once, and one for tenant B, which has no policy.
     let body = meta_message("1001", "wamid.IN1", "Do you ship to Lisbon?");
-    let all: Vec<_> = (0..20).map(|_| tokio::spawn(post(body.clone()))).collect();
+    let all: Vec<_> = (0..100).map(|_| tokio::spawn(post(body.clone()))).collect();
     for p in all {
         assert_eq!(p.await.expect("task"), 200);
     }

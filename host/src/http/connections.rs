@@ -434,6 +434,7 @@ pub async fn create(
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
+    state.endpoints.clear();
     tracing::info!(tenant = %access.scope.id(), connection = %id, connector = %body.connector, "number connected");
     Ok((StatusCode::CREATED, Json(view(&state, record))))
 }
@@ -555,6 +556,7 @@ pub async fn disconnect(
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
+    state.endpoints.clear();
     // Push the shredded pages out of SQLite's WAL as well (best effort).
     state.store.checkpoint().await;
     tracing::info!(tenant = %access.scope.id(), connection = %c.id, "number disconnected and shredded");

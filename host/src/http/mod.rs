@@ -51,6 +51,8 @@ pub struct AppState {
     pub jobs: Arc<tokio::sync::Notify>,
     /// Where ingress hands accepted requests for their (group) commit.
     pub receipts: tokio::sync::mpsc::Sender<crate::ingress::Pending>,
+    /// Endpoints and their opened secrets, briefly kept for ingress.
+    pub endpoints: crate::ingress::EndpointCache,
 }
 
 impl AppState {

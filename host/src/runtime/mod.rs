@@ -207,6 +207,12 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<Engine> {
     pool.max_core_instances_per_component(16);
     pool.max_memories_per_component(4);
     pool.max_tables_per_component(16);
+    // Zero the first pages of a freed instance's memory, tables and stack in place instead of
+    // returning them to the kernel: no page faults on the next call and no TLB-shootdown IPIs
+    // (measured: these were a tenth of ingress CPU under load). The contents are still wiped.
+    pool.linear_memory_keep_resident(1 << 20);
+    pool.table_keep_resident(64 << 10);
+    pool.async_stack_keep_resident(128 << 10);
 
     let mut cfg = wasmtime::Config::new();
     cfg.wasm_component_model(true);
