@@ -124,7 +124,8 @@ pub struct Page<T> {
 }
 
 impl Tx {
-    /// Find or create the contact `(connection, phone or user id)`, updating the name.
+    /// Find or create the contact `(connection, phone or user id)`, updating the name. Two
+    /// workers creating the same contact at once both end up with the one row.
     pub async fn upsert_contact(
         &mut self,
         connection_id: &str,
@@ -132,6 +133,26 @@ impl Tx {
         user_id: Option<&str>,
         name: Option<&str>,
     ) -> Result<String> {
+        for _ in 0..2 {
+            if let Some(id) = self
+                .try_upsert_contact(connection_id, phone, user_id, name)
+                .await?
+            {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Conflict("contacts".into()))
+    }
+
+    /// One round of [`Tx::upsert_contact`]: `None` when another transaction inserted the
+    /// contact first (the next round finds it).
+    async fn try_upsert_contact(
+        &mut self,
+        connection_id: &str,
+        phone: Option<&str>,
+        user_id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Option<String>> {
         let tenant_id = self.tenant_id()?;
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT id FROM contacts WHERE tenant_id = $1 AND connection_id = $2
@@ -157,12 +178,12 @@ impl Tx {
             .bind(user_id)
             .execute(&mut *self.inner)
             .await?;
-            return Ok(id);
+            return Ok(Some(id));
         }
         let id = new_id("cnt");
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO contacts (tenant_id, id, connection_id, phone, user_id, name, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(&tenant_id)
         .bind(&id)
@@ -174,43 +195,49 @@ impl Tx {
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
-        Ok(id)
+        Ok((done.rows_affected() == 1).then_some(id))
     }
 
-    /// Find or create the conversation of `(connection, contact)`.
+    /// Find or create the conversation of `(connection, contact)`, once however many workers
+    /// ask at the same moment.
     pub async fn upsert_conversation(
         &mut self,
         connection_id: &str,
         contact_id: &str,
     ) -> Result<String> {
         let tenant_id = self.tenant_id()?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM conversations WHERE tenant_id = $1 AND connection_id = $2 AND contact_id = $3",
-        )
-        .bind(&tenant_id)
-        .bind(connection_id)
-        .bind(contact_id)
-        .fetch_optional(&mut *self.inner)
-        .await?;
-        if let Some(id) = existing {
-            return Ok(id);
+        for round in 0..2 {
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM conversations WHERE tenant_id = $1 AND connection_id = $2 AND contact_id = $3",
+            )
+            .bind(&tenant_id)
+            .bind(connection_id)
+            .bind(contact_id)
+            .fetch_optional(&mut *self.inner)
+            .await?;
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            if round == 1 {
+                break;
+            }
+            // Another worker may create it at the same moment: the loser finds the winner's row.
+            let now = now_ms();
+            sqlx::query(
+                "INSERT INTO conversations (tenant_id, id, connection_id, contact_id, state,
+                    ai_enabled, last_message_at, created_at)
+                 VALUES ($1, $2, $3, $4, 'open', 1, $5, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(&tenant_id)
+            .bind(new_id("cnv"))
+            .bind(connection_id)
+            .bind(contact_id)
+            .bind(now)
+            .execute(&mut *self.inner)
+            .await
+            .map_err(StoreError::from_write)?;
         }
-        let id = new_id("cnv");
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO conversations (tenant_id, id, connection_id, contact_id, state, ai_enabled,
-                last_message_at, created_at)
-             VALUES ($1, $2, $3, $4, 'open', 1, $5, $5)",
-        )
-        .bind(&tenant_id)
-        .bind(&id)
-        .bind(connection_id)
-        .bind(contact_id)
-        .bind(now)
-        .execute(&mut *self.inner)
-        .await
-        .map_err(StoreError::from_write)?;
-        Ok(id)
+        Err(StoreError::Conflict("conversations".into()))
     }
 
     /// Record a message; `Conflict` when `(connection, provider id)` is already there.
