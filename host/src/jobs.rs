@@ -410,6 +410,8 @@ pub(crate) fn error_kind_name(k: ErrorKind) -> &'static str {
         ErrorKind::PermissionMissing => "permission-missing",
         ErrorKind::InvalidRecipient => "invalid-recipient",
         ErrorKind::MarketingLimited => "marketing-limited",
+        ErrorKind::MarketingStopped => "marketing-stopped",
+        ErrorKind::AccountBlocked => "account-blocked",
         ErrorKind::InvalidRequest => "invalid-request",
         ErrorKind::Transient => "transient",
         ErrorKind::Permanent => "permanent",

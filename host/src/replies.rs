@@ -26,7 +26,7 @@ const SLOT_HORIZON_US: i64 = 1_000_000;
 /// Sends of one reply a provider accepted and then failed (rate limit, transient) before it
 /// stays failed.
 const MAX_RESENDS: i64 = 5;
-/// How long a reply waits for a connection whose credentials expired before it fails.
+/// How long a reply waits for a connection that cannot send (expired, error) before it fails.
 const PAUSE_LIMIT_MS: i64 = WINDOW_MS;
 /// How often a reply waiting on such a connection looks again.
 const PAUSE_RECHECK_MS: i64 = 60_000;
@@ -40,6 +40,8 @@ pub struct Rules {
     pub marketing_allowed: bool,
     /// The contact has written to the business at least once.
     pub contact_wrote_first: bool,
+    /// The contact stopped marketing messages from this business (provider-reported).
+    pub contact_stopped_marketing: bool,
 }
 
 /// The host's verdict on a reply a policy proposed, whatever the policy meant: the reply to send
@@ -48,31 +50,63 @@ pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
     if !rules.contact_wrote_first {
         return Err("the contact never wrote first");
     }
-    let allowed =
-        |t: &Template| t.category != TemplateCategory::Marketing || rules.marketing_allowed;
-    match reply.content {
-        Content::Template(t) if !allowed(&t) => {
-            Err("marketing template without active marketing consent")
+    // Why a template may not go out, if it may not.
+    let refused = |t: &Template| match t.category {
+        TemplateCategory::Marketing if rules.contact_stopped_marketing => {
+            Some("the contact stopped marketing messages")
         }
-        Content::Template(t) => Ok(Reply {
-            content: Content::Template(t),
-            fallback: None,
-        }),
-        // Free-form content: inside the window as it is, keeping only a fallback it may use.
-        content if rules.window_open => Ok(Reply {
-            content,
-            fallback: reply.fallback.filter(allowed),
-        }),
-        _ => match reply.fallback {
-            Some(t) if !allowed(&t) => Err(
-                "window closed; the fallback is a marketing template and marketing consent is not active",
-            ),
-            Some(t) => Ok(Reply {
+        TemplateCategory::Marketing if !rules.marketing_allowed => {
+            Some("marketing template without active marketing consent")
+        }
+        _ => None,
+    };
+    match reply.content {
+        Content::Template(t) => match refused(&t) {
+            Some(reason) => Err(reason),
+            None => Ok(Reply {
                 content: Content::Template(t),
                 fallback: None,
             }),
+        },
+        // Free-form content: inside the window as it is, keeping only a fallback it may use.
+        content if rules.window_open => Ok(Reply {
+            content,
+            fallback: reply.fallback.filter(|t| refused(t).is_none()),
+        }),
+        _ => match reply.fallback {
+            Some(t) => match refused(&t) {
+                Some(reason) => Err(match reason {
+                    "the contact stopped marketing messages" => {
+                        "window closed; the fallback is a marketing template and the contact stopped marketing messages"
+                    }
+                    _ => {
+                        "window closed; the fallback is a marketing template and marketing consent is not active"
+                    }
+                }),
+                None => Ok(Reply {
+                    content: Content::Template(t),
+                    fallback: None,
+                }),
+            },
             None => Err("window closed and the policy gave no template fallback"),
         },
+    }
+}
+
+/// What a provider error does to the connection: `(status, what to do)` when the connection
+/// cannot send until someone acts (its sends pause meanwhile).
+pub fn connection_effect(kind: ErrorKind) -> Option<(&'static str, &'static str)> {
+    match kind {
+        ErrorKind::AuthExpired => Some(("expired", "reconnect the number with new credentials")),
+        ErrorKind::PermissionMissing => Some((
+            "error",
+            "the credentials lack a permission; reconnect granting messaging permissions",
+        )),
+        ErrorKind::AccountBlocked => Some((
+            "error",
+            "the provider account cannot send; resolve it with the provider, then verify",
+        )),
+        _ => None,
     }
 }
 
@@ -237,6 +271,7 @@ impl Workers {
             )
             .await?,
             contact_wrote_first: m.last_inbound_at.is_some(),
+            contact_stopped_marketing: m.contact_marketing_stopped_at.is_some(),
         };
         let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
         for (i, action) in actions.into_iter().enumerate() {
@@ -315,10 +350,12 @@ impl Workers {
         if !live {
             // Sends pause while a connection's credentials are expired; a reply that waited
             // longer than a window fails, as does one for a number no longer connected.
-            if connection.status == "expired" && now - m.created_at < PAUSE_LIMIT_MS {
+            if matches!(connection.status.as_str(), "expired" | "error")
+                && now - m.created_at < PAUSE_LIMIT_MS
+            {
                 return Err(JobError::Defer(
                     now + PAUSE_RECHECK_MS,
-                    "sends paused: the connection's credentials expired".into(),
+                    format!("sends paused: the connection is {}", connection.status),
                 ));
             }
             let mut tx = self.store.begin(tenant, Mode::Write).await?;
@@ -443,6 +480,13 @@ impl Workers {
         e: &ProviderError,
     ) -> Result<(), JobError> {
         let what = format!("{} {}", e.code, e.message);
+        if self.side_effects(tx, m, e).await? {
+            tx.end_send_attempt(&m.id, true).await?;
+            return Err(JobError::Defer(
+                now_ms() + PAUSE_RECHECK_MS,
+                format!("sends paused: {what}"),
+            ));
+        }
         match e.kind {
             ErrorKind::RateLimited => {
                 tx.end_send_attempt(&m.id, true).await?;
@@ -452,15 +496,6 @@ impl Workers {
             ErrorKind::Transient => {
                 tx.end_send_attempt(&m.id, false).await?;
                 Err(JobError::Retry(what))
-            }
-            ErrorKind::AuthExpired => {
-                tx.set_connection_status(&m.connection_id, "expired", Some(&what))
-                    .await?;
-                tx.end_send_attempt(&m.id, true).await?;
-                Err(JobError::Defer(
-                    now_ms() + PAUSE_RECHECK_MS,
-                    "sends paused: the connection's credentials expired".into(),
-                ))
             }
             ErrorKind::WindowClosed => {
                 if self
@@ -486,6 +521,27 @@ impl Workers {
                 Ok(())
             }
         }
+    }
+
+    /// What a provider error does beyond failing its message: a connection that cannot send is
+    /// marked (see [`connection_effect`]), a contact who stopped marketing is remembered.
+    /// `true` when the connection's sends pause.
+    async fn side_effects(
+        &self,
+        tx: &mut Tx,
+        m: &MessageContext,
+        e: &ProviderError,
+    ) -> Result<bool, JobError> {
+        if let Some((status, hint)) = connection_effect(e.kind) {
+            let reason = format!("{} {} ({hint})", e.code, e.message);
+            tx.set_connection_status(&m.connection_id, status, Some(&reason))
+                .await?;
+            return Ok(true);
+        }
+        if e.kind == ErrorKind::MarketingStopped {
+            tx.stop_marketing(&m.contact_id).await?;
+        }
+        Ok(false)
     }
 
     /// The window is closed for free-form `reply`: make its template fallback what the message
@@ -520,13 +576,10 @@ impl Workers {
         let Some(m) = tx.message_context(message_id).await? else {
             return Ok(());
         };
+        // A connection that cannot send: the reply waits (queued) until it can again.
+        let paused = self.side_effects(tx, &m, e).await?;
         let resend = match e.kind {
-            ErrorKind::AuthExpired => {
-                let what = format!("{} {}", e.code, e.message);
-                tx.set_connection_status(&m.connection_id, "expired", Some(&what))
-                    .await?;
-                false
-            }
+            _ if paused => m.send_attempts < MAX_RESENDS,
             ErrorKind::WindowClosed => match fallback_of(&stored_reply(&m)?) {
                 Some(next) => {
                     let (kind, body) = describe(&next.content);
@@ -577,6 +630,7 @@ mod tests {
             window_open,
             marketing_allowed,
             contact_wrote_first: true,
+            contact_stopped_marketing: false,
         }
     }
 
@@ -656,6 +710,40 @@ mod tests {
         };
         let e = host_rules(t(TemplateCategory::Utility), never).expect_err("unsolicited");
         assert_eq!(e, "the contact never wrote first");
+        // A contact who stopped marketing gets none, consent or not; utility still goes out.
+        let stopped = Rules {
+            contact_stopped_marketing: true,
+            ..rules(true, true)
+        };
+        let e = host_rules(t(TemplateCategory::Marketing), stopped).expect_err("stopped");
+        assert_eq!(e, "the contact stopped marketing messages");
+        assert!(host_rules(t(TemplateCategory::Utility), stopped).is_ok());
+    }
+
+    #[test]
+    fn errors_that_stop_a_connection_pause_its_sends() {
+        assert_eq!(
+            connection_effect(ErrorKind::AuthExpired).map(|e| e.0),
+            Some("expired")
+        );
+        assert_eq!(
+            connection_effect(ErrorKind::AccountBlocked).map(|e| e.0),
+            Some("error")
+        );
+        assert_eq!(
+            connection_effect(ErrorKind::PermissionMissing).map(|e| e.0),
+            Some("error")
+        );
+        for k in [
+            ErrorKind::WindowClosed,
+            ErrorKind::RateLimited,
+            ErrorKind::MarketingStopped,
+            ErrorKind::InvalidRecipient,
+            ErrorKind::Transient,
+            ErrorKind::Permanent,
+        ] {
+            assert!(connection_effect(k).is_none());
+        }
     }
 
     #[test]

@@ -36,6 +36,9 @@ async fn graph() -> Fake {
         if text.contains("expire") {
             return error(401, 190, "Error validating access token: Session has expired");
         }
+        if text.contains("blocked") {
+            return error(400, 368, "Temporarily blocked for policies violations");
+        }
         let id = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         (
             200,
@@ -86,7 +89,8 @@ const POLICY: &str = r#"{
     {"keywords": ["hours"], "reply": "We are open 9-17."},
     {"keywords": ["window"], "reply": "This window reply is refused by Meta."},
     {"keywords": ["late"], "reply": "Accepted now, failed later."},
-    {"keywords": ["expire"], "reply": "Please expire my token."}
+    {"keywords": ["expire"], "reply": "Please expire my token."},
+    {"keywords": ["policy"], "reply": "This one gets us blocked."}
   ],
   "handoff_keywords": ["agent"],
   "handoff_reply": "A person will answer you shortly.",
@@ -291,18 +295,7 @@ async fn provider_errors_on_sends_and_in_statuses_act_on_the_reply() {
     // queued, not failed and not shown as sent).
     r.post_only(inbound("555", "wamid.E1", "expire it", now))
         .await;
-    let path = format!(
-        "/api/v1/tenants/{}/connections/{}",
-        r.tenant.0, r.connection
-    );
-    let mut c = Value::Null;
-    for _ in 0..1200 {
-        c = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
-        if c["status"] == "expired" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let c = connection_becomes(&r, "expired").await;
     assert_eq!(c["status"], "expired", "{c}");
     assert!(
         c["status_reason"]
@@ -316,6 +309,42 @@ async fn provider_errors_on_sends_and_in_statuses_act_on_the_reply() {
     assert_eq!(msgs[0]["send_attempts"], 1);
     assert_eq!(msgs[0]["possible_duplicate"], 0);
     assert_eq!(r.sends_to("555").len(), 1);
+}
+
+/// Wait until the connection's status is `status`; the connection as the API shows it.
+async fn connection_becomes(r: &Run, status: &str) -> Value {
+    let path = format!(
+        "/api/v1/tenants/{}/connections/{}",
+        r.tenant.0, r.connection
+    );
+    let mut c = Value::Null;
+    for _ in 0..1200 {
+        c = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
+        if c["status"] == status {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the connection never became {status}: {c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_the_provider_blocked_puts_the_connection_in_error_and_pauses_sends() {
+    let r = start().await;
+    r.post_only(inbound("888", "wamid.H1", "what is your policy?", now_s()))
+        .await;
+    let c = connection_becomes(&r, "error").await;
+    let reason = c["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("368 "), "{c}");
+    assert!(reason.contains("resolve it with the provider"), "{c}");
+    // The reply waits, queued, for the connection to be fixed; it is not shown as sent.
+    let (_, msgs) = r.conversation("888").await;
+    assert_eq!(
+        (msgs[0]["direction"].as_str(), msgs[0]["status"].as_str()),
+        (Some("out"), Some("queued")),
+        "{msgs:?}"
+    );
+    assert_eq!(r.sends_to("888").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

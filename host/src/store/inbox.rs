@@ -516,6 +516,10 @@ pub struct MessageContext {
     pub contact_user_id: Option<String>,
     /// The contact's name.
     pub contact_name: Option<String>,
+    /// The contact.
+    pub contact_id: String,
+    /// When the contact stopped marketing messages (provider-reported), if they did.
+    pub contact_marketing_stopped_at: Option<i64>,
     /// What the host decided to send (replies).
     pub content: Option<String>,
     /// Send attempts so far (replies).
@@ -534,7 +538,8 @@ impl Tx {
             "SELECT m.id, m.conversation_id, m.connection_id, m.direction, m.provider_message_id,
                     m.kind, m.body, m.status, m.reply_to, m.idempotency_key, m.created_at,
                     m.content, m.send_attempts, m.sending_until, m.possible_duplicate, c.state, c.ai_enabled, c.last_inbound_at,
-                    k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name
+                    k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name,
+                    k.id AS contact_id, k.marketing_stopped_at AS contact_marketing_stopped_at
              FROM messages m
              JOIN conversations c ON c.id = m.conversation_id AND c.tenant_id = m.tenant_id
              JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = m.tenant_id

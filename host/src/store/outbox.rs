@@ -228,6 +228,21 @@ impl Tx {
         Ok(())
     }
 
+    /// The provider reported that the contact stopped marketing messages from this business.
+    pub async fn stop_marketing(&mut self, contact_id: &str) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query(
+            "UPDATE contacts SET marketing_stopped_at = COALESCE(marketing_stopped_at, $3)
+              WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&tenant_id)
+        .bind(contact_id)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
     /// A policy handed the conversation to a human: automatic replies stop, the reason is kept.
     pub async fn hand_off(&mut self, conversation_id: &str, reason: &str) -> Result<()> {
         let tenant_id = self.tenant_id()?;

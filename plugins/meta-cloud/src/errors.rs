@@ -18,8 +18,12 @@ pub fn kind_of(code: i64) -> ErrorKind {
         190 | 0 => ErrorKind::AuthExpired,
         // Permission denied; API permission range.
         10 | 200..=299 => ErrorKind::PermissionMissing,
-        // Healthy-ecosystem limit; the user stopped marketing messages.
-        131049 | 131050 => ErrorKind::MarketingLimited,
+        // Healthy-ecosystem limit (per-user marketing frequency cap).
+        131049 => ErrorKind::MarketingLimited,
+        // The user stopped marketing messages from this business.
+        131050 => ErrorKind::MarketingStopped,
+        // Payment issue, account locked, policy block: the account cannot send.
+        131042 | 131031 | 368 => ErrorKind::AccountBlocked,
         // Recipient cannot be sender.
         131021 => ErrorKind::InvalidRecipient,
         // BSUID recipient not supported for this message, invalid parameter, missing or bad
@@ -28,8 +32,8 @@ pub fn kind_of(code: i64) -> ErrorKind {
         132000 | 132001 | 132005 | 132007 | 132012 => ErrorKind::InvalidRequest,
         // Unknown API error, API service, something went wrong, service unavailable.
         1 | 2 | 131000 | 131016 => ErrorKind::Transient,
-        // 131026 undeliverable, 132015/132016 template paused/disabled, 131042 payment,
-        // 131031 account locked, 368 policy block, and anything unknown: retrying won't help.
+        // 131026 undeliverable, 132015/132016 template paused/disabled, and anything unknown:
+        // retrying won't help.
         _ => ErrorKind::Permanent,
     }
 }
@@ -211,7 +215,7 @@ mod tests {
             (200, PermissionMissing),
             (299, PermissionMissing),
             (131049, MarketingLimited),
-            (131050, MarketingLimited),
+            (131050, MarketingStopped),
             (131026, Permanent),
             (131021, InvalidRecipient),
             (131062, InvalidRequest),
@@ -225,9 +229,9 @@ mod tests {
             (132012, InvalidRequest),
             (132015, Permanent),
             (132016, Permanent),
-            (131042, Permanent),
-            (131031, Permanent),
-            (368, Permanent),
+            (131042, AccountBlocked),
+            (131031, AccountBlocked),
+            (368, AccountBlocked),
             (1, Transient),
             (2, Transient),
             (131000, Transient),
