@@ -118,6 +118,52 @@ async fn signature_and_handshake_are_checked_in_the_host() {
 }
 
 #[tokio::test]
+async fn one_flipped_bit_anywhere_is_rejected_and_raw_unicode_bytes_are_signed() {
+    let (_rt, meta) = meta(Vec::new());
+    let body = fixture("text.json");
+    let good = signed(&body, APP_SECRET);
+    // Every byte of the body, each with one bit flipped (the bit cycles through the byte).
+    for i in 0..body.len() {
+        let mut bad = good.clone();
+        bad.body[i] ^= 1 << (i % 8);
+        assert!(
+            matches!(meta.verify(scope(), &bad).await, Ok(Verdict::Reject(r)) if r.status == 403),
+            "body byte {i} flipped was accepted"
+        );
+    }
+    // Every hex digit of the signature, changed to another hex digit.
+    let header = good.headers[0].1.clone();
+    for i in "sha256=".len()..header.len() {
+        let mut sig = header.clone().into_bytes();
+        sig[i] = if sig[i] == b'0' { b'1' } else { b'0' };
+        let mut bad = good.clone();
+        bad.headers[0].1 = String::from_utf8(sig).expect("ascii");
+        assert!(
+            matches!(meta.verify(scope(), &bad).await, Ok(Verdict::Reject(r)) if r.status == 403),
+            "signature digit {i} changed was accepted"
+        );
+    }
+    // Meta signs the bytes it sent: unicode escapes, raw UTF-8 and escaped slashes as they are.
+    let raw = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"1001"},"messages":[{"from":"16505551234","id":"wamid.U1","timestamp":"1749416383","type":"text","text":{"body":"caf\u00e9 \/ na\u00efve \ud83d\ude00 – über"}}]}}]}]}"#;
+    let unicode = signed(raw.as_bytes(), APP_SECRET);
+    assert!(matches!(
+        meta.verify(scope(), &unicode).await,
+        Ok(Verdict::Accept)
+    ));
+    // The same JSON re-serialized (escapes resolved) is different bytes: its signature fails.
+    let reserialized =
+        serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(raw).expect("json"))
+            .expect("serialize");
+    assert_ne!(reserialized, raw.as_bytes());
+    let mut moved = unicode.clone();
+    moved.body = reserialized;
+    assert!(matches!(
+        meta.verify(scope(), &moved).await,
+        Ok(Verdict::Reject(r)) if r.status == 403
+    ));
+}
+
+#[tokio::test]
 async fn parses_the_benchmark_webhook() {
     let (_rt, meta) = meta(Vec::new());
     let events = meta
