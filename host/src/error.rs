@@ -119,6 +119,15 @@ impl From<AccessError> for ApiError {
     }
 }
 
+impl From<crate::lifecycle::EndError> for ApiError {
+    fn from(e: crate::lifecycle::EndError) -> Self {
+        match e {
+            crate::lifecycle::EndError::Store(s) => s.into(),
+            crate::lifecycle::EndError::Vault(v) => v.into(),
+        }
+    }
+}
+
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
         match e {

@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 use crate::ingress::{EndpointCache, PROCESS_RECEIPT};
 use crate::runtime::Registry;
 use crate::runtime::types::{
-    ConnectionInfo, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
+    AccountChange, AccountEvent, ConnectionInfo, DeliveryState, ErrorKind, HttpRequest,
+    InboundEvent, MessageKind,
 };
 use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, now_ms};
 use crate::tenancy::{Scope, auth};
@@ -319,10 +320,72 @@ impl Workers {
                     tx.commit().await?;
                     self.notify.notify_one();
                 }
+                InboundEvent::Account(a) => self.account_event(&endpoint.id, &a).await?,
                 InboundEvent::Ignored(what) => {
                     tracing::debug!(receipt = %id, what = %what, "event ignored");
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl Workers {
+    /// A provider account event: every connection of this endpoint on that account is ended
+    /// (access removed: shredded, ledger `revoked-at-provider`), paused (`error`) or resumed.
+    /// Idempotent: a connection already in the target state is left alone.
+    async fn account_event(&self, endpoint_id: &str, a: &AccountEvent) -> Result<(), JobError> {
+        let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
+        let routes = tx.routes_of_endpoint(endpoint_id).await?;
+        tx.commit().await?;
+        let mut matched = 0;
+        for (tenant, connection_id) in routes {
+            let scope = auth::one_tenant(&self.store, &tenant)
+                .await
+                .map_err(|e| JobError::Retry(format!("tenant {tenant}: {e}")))?;
+            let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+            let Some(c) = tx.connection(&connection_id).await? else {
+                continue;
+            };
+            if c.account_id.as_deref() != Some(a.account_id.as_str()) {
+                continue;
+            }
+            matched += 1;
+            let reason = format!("the provider reported {}", a.details);
+            match a.change {
+                AccountChange::AccessRemoved => {
+                    let origin = crate::consent::Origin {
+                        actor: "provider".into(),
+                        ip: None,
+                        user_agent: None,
+                    };
+                    crate::lifecycle::end_connection(
+                        &mut tx,
+                        &self.vault,
+                        &c.id,
+                        &origin,
+                        crate::consent::Action::RevokedAtProvider,
+                        Some(&reason),
+                    )
+                    .await
+                    .map_err(|e| JobError::Retry(e.to_string()))?;
+                    tracing::warn!(connection = %c.id, details = %a.details, "the business removed access at the provider: connection ended and shredded");
+                }
+                AccountChange::Restricted if c.status == "live" => {
+                    tx.set_connection_status(&c.id, "error", Some(&reason))
+                        .await?;
+                }
+                AccountChange::Reinstated if c.status == "error" => {
+                    tx.set_connection_status(&c.id, "live", Some(&reason))
+                        .await?;
+                }
+                _ => {}
+            }
+            tx.commit().await?;
+        }
+        self.endpoints.clear();
+        if matched == 0 {
+            tracing::info!(endpoint = %endpoint_id, account = %a.account_id, details = %a.details, "account event for an account no connection uses");
         }
         Ok(())
     }

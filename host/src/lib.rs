@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ingress;
 pub mod jobs;
+pub mod lifecycle;
 pub mod replies;
 pub mod runtime;
 pub mod store;

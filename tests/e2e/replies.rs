@@ -416,3 +416,92 @@ async fn a_free_form_reply_outside_the_window_is_blocked_with_the_reason() {
         )
     );
 }
+
+/// An `account_update` webhook from Meta for the WhatsApp Business Account behind connections.
+fn account_update(waba: &str, event: &str) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba, "time": 1739321024, "changes": [{"field": "account_update", "value": {
+            "event": event,
+            "waba_info": {"waba_id": waba, "owner_business_id": "1234567890"}
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_business_removing_the_app_at_meta_ends_and_shreds_the_connection() {
+    let r = start().await;
+    // Restricted, then reinstated: sends pause, then resume.
+    r.post(account_update("102290129340398", "ACCOUNT_RESTRICTION"))
+        .await;
+    let c = connection_becomes(&r, "error").await;
+    assert!(
+        c["status_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("ACCOUNT_RESTRICTION")),
+        "{c}"
+    );
+    r.post(account_update("102290129340398", "ACCOUNT_RECONNECTED"))
+        .await;
+    connection_becomes(&r, "live").await;
+    // Another account's event changes nothing here.
+    r.post(account_update("999", "PARTNER_REMOVED")).await;
+    connection_becomes(&r, "live").await;
+
+    r.post(account_update("102290129340398", "PARTNER_REMOVED"))
+        .await;
+    let c = connection_becomes(&r, "disconnected").await;
+    assert!(
+        c["status_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("PARTNER_REMOVED")),
+        "{c}"
+    );
+    let ledger =
+        r.h.ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/consent", r.tenant.0),
+            &r.tenant.1,
+            None,
+        )
+        .await;
+    let actions: Vec<(String, String)> = ledger["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|e| e["connection_id"] == r.connection.as_str())
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["actor"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("revoked-at-provider".into(), "provider".into()))
+            && actions.contains(&("shredded".into(), "provider".into())),
+        "{actions:?}"
+    );
+    // The number no longer routes: a message for it is not stored and nothing is sent.
+    r.post(inbound("999", "wamid.Z1", "What are your hours?", now_s()))
+        .await;
+    assert!(r.sends_to("999").is_empty());
+    let convs =
+        r.h.ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/conversations", r.tenant.0),
+            &r.tenant.1,
+            None,
+        )
+        .await;
+    assert!(
+        convs["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|c| c["contact_phone"] != "999"),
+        "{convs}"
+    );
+}

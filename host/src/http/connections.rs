@@ -533,24 +533,9 @@ pub async fn disconnect(
         tx.commit().await?;
         return Ok(Json(view(&state, c)));
     }
-    tx.set_connection_status(&c.id, "disconnected", None)
-        .await?;
-    tx.delete_route(&c.id).await?;
-    state.vault.shred_connection(&mut tx, &c.id).await?;
     let origin = client.origin(access.actor.ledger_name());
-    for action in [Action::Revoked, Action::Shredded] {
-        consent::append(
-            &mut tx,
-            &origin,
-            &Entry {
-                connection_id: Some(&c.id),
-                action,
-                document_version: None,
-                scopes: &[],
-            },
-        )
+    crate::lifecycle::end_connection(&mut tx, &state.vault, &c.id, &origin, Action::Revoked, None)
         .await?;
-    }
     let c = tx
         .connection(&c.id)
         .await?

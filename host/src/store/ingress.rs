@@ -342,6 +342,16 @@ impl Tx {
         .await?)
     }
 
+    /// Every `(tenant, connection)` an endpoint routes to (host scope; account events).
+    pub async fn routes_of_endpoint(&mut self, endpoint_id: &str) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, connection_id FROM routes WHERE endpoint_id = $1 ORDER BY created_at",
+        )
+        .bind(endpoint_id)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
     /// Count of jobs per state, for tests and tools.
     pub async fn job_states(&mut self) -> Result<Vec<(String, i64)>> {
         Ok(

@@ -12,8 +12,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::bindings::switchyard::plugin::types::{
-    Choice, DeliveryState, FlowResponse, InboundEvent, InboundMessage, InteractiveReply, Location,
-    MediaRef, MessageKind, Party, Referral, StatusUpdate,
+    AccountChange, AccountEvent, Choice, DeliveryState, FlowResponse, InboundEvent, InboundMessage,
+    InteractiveReply, Location, MediaRef, MessageKind, Party, Referral, StatusUpdate,
 };
 use crate::errors::MetaError;
 
@@ -29,6 +29,9 @@ struct Webhook<'a> {
 
 #[derive(Deserialize)]
 struct Entry<'a> {
+    /// The WhatsApp Business Account id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
     #[serde(default, borrow)]
     changes: Option<Vec<&'a RawValue>>,
 }
@@ -43,8 +46,26 @@ struct TypedWebhook<'a> {
 
 #[derive(Deserialize)]
 struct TypedEntry<'a> {
+    /// The WhatsApp Business Account id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
     #[serde(default, borrow)]
     changes: Option<Vec<Change<'a>>>,
+}
+
+/// `field: account_update`: an event about the WhatsApp Business Account.
+#[derive(Deserialize)]
+struct AccountUpdate {
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    waba_info: Option<WabaInfo>,
+}
+
+#[derive(Deserialize)]
+struct WabaInfo {
+    #[serde(default, deserialize_with = "lenient_string")]
+    waba_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -378,13 +399,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, String> {
     match serde_json::from_slice::<TypedWebhook<'_>>(body) {
         Ok(hook) if hook.object != OBJECT => return Ok(vec![not_whatsapp(&hook.object)]),
         Ok(hook) => {
-            for change in hook
-                .entry
-                .into_iter()
-                .flatten()
-                .flat_map(|e| e.changes.into_iter().flatten())
-            {
-                push_change(change, &mut events);
+            for entry in hook.entry.into_iter().flatten() {
+                for change in entry.changes.into_iter().flatten() {
+                    push_change(entry.id.as_deref(), change, &mut events);
+                }
             }
         }
         Err(_) => {
@@ -403,7 +421,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, String> {
                 };
                 for change in entry.changes.unwrap_or_default() {
                     match serde_json::from_str::<Change<'_>>(change.get()) {
-                        Ok(change) => push_change(change, &mut events),
+                        Ok(change) => push_change(entry.id.as_deref(), change, &mut events),
                         Err(e) => events
                             .push(InboundEvent::Ignored(format!("change not understood: {e}"))),
                     }
@@ -421,8 +439,9 @@ fn not_whatsapp(object: &str) -> InboundEvent {
     InboundEvent::Ignored(format!("object {object:?} is not {OBJECT}"))
 }
 
-fn push_change(change: Change<'_>, events: &mut Vec<InboundEvent>) {
+fn push_change(waba: Option<&str>, change: Change<'_>, events: &mut Vec<InboundEvent>) {
     match (change.field.as_deref(), change.value) {
+        (Some("account_update"), Some(value)) => events.push(account_update(waba, value)),
         (Some("messages"), Some(value)) => {
             match serde_json::from_str::<MessagesValue<'_>>(value.get()) {
                 Ok(value) => push_messages(value, events),
@@ -438,6 +457,38 @@ fn push_change(change: Change<'_>, events: &mut Vec<InboundEvent>) {
         }
         (Some(field), _) => events.push(InboundEvent::Ignored(format!("field {field}"))),
         (None, _) => events.push(InboundEvent::Ignored("change without field".into())),
+    }
+}
+
+/// An `account_update` change: the events that end or pause the account's connections become
+/// account events; the rest (verification, pricing tiers, …) are recorded as ignored.
+fn account_update(waba: Option<&str>, value: &RawValue) -> InboundEvent {
+    let Ok(update) = serde_json::from_str::<AccountUpdate>(value.get()) else {
+        return InboundEvent::Ignored("account_update not understood".into());
+    };
+    let event = update.event.unwrap_or_default();
+    let change = match event.as_str() {
+        // The business unshared the account, uninstalled the app, or deleted the account.
+        "PARTNER_REMOVED" | "PARTNER_APP_UNINSTALLED" | "ACCOUNT_DELETED" => {
+            AccountChange::AccessRemoved
+        }
+        "ACCOUNT_RESTRICTION" | "DISABLED_UPDATE" | "ACCOUNT_OFFBOARDED" => {
+            AccountChange::Restricted
+        }
+        "ACCOUNT_RECONNECTED" | "ACCOUNT_REINSTATED" => AccountChange::Reinstated,
+        _ => return InboundEvent::Ignored(format!("account_update {event}")),
+    };
+    let account = update
+        .waba_info
+        .and_then(|w| w.waba_id)
+        .or_else(|| waba.map(str::to_string));
+    match account {
+        Some(account_id) => InboundEvent::Account(AccountEvent {
+            account_id,
+            change,
+            details: format!("account_update {event}"),
+        }),
+        None => InboundEvent::Ignored(format!("account_update {event} without an account id")),
     }
 }
 
@@ -1219,6 +1270,51 @@ mod tests {
         .expect("parses");
         assert_eq!(messages(&events).len(), 1);
         assert_eq!(events.len(), 3);
+    }
+
+    #[test]
+    fn account_updates_that_end_or_pause_an_account_become_account_events() {
+        let hook = |waba_info: &str, event: &str| {
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","time":1739321024,"changes":[{{"field":"account_update","value":{{"event":"{event}"{waba_info}}}}}]}}]}}"#
+            )
+        };
+        let removed = parse(
+            hook(
+                r#","waba_info":{"waba_id":"555","owner_business_id":"777"}"#,
+                "PARTNER_REMOVED",
+            )
+            .as_bytes(),
+        )
+        .expect("parse");
+        assert!(
+            matches!(
+                &removed[..],
+                [InboundEvent::Account(a)] if a.account_id == "555"
+                    && a.change == AccountChange::AccessRemoved
+                    && a.details == "account_update PARTNER_REMOVED"
+            ),
+            "{removed:?}"
+        );
+        // Without waba_info the entry id names the account.
+        let uninstalled = parse(hook("", "PARTNER_APP_UNINSTALLED").as_bytes()).expect("parse");
+        assert!(matches!(
+            &uninstalled[..],
+            [InboundEvent::Account(a)] if a.account_id == "102290129340398"
+                && a.change == AccountChange::AccessRemoved
+        ));
+        let restricted = parse(hook("", "ACCOUNT_RESTRICTION").as_bytes()).expect("parse");
+        assert!(
+            matches!(&restricted[..], [InboundEvent::Account(a)] if a.change == AccountChange::Restricted)
+        );
+        let back = parse(hook("", "ACCOUNT_RECONNECTED").as_bytes()).expect("parse");
+        assert!(
+            matches!(&back[..], [InboundEvent::Account(a)] if a.change == AccountChange::Reinstated)
+        );
+        let other = parse(hook("", "VOLUME_BASED_PRICING_TIER_UPDATE").as_bytes()).expect("parse");
+        assert!(
+            matches!(&other[..], [InboundEvent::Ignored(d)] if d == "account_update VOLUME_BASED_PRICING_TIER_UPDATE")
+        );
     }
 
     #[test]
