@@ -321,6 +321,46 @@ impl Workers {
                     self.notify.notify_one();
                 }
                 InboundEvent::Account(a) => self.account_event(&endpoint.id, &a).await?,
+                InboundEvent::ContactChanged(c) => {
+                    let Some((tenant, connection)) =
+                        auth::routed(&self.store, &endpoint.id, &c.channel_address).await?
+                    else {
+                        continue;
+                    };
+                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                    let changed = tx
+                        .change_contact_identity(
+                            &connection,
+                            (c.previous.phone.as_deref(), c.previous.user_id.as_deref()),
+                            (c.current.phone.as_deref(), c.current.user_id.as_deref()),
+                        )
+                        .await;
+                    match changed {
+                        Ok(_) => tx.commit().await?,
+                        // Both identities already have contacts (the new one wrote first):
+                        // both are kept, as they are.
+                        Err(StoreError::Conflict(_)) => {
+                            tracing::warn!(receipt = %id, "contact identity change onto an existing contact; kept both");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                InboundEvent::MarketingPreference(p) => {
+                    let Some((tenant, connection)) =
+                        auth::routed(&self.store, &endpoint.id, &p.channel_address).await?
+                    else {
+                        continue;
+                    };
+                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                    tx.set_marketing_preference(
+                        &connection,
+                        p.contact.phone.as_deref(),
+                        p.contact.user_id.as_deref(),
+                        p.stopped,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                }
                 InboundEvent::Ignored(what) => {
                     tracing::debug!(receipt = %id, what = %what, "event ignored");
                 }

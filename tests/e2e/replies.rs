@@ -505,3 +505,35 @@ async fn the_business_removing_the_app_at_meta_ends_and_shreds_the_connection() 
         "{convs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_contact_who_changes_number_keeps_their_conversation() {
+    let r = start().await;
+    r.post(inbound("111", "wamid.N1", "hello", now_s())).await;
+    let (before, _) = r.conversation("111").await;
+    // Meta's system message: "User … changed from 111 to 222".
+    let change = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1001"},
+            "messages": [{"from": "111", "id": "wamid.N2", "timestamp": now_s().to_string(),
+                          "type": "system", "system": {
+                              "body": "User Contact 111 changed from 111 to 222",
+                              "wa_id": "222", "type": "user_changed_number"}}]
+        }}]}]
+    })
+    .to_string()
+    .into_bytes();
+    r.post(change).await;
+    r.post(inbound("222", "wamid.N3", "it's me, new number", now_s()))
+        .await;
+    let (after, msgs) = r.conversation("222").await;
+    assert_eq!(after["id"], before["id"], "same conversation, new number");
+    let ids: Vec<&str> = msgs
+        .iter()
+        .filter(|m| m["direction"] == "in")
+        .filter_map(|m| m["provider_message_id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["wamid.N3", "wamid.N2", "wamid.N1"]);
+}

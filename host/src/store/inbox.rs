@@ -198,6 +198,33 @@ impl Tx {
         Ok((done.rows_affected() == 1).then_some(id))
     }
 
+    /// A contact's identity moved on (new phone number or business-scoped id): the contact known
+    /// by `previous` takes the ids of `current`, keeping its conversations. Whether one was found;
+    /// `Conflict` when another contact already has the new id.
+    pub async fn change_contact_identity(
+        &mut self,
+        connection_id: &str,
+        previous: (Option<&str>, Option<&str>),
+        current: (Option<&str>, Option<&str>),
+    ) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        let done = sqlx::query(
+            "UPDATE contacts SET phone = COALESCE($5, phone), user_id = COALESCE($6, user_id)
+              WHERE tenant_id = $1 AND connection_id = $2
+                AND ((phone IS NOT NULL AND phone = $3) OR (user_id IS NOT NULL AND user_id = $4))",
+        )
+        .bind(&tenant_id)
+        .bind(connection_id)
+        .bind(previous.0)
+        .bind(previous.1)
+        .bind(current.0)
+        .bind(current.1)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Find or create the conversation of `(connection, contact)`, once however many workers
     /// ask at the same moment.
     pub async fn upsert_conversation(

@@ -243,6 +243,33 @@ impl Tx {
         Ok(())
     }
 
+    /// A contact stopped (`true`) or resumed (`false`) marketing messages; the contact is found
+    /// by phone or business-scoped id on the connection. Whether one was found.
+    pub async fn set_marketing_preference(
+        &mut self,
+        connection_id: &str,
+        phone: Option<&str>,
+        user_id: Option<&str>,
+        stopped: bool,
+    ) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        let done = sqlx::query(
+            "UPDATE contacts SET marketing_stopped_at =
+                    CASE WHEN $5 = 1 THEN COALESCE(marketing_stopped_at, $6) ELSE NULL END
+              WHERE tenant_id = $1 AND connection_id = $2
+                AND ((phone IS NOT NULL AND phone = $3) OR (user_id IS NOT NULL AND user_id = $4))",
+        )
+        .bind(&tenant_id)
+        .bind(connection_id)
+        .bind(phone)
+        .bind(user_id)
+        .bind(i64::from(stopped))
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// A policy handed the conversation to a human: automatic replies stop, the reason is kept.
     pub async fn hand_off(&mut self, conversation_id: &str, reason: &str) -> Result<()> {
         let tenant_id = self.tenant_id()?;

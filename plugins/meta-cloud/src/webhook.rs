@@ -12,8 +12,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::bindings::switchyard::plugin::types::{
-    AccountChange, AccountEvent, Choice, DeliveryState, FlowResponse, InboundEvent, InboundMessage,
-    InteractiveReply, Location, MediaRef, MessageKind, Party, Referral, StatusUpdate,
+    AccountChange, AccountEvent, Choice, ContactChange, DeliveryState, FlowResponse, InboundEvent,
+    InboundMessage, InteractiveReply, Location, MarketingPreference, MediaRef, MessageKind, Party,
+    Referral, StatusUpdate,
 };
 use crate::errors::MetaError;
 
@@ -88,6 +89,37 @@ struct MessagesValue<'a> {
     statuses: Option<Vec<&'a RawValue>>,
     #[serde(default, borrow)]
     errors: Option<Vec<&'a RawValue>>,
+    #[serde(default, borrow)]
+    user_preferences: Option<Vec<&'a RawValue>>,
+}
+
+/// One `user_preferences[]` entry: a user stopped or resumed marketing messages.
+#[derive(Deserialize)]
+struct UserPreference {
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// The identity fields of a `system` message (`user_changed_number`, `user_changed_user_id`).
+#[derive(Deserialize)]
+struct SystemChange {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    /// The new phone number / WhatsApp id (`user_changed_number`).
+    #[serde(default)]
+    wa_id: Option<String>,
+    /// The new business-scoped user id.
+    #[serde(default)]
+    user_id: Option<String>,
+    /// The business-scoped user id before the change.
+    #[serde(default)]
+    previous_user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -513,7 +545,20 @@ fn push_messages(value: MessagesValue<'_>, events: &mut Vec<InboundEvent>) {
         _ => None,
     };
     for raw in messages {
-        events.push(message(raw, &channel, &contacts, sole_contact));
+        let event = message(raw, &channel, &contacts, sole_contact);
+        // A number or id change is stored as the system message it is, on the contact as they
+        // were; then the contact's identity moves on.
+        let change = match &event {
+            InboundEvent::Message(m) if m.kind == MessageKind::System => {
+                identity_change(&channel, &m.sender, m.details.as_deref())
+            }
+            _ => None,
+        };
+        events.push(event);
+        events.extend(change);
+    }
+    for raw in value.user_preferences.unwrap_or_default() {
+        events.push(marketing_preference(raw, &channel));
     }
     for raw in value.statuses.unwrap_or_default() {
         events.push(status(raw, &channel, &contacts));
@@ -528,6 +573,63 @@ fn push_messages(value: MessagesValue<'_>, events: &mut Vec<InboundEvent>) {
         };
         events.push(InboundEvent::Ignored(description));
     }
+}
+
+/// The identity change a `user_changed_number` / `user_changed_user_id` system message reports.
+fn identity_change(channel: &str, sender: &Party, system: Option<&str>) -> Option<InboundEvent> {
+    let change: SystemChange = serde_json::from_str(system?).ok()?;
+    if !matches!(
+        change.kind.as_deref(),
+        Some("user_changed_number" | "user_changed_user_id")
+    ) {
+        return None;
+    }
+    let previous = Party {
+        phone: sender.phone.clone(),
+        user_id: change.previous_user_id.or_else(|| sender.user_id.clone()),
+        name: sender.name.clone(),
+    };
+    let current = Party {
+        phone: change.wa_id.or_else(|| sender.phone.clone()),
+        user_id: change.user_id,
+        name: sender.name.clone(),
+    };
+    (previous.phone.is_some() || previous.user_id.is_some()).then(|| {
+        InboundEvent::ContactChanged(ContactChange {
+            channel_address: channel.to_string(),
+            previous,
+            current,
+        })
+    })
+}
+
+/// A `user_preferences[]` entry: only `marketing_messages` stop/resume is acted on.
+fn marketing_preference(raw: &RawValue, channel: &str) -> InboundEvent {
+    let Ok(p) = serde_json::from_str::<UserPreference>(raw.get()) else {
+        return InboundEvent::Ignored("user preference not understood".into());
+    };
+    let stopped = match (
+        p.category.as_deref(),
+        p.value.as_deref().map(str::to_ascii_lowercase),
+    ) {
+        (Some("marketing_messages"), Some(v)) if v == "stop" => true,
+        (Some("marketing_messages"), Some(v)) if v == "resume" => false,
+        (category, value) => {
+            return InboundEvent::Ignored(format!("user preference {category:?} {value:?}"));
+        }
+    };
+    if p.wa_id.is_none() && p.user_id.is_none() {
+        return InboundEvent::Ignored("user preference without a user".into());
+    }
+    InboundEvent::MarketingPreference(MarketingPreference {
+        channel_address: channel.to_string(),
+        contact: Party {
+            phone: p.wa_id,
+            user_id: p.user_id,
+            name: None,
+        },
+        stopped,
+    })
 }
 
 fn find_contact<'c>(
@@ -802,9 +904,11 @@ mod tests {
             .collect()
     }
 
+    /// The one message of a body (an identity change may follow a system message).
     fn one_message(body: &str) -> InboundMessage {
         match parse(body.as_bytes()).expect("parses").as_slice() {
-            [InboundEvent::Message(m)] => m.clone(),
+            [InboundEvent::Message(m)]
+            | [InboundEvent::Message(m), InboundEvent::ContactChanged(_)] => m.clone(),
             other => panic!("{other:?}"),
         }
     }
@@ -1315,6 +1419,44 @@ mod tests {
         assert!(
             matches!(&other[..], [InboundEvent::Ignored(d)] if d == "account_update VOLUME_BASED_PRICING_TIER_UPDATE")
         );
+    }
+
+    #[test]
+    fn number_and_user_id_changes_move_the_contact_after_the_system_message() {
+        let body = hook(
+            r#""messages":[{"from":"16505551234","from_user_id":"US.OLD","id":"wamid.SYS1","timestamp":"1739321024","type":"system","system":{"body":"User Sheena Nelson changed from 16505551234 to 12195555358","wa_id":"12195555358","user_id":"US.NEW","previous_user_id":"US.OLD","type":"user_changed_number"}}]"#,
+        );
+        let events = parse(body.as_bytes()).expect("parse");
+        assert!(matches!(&events[0], InboundEvent::Message(m) if m.kind == MessageKind::System));
+        let InboundEvent::ContactChanged(c) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            (c.previous.phone.as_deref(), c.previous.user_id.as_deref()),
+            (Some("16505551234"), Some("US.OLD"))
+        );
+        assert_eq!(
+            (c.current.phone.as_deref(), c.current.user_id.as_deref()),
+            (Some("12195555358"), Some("US.NEW"))
+        );
+        // Other system messages move nobody.
+        let other = hook(
+            r#""messages":[{"from":"16505551234","id":"wamid.SYS2","timestamp":"1","type":"system","system":{"body":"x","type":"customer_identity_changed"}}]"#,
+        );
+        assert_eq!(parse(other.as_bytes()).expect("parse").len(), 1);
+    }
+
+    #[test]
+    fn marketing_stops_and_resumes_become_preferences() {
+        let body = hook(
+            r#""contacts":[{"profile":{"name":"Sheena"},"wa_id":"16505551234"}],"user_preferences":[{"wa_id":"16505551234","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1731705721},{"wa_id":"16505551234","category":"marketing_messages","value":"resume","timestamp":1731705722},{"wa_id":"1","category":"other","value":"stop"}]"#,
+        );
+        let events = parse(body.as_bytes()).expect("parse");
+        assert!(
+            matches!(&events[0], InboundEvent::MarketingPreference(p) if p.stopped && p.contact.phone.as_deref() == Some("16505551234") && p.channel_address == "106540352242922")
+        );
+        assert!(matches!(&events[1], InboundEvent::MarketingPreference(p) if !p.stopped));
+        assert!(matches!(&events[2], InboundEvent::Ignored(_)));
     }
 
     #[test]
