@@ -119,6 +119,13 @@ pub struct ServeArgs {
     /// Meta Graph API version.
     #[arg(long, env = "SWITCHYARD_META_GRAPH_VERSION", default_value = "v26.0")]
     pub meta_graph_version: String,
+    /// Base URL of Facebook's OAuth dialog (the Meta redirect onboarding flow).
+    #[arg(
+        long,
+        env = "SWITCHYARD_META_DIALOG_URL",
+        default_value = "https://www.facebook.com"
+    )]
+    pub meta_dialog_url: url::Url,
     /// Twilio REST API base URL.
     #[arg(
         long,
@@ -318,6 +325,8 @@ pub struct Config {
     pub provider_urls: HashMap<String, String>,
     /// Meta Graph API version.
     pub meta_graph_version: String,
+    /// Facebook's OAuth dialog base URL (no trailing slash).
+    pub meta_dialog_url: String,
     /// Largest webhook body, in bytes.
     pub ingress_max_body: usize,
     /// Job workers.
@@ -414,6 +423,12 @@ impl ServeArgs {
                 .push(url.origin().ascii_serialization());
             provider_urls.insert(plugin.to_string(), base);
         }
+        if !matches!(self.meta_dialog_url.scheme(), "http" | "https") {
+            return Err(ConfigError {
+                variable: "SWITCHYARD_META_DIALOG_URL",
+                reason: "expected an http(s) URL".into(),
+            });
+        }
         self.keys.load()?;
         if self.job_lease_secs * 1000 <= self.plugin_wall_ms {
             return Err(ConfigError {
@@ -433,6 +448,11 @@ impl ServeArgs {
             public_url,
             provider_urls,
             meta_graph_version: self.meta_graph_version,
+            meta_dialog_url: self
+                .meta_dialog_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
             default_database: self.database.database_url.is_none(),
             ingress_max_body: (self.ingress_max_body_kib << 10) as usize,
             workers: self.workers as usize,

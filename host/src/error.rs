@@ -17,6 +17,15 @@ pub enum ApiError {
     /// The request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The request is malformed in a way the client can name by code (400), e.g. an invalid
+    /// onboarding `state`.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code, e.g. `state_invalid`.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// No or invalid credentials (401).
     #[error("missing or invalid API key")]
     Unauthorized,
@@ -73,9 +82,15 @@ impl ApiError {
         }
     }
 
+    /// The stable code (what the onboarding callback puts in `?error=`).
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

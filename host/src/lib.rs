@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingress;
 pub mod jobs;
 pub mod lifecycle;
+pub mod onboarding;
 pub mod replies;
 pub mod runtime;
 pub mod store;
@@ -67,6 +68,16 @@ pub async fn serve(
         public_url: config.public_url.clone(),
         provider_urls: Arc::new(config.provider_urls.clone()),
         meta_graph_version: config.meta_graph_version.clone(),
+        meta: onboarding::meta::Graph::new(
+            EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
+            config
+                .provider_urls
+                .get("meta-cloud")
+                .map(String::as_str)
+                .unwrap_or_default(),
+            &config.meta_graph_version,
+            &config.meta_dialog_url,
+        ),
         ingress_max_body: config.ingress_max_body,
         jobs: jobs_notify.clone(),
         receipts: ingress::start_writer(store.clone(), jobs_notify),

@@ -8,6 +8,7 @@ mod crash;
 mod fake;
 mod ingress;
 mod meta;
+mod onboarding;
 mod openapi;
 mod pg;
 mod replies;

@@ -30,6 +30,13 @@ const ROUTES: &[(&str, &str)] = &[
         "delete",
         "/api/v1/tenants/{tenant}/connections/{connection}",
     ),
+    ("post", "/api/v1/tenants/{tenant}/connect/meta"),
+    ("get", "/api/v1/tenants/{tenant}/connect/meta/{session}"),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/connect/meta/{session}/pick",
+    ),
+    ("get", "/connect/meta/callback"),
     ("get", "/api/v1/tenants/{tenant}/conversations"),
     (
         "get",

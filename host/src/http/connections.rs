@@ -135,7 +135,7 @@ pub struct ConnectionView {
     pub disconnected_at: Option<i64>,
 }
 
-fn view(state: &AppState, c: ConnectionRecord) -> ConnectionView {
+pub(crate) fn view(state: &AppState, c: ConnectionRecord) -> ConnectionView {
     ConnectionView {
         webhook_url: state.webhook_url(&c.endpoint_id),
         settings: serde_json::from_str(&c.settings).unwrap_or(serde_json::Value::Null),
@@ -156,7 +156,7 @@ fn view(state: &AppState, c: ConnectionRecord) -> ConnectionView {
 }
 
 /// The endpoint a new connection receives on, checked against the tenant's partner.
-async fn shared_endpoint(
+pub(crate) async fn shared_endpoint(
     state: &AppState,
     access: &TenantAccess,
     connector: &str,
@@ -222,43 +222,97 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
     tenant.require(Capability::ManageConnections)?;
     let access = &tenant.access;
-    let plugin = state
-        .plugins
-        .connector(&body.connector)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "unknown_connector",
-                format!("no connector plugin named {:?} is loaded", body.connector),
-            )
-        })?;
-    let profile = profile(&body.connector);
-    checked_settings(&body.settings)?;
-    for key in profile.required {
-        if body.settings.get(*key).is_none_or(|v| v.trim().is_empty()) {
-            return Err(ApiError::unprocessable(
-                "invalid_settings",
-                format!("setting {key:?} is required for {}", body.connector),
-            ));
-        }
-    }
-    for key in profile.secrets {
-        if !body.secrets.contains_key(*key) {
-            return Err(ApiError::unprocessable(
-                "invalid_secrets",
-                format!("secret {key:?} is required for {}", body.connector),
-            ));
-        }
-    }
     let secrets = checked_secrets(body.secrets)?;
     let document_version = body.consent.document_version.trim();
-    if document_version.is_empty() || document_version.len() > 100 {
+    if document_version.is_empty() {
         return Err(ApiError::unprocessable(
             "invalid_consent",
             "consent.document_version is required (1 to 100 characters)",
         ));
     }
-    let mut scopes = body.consent.scopes.clone();
+    let record = connect(
+        &state,
+        access,
+        &client.origin(access.actor.ledger_name()),
+        NewConnect {
+            connector: body.connector,
+            endpoint: body.endpoint,
+            settings: body.settings,
+            secrets,
+            document_version: Some(document_version.to_string()),
+            scopes: body.consent.scopes,
+            token_expires_at: None,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, record))))
+}
+
+/// A connection to make, once the caller has checked who may make it and which secrets it
+/// brings: the manual connect and Meta onboarding both come through [`connect`].
+pub(crate) struct NewConnect {
+    /// A loaded connector plugin's name.
+    pub connector: String,
+    /// The shared endpoint (Meta app); not for per-connection endpoints.
+    pub endpoint: Option<String>,
+    /// Non-secret settings.
+    pub settings: BTreeMap<String, String>,
+    /// Checked secrets; only those the runtime knows by name ever reach a plugin call.
+    pub secrets: Vec<(String, Secret)>,
+    /// Consent document version (1 to 100 characters), when the business gave one.
+    pub document_version: Option<String>,
+    /// Scopes granted (default `["messaging"]`).
+    pub scopes: Vec<String>,
+    /// Token expiry the caller already knows (Unix ms), e.g. from Meta's code exchange.
+    pub token_expires_at: Option<i64>,
+}
+
+/// Make a connection: credentials proven by the connector's `check-credentials` (A9), then the
+/// connection, its route, its sealed secrets and the consent ledger's `granted` in one tenant
+/// transaction. 409 `number_already_connected` when the number is live elsewhere.
+pub(crate) async fn connect(
+    state: &AppState,
+    access: &TenantAccess,
+    origin: &consent::Origin,
+    req: NewConnect,
+) -> Result<ConnectionRecord, ApiError> {
+    let plugin = state
+        .plugins
+        .connector(&req.connector)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_connector",
+                format!("no connector plugin named {:?} is loaded", req.connector),
+            )
+        })?;
+    let profile = profile(&req.connector);
+    checked_settings(&req.settings)?;
+    for key in profile.required {
+        if req.settings.get(*key).is_none_or(|v| v.trim().is_empty()) {
+            return Err(ApiError::unprocessable(
+                "invalid_settings",
+                format!("setting {key:?} is required for {}", req.connector),
+            ));
+        }
+    }
+    for key in profile.secrets {
+        if !req.secrets.iter().any(|(k, _)| k == key) {
+            return Err(ApiError::unprocessable(
+                "invalid_secrets",
+                format!("secret {key:?} is required for {}", req.connector),
+            ));
+        }
+    }
+    let secrets = req.secrets;
+    let document_version = req.document_version.as_deref().map(str::trim);
+    if document_version.is_some_and(|v| v.is_empty() || v.len() > 100) {
+        return Err(ApiError::unprocessable(
+            "invalid_consent",
+            "consent.document_version is required (1 to 100 characters)",
+        ));
+    }
+    let mut scopes = req.scopes.clone();
     if scopes.is_empty() {
         scopes.push("messaging".into());
     }
@@ -275,7 +329,7 @@ pub async fn create(
         ));
     }
     let setting = |k: Option<&str>| {
-        k.and_then(|k| body.settings.get(k))
+        k.and_then(|k| req.settings.get(k))
             .map(|v| v.trim().to_string())
     };
     let address = setting(Some(profile.address)).unwrap_or_default();
@@ -292,7 +346,7 @@ pub async fn create(
     let endpoint = if profile.own_endpoint {
         EndpointRecord {
             id: ids::new_id("end"),
-            connector: body.connector.clone(),
+            connector: req.connector.clone(),
             owner: format!("tenant:{}", access.scope.id()),
             partner_id: None,
             tenant_id: Some(access.scope.id().to_string()),
@@ -300,7 +354,7 @@ pub async fn create(
             created_at: now_ms(),
         }
     } else {
-        shared_endpoint(&state, access, &body.connector, body.endpoint.as_deref()).await?
+        shared_endpoint(state, access, &req.connector, req.endpoint.as_deref()).await?
     };
     let taken = || ApiError::Conflict {
         code: "number_already_connected",
@@ -316,12 +370,12 @@ pub async fn create(
 
     // Prove the credentials before anything is stored (A9). The settings are stored as
     // checked, the configured Graph version included, so sends use what was proven.
-    let mut settings: BTreeMap<&str, &str> = body
+    let mut settings: BTreeMap<&str, &str> = req
         .settings
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    if body.connector == "meta-cloud" {
+    if req.connector == "meta-cloud" {
         settings
             .entry("graph_version")
             .or_insert(state.meta_graph_version.as_str());
@@ -331,7 +385,7 @@ pub async fn create(
     let draft = ConnectionRecord {
         id: id.clone(),
         tenant_id: access.scope.id().to_string(),
-        connector: body.connector.clone(),
+        connector: req.connector.clone(),
         endpoint_id: endpoint.id.clone(),
         channel_address: address.clone(),
         account_id: account.clone(),
@@ -349,7 +403,7 @@ pub async fn create(
         &draft,
         state
             .provider_urls
-            .get(&body.connector)
+            .get(&req.connector)
             .cloned()
             .unwrap_or_default(),
         state.webhook_url(&endpoint.id),
@@ -376,7 +430,7 @@ pub async fn create(
             });
         }
         Err(e) => {
-            tracing::warn!(connector = %body.connector, error = %e, "credential check failed");
+            tracing::warn!(connector = %req.connector, error = %e, "credential check failed");
             return Err(ApiError::BadGateway {
                 code: "connector_failed",
                 message: format!("the connector failed while checking credentials: {e}"),
@@ -386,7 +440,8 @@ pub async fn create(
     let expires_at = health
         .expires_at
         .and_then(|s| i64::try_from(s).ok())
-        .map(|s| s.saturating_mul(1000));
+        .map(|s| s.saturating_mul(1000))
+        .or(req.token_expires_at);
 
     let mut tx = access.begin(&state.store, Mode::Write).await?;
     if profile.own_endpoint {
@@ -394,7 +449,7 @@ pub async fn create(
     }
     let new = NewConnection {
         id: &id,
-        connector: &body.connector,
+        connector: &req.connector,
         endpoint_id: &endpoint.id,
         channel_address: &address,
         account_id: account.as_deref(),
@@ -420,11 +475,11 @@ pub async fn create(
         .await?;
     consent::append(
         &mut tx,
-        &client.origin(access.actor.ledger_name()),
+        origin,
         &Entry {
             connection_id: Some(&id),
             action: Action::Granted,
-            document_version: Some(document_version),
+            document_version,
             scopes: &scopes,
         },
     )
@@ -435,8 +490,8 @@ pub async fn create(
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
     state.endpoints.clear();
-    tracing::info!(tenant = %access.scope.id(), connection = %id, connector = %body.connector, "number connected");
-    Ok((StatusCode::CREATED, Json(view(&state, record))))
+    tracing::info!(tenant = %access.scope.id(), connection = %id, connector = %req.connector, "number connected");
+    Ok(record)
 }
 
 /// The tenant's connections, newest first.

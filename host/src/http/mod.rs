@@ -10,6 +10,7 @@ mod health;
 mod inbox;
 mod jobs;
 mod json;
+mod onboarding;
 mod openapi;
 mod partners;
 mod tenants;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub provider_urls: Arc<HashMap<String, String>>,
     /// Meta Graph API version.
     pub meta_graph_version: String,
+    /// The Graph API as Meta onboarding calls it (host code, A2).
+    pub meta: crate::onboarding::meta::Graph,
     /// Largest webhook body accepted, in bytes.
     pub ingress_max_body: usize,
     /// Wakes the job workers when ingress queues a job.
@@ -59,6 +62,11 @@ impl AppState {
     /// The public webhook URL of an endpoint.
     pub fn webhook_url(&self, endpoint_id: &str) -> String {
         format!("{}/hooks/{endpoint_id}", self.public_url)
+    }
+
+    /// Where Facebook's dialog sends the browser back (the redirect flow).
+    pub fn meta_callback_url(&self) -> String {
+        format!("{}/connect/meta/callback", self.public_url)
     }
 }
 
@@ -85,6 +93,15 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/connections/{connection}",
             get(connections::show).delete(connections::disconnect),
         )
+        .route("/tenants/{tenant}/connect/meta", post(onboarding::start))
+        .route(
+            "/tenants/{tenant}/connect/meta/{session}",
+            get(onboarding::show),
+        )
+        .route(
+            "/tenants/{tenant}/connect/meta/{session}/pick",
+            post(onboarding::pick),
+        )
         .route("/tenants/{tenant}/conversations", get(inbox::conversations))
         .route(
             "/tenants/{tenant}/conversations/{conversation}/messages",
@@ -101,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/connect/meta/callback", get(onboarding::callback))
         .route(
             "/hooks/{endpoint}",
             get(crate::ingress::hook)

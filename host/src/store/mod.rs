@@ -12,6 +12,7 @@ mod admin;
 mod inbox;
 mod ingress;
 mod ledger;
+mod onboarding;
 mod outbox;
 mod postgres;
 mod tenant;
@@ -31,6 +32,7 @@ pub use inbox::{
 };
 pub use ingress::{Job, NewReceipt, Receipt};
 pub use ledger::LedgerRow;
+pub use onboarding::{OnboardingRecord, OnboardingUpdate};
 pub use outbox::{Attempt, Slot};
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};

@@ -356,6 +356,20 @@ impl MasterKeys {
         Ok(okm)
     }
 
+    /// A key for one host purpose (e.g. `onboarding-state`), derived from master-key `version`
+    /// with its own HKDF label, so it never equals an owner key.
+    pub fn purpose_key(
+        &self,
+        version: u32,
+        purpose: &str,
+    ) -> Result<Zeroizing<[u8; KEY_LEN]>, VaultCryptoError> {
+        let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), self.key(version)?);
+        let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+        hkdf.expand(format!("purpose:{purpose}").as_bytes(), okm.as_mut_slice())
+            .map_err(|_| VaultCryptoError::Malformed)?;
+        Ok(okm)
+    }
+
     /// Seal `key` for `holder` of `owner` under the current master-key version.
     pub fn seal_data_key(&self, owner: &str, holder: &str, key: &DataKey) -> SealedKey {
         let version = self.current;

@@ -82,6 +82,15 @@ fn connection_ids(tx: &Tx, connection_id: &str) -> Result<(String, String), Vaul
     ))
 }
 
+/// Owner and holder strings of an onboarding session.
+fn onboarding_ids(tx: &Tx, session_id: &str) -> Result<(String, String), VaultError> {
+    let tenant = tx.scope().tenant().ok_or(StoreError::WrongScope)?;
+    Ok((
+        format!("tenant:{}", tenant.id()),
+        format!("onboarding:{session_id}"),
+    ))
+}
+
 impl Vault {
     /// A vault over these master keys.
     pub fn new(keys: MasterKeys) -> Vault {
@@ -200,6 +209,54 @@ impl Vault {
     ) -> Result<(), VaultError> {
         tx.shred_connection(connection_id).await?;
         Ok(())
+    }
+
+    /// Seal an onboarding session's secrets (the user token; tenant scope) under a fresh data
+    /// key of their own.
+    pub async fn seal_onboarding(
+        &self,
+        tx: &mut Tx,
+        session_id: &str,
+        secrets: &[(String, Secret)],
+        expires_at: Option<i64>,
+    ) -> Result<(), VaultError> {
+        let (owner, holder) = onboarding_ids(tx, session_id)?;
+        self.seal_into(
+            tx,
+            Holder::Onboarding(session_id),
+            &owner,
+            &holder,
+            secrets,
+            expires_at,
+        )
+        .await
+    }
+
+    /// Open an onboarding session's secrets (tenant scope).
+    pub async fn open_onboarding(
+        &self,
+        tx: &mut Tx,
+        session_id: &str,
+    ) -> Result<Vec<(String, Secret)>, VaultError> {
+        let (owner, holder) = onboarding_ids(tx, session_id)?;
+        self.open_from(tx, Holder::Onboarding(session_id), &owner, &holder)
+            .await
+    }
+
+    /// Crypto-shred an onboarding session's secrets, in the caller's transaction.
+    pub async fn shred_onboarding(&self, tx: &mut Tx, session_id: &str) -> Result<(), VaultError> {
+        tx.shred(Holder::Onboarding(session_id)).await?;
+        Ok(())
+    }
+
+    /// HMAC-SHA256 of `message` under the `purpose` key of master-key `version` (signed
+    /// onboarding state); `None` when that version is not configured.
+    pub fn purpose_mac(&self, version: u32, purpose: &str, message: &[u8]) -> Option<[u8; 32]> {
+        use hmac::{KeyInit, Mac};
+        let key = self.keys.purpose_key(version, purpose).ok()?;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_slice()).ok()?;
+        mac.update(message);
+        Some(mac.finalize().into_bytes().into())
     }
 
     /// Seal an endpoint's secrets under its owner's key.

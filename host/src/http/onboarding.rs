@@ -1,0 +1,924 @@
+//! Connecting numbers through Meta: `POST /api/v1/tenants/{tenant}/connect/meta` starts the
+//! redirect flow (a dialog URL with a signed, single-use state) or takes an Embedded Signup
+//! code; `GET /connect/meta/callback` (public) finishes the redirect flow; when several numbers
+//! are found, `GET …/connect/meta/{session}` lists them and `POST …/{session}/pick` chooses.
+//! Every Graph call is the host's own ([`crate::onboarding::meta`]); the connection is made by
+//! the same code as a manual connect ([`super::connections::connect`]).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::{Client, Tenant};
+use super::connections::{
+    ConnectionView, ConsentInput, NewConnect, connect, shared_endpoint, view,
+};
+use super::json::{ApiJson, ApiQuery};
+use crate::consent::Origin;
+use crate::error::ApiError;
+use crate::onboarding::meta::{GraphError, PhoneNumber, Waba};
+use crate::onboarding::{self as ob, SESSION_TTL_MS, Step};
+use crate::store::{
+    ConnectionRecord, EndpointRecord, Mode, OnboardingRecord, OnboardingUpdate, now_ms,
+};
+use crate::tenancy::{Capability, Principal, Scope, TenantAccess, ids};
+use crate::vault::Secret;
+
+/// Which onboarding flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// Facebook Login dialog, then `GET /connect/meta/callback`.
+    Redirect,
+    /// Embedded Signup: the page posts the code (and the ids from the session event).
+    Embedded,
+}
+
+/// `POST /api/v1/tenants/{tenant}/connect/meta` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartMeta {
+    /// The Meta app endpoint (`end_…`) with settings `app_id` (and `return_url` for the
+    /// redirect flow) and secret `app_secret`.
+    pub endpoint: String,
+    /// `redirect` or `embedded`.
+    pub flow: Flow,
+    /// Embedded Signup: the code from `FB.login`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Embedded Signup: the WABA id from the session event, when known.
+    #[serde(default)]
+    pub waba_id: Option<String>,
+    /// Embedded Signup: the phone number id from the session event, when known.
+    #[serde(default)]
+    pub phone_number_id: Option<String>,
+    /// The business's consent (default: scope `messaging`, no document version).
+    #[serde(default)]
+    pub consent: Option<ConsentInput>,
+}
+
+/// An onboarding session as the API shows it: what was found, never a token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// `onb_…`.
+    pub session: String,
+    /// `redirect` or `embedded`.
+    pub flow: String,
+    /// `started`, `picking`, `completed` or `failed`.
+    pub status: String,
+    /// The Meta app endpoint.
+    pub endpoint: String,
+    /// Redirect flow, `started`: where to send the browser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialog_url: Option<String>,
+    /// When the state or the pick expires (Unix ms).
+    pub expires_at: i64,
+    /// `picking`: the WABAs and numbers to choose from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wabas: Vec<Waba>,
+    /// `failed`: the error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `completed`: the connection made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionView>,
+    /// `completed`: its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+}
+
+fn session_view(s: &OnboardingRecord) -> SessionView {
+    SessionView {
+        session: s.id.clone(),
+        flow: s.flow.clone(),
+        status: s.status.clone(),
+        endpoint: s.endpoint_id.clone(),
+        dialog_url: None,
+        expires_at: s.expires_at,
+        wabas: s
+            .discovered
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default(),
+        error: s.error_code.clone(),
+        connection: None,
+        connection_id: s.connection_id.clone(),
+    }
+}
+
+/// The Meta app endpoint's settings and secrets onboarding needs.
+struct App {
+    endpoint: EndpointRecord,
+    app_id: String,
+    app_secret: Secret,
+    verify_token: Option<Secret>,
+    return_url: Option<url::Url>,
+    override_callback: bool,
+}
+
+fn not_configured(what: &str) -> ApiError {
+    ApiError::unprocessable(
+        "endpoint_not_configured",
+        format!("the Meta endpoint is not set up for onboarding: {what}"),
+    )
+}
+
+async fn app(state: &AppState, endpoint: EndpointRecord) -> Result<App, ApiError> {
+    let settings: serde_json::Value =
+        serde_json::from_str(&endpoint.settings).unwrap_or(serde_json::Value::Null);
+    let text = |k: &str| {
+        settings
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let app_id = text("app_id").ok_or_else(|| not_configured("setting \"app_id\" is missing"))?;
+    let return_url = match text("return_url") {
+        Some(u) => {
+            let url = url::Url::parse(&u)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| not_configured("setting \"return_url\" must be an http(s) URL"))?;
+            Some(url)
+        }
+        None => None,
+    };
+    let override_callback = match settings.get("override_callback") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s == "true",
+        _ => false,
+    };
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let secrets = state.vault.open_endpoint(&mut tx, &endpoint).await?;
+    tx.commit().await?;
+    let mut app_secret = None;
+    let mut verify_token = None;
+    for (field, value) in secrets {
+        match field.as_str() {
+            "app_secret" => app_secret = Some(value),
+            "verify_token" => verify_token = Some(value),
+            _ => {}
+        }
+    }
+    Ok(App {
+        endpoint,
+        app_id,
+        app_secret: app_secret.ok_or_else(|| not_configured("secret \"app_secret\" is missing"))?,
+        verify_token,
+        return_url,
+        override_callback,
+    })
+}
+
+/// An onboarding failure with a stable code.
+fn failure(step: Step, e: &GraphError) -> ApiError {
+    let code = ob::error_code(step, e);
+    tracing::warn!(code, meta = %e.summary(), "meta onboarding step failed");
+    let message = format!("{} ({})", ob::hint(code), e.summary());
+    if code == "provider_unavailable" {
+        ApiError::BadGateway { code, message }
+    } else {
+        ApiError::unprocessable(code, message)
+    }
+}
+
+/// Shred the sealed tokens of this tenant's expired sessions (and fail those still open).
+async fn sweep(state: &AppState, access: &TenantAccess) -> Result<(), ApiError> {
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    for id in tx.expired_onboarding_with_secrets(now_ms()).await? {
+        state.vault.shred_onboarding(&mut tx, &id).await?;
+        if let Some(s) = tx.onboarding(&id).await?
+            && matches!(s.status.as_str(), "started" | "picking")
+        {
+            tx.update_onboarding(
+                &id,
+                &OnboardingUpdate {
+                    status: "failed",
+                    error_code: Some("state_expired"),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Start connecting through Meta (owner/admin): the redirect flow's dialog URL, or an
+/// Embedded Signup code exchanged and its number connected (or a session to pick from).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/connect/meta",
+    tag = "onboarding",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)")),
+    request_body = StartMeta,
+    responses(
+        (status = 200, description = "Redirect flow started, or Embedded Signup waiting for a pick", body = SessionView),
+        (status = 201, description = "Embedded Signup: the number is connected", body = SessionView),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+        crate::http::openapi::Unprocessable,
+        crate::http::openapi::BadGateway,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn start(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    client: Client,
+    ApiJson(body): ApiJson<StartMeta>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let access = &tenant.access;
+    let endpoint = shared_endpoint(&state, access, "meta-cloud", Some(&body.endpoint)).await?;
+    let app = app(&state, endpoint).await?;
+    sweep(&state, access).await?;
+    let (consent_version, scopes) = match &body.consent {
+        Some(c) => (
+            Some(c.document_version.trim().to_string()),
+            c.scopes.clone(),
+        ),
+        None => (None, Vec::new()),
+    };
+    let now = now_ms();
+    let mut session = OnboardingRecord {
+        id: ids::new_id("onb"),
+        tenant_id: access.scope.id().to_string(),
+        endpoint_id: app.endpoint.id.clone(),
+        flow: match body.flow {
+            Flow::Redirect => "redirect".into(),
+            Flow::Embedded => "embedded".into(),
+        },
+        state_hash: None,
+        actor: access.actor.ledger_name(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        consent_version,
+        consent_scopes: serde_json::to_string(&scopes).map_err(|e| ApiError::Internal(e.into()))?,
+        status: "started".into(),
+        discovered: None,
+        error_code: None,
+        connection_id: None,
+        token_expires_at: None,
+        created_at: now,
+        expires_at: now + SESSION_TTL_MS,
+        used_at: None,
+        updated_at: now,
+    };
+    match body.flow {
+        Flow::Redirect => {
+            if app.return_url.is_none() {
+                return Err(not_configured(
+                    "setting \"return_url\" is required for the redirect flow",
+                ));
+            }
+            let (signed, hash) = ob::sign_state(&state.vault, access.scope.id(), &session.id);
+            session.state_hash = Some(hash);
+            let mut tx = access.begin(&state.store, Mode::Write).await?;
+            tx.insert_onboarding(&session).await?;
+            tx.commit().await?;
+            let mut v = session_view(&session);
+            v.dialog_url = Some(state.meta.dialog_url(
+                &app.app_id,
+                &state.meta_callback_url(),
+                &signed,
+            ));
+            Ok((StatusCode::OK, Json(v)))
+        }
+        Flow::Embedded => {
+            let code = body
+                .code
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && c.len() <= 2048)
+                .ok_or_else(|| {
+                    ApiError::unprocessable("code_required", "Embedded Signup needs the \"code\"")
+                })?;
+            // The business integration system-user token: no fb_exchange_token, may never expire.
+            let token = state
+                .meta
+                .exchange_code(&app.app_id, &app.app_secret, code, None)
+                .await
+                .map_err(|e| failure(Step::Exchange, &e))?;
+            let token_expires_at = token.expires_in.map(|s| now + s.saturating_mul(1000));
+            let wabas = match body
+                .waba_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+            {
+                Some(w) => vec![(w.to_string(), None)],
+                None => state
+                    .meta
+                    .granted_wabas(&app.app_id, &app.app_secret, &token.access_token)
+                    .await
+                    .map_err(|e| failure(Step::Discovery, &e))?
+                    .into_iter()
+                    .map(|id| (id, None))
+                    .collect(),
+            };
+            let mut found = numbers(&state, &token.access_token, wabas).await?;
+            if let Some(p) = body
+                .phone_number_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                for w in &mut found {
+                    w.phone_numbers.retain(|n| n.id == p);
+                }
+                found.retain(|w| !w.phone_numbers.is_empty());
+                if found.is_empty() {
+                    return Err(ApiError::unprocessable(
+                        "no_number_found",
+                        format!(
+                            "phone number {p} is not in the WhatsApp Business Accounts this code grants"
+                        ),
+                    ));
+                }
+            }
+            let origin = client.origin(session.actor.clone());
+            settle(
+                &state,
+                access,
+                &origin,
+                &app,
+                session,
+                token.access_token,
+                token_expires_at,
+                found,
+            )
+            .await
+        }
+    }
+}
+
+/// Each WABA with its numbers; `no_waba_found` / `no_number_found` when there is nothing to connect.
+async fn numbers(
+    state: &AppState,
+    token: &Secret,
+    wabas: Vec<(String, Option<String>)>,
+) -> Result<Vec<Waba>, ApiError> {
+    if wabas.is_empty() {
+        return Err(ApiError::unprocessable(
+            "no_waba_found",
+            "Meta shows no WhatsApp Business Account for this login; the user must be an admin of the business that owns one",
+        ));
+    }
+    let mut out = Vec::with_capacity(wabas.len());
+    for (id, name) in wabas {
+        let phone_numbers = state
+            .meta
+            .phone_numbers(&id, token)
+            .await
+            .map_err(|e| failure(Step::Discovery, &e))?;
+        out.push(Waba {
+            id,
+            name,
+            phone_numbers,
+        });
+    }
+    if out.iter().all(|w| w.phone_numbers.is_empty()) {
+        return Err(ApiError::unprocessable(
+            "no_number_found",
+            "the WhatsApp Business Accounts found have no phone number; add one in WhatsApp Manager first",
+        ));
+    }
+    Ok(out)
+}
+
+/// With exactly one number: connect it. With several: keep the token sealed and let the user pick.
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    state: &AppState,
+    access: &TenantAccess,
+    origin: &Origin,
+    app: &App,
+    mut session: OnboardingRecord,
+    token: Secret,
+    token_expires_at: Option<i64>,
+    found: Vec<Waba>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    let total: usize = found.iter().map(|w| w.phone_numbers.len()).sum();
+    let discovered = serde_json::to_string(&found).map_err(|e| ApiError::Internal(e.into()))?;
+    let fresh = session.used_at.is_none() && session.flow == "embedded";
+    if total == 1 {
+        let (waba, number) = found
+            .iter()
+            .find_map(|w| w.phone_numbers.first().map(|n| (w.id.clone(), n.clone())))
+            .ok_or(ApiError::NotFound("number"))?;
+        if fresh {
+            session.discovered = Some(discovered);
+            let mut tx = access.begin(&state.store, Mode::Write).await?;
+            tx.insert_onboarding(&session).await?;
+            tx.commit().await?;
+        }
+        let record = finish(
+            state,
+            access,
+            origin,
+            app,
+            &session,
+            &token,
+            token_expires_at,
+            &waba,
+            &number,
+        )
+        .await;
+        return match record {
+            Ok(c) => {
+                let mut v = session_view(&session);
+                v.status = "completed".into();
+                v.connection_id = Some(c.id.clone());
+                v.wabas = found;
+                v.connection = Some(view(state, c));
+                Ok((StatusCode::CREATED, Json(v)))
+            }
+            Err(e) => {
+                fail(state, access, &session.id, e.code()).await?;
+                Err(e)
+            }
+        };
+    }
+    session.status = "picking".into();
+    session.discovered = Some(discovered.clone());
+    session.expires_at = now_ms() + SESSION_TTL_MS;
+    session.token_expires_at = token_expires_at;
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    if fresh {
+        tx.insert_onboarding(&session).await?;
+    } else {
+        tx.update_onboarding(
+            &session.id,
+            &OnboardingUpdate {
+                status: "picking",
+                discovered: Some(&discovered),
+                expires_at: Some(session.expires_at),
+                token_expires_at,
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    state
+        .vault
+        .seal_onboarding(
+            &mut tx,
+            &session.id,
+            &[("access_token".to_string(), token)],
+            token_expires_at,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::OK, Json(session_view(&session))))
+}
+
+/// Mark a session failed with `code` and shred its token.
+async fn fail(
+    state: &AppState,
+    access: &TenantAccess,
+    id: &str,
+    code: &'static str,
+) -> Result<(), ApiError> {
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    tx.update_onboarding(
+        id,
+        &OnboardingUpdate {
+            status: "failed",
+            error_code: Some(code),
+            ..Default::default()
+        },
+    )
+    .await?;
+    state.vault.shred_onboarding(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Subscribe the app to the WABA, register the number with a new two-step PIN, and make the
+/// connection (the manual connect's own code path); the session is then `completed` and its
+/// token shredded.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    state: &AppState,
+    access: &TenantAccess,
+    origin: &Origin,
+    app: &App,
+    session: &OnboardingRecord,
+    token: &Secret,
+    token_expires_at: Option<i64>,
+    waba: &str,
+    number: &PhoneNumber,
+) -> Result<ConnectionRecord, ApiError> {
+    {
+        let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+        let taken = tx.route_taken(&app.endpoint.id, &number.id).await?;
+        tx.commit().await?;
+        if taken {
+            return Err(ApiError::Conflict {
+                code: "number_already_connected",
+                message: format!("{} is already connected on this endpoint", number.id),
+            });
+        }
+    }
+    let webhook = state.webhook_url(&app.endpoint.id);
+    let override_callback = if app.override_callback {
+        let verify = app
+            .verify_token
+            .as_ref()
+            .ok_or_else(|| not_configured("override_callback needs the secret \"verify_token\""))?;
+        Some((webhook.as_str(), verify))
+    } else {
+        None
+    };
+    state
+        .meta
+        .subscribe(waba, token, override_callback)
+        .await
+        .map_err(|e| failure(Step::Subscribe, &e))?;
+    let pin = ob::new_pin();
+    state
+        .meta
+        .register(&number.id, token, &pin)
+        .await
+        .map_err(|e| failure(Step::Register, &e))?;
+    let mut settings = BTreeMap::from([
+        ("phone_number_id".to_string(), number.id.clone()),
+        ("waba_id".to_string(), waba.to_string()),
+    ]);
+    if let Some(d) = &number.display_phone_number {
+        settings.insert("display_phone_number".into(), d.clone());
+    }
+    let scopes: Vec<String> = serde_json::from_str(&session.consent_scopes).unwrap_or_default();
+    let record = connect(
+        state,
+        access,
+        origin,
+        NewConnect {
+            connector: "meta-cloud".into(),
+            endpoint: Some(app.endpoint.id.clone()),
+            settings,
+            secrets: vec![
+                ("access_token".into(), token.clone()),
+                ("two_step_pin".into(), pin),
+            ],
+            document_version: session.consent_version.clone(),
+            scopes,
+            token_expires_at,
+        },
+    )
+    .await?;
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    tx.update_onboarding(
+        &session.id,
+        &OnboardingUpdate {
+            status: "completed",
+            connection_id: Some(&record.id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    state.vault.shred_onboarding(&mut tx, &session.id).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// `GET /connect/meta/callback` query (what Facebook's dialog sends back).
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct CallbackQuery {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The signed state from `POST …/connect/meta`.
+    pub state: Option<String>,
+    /// Set when the user cancelled or Meta refused (`access_denied`).
+    pub error: Option<String>,
+    /// Meta's reason (`user_denied`).
+    pub error_reason: Option<String>,
+    /// Meta's description.
+    pub error_description: Option<String>,
+}
+
+fn redirect(mut to: url::Url, key: &str, value: &str) -> Response {
+    to.query_pairs_mut().append_pair(key, value);
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (LOCATION, to.to_string()),
+            (CACHE_CONTROL, "no-store".to_string()),
+            (REFERRER_POLICY, "no-referrer".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+fn invalid_state() -> ApiError {
+    ApiError::Invalid {
+        code: "state_invalid",
+        message: "the state is not one this host issued, or was already used".into(),
+    }
+}
+
+/// Facebook's redirect back (public): checks the signed single-use state, exchanges the code
+/// for a long-lived token, discovers the numbers, and redirects (303) to the endpoint's
+/// `return_url` with `?connected=con_…`, `?session=onb_…` (several numbers: pick through the
+/// API) or `?error=<code>`. An invalid state with no known return URL is a 400.
+#[utoipa::path(
+    get,
+    path = "/connect/meta/callback",
+    tag = "onboarding",
+    params(CallbackQuery),
+    responses(
+        (status = 303, description = "Back to the endpoint's return_url with ?connected=, ?session= or ?error="),
+        (status = 400, description = "Invalid state and no return URL known (`state_invalid`)", body = crate::http::openapi::ErrorBody),
+    )
+)]
+pub async fn callback(
+    State(state): State<AppState>,
+    client: Client,
+    ApiQuery(q): ApiQuery<CallbackQuery>,
+) -> Result<Response, ApiError> {
+    let claims = q
+        .state
+        .as_deref()
+        .and_then(|s| ob::verify_state(&state.vault, s))
+        .ok_or_else(invalid_state)?;
+    // The signed state is the credential: it names the tenant that started the session.
+    let access =
+        crate::tenancy::auth::access(&state.store, &Principal::Operator, &claims.tenant_id)
+            .await
+            .map_err(|_| invalid_state())?;
+    let now = now_ms();
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    let session = tx
+        .onboarding(&claims.session_id)
+        .await?
+        .filter(|s| {
+            s.flow == "redirect" && ob::same_hash(s.state_hash.as_deref(), &claims.nonce_hash)
+        })
+        .ok_or_else(invalid_state)?;
+    // Single use: used_at is set in the transaction that checks it.
+    let first_use = tx.use_onboarding_state(&session.id, now).await?;
+    let expired = session.expires_at < now;
+    if first_use && expired {
+        tx.update_onboarding(
+            &session.id,
+            &OnboardingUpdate {
+                status: "failed",
+                error_code: Some("state_expired"),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let endpoint = shared_endpoint(&state, &access, "meta-cloud", Some(&session.endpoint_id)).await;
+    let app = match endpoint {
+        Ok(e) => app(&state, e).await.ok(),
+        Err(_) => None,
+    };
+    let Some((app, return_url)) = app.and_then(|a| a.return_url.clone().map(|r| (a, r))) else {
+        return Err(invalid_state());
+    };
+    if !first_use {
+        return Ok(redirect(return_url, "error", "state_invalid"));
+    }
+    if expired {
+        return Ok(redirect(return_url, "error", "state_expired"));
+    }
+    let origin = Origin {
+        actor: session.actor.clone(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+    };
+    let outcome = redirect_flow(&state, &access, &origin, &app, session.clone(), &q).await;
+    Ok(match outcome {
+        Ok((_, Json(v))) if v.status == "completed" => redirect(
+            return_url,
+            "connected",
+            v.connection_id.as_deref().unwrap_or_default(),
+        ),
+        Ok((_, Json(v))) => redirect(return_url, "session", &v.session),
+        Err(e) => {
+            let code = e.code();
+            // `settle` already failed the session for completion errors; this covers the rest.
+            let _ = fail(&state, &access, &session.id, code).await;
+            redirect(return_url, "error", code)
+        }
+    })
+}
+
+async fn redirect_flow(
+    state: &AppState,
+    access: &TenantAccess,
+    origin: &Origin,
+    app: &App,
+    session: OnboardingRecord,
+    q: &CallbackQuery,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    if q.error.is_some() {
+        tracing::info!(
+            session = %session.id,
+            reason = q.error_reason.as_deref().unwrap_or_default(),
+            description = q.error_description.as_deref().unwrap_or_default(),
+            "meta login cancelled or refused"
+        );
+        return Err(ApiError::unprocessable(
+            "access_denied",
+            "the Facebook login was cancelled or refused",
+        ));
+    }
+    let code = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or_else(|| ApiError::unprocessable("token_exchange_failed", "no code came back"))?;
+    let short = state
+        .meta
+        .exchange_code(
+            &app.app_id,
+            &app.app_secret,
+            code,
+            Some(&state.meta_callback_url()),
+        )
+        .await
+        .map_err(|e| failure(Step::Exchange, &e))?;
+    let long = state
+        .meta
+        .long_lived(&app.app_id, &app.app_secret, &short.access_token)
+        .await
+        .map_err(|e| failure(Step::Exchange, &e))?;
+    let token_expires_at = long.expires_in.map(|s| now_ms() + s.saturating_mul(1000));
+    let wabas = state
+        .meta
+        .owned_wabas(&long.access_token)
+        .await
+        .map_err(|e| failure(Step::Discovery, &e))?;
+    let found = numbers(state, &long.access_token, wabas).await?;
+    settle(
+        state,
+        access,
+        origin,
+        app,
+        session,
+        long.access_token,
+        token_expires_at,
+        found,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct SessionPath {
+    #[allow(dead_code)]
+    tenant: String,
+    session: String,
+}
+
+/// An onboarding session: its status and the WABAs and numbers found (never a token).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{tenant}/connect/meta/{session}",
+    tag = "onboarding",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("session" = String, Path, description = "Onboarding session id (`onb_…`)")),
+    responses(
+        (status = 200, description = "OK", body = SessionView),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<SessionPath>,
+) -> Result<Json<SessionView>, ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
+    let s = tx
+        .onboarding(&p.session)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    tx.commit().await?;
+    Ok(Json(session_view(&s)))
+}
+
+/// `POST …/connect/meta/{session}/pick` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pick {
+    /// One of the session's WABA ids.
+    pub waba_id: String,
+    /// One of that WABA's phone number ids.
+    pub phone_number_id: String,
+}
+
+/// Choose the number to connect (owner/admin) when onboarding found several.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/connect/meta/{session}/pick",
+    tag = "onboarding",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("session" = String, Path, description = "Onboarding session id (`onb_…`)")),
+    request_body = Pick,
+    responses(
+        (status = 201, description = "Connected", body = ConnectionView),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+        crate::http::openapi::Unprocessable,
+        crate::http::openapi::BadGateway,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn pick(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    client: Client,
+    Path(p): Path<SessionPath>,
+    ApiJson(body): ApiJson<Pick>,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let access = &tenant.access;
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let session = tx
+        .onboarding(&p.session)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    tx.commit().await?;
+    if session.status != "picking" {
+        return Err(ApiError::Conflict {
+            code: "session_not_pickable",
+            message: format!("the session is {}, not waiting for a pick", session.status),
+        });
+    }
+    if session.expires_at < now_ms() {
+        sweep(&state, access).await?;
+        return Err(ApiError::unprocessable(
+            "state_expired",
+            "the session expired; start connecting again",
+        ));
+    }
+    let wabas: Vec<Waba> = session
+        .discovered
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let number = wabas
+        .iter()
+        .find(|w| w.id == body.waba_id)
+        .and_then(|w| {
+            w.phone_numbers
+                .iter()
+                .find(|n| n.id == body.phone_number_id)
+        })
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_number",
+                "pick a waba_id and phone_number_id from the session's list",
+            )
+        })?;
+    let endpoint =
+        shared_endpoint(&state, access, "meta-cloud", Some(&session.endpoint_id)).await?;
+    let app = app(&state, endpoint).await?;
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let secrets = state.vault.open_onboarding(&mut tx, &session.id).await?;
+    tx.commit().await?;
+    let token = secrets
+        .into_iter()
+        .find(|(f, _)| f == "access_token")
+        .map(|(_, t)| t)
+        .ok_or_else(|| {
+            ApiError::unprocessable("state_expired", "the session's token is gone; start again")
+        })?;
+    let origin = client.origin(access.actor.ledger_name());
+    let record = finish(
+        &state,
+        access,
+        &origin,
+        &app,
+        &session,
+        &token,
+        session.token_expires_at,
+        &body.waba_id,
+        &number,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, record))))
+}

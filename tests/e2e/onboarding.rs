@@ -1,0 +1,534 @@
+//! Connecting numbers through Meta against a fake Graph API that checks requests as Meta would
+//! (versioned paths, the code exchange's parameters, bearer tokens, JSON bodies) and answers
+//! with Meta's documented shapes, errors included: the redirect flow with two WABAs and a pick,
+//! expired and replayed state, a failed exchange, Embedded Signup, and a PIN mismatch.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::api::{Db, GRAPH_OK, Host, OPERATOR, assert_error, setup};
+use crate::fake::{Fake, Received};
+use crate::ingress::{drained, meta_message, sign};
+
+const APP_ID: &str = "app-123";
+const APP_SECRET: &str = "app-secret-onboarding";
+const SHORT: &str = "EAAshort-lived-token-canary";
+const LONG: &str = "EAAlong-lived-token-canary";
+const SYSTEM: &str = "EAAsystem-user-token-canary";
+const RETURN: &str = "https://app.example.test/channels";
+const CALLBACK: &str = "https://hooks.example.test/connect/meta/callback";
+
+fn error(status: u16, code: i64, message: &str) -> (u16, String) {
+    (
+        status,
+        json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf"}})
+            .to_string(),
+    )
+}
+
+fn query(path: &str) -> std::collections::HashMap<String, String> {
+    let url = url::Url::parse(&format!("http://x{path}")).expect("url");
+    url.query_pairs().into_owned().collect()
+}
+
+fn bearer(r: &Received) -> String {
+    r.headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Meta's Graph API as onboarding uses it.
+fn graph(r: &Received) -> (u16, String) {
+    let Some(rest) = r.path.strip_prefix("/v26.0/") else {
+        return error(400, 2500, "Unknown path components");
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    let q = query(&r.path);
+    if path == "oauth/access_token" {
+        if q.get("client_id").map(String::as_str) != Some(APP_ID)
+            || q.get("client_secret").map(String::as_str) != Some(APP_SECRET)
+        {
+            return error(400, 1, "Error validating client secret.");
+        }
+        if q.get("grant_type").map(String::as_str) == Some("fb_exchange_token") {
+            return if q.get("fb_exchange_token").map(String::as_str) == Some(SHORT) {
+                (
+                    200,
+                    json!({"access_token": LONG, "token_type": "bearer", "expires_in": 5183944})
+                        .to_string(),
+                )
+            } else {
+                error(400, 190, "Invalid OAuth access token.")
+            };
+        }
+        return match (
+            q.get("code").map(String::as_str),
+            q.get("redirect_uri").map(String::as_str),
+        ) {
+            (Some("good-code"), Some(CALLBACK)) => (
+                200,
+                json!({"access_token": SHORT, "token_type": "bearer", "expires_in": 3600})
+                    .to_string(),
+            ),
+            (Some("embedded-code"), None) => (
+                200,
+                json!({"access_token": SYSTEM, "token_type": "bearer"}).to_string(),
+            ),
+            _ => error(400, 100, "Invalid verification code format."),
+        };
+    }
+    let token = bearer(r);
+    if path == "debug_token" {
+        if token != format!("{APP_ID}|{APP_SECRET}")
+            || q.get("input_token").map(String::as_str) != Some(SYSTEM)
+        {
+            return error(400, 190, "Invalid OAuth access token.");
+        }
+        return (200, json!({"data": {"app_id": APP_ID, "type": "SYSTEM_USER", "is_valid": true, "expires_at": 0,
+            "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
+            "granular_scopes": [
+                {"scope": "whatsapp_business_management", "target_ids": ["waba-9"]},
+                {"scope": "whatsapp_business_messaging", "target_ids": ["waba-9"]}
+            ]}}).to_string());
+    }
+    if token != LONG && token != SYSTEM && !token.starts_with("token-") {
+        return error(401, 190, "Invalid OAuth access token.");
+    }
+    match (r.method.as_str(), path) {
+        ("GET", "me/businesses") => {
+            assert!(q["fields"].contains("owned_whatsapp_business_accounts"));
+            (200, json!({"data": [{"id": "biz-1", "name": "Lucky Shrub", "owned_whatsapp_business_accounts": {"data": [
+                {"id": "waba-1", "name": "Shrub EU"}, {"id": "waba-2", "name": "Shrub US"}]}}]}).to_string())
+        }
+        ("GET", p) if p.ends_with("/phone_numbers") => {
+            let n = match p.trim_end_matches("/phone_numbers") {
+                "waba-1" => "5001",
+                "waba-2" => "5002",
+                "waba-9" => "5009",
+                "waba-7" => "5007",
+                _ => return error(400, 100, "Unsupported get request."),
+            };
+            (200, json!({"data": [{"id": n, "display_phone_number": format!("+1 555-000-{n}"), "verified_name": "Lucky Shrub",
+                "code_verification_status": "VERIFIED", "quality_rating": "GREEN"}]}).to_string())
+        }
+        ("POST", p) if p.ends_with("/subscribed_apps") => {
+            if !r.body.is_empty() {
+                let b: Value = serde_json::from_slice(&r.body).expect("json body");
+                assert!(b["override_callback_uri"].is_string() && b["verify_token"].is_string());
+            }
+            (200, json!({"success": true}).to_string())
+        }
+        ("POST", p) if p.ends_with("/register") => {
+            let b: Value = serde_json::from_slice(&r.body).expect("json body");
+            assert_eq!(b["messaging_product"], "whatsapp");
+            let pin = b["pin"].as_str().expect("pin");
+            assert!(
+                pin.len() == 6 && pin.bytes().all(|c| c.is_ascii_digit()),
+                "{pin}"
+            );
+            if p.starts_with("5009/") {
+                return error(400, 133005, "Two step verification PIN Mismatch");
+            }
+            (200, json!({"success": true}).to_string())
+        }
+        // The connector's own credential check.
+        ("GET", _) => (200, GRAPH_OK.to_string()),
+        _ => error(400, 100, "Unsupported request."),
+    }
+}
+
+struct World {
+    h: Host,
+    fake: Fake,
+    tenant: String,
+    key: String,
+    endpoint: String,
+    /// Every API response body seen, to check no token leaks.
+    seen: Vec<String>,
+    browser: reqwest::Client,
+}
+
+async fn world() -> World {
+    let fake = Fake::start_with(graph).await;
+    let h = Host::start(Db::Sqlite, &fake.origin).await;
+    let s = setup(&h).await;
+    let e = h
+        .ok(
+            Method::POST,
+            "/api/v1/endpoints",
+            OPERATOR,
+            Some(json!({"connector": "meta-cloud",
+                "settings": {"app_id": APP_ID, "return_url": RETURN, "override_callback": "true"},
+                "secrets": {"app_secret": APP_SECRET, "verify_token": "verify-onboarding"}})),
+        )
+        .await;
+    World {
+        h,
+        fake,
+        tenant: s.a.0.clone(),
+        key: s.a.1.clone(),
+        endpoint: e["id"].as_str().expect("id").to_string(),
+        seen: Vec::new(),
+        browser: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+    }
+}
+
+impl World {
+    async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let r = self.h.call(method, path, Some(&self.key), body).await;
+        self.seen.push(r.1.to_string());
+        r
+    }
+
+    async fn start(&mut self) -> String {
+        let path = format!("/api/v1/tenants/{}/connect/meta", self.tenant);
+        let body = json!({"endpoint": self.endpoint, "flow": "redirect"});
+        let (status, v) = self.call(Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 200, "{v}");
+        let dialog = url::Url::parse(v["dialog_url"].as_str().expect("dialog_url")).expect("url");
+        assert_eq!(
+            dialog.origin().ascii_serialization(),
+            "https://www.facebook.com"
+        );
+        assert_eq!(dialog.path(), "/v26.0/dialog/oauth");
+        let q: std::collections::HashMap<_, _> = dialog.query_pairs().into_owned().collect();
+        assert_eq!(q["client_id"], APP_ID);
+        assert_eq!(q["redirect_uri"], CALLBACK);
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(
+            q["scope"],
+            "whatsapp_business_management,whatsapp_business_messaging,business_management"
+        );
+        assert!(v["expires_at"].as_i64().expect("expires_at") > crate::ingress::now_s() * 1000);
+        q["state"].clone()
+    }
+
+    /// The browser coming back from Facebook: where the host sends it.
+    async fn callback(&mut self, query: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .browser
+            .get(format!("{}/connect/meta/callback", self.h.base))
+            .query(query)
+            .send()
+            .await
+            .expect("callback");
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().expect("ascii").to_string());
+        let body = r.text().await.expect("body");
+        self.seen.push(body.clone());
+        (status, location.unwrap_or(body))
+    }
+
+    fn assert_no_secret_seen(&self) {
+        for body in &self.seen {
+            for s in [SHORT, LONG, SYSTEM, APP_SECRET] {
+                assert!(!body.contains(s), "{s} leaked in {body}");
+            }
+        }
+        // The PIN: whatever the fake received in /register never shows in a response.
+        for r in self.fake.requests() {
+            if r.path.ends_with("/register") {
+                let b: Value = serde_json::from_slice(&r.body).expect("json");
+                let pin = b["pin"].as_str().expect("pin");
+                for body in &self.seen {
+                    assert!(
+                        !body.contains(&format!("\"{pin}\"")),
+                        "PIN leaked in {body}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn param(location: &str, key: &str) -> Option<String> {
+    let url = url::Url::parse(location).expect("location");
+    assert_eq!(
+        format!("{}{}", url.origin().ascii_serialization(), url.path()),
+        RETURN
+    );
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redirect_flow_with_two_wabas_waits_for_a_pick_and_ends_live() {
+    let mut w = world().await;
+    let state = w.start().await;
+    let (status, location) = w
+        .callback(&[("code", "good-code"), ("state", &state)])
+        .await;
+    assert_eq!(status, 303, "{location}");
+    let session = param(&location, "session").expect("?session= when several numbers");
+
+    // Replaying the state is refused.
+    let (status, replay) = w
+        .callback(&[("code", "good-code"), ("state", &state)])
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(param(&replay, "error").as_deref(), Some("state_invalid"));
+
+    let path = format!("/api/v1/tenants/{}/connect/meta/{session}", w.tenant);
+    let (status, v) = w.call(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "picking");
+    let wabas = v["wabas"].as_array().expect("wabas");
+    assert_eq!(wabas.len(), 2, "{v}");
+    assert_eq!(wabas[1]["phone_numbers"][0]["id"], "5002");
+    // Nothing was subscribed or registered before the pick.
+    assert!(!w.fake.requests().iter().any(|r| r.method == "POST"));
+
+    let bad = w
+        .call(
+            Method::POST,
+            &format!("{path}/pick"),
+            Some(json!({"waba_id": "waba-1", "phone_number_id": "5002"})),
+        )
+        .await;
+    assert_error(&bad, 422, "unknown_number");
+    let (status, con) = w
+        .call(
+            Method::POST,
+            &format!("{path}/pick"),
+            Some(json!({"waba_id": "waba-2", "phone_number_id": "5002"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{con}");
+    assert_eq!(con["status"], "live");
+    assert_eq!(con["channel_address"], "5002");
+    assert_eq!(con["account_id"], "waba-2");
+    let again = w
+        .call(
+            Method::POST,
+            &format!("{path}/pick"),
+            Some(json!({"waba_id": "waba-2", "phone_number_id": "5002"})),
+        )
+        .await;
+    assert_error(&again, 409, "session_not_pickable");
+
+    // What Meta received: the long-lived token on every call, the override callback, the PIN.
+    let reqs = w.fake.requests();
+    let exchange = reqs
+        .iter()
+        .find(|r| r.path.contains("fb_exchange_token"))
+        .expect("long-lived exchange");
+    assert_eq!(query(&exchange.path)["grant_type"], "fb_exchange_token");
+    let sub = reqs
+        .iter()
+        .find(|r| r.path.starts_with("/v26.0/waba-2/subscribed_apps"))
+        .expect("subscribed");
+    assert_eq!(bearer(sub), LONG);
+    let body: Value = serde_json::from_slice(&sub.body).expect("json");
+    assert_eq!(
+        body["override_callback_uri"],
+        format!("https://hooks.example.test/hooks/{}", w.endpoint)
+    );
+    assert_eq!(body["verify_token"], "verify-onboarding");
+    let reg = reqs
+        .iter()
+        .find(|r| r.path.starts_with("/v26.0/5002/register"))
+        .expect("register");
+    assert_eq!(bearer(reg), LONG);
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| r.path.starts_with("/v26.0/5001/register")),
+        "the other number untouched"
+    );
+
+    // A signed webhook for the number is stored for the tenant.
+    let body = meta_message("5002", "wamid.ONBOARD1", "Hello from onboarding");
+    let r = reqwest::Client::new()
+        .post(format!("{}/hooks/{}", w.h.base, w.endpoint))
+        .header("x-hub-signature-256", sign(APP_SECRET, &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(r.status(), 200);
+    drained(&w.h).await;
+    let (_, convs) = w
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/conversations", w.tenant),
+            None,
+        )
+        .await;
+    let convs = convs["data"].as_array().expect("data");
+    assert!(
+        convs.iter().any(|c| c["contact_phone"] == "16505551234"),
+        "{convs:?}"
+    );
+    let (_, shown) = w
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/tenants/{}/connections/{}",
+                w.tenant,
+                con["id"].as_str().expect("id")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(shown["status"], "live");
+    let (_, done) = w.call(Method::GET, &path, None).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["connection_id"], con["id"]);
+    w.assert_no_secret_seen();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_invalid_and_refused_states_redirect_with_codes() {
+    let mut w = world().await;
+
+    // Expired: the session's expiry moved into the past (no ten-minute sleep).
+    let state = w.start().await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        w.h.data.path().join("switchyard.db").display()
+    ))
+    .await
+    .expect("open");
+    sqlx::query("UPDATE meta_onboarding_sessions SET expires_at = 1")
+        .execute(&pool)
+        .await
+        .expect("expire");
+    let (status, location) = w
+        .callback(&[("code", "good-code"), ("state", &state)])
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(param(&location, "error").as_deref(), Some("state_expired"));
+    assert!(
+        !w.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("oauth/access_token")),
+        "no exchange after expiry"
+    );
+
+    // A failed code exchange.
+    let state = w.start().await;
+    let (status, location) = w.callback(&[("code", "bad-code"), ("state", &state)]).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        param(&location, "error").as_deref(),
+        Some("token_exchange_failed")
+    );
+
+    // The user cancelled in Facebook's dialog.
+    let state = w.start().await;
+    let (_, location) = w
+        .callback(&[
+            ("error", "access_denied"),
+            ("error_reason", "user_denied"),
+            ("state", &state),
+        ])
+        .await;
+    assert_eq!(param(&location, "error").as_deref(), Some("access_denied"));
+
+    // A forged or mangled state: no return URL is known, so a 400 with the code.
+    let forged = state.replacen('.', "x.", 1);
+    let (status, body) = w
+        .callback(&[("code", "good-code"), ("state", &forged)])
+        .await;
+    assert_eq!(status, 400);
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["error"]["code"], "state_invalid");
+    let (status, _) = w.callback(&[("code", "good-code")]).await;
+    assert_eq!(status, 400);
+    w.assert_no_secret_seen();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_signup_connects_with_given_ids_and_reports_a_pin_mismatch() {
+    let mut w = world().await;
+    let path = format!("/api/v1/tenants/{}/connect/meta", w.tenant);
+    let (status, v) = w
+        .call(
+            Method::POST,
+            &path,
+            Some(
+                json!({"endpoint": w.endpoint, "flow": "embedded", "code": "embedded-code",
+                "waba_id": "waba-7", "phone_number_id": "5007",
+                "consent": {"document_version": "2026-11", "scopes": ["messaging"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["connection"]["channel_address"], "5007");
+    assert_eq!(v["connection"]["status"], "live");
+    assert!(
+        v["connection"]["token_expires_at"].is_null(),
+        "a system-user token that never expires is healthy"
+    );
+    let reqs = w.fake.requests();
+    let exchange = reqs
+        .iter()
+        .find(|r| r.path.contains("code=embedded-code"))
+        .expect("exchange");
+    assert!(!query(&exchange.path).contains_key("redirect_uri"));
+    assert!(
+        !reqs.iter().any(|r| r.path.contains("fb_exchange_token")),
+        "no long-lived exchange"
+    );
+    assert_eq!(
+        bearer(
+            reqs.iter()
+                .find(|r| r.path.starts_with("/v26.0/5007/register"))
+                .expect("register")
+        ),
+        SYSTEM
+    );
+
+    // Ids left out: found through debug_token; the number's PIN is refused (133005).
+    let (status, v) = w
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"endpoint": w.endpoint, "flow": "embedded", "code": "embedded-code"})),
+        )
+        .await;
+    assert_error(&(status, v.clone()), 422, "two_step_pin_mismatch");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("133005"),
+        "{v}"
+    );
+    assert!(
+        w.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/v26.0/debug_token"))
+    );
+
+    // Nothing connected for that number, and agents may not connect at all.
+    let (_, list) = w
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/connections", w.tenant),
+            None,
+        )
+        .await;
+    assert!(
+        !list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|c| c["channel_address"] == "5009")
+    );
+    w.assert_no_secret_seen();
+}
