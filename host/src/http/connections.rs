@@ -558,8 +558,55 @@ pub async fn show(
     Ok(Json(view(&state, c)))
 }
 
-/// Disconnect (owner/admin): status `disconnected`, route removed, secrets crypto-shredded and
-/// ledger `revoked` + `shredded`, all in one transaction. History stays.
+/// Meta: unsubscribe the app from the connection's WABA when no other live number of the
+/// tenant still uses it (best effort: a failure is reported in the status reason, the
+/// disconnect goes on). `None` for other connectors or nothing to do.
+async fn unsubscribe_at_provider(
+    state: &AppState,
+    access: &crate::tenancy::TenantAccess,
+    connection_id: &str,
+) -> Result<Option<String>, ApiError> {
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let Some(c) = tx.connection(connection_id).await? else {
+        return Ok(None);
+    };
+    let (Some(waba), "meta-cloud", "live" | "expired" | "error") = (
+        c.account_id.clone(),
+        c.connector.as_str(),
+        c.status.as_str(),
+    ) else {
+        return Ok(None);
+    };
+    let others = tx.connections(None, 1000).await?;
+    if others
+        .iter()
+        .any(|o| o.id != c.id && o.status == "live" && o.account_id.as_deref() == Some(&waba))
+    {
+        return Ok(Some(format!(
+            "the app stays subscribed to WhatsApp Business Account {waba}: another number uses it"
+        )));
+    }
+    let secrets = state.vault.open_connection(&mut tx, &c.id).await?;
+    tx.commit().await?;
+    let Some((_, token)) = secrets.iter().find(|(k, _)| k == "access_token") else {
+        return Ok(None);
+    };
+    Ok(Some(match state.meta.unsubscribe(&waba, token).await {
+        Ok(()) => format!("unsubscribed the app from WhatsApp Business Account {waba}"),
+        Err(e) => {
+            tracing::warn!(connection = %c.id, error = %e.summary(), "unsubscribing at Meta failed");
+            format!(
+                "could not unsubscribe at Meta ({}); remove the app in WhatsApp Manager",
+                e.summary()
+            )
+        }
+    }))
+}
+
+/// Disconnect (owner/admin): Meta numbers first unsubscribe the app from their WABA (when no
+/// other live number uses it; best effort, said in `status_reason`); then status
+/// `disconnected`, route removed, secrets crypto-shredded and ledger `revoked` + `shredded`, all
+/// in one transaction. History stays.
 #[utoipa::path(
     delete,
     path = "/api/v1/tenants/{tenant}/connections/{connection}",
@@ -579,6 +626,9 @@ pub async fn disconnect(
 ) -> Result<Json<ConnectionView>, ApiError> {
     tenant.require(Capability::ManageConnections)?;
     let access = &tenant.access;
+    // At the provider first, outside any write transaction (a network call must not hold the
+    // database): Meta stops sending this WABA's webhooks to the app.
+    let note = unsubscribe_at_provider(&state, access, &p.connection).await?;
     let mut tx = access.begin(&state.store, Mode::Write).await?;
     let c = tx
         .connection(&p.connection)
@@ -589,8 +639,15 @@ pub async fn disconnect(
         return Ok(Json(view(&state, c)));
     }
     let origin = client.origin(access.actor.ledger_name());
-    crate::lifecycle::end_connection(&mut tx, &state.vault, &c.id, &origin, Action::Revoked, None)
-        .await?;
+    crate::lifecycle::end_connection(
+        &mut tx,
+        &state.vault,
+        &c.id,
+        &origin,
+        Action::Revoked,
+        note.as_deref(),
+    )
+    .await?;
     let c = tx
         .connection(&c.id)
         .await?

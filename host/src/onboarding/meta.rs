@@ -429,6 +429,19 @@ impl Graph {
         Ok(())
     }
 
+    /// `DELETE /{waba}/subscribed_apps`: the app stops receiving the WABA's webhooks.
+    pub async fn unsubscribe(&self, waba: &str, token: &Secret) -> Result<(), GraphError> {
+        let _: serde_json::Value = self
+            .call(
+                "DELETE",
+                self.url(&format!("{}/subscribed_apps", segment(waba)), &[]),
+                Some(token),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `POST /{phone-number-id}/register` with the two-step verification PIN.
     pub async fn register(
         &self,
