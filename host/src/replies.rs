@@ -76,6 +76,19 @@ pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
     }
 }
 
+/// Whether a template may be sent given its status as last listed for the connection
+/// (`None`: never listed). Only `APPROVED` is sendable; an unknown template goes out and the
+/// provider judges it.
+pub fn template_sendable(stored_status: Option<&str>) -> Result<(), String> {
+    match stored_status {
+        None => Ok(()),
+        Some(s) if s.eq_ignore_ascii_case("APPROVED") => Ok(()),
+        Some(s) => Err(format!(
+            "the template's status is {s}; only APPROVED templates are sent"
+        )),
+    }
+}
+
 /// The stored kind and body (text, template name, caption or emoji) of what a reply sends.
 pub fn describe(content: &Content) -> (&'static str, Option<String>) {
     match content {
@@ -351,6 +364,20 @@ impl Workers {
             match next {
                 Some(r) => reply = r,
                 None => return Ok(()),
+            }
+        }
+        // A template the connection's account lists as not approved is never sent.
+        if let Content::Template(t) = &reply.content {
+            let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
+            let status = tx
+                .template_status(&connection.id, &t.name, &t.language)
+                .await?;
+            if let Err(why) = template_sendable(status.as_deref()) {
+                tx.record_send(&m.id, None, Some(("template-not-approved", "host", &why)))
+                    .await?;
+                tx.commit().await?;
+                tracing::info!(message = %m.id, template = %t.name, "template not approved; not sent");
+                return Ok(());
             }
         }
         let plugin = self
@@ -656,6 +683,17 @@ mod tests {
         };
         let e = host_rules(t(TemplateCategory::Utility), never).expect_err("unsolicited");
         assert_eq!(e, "the contact never wrote first");
+    }
+
+    #[test]
+    fn only_approved_or_never_listed_templates_are_sent() {
+        assert!(template_sendable(None).is_ok());
+        assert!(template_sendable(Some("APPROVED")).is_ok());
+        assert!(template_sendable(Some("approved")).is_ok());
+        for s in ["PAUSED", "REJECTED", "PENDING", "DISABLED", ""] {
+            let e = template_sendable(Some(s)).expect_err(s);
+            assert!(e.contains("only APPROVED"), "{e}");
+        }
     }
 
     #[test]

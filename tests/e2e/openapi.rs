@@ -30,6 +30,11 @@ const ROUTES: &[(&str, &str)] = &[
         "delete",
         "/api/v1/tenants/{tenant}/connections/{connection}",
     ),
+    (
+        "get",
+        "/api/v1/tenants/{tenant}/connections/{connection}/templates",
+    ),
+    ("get", "/api/v1/tenants/{tenant}/media/{media}"),
     ("get", "/api/v1/tenants/{tenant}/conversations"),
     (
         "get",

@@ -10,6 +10,7 @@ mod health;
 mod inbox;
 mod jobs;
 mod json;
+mod lifecycle;
 mod openapi;
 mod partners;
 mod tenants;
@@ -85,6 +86,11 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/connections/{connection}",
             get(connections::show).delete(connections::disconnect),
         )
+        .route(
+            "/tenants/{tenant}/connections/{connection}/templates",
+            get(lifecycle::templates),
+        )
+        .route("/tenants/{tenant}/media/{media}", get(lifecycle::media))
         .route("/tenants/{tenant}/conversations", get(inbox::conversations))
         .route(
             "/tenants/{tenant}/conversations/{conversation}/messages",

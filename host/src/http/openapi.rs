@@ -107,6 +107,8 @@ impl Modify for BearerAuth {
         super::connections::list,
         super::connections::show,
         super::connections::disconnect,
+        super::lifecycle::templates,
+        super::lifecycle::media,
         super::inbox::conversations,
         super::inbox::messages,
         super::consent::list,

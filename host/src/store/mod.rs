@@ -12,6 +12,7 @@ mod admin;
 mod inbox;
 mod ingress;
 mod ledger;
+mod lifecycle;
 mod outbox;
 mod postgres;
 mod tenant;
@@ -31,6 +32,7 @@ pub use inbox::{
 };
 pub use ingress::{Job, NewReceipt, Receipt};
 pub use ledger::LedgerRow;
+pub use lifecycle::{MediaRecord, TemplateRecord};
 pub use outbox::{Attempt, Slot};
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};
