@@ -21,8 +21,9 @@ pub const CONNECTING_TIMEOUT_MS: i64 = 5 * 60 * 1000;
 pub const CONNECT_DID_NOT_FINISH: &str = "connect did not finish";
 /// How often the `connecting` sweep runs.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-/// The start of every expiry warning, so a later check can tell its own warning apart.
-const WARNING_PREFIX: &str = "warning: the access token expires";
+/// The start of every warning in `status_reason` (the host's, and a connector's `detail` that
+/// starts with it), so a later check can clear warnings that no longer apply.
+pub const WARNING_PREFIX: &str = "warning: ";
 
 /// What the credential check needs.
 #[derive(Clone)]
@@ -65,27 +66,40 @@ pub enum Verdict {
     Expired(String),
 }
 
-/// Judge a connection from its token expiry (Unix ms, if known) at `now`: expired, warned
-/// within `warn_ms` of expiry, or live. `old_reason` is kept unless it is an old warning.
-pub fn judge_expiry(
+/// Judge a connection that passed its credential check from its token expiry (Unix ms, if
+/// known) at `now` and the connector's own warning (a `detail` starting with `warning: `, e.g.
+/// no webhook subscription): expired, live with the warnings (expiry within `warn_ms`), or
+/// live. `old_reason` is kept unless it is an old warning.
+pub fn judge(
     expires_at: Option<i64>,
     now: i64,
     warn_ms: i64,
     old_reason: Option<&str>,
+    connector_warning: Option<&str>,
 ) -> Verdict {
+    let mut warnings = Vec::new();
     match expires_at.filter(|t| *t > 0) {
-        Some(t) if t <= now => Verdict::Expired(format!(
-            "the access token expired on {}; reconnect the number to renew it",
+        Some(t) if t <= now => {
+            return Verdict::Expired(format!(
+                "the access token expired on {}; reconnect the number to renew it",
+                date(t)
+            ));
+        }
+        Some(t) if t - now <= warn_ms => warnings.push(format!(
+            "{WARNING_PREFIX}the access token expires on {}; reconnect the number before then",
             date(t)
         )),
-        Some(t) if t - now <= warn_ms => Verdict::Live(Some(format!(
-            "{WARNING_PREFIX} on {}; reconnect the number before then",
-            date(t)
-        ))),
-        _ => match old_reason {
-            Some(r) if r.starts_with(WARNING_PREFIX) => Verdict::Live(None),
-            _ => Verdict::Unchanged,
-        },
+        _ => {}
+    }
+    if let Some(w) = connector_warning.filter(|w| w.starts_with(WARNING_PREFIX)) {
+        warnings.push(w.to_string());
+    }
+    if !warnings.is_empty() {
+        return Verdict::Live(Some(warnings.join(" | ")));
+    }
+    match old_reason {
+        Some(r) if r.starts_with(WARNING_PREFIX) => Verdict::Live(None),
+        _ => Verdict::Unchanged,
     }
 }
 
@@ -241,11 +255,12 @@ impl Lifecycle {
                     .map(|s| s.saturating_mul(1000));
                 let expires = reported.or(c.token_expires_at);
                 (
-                    judge_expiry(
+                    judge(
                         expires,
                         now_ms(),
                         self.token_warn_ms,
                         c.status_reason.as_deref(),
+                        Some(health.detail.as_str()),
                     ),
                     reported,
                 )
@@ -297,28 +312,39 @@ mod tests {
     fn expiry_is_judged_against_the_warning_window() {
         let now = 1_795_435_200_000;
         let warn = 7 * DAY;
-        assert_eq!(judge_expiry(None, now, warn, None), Verdict::Unchanged);
+        let healthy = Some("+1 555 (Shop), quality rating GREEN");
+        assert_eq!(judge(None, now, warn, None, healthy), Verdict::Unchanged);
         // `expires_at: 0` is a token that never expires.
-        assert_eq!(judge_expiry(Some(0), now, warn, None), Verdict::Unchanged);
+        assert_eq!(judge(Some(0), now, warn, None, None), Verdict::Unchanged);
         assert_eq!(
-            judge_expiry(Some(now + 30 * DAY), now, warn, Some("kept")),
+            judge(Some(now + 30 * DAY), now, warn, Some("kept"), None),
             Verdict::Unchanged
         );
-        let Verdict::Live(Some(w)) = judge_expiry(Some(now + 2 * DAY), now, warn, None) else {
+        let Verdict::Live(Some(w)) = judge(Some(now + 2 * DAY), now, warn, None, healthy) else {
             panic!("warning expected")
         };
         assert!(
-            w.starts_with(WARNING_PREFIX) && w.contains("2026-11-25 12:00"),
+            w.starts_with("warning: the access token expires on 2026-11-25 12:00"),
             "{w}"
         );
         // A renewed token clears the old warning.
         assert_eq!(
-            judge_expiry(Some(now + 30 * DAY), now, warn, Some(&w)),
+            judge(Some(now + 30 * DAY), now, warn, Some(&w), None),
             Verdict::Live(None)
         );
         assert!(matches!(
-            judge_expiry(Some(now - 1), now, warn, None),
+            judge(Some(now - 1), now, warn, None, None),
             Verdict::Expired(r) if r.contains("reconnect")
         ));
+        // The connector's own warning (no webhook subscription) joins the expiry warning.
+        let sub = "warning: no app is subscribed to the webhooks";
+        assert_eq!(
+            judge(None, now, warn, None, Some(sub)),
+            Verdict::Live(Some(sub.into()))
+        );
+        let Verdict::Live(Some(both)) = judge(Some(now + DAY), now, warn, None, Some(sub)) else {
+            panic!("warnings expected")
+        };
+        assert!(both.contains("expires on") && both.contains("no app is subscribed"));
     }
 }

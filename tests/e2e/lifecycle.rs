@@ -28,6 +28,8 @@ struct Graph {
     failing_downloads: AtomicUsize,
     /// `token-a` is refused with 190.
     a_expired: AtomicBool,
+    /// No app is subscribed to the account's webhooks.
+    unsubscribed: AtomicBool,
     /// The status Meta reports for the `follow_up` template.
     follow_up_status: Mutex<String>,
 }
@@ -79,6 +81,17 @@ impl Graph {
                 )
             }
             ("GET", "1001") | ("GET", "2002") => (200, GRAPH_OK.to_string()),
+            ("GET", p) if p == format!("{WABA}/subscribed_apps") => {
+                if self.unsubscribed.load(Ordering::SeqCst) {
+                    (200, json!({"data": []}).to_string())
+                } else {
+                    (
+                        200,
+                        json!({"data": [{"whatsapp_business_api_data": {"id": "67084", "link": "https://switchyard.example", "name": "Switchyard"}}]})
+                            .to_string(),
+                    )
+                }
+            }
             ("GET", p) if p == format!("{WABA}/message_templates") => (
                 200,
                 json!({"data": [
@@ -393,8 +406,10 @@ async fn token_health_marks_expired_warns_before_expiry_and_stuck_connects_are_s
     )
     .await;
     let s = setup(&h).await;
-    // Meta now refuses A's token (190); B's token expires in two days (onboarding recorded it).
+    // Meta now refuses A's token (190); B's token expires in two days (onboarding recorded it)
+    // and no app is subscribed to B's account any more.
     g.a_expired.store(true, Ordering::SeqCst);
+    g.unsubscribed.store(true, Ordering::SeqCst);
     let in_two_days = switchyard::store::now_ms() + 2 * 86_400_000;
     sql(
         &h,
@@ -430,8 +445,16 @@ async fn token_health_marks_expired_warns_before_expiry_and_stuck_connects_are_s
     let warning = b["status_reason"].as_str().expect("warning");
     assert!(
         warning.starts_with("warning: the access token expires on ")
-            && warning.contains(&switchyard::lifecycle::date(in_two_days)),
+            && warning.contains(&switchyard::lifecycle::date(in_two_days))
+            && warning.contains("no app is subscribed"),
         "{warning}"
+    );
+    assert!(
+        graph
+            .requests()
+            .iter()
+            .any(|r| r.path == format!("/v26.0/{WABA}/subscribed_apps")),
+        "the health check asked for the subscription"
     );
 
     // A connection left in `connecting` for long is swept to `error`; a fresh one is not.
