@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::jobs::{JobError, Workers, connection_info};
 use crate::runtime::types::{ErrorKind, MediaRef};
-use crate::store::{Job, Mode};
+use crate::store::{Job, MediaRecord, Mode, now_ms};
 use crate::tenancy::{Scope, auth};
 use crate::vault::Vault;
 
@@ -21,6 +21,11 @@ pub const FETCH_MEDIA: &str = "fetch-media";
 
 /// Default largest media kept: Meta's largest (16 MB for audio and video; images are 5 MB).
 pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
+
+/// How long a provider keeps a media id (Meta: 7 days); a download paused longer gives up.
+pub const MEDIA_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How often a download paused on expired credentials looks again.
+const PAUSE_RECHECK_MS: i64 = 60_000;
 
 /// Payload of a `fetch-media` job.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -88,6 +93,12 @@ impl Workers {
                 )
                 .await;
         }
+        // Downloads pause while the credentials are expired, as sends do: a reconnect within
+        // the media id's lifetime still gets the media.
+        if connection.status == "expired" {
+            drop(tx);
+            return self.pause(&tenant, &media).await;
+        }
         let secrets = self.vault.open_connection(&mut tx, &connection.id).await?;
         tx.commit().await?;
         let plugin = self
@@ -118,6 +129,13 @@ impl Workers {
             Err(e) => return Err(JobError::Retry(format!("connector failed: {e}"))),
             Ok(Err(e)) => {
                 let what = format!("{} {}", e.code, e.message);
+                if e.kind == ErrorKind::AuthExpired {
+                    let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
+                    tx.move_connection_status(&connection.id, "live", "expired", Some(&what))
+                        .await?;
+                    tx.commit().await?;
+                    return self.pause(&tenant, &media).await;
+                }
                 return match e.kind {
                     // The id is unknown or expired (7 days), or the token may not read it.
                     ErrorKind::InvalidRequest
@@ -149,6 +167,23 @@ impl Workers {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Wait for a reconnect while the media id lives; give up after.
+    async fn pause(&self, tenant: &Scope, media: &MediaRecord) -> Result<(), JobError> {
+        let now = now_ms();
+        if now - media.created_at < MEDIA_LIFETIME_MS {
+            return Err(JobError::Defer(
+                now + PAUSE_RECHECK_MS,
+                "download paused: the connection's credentials expired".into(),
+            ));
+        }
+        self.fail(
+            tenant,
+            &media.id,
+            "the media id expired while the connection's credentials were expired",
+        )
+        .await
     }
 
     async fn fail(&self, tenant: &Scope, media: &str, why: &str) -> Result<(), JobError> {

@@ -32,6 +32,8 @@ pub struct MediaRecord {
     /// The SHA-256 the provider announced (hex or base64), checked against the download.
     #[serde(skip)]
     pub provider_sha256: Option<String>,
+    /// When the message brought it (Unix ms).
+    pub created_at: i64,
 }
 
 /// A template as last listed by the connection's connector.
@@ -52,7 +54,7 @@ pub struct TemplateRecord {
 }
 
 const MEDIA_COLUMNS: &str = "id, message_id, provider_media_id, mime_type, caption, status, \
-     size_bytes, sha256, error, provider_sha256";
+     size_bytes, sha256, error, provider_sha256, created_at";
 
 impl Tx {
     /// Record a media reference of an inbound message with the provider's SHA-256, `pending`.
