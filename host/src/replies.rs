@@ -89,6 +89,16 @@ pub fn template_sendable(stored_status: Option<&str>) -> Result<(), String> {
     }
 }
 
+/// The template status a provider's send error reveals: Meta 132015 (paused) and 132016
+/// (disabled).
+pub fn template_status_from_error(code: &str) -> Option<&'static str> {
+    match code {
+        "132015" => Some("PAUSED"),
+        "132016" => Some("DISABLED"),
+        _ => None,
+    }
+}
+
 /// The stored kind and body (text, template name, caption or emoji) of what a reply sends.
 pub fn describe(content: &Content) -> (&'static str, Option<String>) {
     match content {
@@ -504,6 +514,14 @@ impl Workers {
                 Ok(())
             }
             _ => {
+                // Meta paused or disabled the template after approval: remember it, so the
+                // next reply with it is refused here until the templates are listed again.
+                if let (Content::Template(t), Some(status)) =
+                    (&reply.content, template_status_from_error(&e.code))
+                {
+                    tx.set_template_status(&m.connection_id, &t.name, &t.language, status)
+                        .await?;
+                }
                 tx.record_send(
                     &m.id,
                     None,
@@ -694,6 +712,12 @@ mod tests {
             let e = template_sendable(Some(s)).expect_err(s);
             assert!(e.contains("only APPROVED"), "{e}");
         }
+        // Meta's paused/disabled send errors make the template unsendable until listed again.
+        for code in ["132015", "132016"] {
+            let status = template_status_from_error(code).expect(code);
+            assert!(template_sendable(Some(status)).is_err());
+        }
+        assert_eq!(template_status_from_error("132001"), None);
     }
 
     #[test]

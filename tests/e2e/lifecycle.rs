@@ -30,6 +30,8 @@ struct Graph {
     a_expired: AtomicBool,
     /// No app is subscribed to the account's webhooks.
     unsubscribed: AtomicBool,
+    /// Sends are refused with 132015 (template paused).
+    paused_at_send: AtomicBool,
     /// The status Meta reports for the `follow_up` template.
     follow_up_status: Mutex<String>,
 }
@@ -100,6 +102,13 @@ impl Graph {
                      "status": *self.follow_up_status.lock().expect("lock")}
                 ], "paging": {"cursors": {"before": "a", "after": "b"}}})
                 .to_string(),
+            ),
+            ("POST", "1001/messages") if self.paused_at_send.load(Ordering::SeqCst) => (
+                400,
+                meta_error(
+                    132015,
+                    "(#132015) Cannot send message as the template has been paused",
+                ),
             ),
             ("POST", "1001/messages") => (
                 200,
@@ -394,6 +403,31 @@ async fn templates_are_listed_and_a_paused_one_is_refused_without_a_provider_cal
         .collect();
     assert_eq!(sends.len(), 1, "{sends:?}");
     assert_eq!(sends[0]["template"]["name"], "follow_up");
+
+    // Meta pauses it after approval (132015 on a send): the host remembers, and the next reply
+    // with it is refused here without calling Meta.
+    g.paused_at_send.store(true, Ordering::SeqCst);
+    post_hook(
+        &h,
+        &s.endpoint,
+        text_message("779", "wamid.T3", "What are your hours?", old),
+    )
+    .await;
+    drained(&h).await;
+    let msgs = messages_with(&h, &s.a, "779").await;
+    assert_eq!(msgs[0]["status"], "failed", "{msgs:?}");
+    assert_eq!(msgs[0]["error_code"], "132015", "{msgs:?}");
+    let posts = count(&graph, "POST", "/v26.0/1001/messages");
+    post_hook(
+        &h,
+        &s.endpoint,
+        text_message("780", "wamid.T4", "What are your hours?", old),
+    )
+    .await;
+    drained(&h).await;
+    let msgs = messages_with(&h, &s.a, "780").await;
+    assert_eq!(msgs[0]["error_kind"], "template-not-approved", "{msgs:?}");
+    assert_eq!(count(&graph, "POST", "/v26.0/1001/messages"), posts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

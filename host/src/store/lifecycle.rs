@@ -272,6 +272,34 @@ impl Tx {
         .await?)
     }
 
+    /// Record a template's status learnt from a send error (the category stays, or is
+    /// `unknown` for a template never listed).
+    pub async fn set_template_status(
+        &mut self,
+        connection_id: &str,
+        name: &str,
+        language: &str,
+        status: &str,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query(
+            "INSERT INTO templates (tenant_id, connection_id, name, language, category, status,
+                updated_at)
+             VALUES ($1, $2, $3, $4, 'unknown', $5, $6)
+             ON CONFLICT (connection_id, name, language) DO UPDATE SET status = $5, updated_at = $6",
+        )
+        .bind(tenant_id)
+        .bind(connection_id)
+        .bind(name)
+        .bind(language)
+        .bind(status)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
     /// The tenant's connections in one status.
     pub async fn connections_with_status(&mut self, status: &str) -> Result<Vec<ConnectionRecord>> {
         let tenant_id = self.tenant_id()?;
