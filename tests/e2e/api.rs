@@ -352,6 +352,18 @@ fn tenant_endpoints() -> Vec<(Method, &'static str, Option<Value>, &'static str)
             None,
             "inbox",
         ),
+        (
+            Method::GET,
+            "/api/v1/tenants/{t}/connections/{c}/templates",
+            None,
+            "read",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tenants/{t}/media/med_x",
+            None,
+            "inbox",
+        ),
         (Method::GET, "/api/v1/tenants/{t}/consent", None, "inbox"),
         (
             Method::POST,
