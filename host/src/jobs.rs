@@ -282,15 +282,15 @@ impl Workers {
                                 media.mime_type.as_deref(),
                                 media.caption.as_deref(),
                                 media.sha256.as_deref(),
+                                media.url.as_deref(),
                             )
                             .await?;
                         // The download is a job of its own: it retries without this message
                         // being processed again.
-                        if media
-                            .provider_media_id
-                            .as_deref()
-                            .is_some_and(|i| !i.is_empty())
-                        {
+                        let fetchable = [&media.provider_media_id, &media.url]
+                            .iter()
+                            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+                        if fetchable {
                             let payload = serde_json::to_string(&crate::media::MediaJob {
                                 tenant: tenant_id.clone(),
                                 media: media_id,

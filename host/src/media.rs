@@ -118,7 +118,7 @@ impl Workers {
         );
         let wanted = MediaRef {
             provider_media_id: media.provider_media_id.clone(),
-            url: None,
+            url: media.url.clone(),
             mime_type: media.mime_type.clone(),
             sha256: media.provider_sha256.clone(),
             caption: None,

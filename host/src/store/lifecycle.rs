@@ -34,6 +34,9 @@ pub struct MediaRecord {
     pub provider_sha256: Option<String>,
     /// When the message brought it (Unix ms).
     pub created_at: i64,
+    /// Where the provider serves it (Twilio `MediaUrlN`), for connectors without media ids.
+    #[serde(skip)]
+    pub url: Option<String>,
 }
 
 /// A template as last listed by the connection's connector.
@@ -54,10 +57,11 @@ pub struct TemplateRecord {
 }
 
 const MEDIA_COLUMNS: &str = "id, message_id, provider_media_id, mime_type, caption, status, \
-     size_bytes, sha256, error, provider_sha256, created_at";
+     size_bytes, sha256, error, provider_sha256, created_at, url";
 
 impl Tx {
-    /// Record a media reference of an inbound message with the provider's SHA-256, `pending`.
+    /// Record a media reference of an inbound message (provider id or URL, the provider's
+    /// SHA-256), `pending`.
     pub async fn insert_inbound_media(
         &mut self,
         message_id: &str,
@@ -65,13 +69,14 @@ impl Tx {
         mime_type: Option<&str>,
         caption: Option<&str>,
         provider_sha256: Option<&str>,
+        url: Option<&str>,
     ) -> Result<String> {
         let tenant_id = self.tenant_id()?;
         let id = new_id("med");
         sqlx::query(
             "INSERT INTO media (tenant_id, id, message_id, provider_media_id, mime_type, caption,
-                created_at, provider_sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                created_at, provider_sha256, url)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(tenant_id)
         .bind(&id)
@@ -81,6 +86,7 @@ impl Tx {
         .bind(caption)
         .bind(now_ms())
         .bind(provider_sha256)
+        .bind(url)
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
