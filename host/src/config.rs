@@ -151,6 +151,18 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_SEND_RATE", default_value_t = 80,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub send_rate: u64,
+    /// Largest inbound media download kept, in MiB (Meta's largest media is 16 MB).
+    #[arg(long, env = "SWITCHYARD_MEDIA_MAX_MIB", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub media_max_mib: u64,
+    /// Seconds between credential checks of every live connection.
+    #[arg(long, env = "SWITCHYARD_HEALTH_INTERVAL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub health_interval_secs: u64,
+    /// Days before a token's expiry that its connection shows a warning.
+    #[arg(long, env = "SWITCHYARD_TOKEN_WARN_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u64).range(0..=365))]
+    pub token_warn_days: u64,
     /// Serve on PostgreSQL even when the app role is a superuser, has BYPASSRLS or owns the
     /// tables (row-level security then does not isolate tenants; for single-role test set-ups).
     #[arg(long, env = "SWITCHYARD_INSECURE_DB_ROLE")]
@@ -335,6 +347,12 @@ pub struct Config {
     pub job_lease: Duration,
     /// Sends per second per connection.
     pub send_rate: u32,
+    /// Largest inbound media download kept, in bytes.
+    pub media_max_bytes: usize,
+    /// Time between credential checks of every live connection.
+    pub health_interval: Duration,
+    /// How long before a token's expiry its connection shows a warning.
+    pub token_warn: Duration,
     /// True when the database URL was not given (the default SQLite file): demo mode may apply.
     pub default_database: bool,
 }
@@ -458,6 +476,9 @@ impl ServeArgs {
             workers: self.workers as usize,
             job_lease: Duration::from_secs(self.job_lease_secs),
             send_rate: self.send_rate as u32,
+            media_max_bytes: (self.media_max_mib << 20) as usize,
+            health_interval: Duration::from_secs(self.health_interval_secs),
+            token_warn: Duration::from_secs(self.token_warn_days * 86_400),
             listen: self.listen,
             runtime: RuntimeConfig {
                 memory_bytes: (self.plugin_memory_mib << 20) as usize,
@@ -523,7 +544,11 @@ mod tests {
         assert_eq!(err.variable, "SWITCHYARD_JOB_LEASE_SECS");
         let c = parse(&["--job-lease-secs", "3", "--plugin-wall-ms", "2000"]).expect("config");
         assert_eq!(c.job_lease, Duration::from_secs(3));
-        assert_eq!(parse(&[]).expect("defaults").send_rate, 80);
+        let defaults = parse(&[]).expect("defaults");
+        assert_eq!(defaults.send_rate, 80);
+        assert_eq!(defaults.media_max_bytes, 16 << 20);
+        assert_eq!(defaults.health_interval, Duration::from_secs(3600));
+        assert_eq!(defaults.token_warn, Duration::from_secs(7 * 86_400));
     }
 
     #[test]

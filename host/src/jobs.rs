@@ -63,6 +63,8 @@ pub struct Workers {
     pub send_rate: u32,
     /// Endpoints and their opened secrets (shared with ingress).
     pub endpoints: EndpointCache,
+    /// Largest inbound media download kept, in bytes.
+    pub media_max_bytes: usize,
 }
 
 /// Why a job did not finish.
@@ -140,6 +142,7 @@ impl Workers {
             PROCESS_RECEIPT => self.process_receipt(&job).await,
             DECIDE => self.decide(&job).await,
             SEND => self.send(&job).await,
+            crate::media::FETCH_MEDIA => self.fetch_media(&job).await,
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         };
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
@@ -162,6 +165,11 @@ impl Workers {
                     && let Err(e2) = self.send_gave_up(&job, &e.to_string()).await
                 {
                     tracing::warn!(job = %job.id, error = %e2, "could not mark the reply failed");
+                }
+                if job.kind == crate::media::FETCH_MEDIA
+                    && let Err(e2) = self.media_gave_up(&job, &e.to_string()).await
+                {
+                    tracing::warn!(job = %job.id, error = %e2, "could not mark the media failed");
                 }
             }
         }
@@ -268,13 +276,30 @@ impl Workers {
                         tx.enqueue(DECIDE, None, &payload).await?;
                     }
                     for media in &m.media {
-                        tx.insert_media(
-                            &message,
-                            media.provider_media_id.as_deref(),
-                            media.mime_type.as_deref(),
-                            media.caption.as_deref(),
-                        )
-                        .await?;
+                        let media_id = tx
+                            .insert_inbound_media(
+                                &message,
+                                media.provider_media_id.as_deref(),
+                                media.mime_type.as_deref(),
+                                media.caption.as_deref(),
+                                media.sha256.as_deref(),
+                                media.url.as_deref(),
+                            )
+                            .await?;
+                        // The download is a job of its own: it retries without this message
+                        // being processed again.
+                        let fetchable = [&media.provider_media_id, &media.url]
+                            .iter()
+                            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+                        if fetchable {
+                            let payload = serde_json::to_string(&crate::media::MediaJob {
+                                tenant: tenant_id.clone(),
+                                media: media_id,
+                            })
+                            .map_err(|e| JobError::Permanent(e.to_string()))?;
+                            tx.enqueue(crate::media::FETCH_MEDIA, None, &payload)
+                                .await?;
+                        }
                     }
                     tx.commit().await?;
                     self.notify.notify_one();

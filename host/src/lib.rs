@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingress;
 pub mod jobs;
 pub mod lifecycle;
+pub mod media;
 pub mod onboarding;
 pub mod replies;
 pub mod runtime;
@@ -94,8 +95,19 @@ pub async fn serve(
         lease_ms: config.job_lease.as_millis() as i64,
         send_rate: config.send_rate,
         endpoints: state.endpoints.clone(),
+        media_max_bytes: config.media_max_bytes,
     }
-    .spawn(config.workers, workers_stopped);
+    .spawn(config.workers, workers_stopped.clone());
+    // Token health and the `connecting` sweep run next to the workers and stop with them.
+    lifecycle::Lifecycle {
+        store: state.store.clone(),
+        plugins: state.plugins.clone(),
+        vault: state.vault.clone(),
+        provider_urls: state.provider_urls.clone(),
+        public_url: state.public_url.clone(),
+        token_warn_ms: config.token_warn.as_millis() as i64,
+    }
+    .spawn(config.health_interval, workers_stopped);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "switchyard listening");
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

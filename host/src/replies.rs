@@ -110,6 +110,29 @@ pub fn connection_effect(kind: ErrorKind) -> Option<(&'static str, &'static str)
     }
 }
 
+/// Whether a template may be sent given its status as last listed for the connection
+/// (`None`: never listed). Only `APPROVED` is sendable; an unknown template goes out and the
+/// provider judges it.
+pub fn template_sendable(stored_status: Option<&str>) -> Result<(), String> {
+    match stored_status {
+        None => Ok(()),
+        Some(s) if s.eq_ignore_ascii_case("APPROVED") => Ok(()),
+        Some(s) => Err(format!(
+            "the template's status is {s}; only APPROVED templates are sent"
+        )),
+    }
+}
+
+/// The template status a provider's send error reveals: Meta 132015 (paused) and 132016
+/// (disabled).
+pub fn template_status_from_error(code: &str) -> Option<&'static str> {
+    match code {
+        "132015" => Some("PAUSED"),
+        "132016" => Some("DISABLED"),
+        _ => None,
+    }
+}
+
 /// The stored kind and body (text, template name, caption or emoji) of what a reply sends.
 pub fn describe(content: &Content) -> (&'static str, Option<String>) {
     match content {
@@ -390,6 +413,20 @@ impl Workers {
                 None => return Ok(()),
             }
         }
+        // A template the connection's account lists as not approved is never sent.
+        if let Content::Template(t) = &reply.content {
+            let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
+            let status = tx
+                .template_status(&connection.id, &t.name, &t.language)
+                .await?;
+            if let Err(why) = template_sendable(status.as_deref()) {
+                tx.record_send(&m.id, None, Some(("template-not-approved", "host", &why)))
+                    .await?;
+                tx.commit().await?;
+                tracing::info!(message = %m.id, template = %t.name, "template not approved; not sent");
+                return Ok(());
+            }
+        }
         let plugin = self
             .plugins
             .connector(&connection.connector)
@@ -512,6 +549,14 @@ impl Workers {
                 Ok(())
             }
             _ => {
+                // Meta paused or disabled the template after approval: remember it, so the
+                // next reply with it is refused here until the templates are listed again.
+                if let (Content::Template(t), Some(status)) =
+                    (&reply.content, template_status_from_error(&e.code))
+                {
+                    tx.set_template_status(&m.connection_id, &t.name, &t.language, status)
+                        .await?;
+                }
                 tx.record_send(
                     &m.id,
                     None,
@@ -744,6 +789,23 @@ mod tests {
         ] {
             assert!(connection_effect(k).is_none());
         }
+    }
+
+    #[test]
+    fn only_approved_or_never_listed_templates_are_sent() {
+        assert!(template_sendable(None).is_ok());
+        assert!(template_sendable(Some("APPROVED")).is_ok());
+        assert!(template_sendable(Some("approved")).is_ok());
+        for s in ["PAUSED", "REJECTED", "PENDING", "DISABLED", ""] {
+            let e = template_sendable(Some(s)).expect_err(s);
+            assert!(e.contains("only APPROVED"), "{e}");
+        }
+        // Meta's paused/disabled send errors make the template unsendable until listed again.
+        for code in ["132015", "132016"] {
+            let status = template_status_from_error(code).expect(code);
+            assert!(template_sendable(Some(status)).is_err());
+        }
+        assert_eq!(template_status_from_error("132001"), None);
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub enum Db {
 
 impl Host {
     pub async fn start(db: Db, graph: &str) -> Host {
+        Host::start_with(db, graph, &[]).await
+    }
+
+    /// Like [`Host::start`], with extra `serve` flags.
+    pub async fn start_with(db: Db, graph: &str, extra: &[&str]) -> Host {
         let data = tempfile::tempdir().expect("tempdir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -77,6 +82,7 @@ impl Host {
             "--meta-graph-url".into(),
             graph.into(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let pg = match db {
             Db::Sqlite => None,
             Db::Postgres(pg) => {
@@ -343,6 +349,18 @@ fn tenant_endpoints() -> Vec<(Method, &'static str, Option<Value>, &'static str)
         (
             Method::GET,
             "/api/v1/tenants/{t}/conversations/cnv_x/messages",
+            None,
+            "inbox",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tenants/{t}/connections/{c}/templates",
+            None,
+            "read",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tenants/{t}/media/med_x",
             None,
             "inbox",
         ),

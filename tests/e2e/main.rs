@@ -7,6 +7,7 @@ mod api;
 mod crash;
 mod fake;
 mod ingress;
+mod lifecycle;
 mod meta;
 mod onboarding;
 mod openapi;

@@ -37,6 +37,11 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v1/tenants/{tenant}/connect/meta/{session}/pick",
     ),
     ("get", "/connect/meta/callback"),
+    (
+        "get",
+        "/api/v1/tenants/{tenant}/connections/{connection}/templates",
+    ),
+    ("get", "/api/v1/tenants/{tenant}/media/{media}"),
     ("get", "/api/v1/tenants/{tenant}/conversations"),
     (
         "get",

@@ -205,9 +205,26 @@ pub async fn tenant_with_rows(
         })
         .await
         .expect("message");
-    tx.insert_media(&msg, Some("m1"), Some("image/jpeg"), None)
+    let media = tx
+        .insert_media(&msg, Some("m1"), Some("image/jpeg"), None)
         .await
         .expect("media");
+    tx.store_media_content(&media, "image/jpeg", b"jpeg", "00")
+        .await
+        .expect("media content");
+    tx.replace_templates(
+        &con,
+        &[switchyard::store::TemplateRecord {
+            name: "hello".into(),
+            language: "en_US".into(),
+            category: "utility".into(),
+            status: "APPROVED".into(),
+            provider_id: None,
+            updated_at: 0,
+        }],
+    )
+    .await
+    .expect("templates");
     tx.put_policy("echo", "{}").await.expect("policy");
     consent::append(
         &mut tx,

@@ -82,7 +82,18 @@ pub async fn messages(
     if !tx.conversation_exists(&p.conversation).await? {
         return Err(ApiError::NotFound("conversation"));
     }
-    let rows = tx.messages(&p.conversation, q.cursor()?, limit + 1).await?;
+    let mut rows = tx.messages(&p.conversation, q.cursor()?, limit + 1).await?;
+    if let (Some(newest), Some(oldest)) = (rows.first(), rows.last()) {
+        let (newest, oldest) = (newest.id.clone(), oldest.id.clone());
+        for media in tx
+            .media_of_messages(&p.conversation, &oldest, &newest)
+            .await?
+        {
+            if let Some(m) = rows.iter_mut().find(|m| m.id == media.message_id) {
+                m.media.push(media);
+            }
+        }
+    }
     tx.commit().await?;
     Ok(Json(page(rows, limit, |m| m.id.clone())))
 }

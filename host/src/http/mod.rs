@@ -10,6 +10,7 @@ mod health;
 mod inbox;
 mod jobs;
 mod json;
+mod lifecycle;
 mod onboarding;
 mod openapi;
 mod partners;
@@ -102,6 +103,11 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/connect/meta/{session}/pick",
             post(onboarding::pick),
         )
+        .route(
+            "/tenants/{tenant}/connections/{connection}/templates",
+            get(lifecycle::templates),
+        )
+        .route("/tenants/{tenant}/media/{media}", get(lifecycle::media))
         .route("/tenants/{tenant}/conversations", get(inbox::conversations))
         .route(
             "/tenants/{tenant}/conversations/{conversation}/messages",

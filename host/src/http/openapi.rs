@@ -111,6 +111,8 @@ impl Modify for BearerAuth {
         super::onboarding::callback,
         super::onboarding::show,
         super::onboarding::pick,
+        super::lifecycle::templates,
+        super::lifecycle::media,
         super::inbox::conversations,
         super::inbox::messages,
         super::consent::list,

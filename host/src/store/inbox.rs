@@ -83,6 +83,10 @@ pub struct MessageRecord {
     /// 1 when a reply may have reached the contact twice (a send whose outcome was lost to a
     /// crash was repeated).
     pub possible_duplicate: i64,
+    /// Its media and their download status (bytes at `GET …/media/{id}`); absent when none.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<super::lifecycle::MediaRecord>,
 }
 
 /// A message to record.
@@ -430,6 +434,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "conversations",
     "messages",
     "media",
+    "media_content",
+    "templates",
     "policies",
     "tenant_counters",
     "consent_ledger",

@@ -12,6 +12,7 @@ mod admin;
 mod inbox;
 mod ingress;
 mod ledger;
+mod lifecycle;
 mod onboarding;
 mod outbox;
 mod postgres;
@@ -32,6 +33,7 @@ pub use inbox::{
 };
 pub use ingress::{Job, NewReceipt, Receipt};
 pub use ledger::LedgerRow;
+pub use lifecycle::{MediaRecord, TemplateRecord};
 pub use onboarding::{OnboardingRecord, OnboardingUpdate};
 pub use outbox::{Attempt, Slot};
 pub use postgres::RoleCheck;

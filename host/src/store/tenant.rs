@@ -75,7 +75,7 @@ pub struct PolicyRecord {
     pub updated_at: i64,
 }
 
-const CONNECTION_COLUMNS: &str = "id, tenant_id, connector, endpoint_id, channel_address, account_id, \
+pub(super) const CONNECTION_COLUMNS: &str = "id, tenant_id, connector, endpoint_id, channel_address, account_id, \
      display_name, settings, status, status_reason, active, token_expires_at, created_at, \
      updated_at, disconnected_at";
 

@@ -142,16 +142,42 @@ pub fn check_credentials(
     );
     let n: PhoneNumber = json(&call(t, "GET", url, None)?, "phone number")?;
     let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+    let summary = format!(
+        "{} ({}), quality rating {}",
+        or_unknown(n.display_phone_number),
+        or_unknown(n.verified_name),
+        or_unknown(n.quality_rating)
+    );
+    // "Verified but no messages arrive": the app was never subscribed to the account. The host
+    // shows a detail that starts with `warning:` in the connection's status.
+    let detail = match webhooks_subscribed(t, connection) {
+        Some(false) => format!(
+            "warning: no app is subscribed to the WhatsApp Business Account's webhooks, so no \
+             messages arrive; subscribe the app (POST /{{waba-id}}/subscribed_apps) or reconnect \
+             the number. {summary}"
+        ),
+        _ => summary,
+    };
     Ok(CredentialHealth {
         expires_at: None,
         scopes: Vec::new(),
-        detail: format!(
-            "{} ({}), quality rating {}",
-            or_unknown(n.display_phone_number),
-            or_unknown(n.verified_name),
-            or_unknown(n.quality_rating)
-        ),
+        detail,
     })
+}
+
+/// Whether any app is subscribed to the connection's account webhooks
+/// (`GET /{waba-id}/subscribed_apps`): `None` when it cannot tell (no account id, an error, an
+/// unexpected answer), so a failing check never fails the credential check.
+pub fn webhooks_subscribed(t: &impl Transport, connection: &ConnectionInfo) -> Option<bool> {
+    #[derive(Deserialize)]
+    struct Apps {
+        data: Option<Vec<serde_json::Value>>,
+    }
+    let account = connection.account_id.as_deref().filter(|a| !a.is_empty())?;
+    let url = url(connection, &format!("{}/subscribed_apps", segment(account)));
+    let resp = call(t, "GET", url, None).ok()?;
+    let apps: Apps = serde_json::from_slice(&resp.body).ok()?;
+    apps.data.map(|d| !d.is_empty())
 }
 
 /// Download inbound media: a fresh URL from `GET /{media-id}` (URLs live five minutes), then
@@ -448,8 +474,34 @@ mod tests {
         assert_eq!(
             s.urls(),
             [
-                "https://graph.facebook.com/v26.0/106540352242922?fields=display_phone_number,verified_name,quality_rating"
+                "https://graph.facebook.com/v26.0/106540352242922?fields=display_phone_number,verified_name,quality_rating",
+                // The subscription check failed (the script ran out): no warning.
+                "https://graph.facebook.com/v26.0/102290129340398/subscribed_apps",
             ]
+        );
+
+        // No app subscribed to the account: a warning the host shows in the status.
+        let number = r#"{"display_phone_number":"+1 555-078-3881","verified_name":"Lucky Shrub","quality_rating":"GREEN"}"#;
+        let s = Script::new(vec![ok(200, number), ok(200, r#"{"data":[]}"#)]);
+        let h = check_credentials(&s, &conn()).expect("healthy");
+        assert!(
+            h.detail.starts_with("warning: no app is subscribed")
+                && h.detail.ends_with("quality rating GREEN"),
+            "{}",
+            h.detail
+        );
+        let s = Script::new(vec![
+            ok(200, number),
+            ok(
+                200,
+                r#"{"data":[{"whatsapp_business_api_data":{"id":"67084","link":"https://example.test/app","name":"Switchyard"}}]}"#,
+            ),
+        ]);
+        assert!(
+            !check_credentials(&s, &conn())
+                .expect("healthy")
+                .detail
+                .starts_with("warning")
         );
 
         let s = Script::new(vec![ok(

@@ -1,0 +1,212 @@
+//! A tenant's downloaded media (`GET /tenants/{tenant}/media/{media}`) and a connection's
+//! templates, listed live through its connector and kept for the send path
+//! (`GET /tenants/{tenant}/connections/{connection}/templates`).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::Tenant;
+use crate::error::ApiError;
+use crate::runtime::types::{ErrorKind, TemplateCategory};
+use crate::store::{Mode, TemplateRecord, now_ms};
+use crate::tenancy::Capability;
+use crate::vault::Vault;
+
+#[derive(Deserialize)]
+pub(super) struct MediaPath {
+    #[allow(dead_code)]
+    tenant: String,
+    media: String,
+}
+
+/// The bytes of a downloaded inbound media (any tenant role). `409 media_not_downloaded` while
+/// its download is pending or after it failed (the message's `media[].status` says which).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{tenant}/media/{media}",
+    tag = "inbox",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("media" = String, Path, description = "Media id (`med_…`)")),
+    responses(
+        (status = 200, description = "The media bytes, with their MIME type as Content-Type", content_type = "application/octet-stream"),
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn media(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<MediaPath>,
+) -> Result<Response, ApiError> {
+    tenant.require(Capability::ReadInbox)?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
+    let media = tx
+        .media(&p.media)
+        .await?
+        .ok_or(ApiError::NotFound("media"))?;
+    let body = if media.status == "stored" {
+        tx.media_content(&p.media).await?
+    } else {
+        None
+    };
+    tx.commit().await?;
+    let Some(body) = body else {
+        return Err(ApiError::Conflict {
+            code: "media_not_downloaded",
+            message: match media.error {
+                Some(e) => format!("the media could not be downloaded: {e}"),
+                None => "the media is not downloaded yet; try again shortly".into(),
+            },
+        });
+    };
+    let mime = media
+        .mime_type
+        .filter(|m| header::HeaderValue::from_str(m).is_ok())
+        .unwrap_or_else(|| "application/octet-stream".into());
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            // Content from strangers: never rendered as a page of this origin.
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", media.id),
+            ),
+        ],
+        Body::from(body),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct ConnectionPath {
+    #[allow(dead_code)]
+    tenant: String,
+    connection: String,
+}
+
+/// One template of a connection.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateView {
+    /// The template as stored.
+    #[serde(flatten)]
+    pub template: TemplateRecord,
+    /// True when the host will send it (status `APPROVED`).
+    pub sendable: bool,
+}
+
+fn category_name(c: TemplateCategory) -> &'static str {
+    match c {
+        TemplateCategory::Marketing => "marketing",
+        TemplateCategory::Utility => "utility",
+        TemplateCategory::Authentication => "authentication",
+    }
+}
+
+/// The connection's templates, listed live through its connector and stored, so the send path
+/// refuses a template whose status is not `APPROVED`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}/templates",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    responses(
+        (status = 200, description = "OK", body = Vec<TemplateView>),
+        crate::http::openapi::Conflict,
+        crate::http::openapi::BadGateway,
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn templates(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConnectionPath>,
+) -> Result<Json<Vec<TemplateView>>, ApiError> {
+    tenant.require(Capability::ReadConnections)?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
+    let connection = tx
+        .connection(&p.connection)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    if connection.status == "disconnected" {
+        return Err(ApiError::Conflict {
+            code: "connection_disconnected",
+            message: "the connection is disconnected".into(),
+        });
+    }
+    let secrets = state.vault.open_connection(&mut tx, &connection.id).await?;
+    tx.commit().await?;
+    let plugin = state
+        .plugins
+        .connector(&connection.connector)
+        .cloned()
+        .ok_or_else(|| ApiError::BadGateway {
+            code: "connector_failed",
+            message: format!("connector {} is not loaded", connection.connector),
+        })?;
+    let info = crate::jobs::connection_info(
+        &connection,
+        state
+            .provider_urls
+            .get(&connection.connector)
+            .cloned()
+            .unwrap_or_default(),
+        state.webhook_url(&connection.endpoint_id),
+    );
+    let scope = Vault::call_scope(None, Some((&connection, secrets)));
+    let listed = match plugin.list_templates(scope, &info).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(e)) => {
+            let code = match e.kind {
+                ErrorKind::AuthExpired => "credentials_expired",
+                ErrorKind::PermissionMissing => "permission_missing",
+                _ => "provider_unavailable",
+            };
+            return Err(ApiError::BadGateway {
+                code,
+                message: format!(
+                    "the provider did not list templates: {} {}",
+                    e.code, e.message
+                ),
+            });
+        }
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, error = %e, "list-templates failed");
+            return Err(ApiError::BadGateway {
+                code: "connector_failed",
+                message: format!("the connector failed while listing templates: {e}"),
+            });
+        }
+    };
+    let now = now_ms();
+    let records: Vec<TemplateRecord> = listed
+        .into_iter()
+        .map(|t| TemplateRecord {
+            name: t.name,
+            language: t.language,
+            category: category_name(t.category).into(),
+            status: t.status.to_ascii_uppercase(),
+            provider_id: Some(t.id).filter(|i| !i.is_empty()),
+            updated_at: now,
+        })
+        .collect();
+    let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    tx.replace_templates(&connection.id, &records).await?;
+    let stored = tx.templates(&connection.id).await?;
+    tx.commit().await?;
+    Ok(Json(
+        stored
+            .into_iter()
+            .map(|t| TemplateView {
+                sendable: crate::replies::template_sendable(Some(&t.status)).is_ok(),
+                template: t,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,350 @@
+//! Connection lifecycle in the background: a periodic credential check of every live connection
+//! (token refused → `expired` with a reconnect hint; expiry inside the warning window → a
+//! warning in `status_reason`; provider unavailable → unchanged) and a sweep that moves
+//! connections stuck in `connecting` to `error`. Both run once through [`Lifecycle::run_once`]
+//! and [`sweep_once`], so they can be driven without timers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::jobs::connection_info;
+use crate::runtime::Registry;
+use crate::runtime::types::ErrorKind;
+use crate::store::{ConnectionRecord, Mode, Store, StoreError, now_ms};
+use crate::tenancy::{Scope, TenantScope, auth};
+use crate::vault::Vault;
+
+/// How long a connection may stay `connecting` before the sweep gives up on it.
+pub const CONNECTING_TIMEOUT_MS: i64 = 5 * 60 * 1000;
+/// The reason a swept connection gets.
+pub const CONNECT_DID_NOT_FINISH: &str = "connect did not finish";
+/// How often the `connecting` sweep runs.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// The start of every warning in `status_reason` (the host's, and a connector's `detail` that
+/// starts with it), so a later check can clear warnings that no longer apply.
+pub const WARNING_PREFIX: &str = "warning: ";
+
+/// What the credential check needs.
+#[derive(Clone)]
+pub struct Lifecycle {
+    /// The database.
+    pub store: Store,
+    /// The loaded plugins.
+    pub plugins: Arc<Registry>,
+    /// The vault.
+    pub vault: Vault,
+    /// Provider API base URLs by connector name.
+    pub provider_urls: Arc<HashMap<String, String>>,
+    /// Public base URL.
+    pub public_url: String,
+    /// How long before a token's expiry a warning shows (ms).
+    pub token_warn_ms: i64,
+}
+
+/// What one credential check round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    /// Connections checked.
+    pub checked: usize,
+    /// Connections marked `expired`.
+    pub expired: usize,
+    /// Connections given an expiry warning.
+    pub warned: usize,
+    /// Connections left as they were because the provider or the connector did not answer.
+    pub unavailable: usize,
+}
+
+/// The connection's new `(status, reason)` after a check, or `None` to leave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Leave the status as it is.
+    Unchanged,
+    /// Still live, with this reason (a warning, or none to clear an old warning).
+    Live(Option<String>),
+    /// The token no longer works.
+    Expired(String),
+}
+
+/// Judge a connection that passed its credential check from its token expiry (Unix ms, if
+/// known) at `now` and the connector's own warning (a `detail` starting with `warning: `, e.g.
+/// no webhook subscription): expired, live with the warnings (expiry within `warn_ms`), or
+/// live. `old_reason` is kept unless it is an old warning.
+pub fn judge(
+    expires_at: Option<i64>,
+    now: i64,
+    warn_ms: i64,
+    old_reason: Option<&str>,
+    connector_warning: Option<&str>,
+) -> Verdict {
+    let mut warnings = Vec::new();
+    match expires_at.filter(|t| *t > 0) {
+        Some(t) if t <= now => {
+            return Verdict::Expired(format!(
+                "the access token expired on {}; reconnect the number to renew it",
+                date(t)
+            ));
+        }
+        Some(t) if t - now <= warn_ms => warnings.push(format!(
+            "{WARNING_PREFIX}the access token expires on {}; reconnect the number before then",
+            date(t)
+        )),
+        _ => {}
+    }
+    if let Some(w) = connector_warning.filter(|w| w.starts_with(WARNING_PREFIX)) {
+        warnings.push(w.to_string());
+    }
+    if !warnings.is_empty() {
+        return Verdict::Live(Some(warnings.join(" | ")));
+    }
+    match old_reason {
+        Some(r) if r.starts_with(WARNING_PREFIX) => Verdict::Live(None),
+        _ => Verdict::Unchanged,
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of a Unix-ms time.
+pub fn date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Move every connection left in `connecting` for more than [`CONNECTING_TIMEOUT_MS`] to
+/// `error` ("connect did not finish"); the number of connections moved.
+pub async fn sweep_once(store: &Store) -> Result<usize, StoreError> {
+    let before = now_ms() - CONNECTING_TIMEOUT_MS;
+    let mut moved = 0;
+    for tenant in auth::every_tenant(store).await? {
+        let mut tx = store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+        let ids = tx.sweep_connecting(before, CONNECT_DID_NOT_FINISH).await?;
+        tx.commit().await?;
+        for id in &ids {
+            tracing::warn!(connection = %id, "connect did not finish; connection set to error");
+        }
+        moved += ids.len();
+    }
+    Ok(moved)
+}
+
+impl Lifecycle {
+    /// Start the periodic credential check (every `interval`, first after one interval) and
+    /// the `connecting` sweep (every minute); both stop when `shutdown` fires.
+    pub fn spawn(self, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let me = self.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => break,
+                }
+                if *stop.borrow() {
+                    break;
+                }
+                match me.run_once().await {
+                    Ok(r) => tracing::info!(?r, "credential check done"),
+                    Err(e) => tracing::warn!(error = %e, "credential check failed"),
+                }
+            }
+        });
+        let store = self.store;
+        let mut stop = shutdown;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+                    _ = stop.changed() => break,
+                }
+                if *stop.borrow() {
+                    break;
+                }
+                if let Err(e) = sweep_once(&store).await {
+                    tracing::warn!(error = %e, "connecting sweep failed");
+                }
+            }
+        });
+    }
+
+    /// Check the credentials of every live connection of every tenant once.
+    pub async fn run_once(&self) -> Result<HealthReport, StoreError> {
+        let mut report = HealthReport::default();
+        for tenant in auth::every_tenant(&self.store).await? {
+            let mut tx = self
+                .store
+                .begin(Scope::Tenant(tenant.clone()), Mode::Read)
+                .await?;
+            let live = tx.connections_with_status("live").await?;
+            tx.commit().await?;
+            for c in live {
+                report.checked += 1;
+                match self.check(&tenant, &c).await {
+                    Ok(Verdict::Expired(_)) => report.expired += 1,
+                    Ok(Verdict::Live(Some(_))) => report.warned += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        report.unavailable += 1;
+                        tracing::warn!(connection = %c.id, error = %e, "credential check not done");
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Check one connection and record the verdict; `Err` when nobody answered.
+    async fn check(&self, tenant: &TenantScope, c: &ConnectionRecord) -> Result<Verdict, String> {
+        let plugin = self
+            .plugins
+            .connector(&c.connector)
+            .cloned()
+            .ok_or_else(|| format!("connector {} is not loaded", c.connector))?;
+        let scope = Scope::Tenant(tenant.clone());
+        let mut tx = self
+            .store
+            .begin(scope.clone(), Mode::Read)
+            .await
+            .map_err(|e| e.to_string())?;
+        let secrets = self
+            .vault
+            .open_connection(&mut tx, &c.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        let info = connection_info(
+            c,
+            self.provider_urls
+                .get(&c.connector)
+                .cloned()
+                .unwrap_or_default(),
+            format!("{}/hooks/{}", self.public_url, c.endpoint_id),
+        );
+        let call_scope = Vault::call_scope(None, Some((c, secrets)));
+        let (verdict, expires_at) = match plugin.check_credentials(call_scope, &info).await {
+            Err(e) => return Err(format!("connector failed: {e}")),
+            Ok(Err(e)) => match e.kind {
+                ErrorKind::AuthExpired => (
+                    Verdict::Expired(format!(
+                        "the provider refused the access token ({} {}); reconnect the number to renew it",
+                        e.code, e.message
+                    )),
+                    None,
+                ),
+                _ => return Err(format!("{} {}", e.code, e.message)),
+            },
+            Ok(Ok(health)) => {
+                let reported = health
+                    .expires_at
+                    .and_then(|s| i64::try_from(s).ok())
+                    .filter(|s| *s > 0)
+                    .map(|s| s.saturating_mul(1000));
+                let expires = reported.or(c.token_expires_at);
+                (
+                    judge(
+                        expires,
+                        now_ms(),
+                        self.token_warn_ms,
+                        c.status_reason.as_deref(),
+                        Some(health.detail.as_str()),
+                    ),
+                    reported,
+                )
+            }
+        };
+        let mut tx = self
+            .store
+            .begin(scope, Mode::Write)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(t) = expires_at {
+            tx.set_token_expiry(&c.id, t)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        match &verdict {
+            Verdict::Unchanged => {}
+            Verdict::Live(reason) => {
+                tx.move_connection_status(&c.id, "live", "live", reason.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Verdict::Expired(reason) => {
+                tracing::warn!(connection = %c.id, reason, "credentials expired");
+                tx.move_connection_status(&c.id, "live", "expired", Some(reason))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date(1_795_435_200_000), "2026-11-23 12:00 UTC");
+        assert_eq!(date(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn expiry_is_judged_against_the_warning_window() {
+        let now = 1_795_435_200_000;
+        let warn = 7 * DAY;
+        let healthy = Some("+1 555 (Shop), quality rating GREEN");
+        assert_eq!(judge(None, now, warn, None, healthy), Verdict::Unchanged);
+        // `expires_at: 0` is a token that never expires.
+        assert_eq!(judge(Some(0), now, warn, None, None), Verdict::Unchanged);
+        assert_eq!(
+            judge(Some(now + 30 * DAY), now, warn, Some("kept"), None),
+            Verdict::Unchanged
+        );
+        let Verdict::Live(Some(w)) = judge(Some(now + 2 * DAY), now, warn, None, healthy) else {
+            panic!("warning expected")
+        };
+        assert!(
+            w.starts_with("warning: the access token expires on 2026-11-25 12:00"),
+            "{w}"
+        );
+        // A renewed token clears the old warning.
+        assert_eq!(
+            judge(Some(now + 30 * DAY), now, warn, Some(&w), None),
+            Verdict::Live(None)
+        );
+        assert!(matches!(
+            judge(Some(now - 1), now, warn, None, None),
+            Verdict::Expired(r) if r.contains("reconnect")
+        ));
+        // The connector's own warning (no webhook subscription) joins the expiry warning.
+        let sub = "warning: no app is subscribed to the webhooks";
+        assert_eq!(
+            judge(None, now, warn, None, Some(sub)),
+            Verdict::Live(Some(sub.into()))
+        );
+        let Verdict::Live(Some(both)) = judge(Some(now + DAY), now, warn, None, Some(sub)) else {
+            panic!("warnings expected")
+        };
+        assert!(both.contains("expires on") && both.contains("no app is subscribed"));
+    }
+}
