@@ -17,7 +17,7 @@ use crate::ingress::{EndpointCache, PROCESS_RECEIPT};
 use crate::runtime::Registry;
 use crate::runtime::types::{
     AccountChange, AccountEvent, ConnectionInfo, DeliveryState, ErrorKind, HttpRequest,
-    InboundEvent, MessageKind,
+    InboundEvent, MessageKind, TemplateStatus,
 };
 use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, now_ms};
 use crate::tenancy::{Scope, auth};
@@ -346,6 +346,7 @@ impl Workers {
                     self.notify.notify_one();
                 }
                 InboundEvent::Account(a) => self.account_event(&endpoint.id, &a).await?,
+                InboundEvent::TemplateStatus(t) => self.template_status(&endpoint.id, &t).await?,
                 InboundEvent::ContactChanged(c) => {
                     let Some((tenant, connection)) =
                         auth::routed(&self.store, &endpoint.id, &c.channel_address).await?
@@ -396,26 +397,58 @@ impl Workers {
 }
 
 impl Workers {
-    /// A provider account event: every connection of this endpoint on that account is ended
-    /// (access removed: shredded, ledger `revoked-at-provider`), paused (`error`) or resumed.
-    /// Idempotent: a connection already in the target state is left alone.
-    async fn account_event(&self, endpoint_id: &str, a: &AccountEvent) -> Result<(), JobError> {
+    /// The `(tenant, connection)` of every connection of this endpoint on provider account
+    /// `account_id`.
+    async fn on_account(
+        &self,
+        endpoint_id: &str,
+        account_id: &str,
+    ) -> Result<Vec<(crate::tenancy::TenantScope, String)>, JobError> {
         let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
         let routes = tx.routes_of_endpoint(endpoint_id).await?;
         tx.commit().await?;
-        let mut matched = 0;
+        let mut out = Vec::new();
         for (tenant, connection_id) in routes {
             let scope = auth::one_tenant(&self.store, &tenant)
                 .await
                 .map_err(|e| JobError::Retry(format!("tenant {tenant}: {e}")))?;
+            let mut tx = self
+                .store
+                .begin(Scope::Tenant(scope.clone()), Mode::Read)
+                .await?;
+            let c = tx.connection(&connection_id).await?;
+            tx.commit().await?;
+            if c.is_some_and(|c| c.account_id.as_deref() == Some(account_id)) {
+                out.push((scope, connection_id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A template's review status changed at the provider: every connection on that account
+    /// records it, so a paused or disabled template is refused before any send.
+    async fn template_status(&self, endpoint_id: &str, t: &TemplateStatus) -> Result<(), JobError> {
+        for (scope, connection_id) in self.on_account(endpoint_id, &t.account_id).await? {
+            let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+            tx.set_template_status(&connection_id, &t.name, &t.language, &t.status)
+                .await?;
+            tx.commit().await?;
+        }
+        tracing::info!(template = %t.name, language = %t.language, status = %t.status, reason = ?t.reason, "template status changed at the provider");
+        Ok(())
+    }
+
+    /// A provider account event: every connection of this endpoint on that account is ended
+    /// (access removed: shredded, ledger `revoked-at-provider`), paused (`error`) or resumed.
+    /// Idempotent: a connection already in the target state is left alone.
+    async fn account_event(&self, endpoint_id: &str, a: &AccountEvent) -> Result<(), JobError> {
+        let on_account = self.on_account(endpoint_id, &a.account_id).await?;
+        let matched = on_account.len();
+        for (scope, connection_id) in on_account {
             let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
             let Some(c) = tx.connection(&connection_id).await? else {
                 continue;
             };
-            if c.account_id.as_deref() != Some(a.account_id.as_str()) {
-                continue;
-            }
-            matched += 1;
             let reason = format!("the provider reported {}", a.details);
             match a.change {
                 AccountChange::AccessRemoved => {

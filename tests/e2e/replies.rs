@@ -537,3 +537,35 @@ async fn a_contact_who_changes_number_keeps_their_conversation() {
         .collect();
     assert_eq!(ids, vec!["wamid.N3", "wamid.N2", "wamid.N1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_template_meta_paused_is_not_sent() {
+    let r = start().await;
+    let paused = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "time": 1749416700, "changes": [{
+            "field": "message_template_status_update",
+            "value": {"event": "PAUSED", "message_template_id": 594425479261596_i64,
+                      "message_template_name": "follow_up", "message_template_language": "en_US",
+                      "reason": "Low quality"}
+        }]}]
+    })
+    .to_string()
+    .into_bytes();
+    r.post(paused).await;
+    // Outside the window the reply would be the follow_up fallback: paused, so nothing goes out.
+    r.post(inbound(
+        "321",
+        "wamid.T1",
+        "What are your hours?",
+        now_s() - 25 * 3600,
+    ))
+    .await;
+    assert!(r.sends_to("321").is_empty());
+    let (_, msgs) = r.conversation("321").await;
+    assert_eq!(
+        (msgs[0]["status"].as_str(), msgs[0]["error_kind"].as_str()),
+        (Some("failed"), Some("template-not-approved")),
+        "{msgs:?}"
+    );
+}

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::bindings::switchyard::plugin::types::{
     AccountChange, AccountEvent, Choice, ContactChange, DeliveryState, FlowResponse, InboundEvent,
     InboundMessage, InteractiveReply, Location, MarketingPreference, MediaRef, MessageKind, Party,
-    Referral, StatusUpdate,
+    Referral, StatusUpdate, TemplateStatus,
 };
 use crate::errors::MetaError;
 
@@ -474,6 +474,9 @@ fn not_whatsapp(object: &str) -> InboundEvent {
 fn push_change(waba: Option<&str>, change: Change<'_>, events: &mut Vec<InboundEvent>) {
     match (change.field.as_deref(), change.value) {
         (Some("account_update"), Some(value)) => events.push(account_update(waba, value)),
+        (Some("message_template_status_update"), Some(value)) => {
+            events.push(template_status(waba, value))
+        }
         (Some("messages"), Some(value)) => {
             match serde_json::from_str::<MessagesValue<'_>>(value.get()) {
                 Ok(value) => push_messages(value, events),
@@ -490,6 +493,45 @@ fn push_change(waba: Option<&str>, change: Change<'_>, events: &mut Vec<InboundE
         (Some(field), _) => events.push(InboundEvent::Ignored(format!("field {field}"))),
         (None, _) => events.push(InboundEvent::Ignored("change without field".into())),
     }
+}
+
+/// `field: message_template_status_update`.
+#[derive(Deserialize)]
+struct TemplateStatusUpdate {
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    message_template_name: Option<String>,
+    #[serde(default)]
+    message_template_language: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A template's review status changed; `REINSTATED` means approved again.
+fn template_status(waba: Option<&str>, value: &RawValue) -> InboundEvent {
+    let Ok(u) = serde_json::from_str::<TemplateStatusUpdate>(value.get()) else {
+        return InboundEvent::Ignored("message_template_status_update not understood".into());
+    };
+    let (Some(account_id), Some(name), Some(language), Some(event)) = (
+        waba,
+        u.message_template_name,
+        u.message_template_language,
+        u.event,
+    ) else {
+        return InboundEvent::Ignored("message_template_status_update incomplete".into());
+    };
+    let status = match event.as_str() {
+        "REINSTATED" => "APPROVED".to_string(),
+        other => other.to_string(),
+    };
+    InboundEvent::TemplateStatus(TemplateStatus {
+        account_id: account_id.to_string(),
+        name,
+        language,
+        status,
+        reason: u.reason.filter(|r| !r.is_empty() && r != "NONE"),
+    })
 }
 
 /// An `account_update` change: the events that end or pause the account's connections become
@@ -1094,16 +1136,20 @@ mod tests {
             ]
         );
         assert_eq!(st[2].channel_address, "106540352242923");
-        assert!(events.iter().any(
-            |e| matches!(e, InboundEvent::Ignored(d) if d == "field message_template_status_update")
-        ));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, InboundEvent::TemplateStatus(_)))
+        );
     }
 
     #[test]
-    fn template_status_update_is_ignored() {
+    fn template_status_updates_name_the_account_and_template() {
         let events = fixture("template_status_update.json");
         assert!(
-            matches!(events.as_slice(), [InboundEvent::Ignored(d)] if d.contains("message_template_status_update")),
+            matches!(events.as_slice(), [InboundEvent::TemplateStatus(t)]
+                if t.account_id == "102290129340398" && t.name == "order_update"
+                    && t.language == "en_US" && t.status == "APPROVED" && t.reason.is_none()),
             "{events:?}"
         );
     }
