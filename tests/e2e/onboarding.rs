@@ -532,3 +532,46 @@ async fn embedded_signup_connects_with_given_ids_and_reports_a_pin_mismatch() {
     );
     w.assert_no_secret_seen();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_session_is_shredded_by_the_periodic_sweep() {
+    let mut w = world().await;
+    let state = w.start().await;
+    let (_, location) = w
+        .callback(&[("code", "good-code"), ("state", &state)])
+        .await;
+    let session = param(&location, "session").expect("picking");
+    // The user never picks; ten minutes pass (moved in the database, not slept).
+    let db = format!(
+        "sqlite://{}",
+        w.h.data.path().join("switchyard.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open");
+    sqlx::query("UPDATE meta_onboarding_sessions SET expires_at = 1")
+        .execute(&pool)
+        .await
+        .expect("expire");
+    let store = switchyard::store::Store::open(&db).await.expect("store");
+    let vault = switchyard::vault::Vault::new(
+        switchyard::vault::crypto::MasterKeys::parse(crate::api::MASTER_KEY, "").expect("keys"),
+    );
+    let shredded = switchyard::lifecycle::expire_onboarding_once(&store, &vault)
+        .await
+        .expect("sweep");
+    assert_eq!(shredded, 1);
+    // Nothing left to shred the second time; the session says why it ended.
+    assert_eq!(
+        switchyard::lifecycle::expire_onboarding_once(&store, &vault)
+            .await
+            .expect("sweep"),
+        0
+    );
+    let path = format!("/api/v1/tenants/{}/connect/meta/{session}", w.tenant);
+    let (status, v) = w.call(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["error"].as_str()),
+        (Some("failed"), Some("state_expired")),
+        "{v}"
+    );
+}

@@ -193,22 +193,7 @@ fn failure(step: Step, e: &GraphError) -> ApiError {
 /// Shred the sealed tokens of this tenant's expired sessions (and fail those still open).
 async fn sweep(state: &AppState, access: &TenantAccess) -> Result<(), ApiError> {
     let mut tx = access.begin(&state.store, Mode::Write).await?;
-    for id in tx.expired_onboarding_with_secrets(now_ms()).await? {
-        state.vault.shred_onboarding(&mut tx, &id).await?;
-        if let Some(s) = tx.onboarding(&id).await?
-            && matches!(s.status.as_str(), "started" | "picking")
-        {
-            tx.update_onboarding(
-                &id,
-                &OnboardingUpdate {
-                    status: "failed",
-                    error_code: Some("state_expired"),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        }
-    }
+    ob::expire_sessions(&mut tx, &state.vault).await?;
     tx.commit().await?;
     Ok(())
 }

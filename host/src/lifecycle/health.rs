@@ -142,9 +142,25 @@ pub async fn sweep_once(store: &Store) -> Result<usize, StoreError> {
     Ok(moved)
 }
 
+/// Shred the tokens of every tenant's expired onboarding sessions (a flow started and
+/// abandoned); how many.
+pub async fn expire_onboarding_once(
+    store: &Store,
+    vault: &Vault,
+) -> Result<usize, crate::vault::VaultError> {
+    let mut shredded = 0;
+    for tenant in auth::every_tenant(store).await? {
+        let mut tx = store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+        shredded += crate::onboarding::expire_sessions(&mut tx, vault).await?;
+        tx.commit().await?;
+    }
+    Ok(shredded)
+}
+
 impl Lifecycle {
     /// Start the periodic credential check (every `interval`, first after one interval) and
-    /// the `connecting` sweep (every minute); both stop when `shutdown` fires.
+    /// the `connecting` and expired-onboarding sweeps (every minute); all stop when `shutdown`
+    /// fires.
     pub fn spawn(self, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
         let me = self.clone();
         let mut stop = shutdown.clone();
@@ -163,7 +179,7 @@ impl Lifecycle {
                 }
             }
         });
-        let store = self.store;
+        let (store, vault) = (self.store, self.vault);
         let mut stop = shutdown;
         tokio::spawn(async move {
             loop {
@@ -176,6 +192,9 @@ impl Lifecycle {
                 }
                 if let Err(e) = sweep_once(&store).await {
                     tracing::warn!(error = %e, "connecting sweep failed");
+                }
+                if let Err(e) = expire_onboarding_once(&store, &vault).await {
+                    tracing::warn!(error = %e, "onboarding session sweep failed");
                 }
             }
         });

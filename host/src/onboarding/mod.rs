@@ -149,6 +149,35 @@ pub fn hint(code: &str) -> &'static str {
     }
 }
 
+/// Shred the sealed tokens of the scope's tenant's expired onboarding sessions and fail those
+/// still open (`state_expired`); how many were shredded. Runs when the tenant next starts or
+/// picks, and from the periodic sweep for every tenant.
+pub async fn expire_sessions(
+    tx: &mut crate::store::Tx,
+    vault: &crate::vault::Vault,
+) -> Result<usize, crate::vault::VaultError> {
+    let ids = tx
+        .expired_onboarding_with_secrets(crate::store::now_ms())
+        .await?;
+    for id in &ids {
+        vault.shred_onboarding(tx, id).await?;
+        if let Some(s) = tx.onboarding(id).await?
+            && matches!(s.status.as_str(), "started" | "picking")
+        {
+            tx.update_onboarding(
+                id,
+                &crate::store::OnboardingUpdate {
+                    status: "failed",
+                    error_code: Some("state_expired"),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(ids.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
