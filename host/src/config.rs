@@ -71,7 +71,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
     /// Linear-memory cap per plugin instance, in MiB.
-    #[arg(long, env = "SWITCHYARD_PLUGIN_MEMORY_MIB", default_value_t = 32,
+    #[arg(long, env = "SWITCHYARD_PLUGIN_MEMORY_MIB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub plugin_memory_mib: u64,
     /// CPU deadline per plugin call, in milliseconds (time in plugin code, not egress waits).
@@ -517,7 +517,7 @@ mod tests {
         let c = parse(&["--data-dir", "/tmp/sy"]).expect("config");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite:///tmp/sy/switchyard.db?mode=rwc");
-        assert_eq!(c.runtime.memory_bytes, 32 << 20);
+        assert_eq!(c.runtime.memory_bytes, 64 << 20);
         assert_eq!(c.runtime.cpu_limit, Duration::from_millis(100));
     }
 

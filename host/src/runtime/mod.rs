@@ -58,7 +58,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            memory_bytes: 32 << 20,
+            memory_bytes: 64 << 20,
             table_elements: 20_000,
             cpu_limit: Duration::from_millis(100),
             wall_limit: Duration::from_secs(30),
