@@ -225,6 +225,42 @@ pub async fn tenant_with_rows(
     )
     .await
     .expect("templates");
+    // An onboarding session with its sealed token (its key and secret rows).
+    let session = switchyard::tenancy::ids::new_id("obs");
+    tx.insert_onboarding(&switchyard::store::OnboardingRecord {
+        id: session.clone(),
+        tenant_id: id.clone(),
+        endpoint_id: endpoint.to_string(),
+        flow: "redirect".into(),
+        state_hash: None,
+        actor: "test".into(),
+        ip: None,
+        user_agent: None,
+        consent_version: None,
+        consent_scopes: "[\"messaging\"]".into(),
+        status: "picking".into(),
+        discovered: None,
+        error_code: None,
+        connection_id: None,
+        token_expires_at: None,
+        created_at: 0,
+        expires_at: i64::MAX,
+        used_at: None,
+        updated_at: 0,
+    })
+    .await
+    .expect("onboarding session");
+    v.seal_onboarding(
+        &mut tx,
+        &session,
+        &[(
+            "access_token".into(),
+            switchyard::vault::Secret::new(b"user-token".to_vec()),
+        )],
+        None,
+    )
+    .await
+    .expect("seal onboarding");
     tx.put_policy("echo", "{}").await.expect("policy");
     consent::append(
         &mut tx,
