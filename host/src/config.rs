@@ -141,6 +141,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = 4,
           value_parser = clap::value_parser!(u64).range(1..=256))]
     pub workers: u64,
+    /// What a committed SQLite write survives: `crash` (kill -9; WAL with synchronous=NORMAL)
+    /// or `power-loss` (also power loss / OS crash; synchronous=FULL, an fsync per commit).
+    #[arg(long, env = "SWITCHYARD_SQLITE_DURABILITY", value_enum, default_value_t = crate::store::Durability::Crash)]
+    pub sqlite_durability: crate::store::Durability,
     /// How long a worker's claim on a job holds, in seconds; a crashed worker's jobs run again
     /// after it. Must exceed SWITCHYARD_PLUGIN_WALL_MS so a running job never loses its lease.
     #[arg(long, env = "SWITCHYARD_JOB_LEASE_SECS", default_value_t = 60,
@@ -345,6 +349,8 @@ pub struct Config {
     pub workers: usize,
     /// A job claim's lease.
     pub job_lease: Duration,
+    /// SQLite durability.
+    pub durability: crate::store::Durability,
     /// Sends per second per connection.
     pub send_rate: u32,
     /// Largest inbound media download kept, in bytes.
@@ -475,6 +481,7 @@ impl ServeArgs {
             ingress_max_body: (self.ingress_max_body_kib << 10) as usize,
             workers: self.workers as usize,
             job_lease: Duration::from_secs(self.job_lease_secs),
+            durability: self.sqlite_durability,
             send_rate: self.send_rate as u32,
             media_max_bytes: (self.media_max_mib << 20) as usize,
             health_interval: Duration::from_secs(self.health_interval_secs),

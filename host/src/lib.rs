@@ -122,7 +122,7 @@ pub async fn serve(
 /// Open the database the configuration names, apply migrations, and on PostgreSQL refuse an app
 /// role that row-level security would not hold.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::open(&config.database_url)
+    let store = Store::open_durable(&config.database_url, 8, config.durability)
         .await
         .context("opening the database (SWITCHYARD_DATABASE_URL)")?;
     match store.backend() {

@@ -999,3 +999,19 @@ async fn send_slots(db: Db) {
     second.close().await;
 }
 both!(send_slots_are_spaced_and_shared_by_two_hosts, 4, send_slots);
+
+#[tokio::test]
+async fn sqlite_durability_is_a_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
+    for (durability, expected) in [
+        (switchyard::store::Durability::Crash, 1),
+        (switchyard::store::Durability::PowerLoss, 2),
+    ] {
+        let store = Store::open_durable(&url, 2, durability)
+            .await
+            .expect("open");
+        assert_eq!(store.sqlite_synchronous().await, Some(expected));
+        store.close().await;
+    }
+}

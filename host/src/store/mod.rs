@@ -110,6 +110,16 @@ pub enum PluginSource {
     Directory,
 }
 
+/// What a committed SQLite write survives (DECISIONS A8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Durability {
+    /// A crash of the process (`kill -9`): WAL with `synchronous=NORMAL`.
+    #[default]
+    Crash,
+    /// Also a power loss or OS crash: `synchronous=FULL` (an fsync per commit).
+    PowerLoss,
+}
+
 /// Whether a transaction writes (on SQLite a writer takes the write lock up front).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -161,7 +171,26 @@ impl Store {
 
     /// Connect with at most `max_connections` pooled connections.
     pub async fn open_with(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        Self::open_durable(url, max_connections, Durability::Crash).await
+    }
+
+    /// Connect with the given SQLite durability (ignored on PostgreSQL).
+    pub async fn open_durable(
+        url: &str,
+        max_connections: u32,
+        durability: Durability,
+    ) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
+        let pragmas = match durability {
+            Durability::Crash => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;"
+            }
+            Durability::PowerLoss => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;"
+            }
+        };
         let Some(backend) = backend_of(url) else {
             anyhow::bail!("unsupported database URL scheme (expected sqlite:// or postgres://)");
         };
@@ -175,12 +204,7 @@ impl Store {
                         // WAL + NORMAL survives a crash of the process (FULL: also power loss;
                         // docs/operating.md). secure_delete zeroes freed content, so shredded
                         // keys do not linger in free pages.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                             PRAGMA secure_delete = ON;",
-                        )
-                        .await?;
+                        conn.execute(pragmas).await?;
                     }
                     Ok(())
                 })
@@ -214,6 +238,18 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// SQLite's `synchronous` setting on a pooled connection (1 NORMAL, 2 FULL); `None` on
+    /// PostgreSQL.
+    pub async fn sqlite_synchronous(&self) -> Option<i64> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&self.pool)
+            .await
+            .ok()
     }
 
     /// True when the database answers a trivial query.
