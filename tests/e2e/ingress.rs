@@ -16,7 +16,7 @@ pub fn sign(key: &str, body: &[u8]) -> String {
 }
 
 /// `(outcome, status, body hash, has body, jobs)` of every receipt of `endpoint`, oldest first.
-async fn receipts(h: &Host, endpoint: &str) -> Vec<(String, i64, Option<String>, i64, i64)> {
+pub async fn receipts(h: &Host, endpoint: &str) -> Vec<(String, i64, Option<String>, i64, i64)> {
     let store = Store::open(&format!(
         "sqlite://{}",
         h.data.path().join("switchyard.db").display()

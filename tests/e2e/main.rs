@@ -17,3 +17,4 @@ mod runtime;
 mod secrets;
 mod serve;
 mod store;
+mod twilio;
