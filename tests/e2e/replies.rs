@@ -36,6 +36,14 @@ async fn graph() -> Fake {
         if text.contains("expire") {
             return error(401, 190, "Error validating access token: Session has expired");
         }
+        if text.contains("reuse") {
+            // A provider answering with an id another message already has.
+            return (
+                200,
+                json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.REUSED"}]})
+                    .to_string(),
+            );
+        }
         if text.contains("blocked") {
             return error(400, 368, "Temporarily blocked for policies violations");
         }
@@ -90,7 +98,8 @@ const POLICY: &str = r#"{
     {"keywords": ["window"], "reply": "This window reply is refused by Meta."},
     {"keywords": ["late"], "reply": "Accepted now, failed later."},
     {"keywords": ["expire"], "reply": "Please expire my token."},
-    {"keywords": ["policy"], "reply": "This one gets us blocked."}
+    {"keywords": ["policy"], "reply": "This one gets us blocked."},
+    {"keywords": ["again"], "reply": "The provider will reuse an id for this."}
   ],
   "handoff_keywords": ["agent"],
   "handoff_reply": "A person will answer you shortly.",
@@ -568,4 +577,24 @@ async fn a_template_meta_paused_is_not_sent() {
         (Some("failed"), Some("template-not-approved")),
         "{msgs:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_id_already_taken_does_not_make_a_sent_reply_look_unsent() {
+    let r = start().await;
+    r.post(inbound("654", "wamid.REUSED", "say it again", now_s()))
+        .await;
+    // Sent once, recorded as accepted (without the clashing id), never retried.
+    assert_eq!(r.sends_to("654").len(), 1);
+    let (_, msgs) = r.conversation("654").await;
+    assert_eq!(
+        (
+            msgs[0]["direction"].as_str(),
+            msgs[0]["status"].as_str(),
+            msgs[0]["send_attempts"].as_i64()
+        ),
+        (Some("out"), Some("accepted"), Some(1)),
+        "{msgs:?}"
+    );
+    assert!(msgs[0]["provider_message_id"].is_null());
 }

@@ -164,6 +164,26 @@ impl Tx {
             None => ("accepted", None, None, None),
             Some((k, c, m)) => ("failed", Some(k), Some(c), Some(m)),
         };
+        // A provider id another message of the connection already has (a provider reusing ids,
+        // a misbehaving fake) must not make the send look unsent: it is recorded without it.
+        let mut provider_message_id = provider_message_id;
+        if let Some(pid) = provider_message_id {
+            let taken: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM messages o JOIN messages m ON m.tenant_id = o.tenant_id
+                   AND m.connection_id = o.connection_id
+                  WHERE m.tenant_id = $1 AND m.id = $2 AND o.provider_message_id = $3
+                    AND o.id <> m.id",
+            )
+            .bind(&tenant_id)
+            .bind(id)
+            .bind(pid)
+            .fetch_optional(&mut *self.inner)
+            .await?;
+            if taken.is_some() {
+                tracing::error!(message = %id, provider_message_id = %pid, "the provider gave an id another message already has; recorded without it");
+                provider_message_id = None;
+            }
+        }
         sqlx::query(
             "UPDATE messages SET provider_message_id = COALESCE($3, provider_message_id),
                     status = CASE WHEN status = 'queued' THEN $4 ELSE status END,
