@@ -359,6 +359,18 @@ fn tenant_endpoints() -> Vec<(Method, &'static str, Option<Value>, &'static str)
             "read",
         ),
         (
+            Method::POST,
+            "/api/v1/tenants/{t}/connections/{c}/verify",
+            None,
+            "manage",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants/{t}/connections/{c}/test",
+            Some(json!({"to": "+14155550123", "message": "test"})),
+            "manage",
+        ),
+        (
             Method::GET,
             "/api/v1/tenants/{t}/media/med_x",
             None,

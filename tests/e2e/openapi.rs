@@ -41,6 +41,14 @@ const ROUTES: &[(&str, &str)] = &[
         "get",
         "/api/v1/tenants/{tenant}/connections/{connection}/templates",
     ),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/connections/{connection}/verify",
+    ),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/connections/{connection}/test",
+    ),
     ("get", "/api/v1/tenants/{tenant}/media/{media}"),
     ("get", "/api/v1/tenants/{tenant}/conversations"),
     (

@@ -107,6 +107,9 @@ struct Run {
     h: Host,
     twilio: Fake,
     tenant: (String, String),
+    /// The Twilio connection and an agent's key (agents may not verify or test).
+    connection: String,
+    agent: String,
     endpoint: String,
     /// The public webhook URL Twilio calls (and signs).
     public: String,
@@ -293,6 +296,8 @@ async fn start() -> Run {
         h,
         twilio,
         tenant: s.a.clone(),
+        connection: c["id"].as_str().expect("id").to_string(),
+        agent: s.a_keys["agent"].clone(),
         endpoint,
         public,
         client: reqwest::Client::new(),
@@ -442,5 +447,91 @@ async fn twilio_63016_in_a_failed_callback_acts_as_window_closed() {
         (msgs[0]["kind"].as_str(), msgs[0]["status"].as_str()),
         (Some("template"), Some("accepted")),
         "{msgs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twilio_verify_rechecks_and_a_test_send_goes_out_once_and_is_in_the_ledger() {
+    let r = start().await;
+    let base = format!(
+        "/api/v1/tenants/{}/connections/{}",
+        r.tenant.0, r.connection
+    );
+    let checks_before = r.twilio.requests().len();
+    let v =
+        r.h.ok(Method::POST, &format!("{base}/verify"), &r.tenant.1, None)
+            .await;
+    assert_eq!(v["status"], "live", "{v}");
+    assert_eq!(
+        r.twilio.requests().len(),
+        checks_before + 1,
+        "one account fetch"
+    );
+
+    // Agents may do neither.
+    let denied =
+        r.h.call(
+            Method::POST,
+            &format!("{base}/verify"),
+            Some(&r.agent),
+            None,
+        )
+        .await;
+    assert_error(&denied, 403, "forbidden");
+    let body = json!({"to": "+14155550123", "message": "Test from Switchyard"});
+    let denied =
+        r.h.call(
+            Method::POST,
+            &format!("{base}/test"),
+            Some(&r.agent),
+            Some(body.clone()),
+        )
+        .await;
+    assert_error(&denied, 403, "forbidden");
+    let bad =
+        r.h.call(
+            Method::POST,
+            &format!("{base}/test"),
+            Some(&r.tenant.1),
+            Some(json!({"to": "call me", "message": "x"})),
+        )
+        .await;
+    assert_error(&bad, 422, "invalid_recipient");
+
+    // No one wrote first, yet a test send goes out: once, with Twilio's form.
+    let sent =
+        r.h.ok(
+            Method::POST,
+            &format!("{base}/test"),
+            &r.tenant.1,
+            Some(body),
+        )
+        .await;
+    assert!(
+        sent["provider_message_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("SM")),
+        "{sent}"
+    );
+    let sends = r.sends();
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert_eq!(field(&sends[0], "To"), Some("whatsapp:+14155550123"));
+    assert_eq!(field(&sends[0], "From"), Some(FROM));
+    assert_eq!(field(&sends[0], "Body"), Some("Test from Switchyard"));
+    let ledger =
+        r.h.ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/consent", r.tenant.0),
+            &r.tenant.1,
+            None,
+        )
+        .await;
+    assert!(
+        ledger["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|e| e["action"] == "test-send" && e["connection_id"] == r.connection.as_str()),
+        "{ledger}"
     );
 }

@@ -659,3 +659,231 @@ pub async fn disconnect(
     tracing::info!(tenant = %access.scope.id(), connection = %c.id, "number disconnected and shredded");
     Ok(Json(view(&state, c)))
 }
+
+/// The connection, its secrets opened, and the connector and call context to reach the
+/// provider with (the connection must not be disconnected).
+async fn provider_call(
+    state: &AppState,
+    access: &crate::tenancy::TenantAccess,
+    connection_id: &str,
+) -> Result<
+    (
+        ConnectionRecord,
+        std::sync::Arc<crate::runtime::ConnectorPlugin>,
+        crate::runtime::types::ConnectionInfo,
+        crate::vault::SecretScope,
+    ),
+    ApiError,
+> {
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let c = tx
+        .connection(connection_id)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    if c.status == "disconnected" {
+        return Err(ApiError::Conflict {
+            code: "connection_disconnected",
+            message: "the connection is disconnected; connect the number again".into(),
+        });
+    }
+    let secrets = state.vault.open_connection(&mut tx, &c.id).await?;
+    tx.commit().await?;
+    let plugin = state
+        .plugins
+        .connector(&c.connector)
+        .cloned()
+        .ok_or_else(|| ApiError::BadGateway {
+            code: "connector_failed",
+            message: format!("connector {} is not loaded", c.connector),
+        })?;
+    let info = crate::jobs::connection_info(
+        &c,
+        state
+            .provider_urls
+            .get(&c.connector)
+            .cloned()
+            .unwrap_or_default(),
+        state.webhook_url(&c.endpoint_id),
+    );
+    let scope = Vault::call_scope(None, Some((&c, secrets)));
+    Ok((c, plugin, info, scope))
+}
+
+/// A provider's refusal as the API answers it.
+fn provider_refusal(e: &crate::runtime::types::ProviderError) -> ApiError {
+    let message = format!("{} {}", e.code, e.message);
+    match e.kind {
+        ErrorKind::RateLimited | ErrorKind::Transient => ApiError::BadGateway {
+            code: "provider_unavailable",
+            message,
+        },
+        ErrorKind::AuthExpired | ErrorKind::PermissionMissing | ErrorKind::AccountBlocked => {
+            ApiError::unprocessable("invalid_credentials", message)
+        }
+        ErrorKind::WindowClosed => ApiError::unprocessable("window_closed", message),
+        ErrorKind::InvalidRecipient => ApiError::unprocessable("invalid_recipient", message),
+        ErrorKind::InvalidRequest => ApiError::unprocessable("invalid_request", message),
+        _ => ApiError::unprocessable("send_refused", message),
+    }
+}
+
+/// Verify (owner/admin): check the stored credentials with the provider again. Accepted → the
+/// connection is `live` (a warning the connector reports stays in `status_reason`); refused →
+/// `expired`/`error` with the provider's code and message, and 422 `invalid_credentials`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}/verify",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    responses(
+        (status = 200, description = "The credentials work", body = ConnectionView),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn verify(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConnectionPath>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let access = &tenant.access;
+    let (c, plugin, info, scope) = provider_call(&state, access, &p.connection).await?;
+    let result = plugin.check_credentials(scope, &info).await;
+    let (status, reason, refusal) = match result {
+        Ok(Ok(health)) => {
+            let warning = health
+                .detail
+                .starts_with(crate::lifecycle::WARNING_PREFIX)
+                .then(|| health.detail.clone());
+            ("live", warning, None)
+        }
+        Ok(Err(e)) => match crate::replies::connection_effect(e.kind) {
+            Some((status, hint)) => (
+                status,
+                Some(format!("{} {} ({hint})", e.code, e.message)),
+                Some(provider_refusal(&e)),
+            ),
+            None => return Err(provider_refusal(&e)),
+        },
+        Err(e) => {
+            return Err(ApiError::BadGateway {
+                code: "connector_failed",
+                message: format!("the connector failed while checking credentials: {e}"),
+            });
+        }
+    };
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    tx.set_connection_status(&c.id, status, reason.as_deref())
+        .await?;
+    tx.commit().await?;
+    state.endpoints.clear();
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let c = tx
+        .connection(&c.id)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    tx.commit().await?;
+    Ok(Json(view(&state, c)))
+}
+
+/// A test message to send.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestSend {
+    /// The recipient's phone number in E.164 (`+14155550123`, or digits).
+    pub to: String,
+    /// The text.
+    pub message: String,
+}
+
+/// What the provider said about a test message.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TestSent {
+    /// The provider's id for the message (wamid, MessageSid).
+    pub provider_message_id: String,
+}
+
+/// Test send (owner/admin): one text message through the connection, recorded in the consent
+/// ledger as `test-send` with who sent it. The one exception to "the contact writes first"; the
+/// provider's own rules (the 24-hour window) still apply and come back as errors.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}/test",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    request_body = TestSend,
+    responses(
+        (status = 200, description = "Accepted by the provider", body = TestSent),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn test_send(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    client: Client,
+    Path(p): Path<ConnectionPath>,
+    ApiJson(body): ApiJson<TestSend>,
+) -> Result<Json<TestSent>, ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let to = body
+        .to
+        .trim()
+        .trim_start_matches("whatsapp:")
+        .trim_start_matches('+');
+    if to.len() < 6 || to.len() > 15 || !to.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::unprocessable(
+            "invalid_recipient",
+            "`to` must be a phone number in E.164 (+ and 6 to 15 digits)",
+        ));
+    }
+    if body.message.trim().is_empty() || body.message.len() > 4096 {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "`message` must be 1 to 4096 bytes of text",
+        ));
+    }
+    let access = &tenant.access;
+    let (c, plugin, info, scope) = provider_call(&state, access, &p.connection).await?;
+    let out = crate::runtime::types::OutboundMessage {
+        to: crate::runtime::types::Party {
+            phone: Some(to.to_string()),
+            user_id: None,
+            name: None,
+        },
+        content: crate::runtime::types::Content::Text(body.message.clone()),
+        reply_to: None,
+        idempotency_key: crate::tenancy::ids::new_id("tst"),
+    };
+    let provider_message_id = match plugin.send(scope, &info, &out).await {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => return Err(provider_refusal(&e)),
+        Err(e) => {
+            return Err(ApiError::BadGateway {
+                code: "connector_failed",
+                message: format!("the connector failed while sending: {e}"),
+            });
+        }
+    };
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    consent::append(
+        &mut tx,
+        &client.origin(access.actor.ledger_name()),
+        &Entry {
+            connection_id: Some(&c.id),
+            action: Action::TestSend,
+            document_version: None,
+            scopes: &[],
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tenant = %access.scope.id(), connection = %c.id, "test message sent");
+    Ok(Json(TestSent {
+        provider_message_id,
+    }))
+}

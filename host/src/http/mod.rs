@@ -104,6 +104,14 @@ pub fn router(state: AppState) -> Router {
             post(onboarding::pick),
         )
         .route(
+            "/tenants/{tenant}/connections/{connection}/verify",
+            post(connections::verify),
+        )
+        .route(
+            "/tenants/{tenant}/connections/{connection}/test",
+            post(connections::test_send),
+        )
+        .route(
             "/tenants/{tenant}/connections/{connection}/templates",
             get(lifecycle::templates),
         )

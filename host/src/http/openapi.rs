@@ -111,6 +111,8 @@ impl Modify for BearerAuth {
         super::onboarding::callback,
         super::onboarding::show,
         super::onboarding::pick,
+        super::connections::verify,
+        super::connections::test_send,
         super::lifecycle::templates,
         super::lifecycle::media,
         super::inbox::conversations,
