@@ -457,6 +457,27 @@ async fn twilio_verify_rechecks_and_a_test_send_goes_out_once_and_is_in_the_ledg
         "/api/v1/tenants/{}/connections/{}",
         r.tenant.0, r.connection
     );
+    // A sandbox sender: the status explains the testers' `join <keyword>` opt-in.
+    let sandbox =
+        r.h.ok(
+            Method::POST,
+            &format!("/api/v1/tenants/{}/connections", r.tenant.0),
+            &r.tenant.1,
+            Some(json!({
+                "connector": "twilio",
+                "settings": {"account_sid": SID, "from": "whatsapp:+14155238886"},
+                "secrets": {"auth_token": TOKEN},
+                "consent": {"document_version": "2026-11"}
+            })),
+        )
+        .await;
+    assert_eq!(sandbox["status"], "live", "{sandbox}");
+    assert!(
+        sandbox["status_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("sandbox") && s.contains("join <keyword>")),
+        "{sandbox}"
+    );
     let checks_before = r.twilio.requests().len();
     let v =
         r.h.ok(Method::POST, &format!("{base}/verify"), &r.tenant.1, None)

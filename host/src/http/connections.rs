@@ -456,7 +456,11 @@ pub(crate) async fn connect(
         display_name: display.as_deref(),
         settings: &settings_json,
         status: "live",
-        status_reason: None,
+        // What the connector warns about at once (a sandbox sender, no webhook subscription).
+        status_reason: health
+            .detail
+            .starts_with(crate::lifecycle::WARNING_PREFIX)
+            .then_some(health.detail.as_str()),
         token_expires_at: expires_at,
     };
     tx.insert_connection(&new).await.map_err(|e| match e {

@@ -265,7 +265,7 @@ pub fn check_credentials(
     let name = account.friendly_name.unwrap_or_else(|| sid.to_string());
     let detail = if from == SANDBOX_SENDER {
         format!(
-            "sandbox: {from} is Twilio's WhatsApp sandbox sender; each tester must first send \
+            "warning: sandbox: {from} is Twilio's WhatsApp sandbox sender; each tester must first send \
              \"join <keyword>\" (the keyword is in the Console's WhatsApp sandbox settings) to \
              it, and the opt-in lapses after 72 hours. Account {name} is active."
         )
