@@ -489,11 +489,17 @@ impl Workers {
     }
 }
 
-/// A stored connection as a connector sees it.
+/// The public URL a provider calls for `endpoint_id`.
+pub fn webhook_url(public_url: &str, endpoint_id: &str) -> String {
+    format!("{public_url}/hooks/{endpoint_id}")
+}
+
+/// A stored connection as a connector sees it: the configured API base URL of its connector and
+/// its endpoint's public webhook URL (for status callbacks).
 pub fn connection_info(
     c: &ConnectionRecord,
-    api_base_url: String,
-    callback_url: String,
+    provider_urls: &std::collections::HashMap<String, String>,
+    public_url: &str,
 ) -> ConnectionInfo {
     let settings: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&c.settings).unwrap_or_default();
@@ -501,9 +507,9 @@ pub fn connection_info(
         connection_id: c.id.clone(),
         channel_address: c.channel_address.clone(),
         account_id: c.account_id.clone(),
-        api_base_url,
+        api_base_url: provider_urls.get(&c.connector).cloned().unwrap_or_default(),
         settings: settings.into_iter().collect(),
-        callback_url: Some(callback_url),
+        callback_url: Some(webhook_url(public_url, &c.endpoint_id)),
     }
 }
 

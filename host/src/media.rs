@@ -108,14 +108,7 @@ impl Workers {
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", connection.connector))
             })?;
-        let info = connection_info(
-            &connection,
-            self.provider_urls
-                .get(&connection.connector)
-                .cloned()
-                .unwrap_or_default(),
-            format!("{}/hooks/{}", self.public_url, connection.endpoint_id),
-        );
+        let info = connection_info(&connection, &self.provider_urls, &self.public_url);
         let wanted = MediaRef {
             provider_media_id: media.provider_media_id.clone(),
             url: media.url.clone(),

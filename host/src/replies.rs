@@ -50,19 +50,21 @@ pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
     if !rules.contact_wrote_first {
         return Err("the contact never wrote first");
     }
-    // Why a template may not go out, if it may not.
+    // Why a template may not go out, if it may not: (as the reply, as a fallback).
     let refused = |t: &Template| match t.category {
-        TemplateCategory::Marketing if rules.contact_stopped_marketing => {
-            Some("the contact stopped marketing messages")
-        }
-        TemplateCategory::Marketing if !rules.marketing_allowed => {
-            Some("marketing template without active marketing consent")
-        }
+        TemplateCategory::Marketing if rules.contact_stopped_marketing => Some((
+            "the contact stopped marketing messages",
+            "window closed; the fallback is a marketing template and the contact stopped marketing messages",
+        )),
+        TemplateCategory::Marketing if !rules.marketing_allowed => Some((
+            "marketing template without active marketing consent",
+            "window closed; the fallback is a marketing template and marketing consent is not active",
+        )),
         _ => None,
     };
     match reply.content {
         Content::Template(t) => match refused(&t) {
-            Some(reason) => Err(reason),
+            Some((reason, _)) => Err(reason),
             None => Ok(Reply {
                 content: Content::Template(t),
                 fallback: None,
@@ -75,14 +77,7 @@ pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
         }),
         _ => match reply.fallback {
             Some(t) => match refused(&t) {
-                Some(reason) => Err(match reason {
-                    "the contact stopped marketing messages" => {
-                        "window closed; the fallback is a marketing template and the contact stopped marketing messages"
-                    }
-                    _ => {
-                        "window closed; the fallback is a marketing template and marketing consent is not active"
-                    }
-                }),
+                Some((_, as_fallback)) => Err(as_fallback),
                 None => Ok(Reply {
                     content: Content::Template(t),
                     fallback: None,
@@ -471,14 +466,7 @@ impl Workers {
             tokio::time::sleep(Duration::from_micros(wait as u64)).await;
         }
 
-        let info = connection_info(
-            &connection,
-            self.provider_urls
-                .get(&connection.connector)
-                .cloned()
-                .unwrap_or_default(),
-            format!("{}/hooks/{}", self.public_url, connection.endpoint_id),
-        );
+        let info = connection_info(&connection, &self.provider_urls, &self.public_url);
         let out = OutboundMessage {
             to: Party {
                 phone: m.contact_phone.clone(),

@@ -399,15 +399,7 @@ pub(crate) async fn connect(
         updated_at: 0,
         disconnected_at: None,
     };
-    let info = crate::jobs::connection_info(
-        &draft,
-        state
-            .provider_urls
-            .get(&req.connector)
-            .cloned()
-            .unwrap_or_default(),
-        state.webhook_url(&endpoint.id),
-    );
+    let info = crate::jobs::connection_info(&draft, &state.provider_urls, &state.public_url);
     let scope = Vault::call_scope(None, Some((&draft, secrets.clone())));
     let health = match plugin.check_credentials(scope, &info).await {
         Ok(Ok(h)) => h,
@@ -666,7 +658,7 @@ pub async fn disconnect(
 
 /// The connection, its secrets opened, and the connector and call context to reach the
 /// provider with (the connection must not be disconnected).
-async fn provider_call(
+pub(super) async fn provider_call(
     state: &AppState,
     access: &crate::tenancy::TenantAccess,
     connection_id: &str,
@@ -700,15 +692,7 @@ async fn provider_call(
             code: "connector_failed",
             message: format!("connector {} is not loaded", c.connector),
         })?;
-    let info = crate::jobs::connection_info(
-        &c,
-        state
-            .provider_urls
-            .get(&c.connector)
-            .cloned()
-            .unwrap_or_default(),
-        state.webhook_url(&c.endpoint_id),
-    );
+    let info = crate::jobs::connection_info(&c, &state.provider_urls, &state.public_url);
     let scope = Vault::call_scope(None, Some((&c, secrets)));
     Ok((c, plugin, info, scope))
 }
@@ -780,18 +764,16 @@ pub async fn verify(
     let mut tx = access.begin(&state.store, Mode::Write).await?;
     tx.set_connection_status(&c.id, status, reason.as_deref())
         .await?;
-    tx.commit().await?;
-    state.endpoints.clear();
-    if let Some(refusal) = refusal {
-        return Err(refusal);
-    }
-    let mut tx = access.begin(&state.store, Mode::Read).await?;
     let c = tx
         .connection(&c.id)
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
-    Ok(Json(view(&state, c)))
+    state.endpoints.clear();
+    match refusal {
+        Some(refusal) => Err(refusal),
+        None => Ok(Json(view(&state, c))),
+    }
 }
 
 /// A test message to send.

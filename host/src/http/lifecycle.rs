@@ -15,7 +15,6 @@ use crate::error::ApiError;
 use crate::runtime::types::{ErrorKind, TemplateCategory};
 use crate::store::{Mode, TemplateRecord, now_ms};
 use crate::tenancy::Capability;
-use crate::vault::Vault;
 
 #[derive(Deserialize)]
 pub(super) struct MediaPath {
@@ -129,37 +128,8 @@ pub async fn templates(
     Path(p): Path<ConnectionPath>,
 ) -> Result<Json<Vec<TemplateView>>, ApiError> {
     tenant.require(Capability::ReadConnections)?;
-    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
-    let connection = tx
-        .connection(&p.connection)
-        .await?
-        .ok_or(ApiError::NotFound("connection"))?;
-    if connection.status == "disconnected" {
-        return Err(ApiError::Conflict {
-            code: "connection_disconnected",
-            message: "the connection is disconnected".into(),
-        });
-    }
-    let secrets = state.vault.open_connection(&mut tx, &connection.id).await?;
-    tx.commit().await?;
-    let plugin = state
-        .plugins
-        .connector(&connection.connector)
-        .cloned()
-        .ok_or_else(|| ApiError::BadGateway {
-            code: "connector_failed",
-            message: format!("connector {} is not loaded", connection.connector),
-        })?;
-    let info = crate::jobs::connection_info(
-        &connection,
-        state
-            .provider_urls
-            .get(&connection.connector)
-            .cloned()
-            .unwrap_or_default(),
-        state.webhook_url(&connection.endpoint_id),
-    );
-    let scope = Vault::call_scope(None, Some((&connection, secrets)));
+    let (connection, plugin, info, scope) =
+        super::connections::provider_call(&state, &tenant.access, &p.connection).await?;
     let listed = match plugin.list_templates(scope, &info).await {
         Ok(Ok(list)) => list,
         Ok(Err(e)) => {

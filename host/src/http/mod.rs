@@ -62,7 +62,7 @@ pub struct AppState {
 impl AppState {
     /// The public webhook URL of an endpoint.
     pub fn webhook_url(&self, endpoint_id: &str) -> String {
-        format!("{}/hooks/{endpoint_id}", self.public_url)
+        crate::jobs::webhook_url(&self.public_url, endpoint_id)
     }
 
     /// Where Facebook's dialog sends the browser back (the redirect flow).

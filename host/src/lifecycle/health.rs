@@ -245,14 +245,7 @@ impl Lifecycle {
             .await
             .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
-        let info = connection_info(
-            c,
-            self.provider_urls
-                .get(&c.connector)
-                .cloned()
-                .unwrap_or_default(),
-            format!("{}/hooks/{}", self.public_url, c.endpoint_id),
-        );
+        let info = connection_info(c, &self.provider_urls, &self.public_url);
         let call_scope = Vault::call_scope(None, Some((c, secrets)));
         let (verdict, expires_at) = match plugin.check_credentials(call_scope, &info).await {
             Err(e) => return Err(format!("connector failed: {e}")),

@@ -165,31 +165,20 @@ impl Tx {
             Some((k, c, m)) => ("failed", Some(k), Some(c), Some(m)),
         };
         // A provider id another message of the connection already has (a provider reusing ids,
-        // a misbehaving fake) must not make the send look unsent: it is recorded without it.
-        let mut provider_message_id = provider_message_id;
-        if let Some(pid) = provider_message_id {
-            let taken: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM messages o JOIN messages m ON m.tenant_id = o.tenant_id
-                   AND m.connection_id = o.connection_id
-                  WHERE m.tenant_id = $1 AND m.id = $2 AND o.provider_message_id = $3
-                    AND o.id <> m.id",
-            )
-            .bind(&tenant_id)
-            .bind(id)
-            .bind(pid)
-            .fetch_optional(&mut *self.inner)
-            .await?;
-            if taken.is_some() {
-                tracing::error!(message = %id, provider_message_id = %pid, "the provider gave an id another message already has; recorded without it");
-                provider_message_id = None;
-            }
-        }
-        sqlx::query(
-            "UPDATE messages SET provider_message_id = COALESCE($3, provider_message_id),
+        // a misbehaving fake) must not make the send look unsent: it is recorded without it,
+        // in the same statement (the unique index answers the lookup).
+        let recorded: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE messages SET provider_message_id = CASE
+                        WHEN EXISTS (SELECT 1 FROM messages o
+                                      WHERE o.connection_id = messages.connection_id
+                                        AND o.provider_message_id = $3 AND o.id <> messages.id)
+                        THEN provider_message_id
+                        ELSE COALESCE($3, provider_message_id) END,
                     status = CASE WHEN status = 'queued' THEN $4 ELSE status END,
                     error_kind = $5, error_code = $6, error_message = $7, updated_at = $8,
                     sending_until = NULL
-             WHERE tenant_id = $1 AND id = $2",
+             WHERE tenant_id = $1 AND id = $2
+             RETURNING provider_message_id",
         )
         .bind(&tenant_id)
         .bind(id)
@@ -199,8 +188,13 @@ impl Tx {
         .bind(code)
         .bind(message)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .fetch_optional(&mut *self.inner)
         .await?;
+        if let (Some(pid), Some(kept)) = (provider_message_id, &recorded)
+            && kept.as_deref() != Some(pid)
+        {
+            tracing::error!(message = %id, provider_message_id = %pid, "the provider gave an id another message already has; recorded without it");
+        }
         if error.is_some() {
             self.bump_counters(0, 0, 1).await?;
         }
