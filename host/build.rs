@@ -69,18 +69,18 @@ fn run() -> Result<(), String> {
             .join(format!("{}.wasm", pkg.name.replace('-', "_")));
         let bytes =
             std::fs::read(&built).map_err(|e| format!("reading {}: {e}", built.display()))?;
-        let manifest = format!(
-            "{{\"name\":{:?},\"version\":{:?},\"world\":{:?},\"interface\":{:?},\"egress\":[{}]}}",
-            pkg.name,
-            pkg.version,
-            pkg.world,
-            INTERFACE,
-            pkg.egress
-                .iter()
-                .map(|h| format!("{h:?}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let mut manifest = serde_json::json!({
+            "name": pkg.name,
+            "version": pkg.version,
+            "world": pkg.world,
+            "interface": INTERFACE,
+            "egress": pkg.egress,
+        });
+        if let Some(connection) = &pkg.connection {
+            manifest["connection"] =
+                serde_json::from_str(connection).map_err(|e| format!("{}: {e}", pkg.name))?;
+        }
+        let manifest = manifest.to_string();
         let mut packed = bytes;
         manifest_section::append_custom_section(
             &mut packed,
@@ -175,6 +175,8 @@ struct PluginPackage {
     world: String,
     egress: Vec<String>,
     bundle: String,
+    /// The connector's declared settings and secrets (JSON), if any.
+    connection: Option<String>,
 }
 
 /// The plugin packages and their `[package.metadata.switchyard]`, from `cargo metadata`.
@@ -225,6 +227,7 @@ fn plugin_packages(plugins: &Path) -> Result<Vec<PluginPackage>, String> {
                 .flatten()
                 .filter_map(|h| h.as_str().map(str::to_string))
                 .collect(),
+            connection: (!sy["connection"].is_null()).then(|| sy["connection"].to_string()),
         });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));

@@ -297,6 +297,10 @@ pub enum PluginCommand {
         /// A host it may reach over HTTPS; repeat for several.
         #[arg(long = "egress-host")]
         egress: Vec<String>,
+        /// A connector's settings and secrets as JSON (`{"settings": [...], "secrets": [...]}`,
+        /// see docs/plugin-authors.md); without it the generic shape applies.
+        #[arg(long)]
+        connection: Option<PathBuf>,
         /// Where to write the packed plugin.
         #[arg(long, short)]
         output: PathBuf,
@@ -446,6 +450,22 @@ impl ServeArgs {
                 .or_default()
                 .push(url.origin().ascii_serialization());
             provider_urls.insert(plugin.to_string(), base);
+        }
+        // The version is one Graph URL path segment: `v26.0`, never anything that could add one.
+        let version_ok = self
+            .meta_graph_version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                [major, minor]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+            });
+        if !version_ok {
+            return Err(ConfigError {
+                variable: "SWITCHYARD_META_GRAPH_VERSION",
+                reason: "expected a Graph API version such as v26.0".into(),
+            });
         }
         if !matches!(self.meta_dialog_url.scheme(), "http" | "https") {
             return Err(ConfigError {

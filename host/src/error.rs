@@ -143,6 +143,12 @@ impl From<crate::lifecycle::EndError> for ApiError {
     }
 }
 
+impl From<crate::connector::SettingsError> for ApiError {
+    fn from(e: crate::connector::SettingsError) -> Self {
+        ApiError::unprocessable(e.code(), e.to_string())
+    }
+}
+
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
         match e {

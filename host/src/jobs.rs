@@ -16,10 +16,10 @@ use tokio::sync::Notify;
 use crate::ingress::{EndpointCache, PROCESS_RECEIPT};
 use crate::runtime::Registry;
 use crate::runtime::types::{
-    AccountChange, AccountEvent, ConnectionInfo, DeliveryState, ErrorKind, HttpRequest,
-    InboundEvent, MessageKind, TemplateStatus,
+    AccountChange, AccountEvent, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
+    TemplateStatus,
 };
-use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, now_ms};
+use crate::store::{Job, Mode, NewMessage, Store, StoreError, now_ms};
 use crate::tenancy::{Scope, auth};
 use crate::vault::Vault;
 
@@ -53,8 +53,8 @@ pub struct Workers {
     pub vault: Vault,
     /// Woken when a job is queued.
     pub notify: Arc<Notify>,
-    /// Provider API base URLs by connector name.
-    pub provider_urls: Arc<std::collections::HashMap<String, String>>,
+    /// Provider base URLs and the operator's connector settings.
+    pub providers: Arc<crate::connector::Providers>,
     /// Public base URL (webhook URLs for status callbacks).
     pub public_url: String,
     /// How long a claim holds before another worker may take the job (ms).
@@ -145,6 +145,22 @@ impl Workers {
             crate::media::FETCH_MEDIA => self.fetch_media(&job).await,
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         };
+        // What giving up means for the job's message or media is written first, in its own
+        // tenant transaction, never inside the job's: a task holds one write at a time (the
+        // store refuses a second). Should the outcome below then fail, the job runs again and
+        // finds its reply already failed.
+        let gives_up = matches!(&outcome, Err(JobError::Permanent(_)))
+            || (matches!(&outcome, Err(JobError::Retry(_))) && job.attempts >= MAX_ATTEMPTS);
+        if let (true, Err(e)) = (gives_up, &outcome) {
+            let consequence = match job.kind.as_str() {
+                SEND => Some(self.send_gave_up(&job, &e.to_string()).await),
+                crate::media::FETCH_MEDIA => Some(self.media_gave_up(&job, &e.to_string()).await),
+                _ => None,
+            };
+            if let Some(Err(e2)) = consequence {
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %e2, "could not record that the job gave up");
+            }
+        }
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
         match outcome {
             Err(JobError::Defer(at, why)) => tx.defer_job(&job, at, &why).await?,
@@ -161,16 +177,6 @@ impl Workers {
             Err(e) => {
                 tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job dead-lettered");
                 tx.fail_job(&job, &e.to_string(), None).await?;
-                if job.kind == SEND
-                    && let Err(e2) = self.send_gave_up(&job, &e.to_string()).await
-                {
-                    tracing::warn!(job = %job.id, error = %e2, "could not mark the reply failed");
-                }
-                if job.kind == crate::media::FETCH_MEDIA
-                    && let Err(e2) = self.media_gave_up(&job, &e.to_string()).await
-                {
-                    tracing::warn!(job = %job.id, error = %e2, "could not mark the media failed");
-                }
             }
         }
         tx.commit().await?;
@@ -492,25 +498,6 @@ impl Workers {
 /// The public URL a provider calls for `endpoint_id`.
 pub fn webhook_url(public_url: &str, endpoint_id: &str) -> String {
     format!("{public_url}/hooks/{endpoint_id}")
-}
-
-/// A stored connection as a connector sees it: the configured API base URL of its connector and
-/// its endpoint's public webhook URL (for status callbacks).
-pub fn connection_info(
-    c: &ConnectionRecord,
-    provider_urls: &std::collections::HashMap<String, String>,
-    public_url: &str,
-) -> ConnectionInfo {
-    let settings: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&c.settings).unwrap_or_default();
-    ConnectionInfo {
-        connection_id: c.id.clone(),
-        channel_address: c.channel_address.clone(),
-        account_id: c.account_id.clone(),
-        api_base_url: provider_urls.get(&c.connector).cloned().unwrap_or_default(),
-        settings: settings.into_iter().collect(),
-        callback_url: Some(webhook_url(public_url, &c.endpoint_id)),
-    }
 }
 
 /// The message kind a stored name stands for.

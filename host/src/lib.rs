@@ -5,6 +5,7 @@
 
 pub mod bundled;
 pub mod config;
+pub mod connector;
 pub mod consent;
 pub mod demo;
 pub mod egress;
@@ -21,6 +22,7 @@ pub mod store;
 pub mod tenancy;
 pub mod vault;
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,8 +69,16 @@ pub async fn serve(
         vault,
         operator: OperatorToken::new(&String::from_utf8_lossy(operator_token.expose())),
         public_url: config.public_url.clone(),
-        provider_urls: Arc::new(config.provider_urls.clone()),
-        meta_graph_version: config.meta_graph_version.clone(),
+        providers: Arc::new(connector::Providers::new(
+            config.provider_urls.clone(),
+            HashMap::from([(
+                "meta-cloud".to_string(),
+                BTreeMap::from([(
+                    "graph_version".to_string(),
+                    config.meta_graph_version.clone(),
+                )]),
+            )]),
+        )),
         meta: onboarding::meta::Graph::new(
             EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
             config
@@ -90,7 +100,7 @@ pub async fn serve(
         plugins: state.plugins.clone(),
         vault: state.vault.clone(),
         notify: state.jobs.clone(),
-        provider_urls: state.provider_urls.clone(),
+        providers: state.providers.clone(),
         public_url: state.public_url.clone(),
         lease_ms: config.job_lease.as_millis() as i64,
         send_rate: config.send_rate,
@@ -103,7 +113,7 @@ pub async fn serve(
         store: state.store.clone(),
         plugins: state.plugins.clone(),
         vault: state.vault.clone(),
-        provider_urls: state.provider_urls.clone(),
+        providers: state.providers.clone(),
         public_url: state.public_url.clone(),
         token_warn_ms: config.token_warn.as_millis() as i64,
     }

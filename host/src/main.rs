@@ -153,6 +153,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             version,
             world,
             egress,
+            connection,
             output,
         }) => {
             let world = match world.as_str() {
@@ -170,6 +171,16 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     .unwrap_or_default()
                     .to_string(),
                 egress,
+                connection: match connection {
+                    Some(path) => Some(
+                        serde_json::from_slice(
+                            &std::fs::read(&path)
+                                .with_context(|| format!("reading {}", path.display()))?,
+                        )
+                        .with_context(|| format!("{} is not a connection shape", path.display()))?,
+                    ),
+                    None => None,
+                },
             };
             let bytes = std::fs::read(&component)
                 .with_context(|| format!("reading {}", component.display()))?;

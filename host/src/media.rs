@@ -10,7 +10,7 @@
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::jobs::{JobError, Workers, connection_info};
+use crate::jobs::{JobError, Workers};
 use crate::runtime::types::{ErrorKind, MediaRef};
 use crate::store::{Job, MediaRecord, Mode, now_ms};
 use crate::tenancy::{Scope, auth};
@@ -108,7 +108,9 @@ impl Workers {
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", connection.connector))
             })?;
-        let info = connection_info(&connection, &self.provider_urls, &self.public_url);
+        let info = self
+            .providers
+            .connection_info(&connection, plugin.shape(), &self.public_url);
         let wanted = MediaRef {
             provider_media_id: media.provider_media_id.clone(),
             url: media.url.clone(),

@@ -10,8 +10,7 @@
 use std::time::Duration;
 
 use crate::jobs::{
-    JobError, MessageJob, SEND, WINDOW_MS, Workers, connection_info, error_kind_name,
-    kind_from_name,
+    JobError, MessageJob, SEND, WINDOW_MS, Workers, error_kind_name, kind_from_name,
 };
 use crate::runtime::types::{
     Action, Content, ConversationContext, ErrorKind, InboundMessage, MediaRef, OutboundMessage,
@@ -466,7 +465,9 @@ impl Workers {
             tokio::time::sleep(Duration::from_micros(wait as u64)).await;
         }
 
-        let info = connection_info(&connection, &self.provider_urls, &self.public_url);
+        let info = self
+            .providers
+            .connection_info(&connection, plugin.shape(), &self.public_url);
         let out = OutboundMessage {
             to: Party {
                 phone: m.contact_phone.clone(),

@@ -15,6 +15,38 @@ pub const OPERATOR: &str = "operator-token-for-tests";
 pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const GRAPH_OK: &str = r#"{"display_phone_number":"+1 555-078-3881","verified_name":"Lucky Shrub","quality_rating":"GREEN","id":"106540352242922"}"#;
 
+/// The numbers every WhatsApp Business Account lists in the permissive Graph fake.
+pub const LISTED_NUMBERS: &[&str] = &["106540352242922", "1001", "2002", "6006", "7007", "9"];
+
+/// Graph's answer to the reads a Meta connect makes, for any token: a phone number's node
+/// (`GET /v26.0/{id}?fields=id,…`) carries the id asked for; `GET /v26.0/{waba}/phone_numbers`
+/// lists [`LISTED_NUMBERS`]. `None` for anything else.
+pub fn graph_read(r: &crate::fake::Received) -> Option<(u16, String)> {
+    if r.method != "GET" {
+        return None;
+    }
+    let (path, query) = r.path.split_once('?').unwrap_or((r.path.as_str(), ""));
+    let rest = path.trim_start_matches('/').split_once('/')?.1;
+    if let Some(_waba) = rest.strip_suffix("/phone_numbers") {
+        let data: Vec<Value> = LISTED_NUMBERS.iter().map(|n| json!({"id": n})).collect();
+        return Some((200, json!({"data": data}).to_string()));
+    }
+    let asks_id = query
+        .split('&')
+        .any(|kv| kv.starts_with("fields=") && kv[7..].split(',').any(|f| f == "id"));
+    if !rest.contains('/') && asks_id {
+        let mut node: Value = serde_json::from_str(GRAPH_OK).expect("json");
+        node["id"] = json!(rest);
+        return Some((200, node.to_string()));
+    }
+    None
+}
+
+/// A permissive Graph API: [`graph_read`], else `GRAPH_OK` to everything.
+pub fn graph_ok(r: &crate::fake::Received) -> (u16, String) {
+    graph_read(r).unwrap_or_else(|| (200, GRAPH_OK.to_string()))
+}
+
 /// A client of one host's HTTP API (in-process or a spawned binary).
 pub struct Api {
     pub base: String,
@@ -661,7 +693,7 @@ async fn auth_and_isolation(h: Host) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_endpoint_checks_auth_role_and_tenant_on_both_backends() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     auth_and_isolation(Host::start(Db::Sqlite, &graph.origin).await).await;
     if let Some(pg) = PgDb::create("api_isolation").await {
         auth_and_isolation(Host::start(Db::Postgres(pg), &graph.origin).await).await;
@@ -865,17 +897,17 @@ async fn connect_lifecycle(h: Host, graph: &Fake) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connecting_proves_credentials_and_disconnecting_shreds_on_both_backends() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     connect_lifecycle(Host::start(Db::Sqlite, &graph.origin).await, &graph).await;
     if let Some(pg) = PgDb::create("api_connect").await {
-        let graph = Fake::start(200, GRAPH_OK).await;
+        let graph = Fake::start_with(graph_ok).await;
         connect_lifecycle(Host::start(Db::Postgres(pg), &graph.origin).await, &graph).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_paginate_and_errors_have_one_shape() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let mut made = Vec::new();
     for i in 0..7 {

@@ -5,7 +5,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use switchyard::store::{Mode, Store};
 use switchyard::tenancy::Scope;
 
-use crate::api::{Db, GRAPH_OK, Host, setup};
+use crate::api::{Db, Host, graph_ok, setup};
 use crate::fake::Fake;
 
 /// Meta's `X-Hub-Signature-256` of `body` under the app secret `key`.
@@ -38,7 +38,7 @@ pub async fn receipts(h: &Host, endpoint: &str) -> Vec<(String, i64, Option<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_verified_recorded_and_queued() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let client = reqwest::Client::new();
@@ -195,7 +195,7 @@ pub async fn drained(h: &Host) -> Vec<(String, i64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_message_delivered_100_times_concurrently_is_stored_once_for_its_tenant() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let client = reqwest::Client::new();
@@ -291,7 +291,7 @@ async fn one_message_delivered_100_times_concurrently_is_stored_once_for_its_ten
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authentic_body_the_connector_cannot_read_is_dead_lettered_and_replayable() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let body = b"{\"object\": \"whatsapp_business_account\", \"entry\": 5}".to_vec();
@@ -393,7 +393,7 @@ pub async fn graph_that_sends() -> Fake {
                 serde_json::json!({"messaging_product": "whatsapp", "contacts": [{"input": "16505551234", "wa_id": "16505551234"}], "messages": [{"id": format!("wamid.OUT{n}")}]}).to_string(),
             )
         } else {
-            (200, GRAPH_OK.to_string())
+            graph_ok(r)
         }
     })
     .await

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use switchyard::store::Store;
 
-use crate::api::{Db, GRAPH_OK, Host, setup};
+use crate::api::{Db, Host, graph_read, setup};
 use crate::fake::{Fake, Received};
 use crate::ingress::{drained, now_s, sign};
 
@@ -82,7 +82,10 @@ impl Graph {
                     .to_string(),
                 )
             }
-            ("GET", "1001") | ("GET", "2002") => (200, GRAPH_OK.to_string()),
+            ("GET", "1001" | "2002") => graph_read(r).expect("a number node"),
+            ("GET", p) if p == format!("{WABA}/phone_numbers") => {
+                graph_read(r).expect("the account's numbers")
+            }
             ("GET", p) if p == format!("{WABA}/subscribed_apps") => {
                 if self.unsubscribed.load(Ordering::SeqCst) {
                     (200, json!({"data": []}).to_string())

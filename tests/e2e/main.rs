@@ -15,6 +15,7 @@ mod pg;
 mod replies;
 mod runtime;
 mod secrets;
+mod security;
 mod serve;
 mod store;
 mod twilio;

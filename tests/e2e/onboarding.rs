@@ -6,11 +6,11 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::{Db, GRAPH_OK, Host, OPERATOR, assert_error, setup};
+use crate::api::{Db, GRAPH_OK, Host, OPERATOR, assert_error, graph_read, setup};
 use crate::fake::{Fake, Received};
 use crate::ingress::{drained, meta_message, sign};
 
-const APP_ID: &str = "app-123";
+const APP_ID: &str = "1234567890";
 const APP_SECRET: &str = "app-secret-onboarding";
 const SHORT: &str = "EAAshort-lived-token-canary";
 const LONG: &str = "EAAlong-lived-token-canary";
@@ -90,8 +90,8 @@ fn graph(r: &Received) -> (u16, String) {
         return (200, json!({"data": {"app_id": APP_ID, "type": "SYSTEM_USER", "is_valid": true, "expires_at": 0,
             "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
             "granular_scopes": [
-                {"scope": "whatsapp_business_management", "target_ids": ["waba-9"]},
-                {"scope": "whatsapp_business_messaging", "target_ids": ["waba-9"]}
+                {"scope": "whatsapp_business_management", "target_ids": ["900009"]},
+                {"scope": "whatsapp_business_messaging", "target_ids": ["900009"]}
             ]}}).to_string());
     }
     if token != LONG && token != SYSTEM && !token.starts_with("token-") {
@@ -101,14 +101,16 @@ fn graph(r: &Received) -> (u16, String) {
         ("GET", "me/businesses") => {
             assert!(q["fields"].contains("owned_whatsapp_business_accounts"));
             (200, json!({"data": [{"id": "biz-1", "name": "Lucky Shrub", "owned_whatsapp_business_accounts": {"data": [
-                {"id": "waba-1", "name": "Shrub EU"}, {"id": "waba-2", "name": "Shrub US"}]}}]}).to_string())
+                {"id": "900001", "name": "Shrub EU"}, {"id": "900002", "name": "Shrub US"}]}}]}).to_string())
         }
         ("GET", p) if p.ends_with("/phone_numbers") => {
             let n = match p.trim_end_matches("/phone_numbers") {
-                "waba-1" => "5001",
-                "waba-2" => "5002",
-                "waba-9" => "5009",
-                "waba-7" => "5007",
+                "900001" => "5001",
+                "900002" => "5002",
+                "900009" => "5009",
+                "900007" => "5007",
+                // The shared setup's own account, as the permissive fake lists it.
+                "102290129340398" => return crate::api::graph_read(r).expect("listed"),
                 _ => return error(400, 100, "Unsupported get request."),
             };
             (200, json!({"data": [{"id": n, "display_phone_number": format!("+1 555-000-{n}"), "verified_name": "Lucky Shrub",
@@ -135,7 +137,7 @@ fn graph(r: &Received) -> (u16, String) {
             (200, json!({"success": true}).to_string())
         }
         // The connector's own credential check.
-        ("GET", _) => (200, GRAPH_OK.to_string()),
+        ("GET", _) => graph_read(r).unwrap_or_else(|| (200, GRAPH_OK.to_string())),
         _ => error(400, 100, "Unsupported request."),
     }
 }
@@ -292,7 +294,7 @@ async fn redirect_flow_with_two_wabas_waits_for_a_pick_and_ends_live() {
         .call(
             Method::POST,
             &format!("{path}/pick"),
-            Some(json!({"waba_id": "waba-1", "phone_number_id": "5002"})),
+            Some(json!({"waba_id": "900001", "phone_number_id": "5002"})),
         )
         .await;
     assert_error(&bad, 422, "unknown_number");
@@ -300,18 +302,18 @@ async fn redirect_flow_with_two_wabas_waits_for_a_pick_and_ends_live() {
         .call(
             Method::POST,
             &format!("{path}/pick"),
-            Some(json!({"waba_id": "waba-2", "phone_number_id": "5002"})),
+            Some(json!({"waba_id": "900002", "phone_number_id": "5002"})),
         )
         .await;
     assert_eq!(status, 201, "{con}");
     assert_eq!(con["status"], "live");
     assert_eq!(con["channel_address"], "5002");
-    assert_eq!(con["account_id"], "waba-2");
+    assert_eq!(con["account_id"], "900002");
     let again = w
         .call(
             Method::POST,
             &format!("{path}/pick"),
-            Some(json!({"waba_id": "waba-2", "phone_number_id": "5002"})),
+            Some(json!({"waba_id": "900002", "phone_number_id": "5002"})),
         )
         .await;
     assert_error(&again, 409, "session_not_pickable");
@@ -325,7 +327,7 @@ async fn redirect_flow_with_two_wabas_waits_for_a_pick_and_ends_live() {
     assert_eq!(query(&exchange.path)["grant_type"], "fb_exchange_token");
     let sub = reqs
         .iter()
-        .find(|r| r.path.starts_with("/v26.0/waba-2/subscribed_apps"))
+        .find(|r| r.path.starts_with("/v26.0/900002/subscribed_apps"))
         .expect("subscribed");
     assert_eq!(bearer(sub), LONG);
     let body: Value = serde_json::from_slice(&sub.body).expect("json");
@@ -460,7 +462,7 @@ async fn embedded_signup_connects_with_given_ids_and_reports_a_pin_mismatch() {
             &path,
             Some(
                 json!({"endpoint": w.endpoint, "flow": "embedded", "code": "embedded-code",
-                "waba_id": "waba-7", "phone_number_id": "5007",
+                "waba_id": "900007", "phone_number_id": "5007",
                 "consent": {"document_version": "2026-11", "scopes": ["messaging"]}}),
             ),
         )

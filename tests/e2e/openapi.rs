@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::api::{Db, GRAPH_OK, Host};
+use crate::api::{Db, Host, graph_ok};
 use crate::fake::Fake;
 
 /// Every (method, path) the router serves.
@@ -73,7 +73,7 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 
 #[tokio::test]
 async fn openapi_document_covers_every_route() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let (status, doc) = h
         .call(Method::GET, "/api/v1/openapi.json", None, None)

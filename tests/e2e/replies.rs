@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::{Db, GRAPH_OK, Host, setup};
+use crate::api::{Db, Host, graph_ok, setup};
 use crate::fake::Fake;
 use crate::ingress::{drained, now_s, sign};
 
@@ -17,7 +17,7 @@ async fn graph() -> Fake {
     let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Fake::start_with(move |r| {
         if !(r.method == "POST" && r.path.ends_with("/messages")) {
-            return (200, GRAPH_OK.to_string());
+            return graph_ok(r);
         }
         let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
         let text = body["text"]["body"].as_str().unwrap_or_default();

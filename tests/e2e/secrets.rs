@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::{Db, GRAPH_OK, Host, MASTER_KEY, OPERATOR, connect_body, setup};
+use crate::api::{Db, Host, MASTER_KEY, OPERATOR, connect_body, graph_ok, setup};
 use crate::fake::Fake;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
@@ -42,6 +42,13 @@ async fn echoing_graph() -> Fake {
                 401,
                 json!({"error": {"message": format!("Invalid OAuth access token - Cannot parse access token: {auth}"), "type": "OAuthException", "code": 190, "fbtrace_id": "A"}}).to_string(),
             )
+        } else if let Some((status, body)) = crate::api::graph_read(r) {
+            // The number's node, with the token echoed in its fields; the account's numbers.
+            let mut v: Value = serde_json::from_str(&body).expect("json");
+            if v.get("id").is_some() {
+                v["display_phone_number"] = json!(auth);
+            }
+            (status, v.to_string())
         } else {
             (200, json!({"display_phone_number": auth, "verified_name": "Echo", "quality_rating": "GREEN"}).to_string())
         }
@@ -228,7 +235,7 @@ fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_disconnect_no_secret_of_the_connection_can_be_opened_from_the_files() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let db = h.data.path().join("switchyard.db");
@@ -355,7 +362,7 @@ fn demo_mode_writes_private_files_and_names_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_verify_and_vault_rotate_commands_work_on_a_real_database() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let url = format!("sqlite://{}", h.data.path().join("switchyard.db").display());

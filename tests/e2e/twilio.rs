@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::{Db, GRAPH_OK, Host, assert_error, setup};
+use crate::api::{Db, Host, assert_error, graph_ok, setup};
 use crate::fake::{Fake, Received};
 use crate::ingress::{drained, receipts};
 
@@ -244,7 +244,7 @@ fn status<'a>(
 }
 
 async fn start() -> Run {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(graph_ok).await;
     let twilio = twilio().await;
     let h = Host::start_with(
         Db::Sqlite,
@@ -277,6 +277,17 @@ async fn start() -> Run {
 
     let c = h.ok(Method::POST, &path, &s.a.1, Some(body(TOKEN))).await;
     assert_eq!(c["status"], "live", "{c}");
+    // A sender is live in one tenant only, host-wide, though each connection has its own
+    // endpoint (issue 13).
+    let again = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/tenants/{}/connections", s.b.0),
+            Some(&s.b.1),
+            Some(body(TOKEN)),
+        )
+        .await;
+    assert_error(&again, 409, "number_already_connected");
     assert_eq!(c["channel_address"], FROM);
     assert_eq!(c["account_id"], SID);
     let endpoint = c["endpoint_id"].as_str().expect("endpoint").to_string();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::{Client, Tenant};
-use super::endpoints::{checked_secrets, checked_settings};
+use super::endpoints::checked_secrets;
 use super::json::{ApiJson, ApiQuery, PageQuery, page};
 use crate::consent::{self, Action, Entry};
 use crate::error::ApiError;
@@ -21,53 +21,6 @@ use crate::store::{
 };
 use crate::tenancy::{Capability, Scope, TenantAccess, ids};
 use crate::vault::{Secret, Vault};
-
-/// How a connector's settings map onto a connection.
-struct Profile {
-    /// The setting that holds the business address.
-    address: &'static str,
-    /// The setting that holds the provider account, if any.
-    account: Option<&'static str>,
-    /// The setting that holds the display number, if any.
-    display: Option<&'static str>,
-    /// Settings that must be present.
-    required: &'static [&'static str],
-    /// Secrets that must be present.
-    secrets: &'static [&'static str],
-    /// Each connection gets its own endpoint (Twilio) instead of sharing an app's (Meta).
-    own_endpoint: bool,
-}
-
-/// What the host knows about connecting each connector; others use the generic profile
-/// (`channel_address`, optional `account_id`, a shared endpoint) — see docs/plugin-authors.md.
-fn profile(connector: &str) -> Profile {
-    match connector {
-        "meta-cloud" => Profile {
-            address: "phone_number_id",
-            account: Some("waba_id"),
-            display: Some("display_phone_number"),
-            required: &["phone_number_id", "waba_id"],
-            secrets: &["access_token"],
-            own_endpoint: false,
-        },
-        "twilio" => Profile {
-            address: "from",
-            account: Some("account_sid"),
-            display: Some("from"),
-            required: &["account_sid", "from"],
-            secrets: &["auth_token"],
-            own_endpoint: true,
-        },
-        _ => Profile {
-            address: "channel_address",
-            account: Some("account_id"),
-            display: Some("display_name"),
-            required: &["channel_address"],
-            secrets: &[],
-            own_endpoint: false,
-        },
-    }
-}
 
 /// Consent given while connecting.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -239,6 +192,7 @@ pub async fn create(
             endpoint: body.endpoint,
             settings: body.settings,
             secrets,
+            host_secrets: Vec::new(),
             document_version: Some(document_version.to_string()),
             scopes: body.consent.scopes,
             token_expires_at: None,
@@ -257,8 +211,11 @@ pub(crate) struct NewConnect {
     pub endpoint: Option<String>,
     /// Non-secret settings.
     pub settings: BTreeMap<String, String>,
-    /// Checked secrets; only those the runtime knows by name ever reach a plugin call.
+    /// The secrets the caller gave, checked against the connector's declaration.
     pub secrets: Vec<(String, Secret)>,
+    /// Secrets the host made itself (Meta's two-step PIN): sealed with the others, never
+    /// checked against the connector and never given to a plugin call.
+    pub host_secrets: Vec<(String, Secret)>,
     /// Consent document version (1 to 100 characters), when the business gave one.
     pub document_version: Option<String>,
     /// Scopes granted (default `["messaging"]`).
@@ -286,24 +243,12 @@ pub(crate) async fn connect(
                 format!("no connector plugin named {:?} is loaded", req.connector),
             )
         })?;
-    let profile = profile(&req.connector);
-    checked_settings(&req.settings)?;
-    for key in profile.required {
-        if req.settings.get(*key).is_none_or(|v| v.trim().is_empty()) {
-            return Err(ApiError::unprocessable(
-                "invalid_settings",
-                format!("setting {key:?} is required for {}", req.connector),
-            ));
-        }
-    }
-    for key in profile.secrets {
-        if !req.secrets.iter().any(|(k, _)| k == key) {
-            return Err(ApiError::unprocessable(
-                "invalid_secrets",
-                format!("secret {key:?} is required for {}", req.connector),
-            ));
-        }
-    }
+    let checked = crate::connector::check_connection(
+        &req.connector,
+        plugin.shape(),
+        &req.settings,
+        &req.secrets,
+    )?;
     let secrets = req.secrets;
     let document_version = req.document_version.as_deref().map(str::trim);
     if document_version.is_some_and(|v| v.is_empty() || v.len() > 100) {
@@ -328,22 +273,13 @@ pub(crate) async fn connect(
             ),
         ));
     }
-    let setting = |k: Option<&str>| {
-        k.and_then(|k| req.settings.get(k))
-            .map(|v| v.trim().to_string())
-    };
-    let address = setting(Some(profile.address)).unwrap_or_default();
-    if address.is_empty() {
-        return Err(ApiError::unprocessable(
-            "invalid_settings",
-            format!("setting {:?} is required", profile.address),
-        ));
-    }
-    let account = setting(profile.account);
-    let display = setting(profile.display);
+    let address = checked.address.clone();
+    let account = checked.account.clone();
+    let display = Some(checked.display.clone());
 
     let id = ids::new_id("con");
-    let endpoint = if profile.own_endpoint {
+    let own_endpoint = plugin.shape().own_endpoint;
+    let endpoint = if own_endpoint {
         EndpointRecord {
             id: ids::new_id("end"),
             connector: req.connector.clone(),
@@ -358,28 +294,13 @@ pub(crate) async fn connect(
     };
     let taken = || ApiError::Conflict {
         code: "number_already_connected",
-        message: format!("{address} is already connected on this endpoint"),
+        message: format!("{address} is already connected (to this or another business)"),
     };
-    {
-        let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-        if tx.route_taken(&endpoint.id, &address).await? {
-            return Err(taken());
-        }
-        tx.commit().await?;
-    }
 
-    // Prove the credentials before anything is stored (A9). The settings are stored as
-    // checked, the configured Graph version included, so sends use what was proven.
-    let mut settings: BTreeMap<&str, &str> = req
-        .settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    if req.connector == "meta-cloud" {
-        settings
-            .entry("graph_version")
-            .or_insert(state.meta_graph_version.as_str());
-    }
+    // Prove the credentials before anything is stored or any other tenant's number is looked
+    // at (A9): the connector proves the token can use this very address, so a 409 below only
+    // ever answers someone who controls the number — it is no oracle for who connected what.
+    let settings = &checked.settings;
     let settings_json =
         serde_json::to_string(&settings).map_err(|e| ApiError::Internal(e.into()))?;
     let draft = ConnectionRecord {
@@ -399,7 +320,9 @@ pub(crate) async fn connect(
         updated_at: 0,
         disconnected_at: None,
     };
-    let info = crate::jobs::connection_info(&draft, &state.provider_urls, &state.public_url);
+    let info = state
+        .providers
+        .connection_info(&draft, plugin.shape(), &state.public_url);
     let scope = Vault::call_scope(None, Some((&draft, secrets.clone())));
     let health = match plugin.check_credentials(scope, &info).await {
         Ok(Ok(h)) => h,
@@ -436,7 +359,7 @@ pub(crate) async fn connect(
         .or(req.token_expires_at);
 
     let mut tx = access.begin(&state.store, Mode::Write).await?;
-    if profile.own_endpoint {
+    if own_endpoint {
         tx.insert_endpoint(&endpoint).await?;
     }
     let new = NewConnection {
@@ -459,15 +382,23 @@ pub(crate) async fn connect(
         StoreError::Conflict(_) => taken(),
         other => other.into(),
     })?;
-    tx.insert_route(&endpoint.id, &address, &id)
-        .await
+    tx.insert_route(&crate::store::NewRoute {
+        endpoint_id: &endpoint.id,
+        connector: &req.connector,
+        channel_address: &address,
+        account_id: account.as_deref(),
+        connection_id: &id,
+    })
+    .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => taken(),
             other => other.into(),
         })?;
+    let mut sealed = secrets;
+    sealed.extend(req.host_secrets);
     state
         .vault
-        .seal_connection(&mut tx, &id, &secrets, expires_at)
+        .seal_connection(&mut tx, &id, &sealed, expires_at)
         .await?;
     consent::append(
         &mut tx,
@@ -573,11 +504,14 @@ async fn unsubscribe_at_provider(
     ) else {
         return Ok(None);
     };
-    let others = tx.connections(None, 1000).await?;
-    if others
-        .iter()
-        .any(|o| o.id != c.id && o.status == "live" && o.account_id.as_deref() == Some(&waba))
-    {
+    let shared = {
+        // Every tenant's connections, not only this one's: the host-wide routes table.
+        let mut host = state.store.begin(Scope::Host, Mode::Read).await?;
+        let shared = host.account_in_use(&c.connector, &waba, &c.id).await?;
+        host.commit().await?;
+        shared
+    };
+    if shared {
         return Ok(Some(format!(
             "the app stays subscribed to WhatsApp Business Account {waba}: another number uses it"
         )));
@@ -692,7 +626,9 @@ pub(super) async fn provider_call(
             code: "connector_failed",
             message: format!("connector {} is not loaded", c.connector),
         })?;
-    let info = crate::jobs::connection_info(&c, &state.provider_urls, &state.public_url);
+    let info = state
+        .providers
+        .connection_info(&c, plugin.shape(), &state.public_url);
     let scope = Vault::call_scope(None, Some((&c, secrets)));
     Ok((c, plugin, info, scope))
 }

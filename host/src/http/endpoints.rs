@@ -70,31 +70,6 @@ pub fn checked_secrets(
     Ok(out)
 }
 
-/// Check settings: bounded keys and values.
-pub fn checked_settings(settings: &BTreeMap<String, String>) -> Result<(), ApiError> {
-    if settings.len() > 64 {
-        return Err(ApiError::unprocessable(
-            "invalid_settings",
-            "too many settings",
-        ));
-    }
-    for (k, v) in settings {
-        if k.is_empty() || k.len() > 64 || v.len() > 2048 {
-            return Err(ApiError::unprocessable(
-                "invalid_settings",
-                format!("setting {k:?} is empty or too long"),
-            ));
-        }
-        if SecretName::from_field(k).is_some() {
-            return Err(ApiError::unprocessable(
-                "invalid_settings",
-                format!("{k:?} is a secret: send it in \"secrets\""),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Create an endpoint (operator or partner).
 #[utoipa::path(
     post,
@@ -125,22 +100,26 @@ pub async fn create(
         }
         Principal::Tenant { .. } => return Err(ApiError::Forbidden),
     };
-    if state.plugins.connector(&body.connector).is_none() {
-        return Err(ApiError::unprocessable(
+    let plugin = state.plugins.connector(&body.connector).ok_or_else(|| {
+        ApiError::unprocessable(
             "unknown_connector",
             format!("no connector plugin named {:?} is loaded", body.connector),
-        ));
-    }
-    checked_settings(&body.settings)?;
+        )
+    })?;
     let secrets = checked_secrets(body.secrets)?;
+    let settings = crate::connector::check_endpoint(
+        &body.connector,
+        plugin.shape(),
+        &body.settings,
+        &secrets,
+    )?;
     let record = EndpointRecord {
         id: ids::new_id("end"),
         connector: body.connector,
         owner,
         partner_id,
         tenant_id: None,
-        settings: serde_json::to_string(&body.settings)
-            .map_err(|e| ApiError::Internal(e.into()))?,
+        settings: serde_json::to_string(&settings).map_err(|e| ApiError::Internal(e.into()))?,
         created_at: now_ms(),
     };
     let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;

@@ -16,7 +16,6 @@ mod openapi;
 mod partners;
 mod tenants;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -43,10 +42,8 @@ pub struct AppState {
     pub operator: OperatorToken,
     /// Public base URL (no trailing slash).
     pub public_url: String,
-    /// Provider API base URLs by connector name.
-    pub provider_urls: Arc<HashMap<String, String>>,
-    /// Meta Graph API version.
-    pub meta_graph_version: String,
+    /// Provider base URLs and the operator's connector settings.
+    pub providers: Arc<crate::connector::Providers>,
     /// The Graph API as Meta onboarding calls it (host code, A2).
     pub meta: crate::onboarding::meta::Graph,
     /// Largest webhook body accepted, in bytes.

@@ -511,7 +511,7 @@ async fn finish(
 ) -> Result<ConnectionRecord, ApiError> {
     {
         let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-        let taken = tx.route_taken(&app.endpoint.id, &number.id).await?;
+        let taken = tx.route_taken("meta-cloud", &number.id).await?;
         tx.commit().await?;
         if taken {
             return Err(ApiError::Conflict {
@@ -557,10 +557,8 @@ async fn finish(
             connector: "meta-cloud".into(),
             endpoint: Some(app.endpoint.id.clone()),
             settings,
-            secrets: vec![
-                ("access_token".into(), token.clone()),
-                ("two_step_pin".into(), pin),
-            ],
+            secrets: vec![("access_token".into(), token.clone())],
+            host_secrets: vec![("two_step_pin".into(), pin)],
             document_version: session.consent_version.clone(),
             scopes,
             token_expires_at,

@@ -4,11 +4,9 @@
 //! connections stuck in `connecting` to `error`. Both run once through [`Lifecycle::run_once`]
 //! and [`sweep_once`], so they can be driven without timers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::jobs::connection_info;
 use crate::runtime::Registry;
 use crate::runtime::types::ErrorKind;
 use crate::store::{ConnectionRecord, Mode, Store, StoreError, now_ms};
@@ -34,8 +32,8 @@ pub struct Lifecycle {
     pub plugins: Arc<Registry>,
     /// The vault.
     pub vault: Vault,
-    /// Provider API base URLs by connector name.
-    pub provider_urls: Arc<HashMap<String, String>>,
+    /// Provider base URLs and the operator's connector settings.
+    pub providers: Arc<crate::connector::Providers>,
     /// Public base URL.
     pub public_url: String,
     /// How long before a token's expiry a warning shows (ms).
@@ -245,7 +243,9 @@ impl Lifecycle {
             .await
             .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
-        let info = connection_info(c, &self.provider_urls, &self.public_url);
+        let info = self
+            .providers
+            .connection_info(c, plugin.shape(), &self.public_url);
         let call_scope = Vault::call_scope(None, Some((c, secrets)));
         let (verdict, expires_at) = match plugin.check_credentials(call_scope, &info).await {
             Err(e) => return Err(format!("connector failed: {e}")),

@@ -53,6 +53,237 @@ pub struct Manifest {
     /// Hosts the plugin may reach over HTTPS through egress (names only, e.g. `graph.facebook.com`).
     #[serde(default)]
     pub egress: Vec<String>,
+    /// What a connection of this connector is made of (connectors only); absent, a connector
+    /// gets the generic shape ([`ConnectionShape::generic`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionShape>,
+}
+
+/// The settings and secrets a connector accepts, as it declares them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionShape {
+    /// Every setting it accepts; anything else is refused.
+    #[serde(default)]
+    pub settings: Vec<SettingSpec>,
+    /// Every secret it accepts; anything else is refused.
+    #[serde(default)]
+    pub secrets: Vec<SecretSpec>,
+    /// Each connection gets its own webhook endpoint (Twilio) instead of sharing one (Meta).
+    #[serde(default)]
+    pub own_endpoint: bool,
+}
+
+/// One declared setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingSpec {
+    /// Its name, e.g. `phone_number_id`.
+    pub name: String,
+    /// A regular expression the whole value must match (anchored by the host).
+    pub pattern: String,
+    /// Whether a connection (or an endpoint, for `endpoint` settings) needs it.
+    #[serde(default)]
+    pub required: bool,
+    /// Who may set it.
+    #[serde(default)]
+    pub set_by: SetBy,
+    /// What the host takes it for, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<SettingRole>,
+}
+
+/// Who may set a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SetBy {
+    /// The tenant, on its connection.
+    #[default]
+    Tenant,
+    /// The endpoint's owner (operator or partner), on the endpoint.
+    Endpoint,
+    /// The operator, in the host's configuration; never stored with a connection.
+    Operator,
+}
+
+/// What the host takes a tenant setting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettingRole {
+    /// The business's channel address (the route key).
+    Address,
+    /// The provider account the address belongs to.
+    Account,
+    /// The address as people read it.
+    Display,
+}
+
+/// One declared secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// Its name, one the runtime's `secrets` interface knows (e.g. `access_token`).
+    pub name: String,
+    /// Whether it must be given.
+    #[serde(default)]
+    pub required: bool,
+    /// Where it is given: on the connection (the tenant's) or on the endpoint (its owner's).
+    #[serde(default)]
+    pub on: SecretOn,
+}
+
+/// Where a secret is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretOn {
+    /// `POST …/connections` (`secrets`).
+    #[default]
+    Connection,
+    /// `POST /api/v1/endpoints` (`secrets`).
+    Endpoint,
+}
+
+impl ConnectionShape {
+    /// The shape of a connector that declares none: a tenant-set `channel_address` (required),
+    /// `account_id` and `display_name`; the 0.1.0 secret names on either side.
+    pub fn generic() -> ConnectionShape {
+        let setting = |name: &str, pattern: &str, required, role| SettingSpec {
+            name: name.into(),
+            pattern: pattern.into(),
+            required,
+            set_by: SetBy::Tenant,
+            role: Some(role),
+        };
+        let secret = |name: &str, on| SecretSpec {
+            name: name.into(),
+            required: false,
+            on,
+        };
+        ConnectionShape {
+            settings: vec![
+                setting(
+                    "channel_address",
+                    r"[\x21-\x7e]{1,256}",
+                    true,
+                    SettingRole::Address,
+                ),
+                setting(
+                    "account_id",
+                    r"[\x21-\x7e]{1,256}",
+                    false,
+                    SettingRole::Account,
+                ),
+                setting(
+                    "display_name",
+                    r"[^\p{Cc}]{1,128}",
+                    false,
+                    SettingRole::Display,
+                ),
+            ],
+            secrets: vec![
+                secret("access_token", SecretOn::Connection),
+                secret("auth_token", SecretOn::Connection),
+                secret("app_secret", SecretOn::Endpoint),
+                secret("verify_token", SecretOn::Endpoint),
+            ],
+            own_endpoint: false,
+        }
+    }
+
+    /// The declared setting with this name.
+    pub fn setting(&self, name: &str) -> Option<&SettingSpec> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+
+    /// The name of the setting with this role, if one has it.
+    pub fn role(&self, role: SettingRole) -> Option<&str> {
+        self.settings
+            .iter()
+            .find(|s| s.role == Some(role))
+            .map(|s| s.name.as_str())
+    }
+
+    /// Check the declaration itself: names, patterns, exactly one address, known secrets.
+    fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |reason: String| ManifestError::Invalid {
+            field: "connection",
+            reason,
+        };
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 64
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.settings {
+            if !name_ok(&s.name) || !seen.insert(s.name.as_str()) {
+                return Err(invalid(format!(
+                    "setting {:?}: use a unique name of 1-64 lower-case letters, digits and '_'",
+                    s.name
+                )));
+            }
+            if s.pattern.len() > 512 {
+                return Err(invalid(format!("setting {:?}: pattern too long", s.name)));
+            }
+            anchored(&s.pattern)
+                .map_err(|e| invalid(format!("setting {:?}: pattern: {e}", s.name)))?;
+            if s.role.is_some() && s.set_by != SetBy::Tenant {
+                return Err(invalid(format!(
+                    "setting {:?}: only a tenant setting can have a role",
+                    s.name
+                )));
+            }
+        }
+        for role in [
+            SettingRole::Address,
+            SettingRole::Account,
+            SettingRole::Display,
+        ] {
+            let n = self
+                .settings
+                .iter()
+                .filter(|s| s.role == Some(role))
+                .count();
+            if n > 1 || (role == SettingRole::Address && n == 0) {
+                return Err(invalid(format!(
+                    "exactly one setting must have the role address, at most one each other role ({role:?}: {n})"
+                )));
+            }
+        }
+        if let Some(a) = self
+            .settings
+            .iter()
+            .find(|s| s.role == Some(SettingRole::Address))
+            && !a.required
+        {
+            return Err(invalid(format!(
+                "the address setting {:?} must be required",
+                a.name
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.secrets {
+            if crate::vault::SecretName::from_field(&s.name).is_none()
+                || !seen.insert(s.name.as_str())
+            {
+                let known = crate::vault::SecretName::ALL.map(|n| n.field());
+                return Err(invalid(format!(
+                    "secret {:?}: expected one of {} (each once)",
+                    s.name,
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A setting's pattern, anchored to match the whole value.
+pub fn anchored(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
 }
 
 /// Why a manifest could not be read or is not acceptable.
@@ -118,6 +349,16 @@ impl Manifest {
                     SUPPORTED_INTERFACES.join(", ")
                 ),
             });
+        }
+        match (&self.connection, self.world) {
+            (Some(shape), World::Connector) => shape.validate()?,
+            (Some(_), World::ReplyPolicy) => {
+                return Err(ManifestError::Invalid {
+                    field: "connection",
+                    reason: "only a connector declares connection settings".into(),
+                });
+            }
+            (None, _) => {}
         }
         for host in &self.egress {
             if !is_host_name(host) {
@@ -268,6 +509,7 @@ mod tests {
             world: World::Connector,
             interface: "switchyard:plugin@0.1.0".into(),
             egress: vec!["graph.facebook.com".into()],
+            connection: None,
         }
     }
 

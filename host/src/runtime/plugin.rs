@@ -13,7 +13,7 @@ use super::bindings::types::{
 };
 use super::bindings::v0_1_0::{connector::ConnectorPre, reply_policy::ReplyPolicyPre};
 use super::error::{CallError, LoadError};
-use super::manifest::{Manifest, World};
+use super::manifest::{ConnectionShape, Manifest, World};
 use super::state::CallState;
 use crate::vault::SecretScope;
 
@@ -39,6 +39,7 @@ impl Plugin {
 pub struct ConnectorPlugin {
     shared: Arc<PluginShared>,
     pre: ConnectorPre<CallState>,
+    shape: ConnectionShape,
 }
 
 /// A loaded reply policy, ready for calls.
@@ -141,6 +142,11 @@ pub(crate) fn link(
     Ok(match world {
         World::Connector => Plugin::Connector(Arc::new(ConnectorPlugin {
             pre: ConnectorPre::new(pre).map_err(wrong_world)?,
+            shape: shared
+                .manifest
+                .connection
+                .clone()
+                .unwrap_or_else(ConnectionShape::generic),
             shared,
         })),
         World::ReplyPolicy => Plugin::Policy(Arc::new(PolicyPlugin {
@@ -267,6 +273,11 @@ impl ConnectorPlugin {
     /// Its manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.shared.manifest
+    }
+
+    /// The settings and secrets its connections accept (declared, or the generic shape).
+    pub fn shape(&self) -> &ConnectionShape {
+        &self.shape
     }
 
     /// The sha256 of its component bytes.

@@ -295,22 +295,20 @@ impl Tx {
     }
 
     /// Route `(endpoint, channel address)` to a tenant's connection; `Conflict` when taken.
-    pub async fn insert_route(
-        &mut self,
-        endpoint_id: &str,
-        channel_address: &str,
-        connection_id: &str,
-    ) -> Result<()> {
+    pub async fn insert_route(&mut self, route: &NewRoute<'_>) -> Result<()> {
         let tenant_id = self.tenant_id()?;
         sqlx::query(
-            "INSERT INTO routes (endpoint_id, channel_address, tenant_id, connection_id, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO routes (endpoint_id, channel_address, tenant_id, connection_id, created_at,
+                                 connector, account_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(endpoint_id)
-        .bind(channel_address)
+        .bind(route.endpoint_id)
+        .bind(route.channel_address)
         .bind(tenant_id)
-        .bind(connection_id)
+        .bind(route.connection_id)
         .bind(now_ms())
+        .bind(route.connector)
+        .bind(route.account_id)
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -330,17 +328,55 @@ impl Tx {
 }
 
 impl Tx {
-    /// Whether `(endpoint, channel address)` already routes to a live connection.
-    pub async fn route_taken(&mut self, endpoint_id: &str, channel_address: &str) -> Result<bool> {
+    /// Whether a connector's channel address is already connected, in any tenant, on any
+    /// endpoint (host scope).
+    pub async fn route_taken(&mut self, connector: &str, channel_address: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM routes WHERE endpoint_id = $1 AND channel_address = $2",
+            "SELECT COUNT(*) FROM routes WHERE connector = $1 AND channel_address = $2",
         )
-        .bind(endpoint_id)
+        .bind(connector)
         .bind(channel_address)
         .fetch_one(&mut *self.inner)
         .await?;
         Ok(n > 0)
     }
+
+    /// Whether a connection other than `except` (in any tenant) is connected through the same
+    /// provider account (host scope). A route whose account is unknown counts as a user: the
+    /// answer errs toward keeping a shared account subscribed.
+    pub async fn account_in_use(
+        &mut self,
+        connector: &str,
+        account_id: &str,
+        except: &str,
+    ) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM routes
+             WHERE connector = $1 AND (account_id = $2 OR account_id IS NULL)
+               AND connection_id <> $3",
+        )
+        .bind(connector)
+        .bind(account_id)
+        .bind(except)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok(n > 0)
+    }
+}
+
+/// A route to insert: a connection's channel address on its endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRoute<'a> {
+    /// The webhook endpoint.
+    pub endpoint_id: &'a str,
+    /// The connector (a channel address is unique per connector, host-wide).
+    pub connector: &'a str,
+    /// The channel address.
+    pub channel_address: &'a str,
+    /// The provider account, if any.
+    pub account_id: Option<&'a str>,
+    /// The connection it routes to.
+    pub connection_id: &'a str,
 }
 
 impl Tx {

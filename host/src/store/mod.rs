@@ -26,7 +26,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
-pub use admin::{ApiKeyRecord, EndpointRecord, PartnerRecord, ReportRow, TenantRecord};
+pub use admin::{ApiKeyRecord, EndpointRecord, NewRoute, PartnerRecord, ReportRow, TenantRecord};
 pub use inbox::{
     ContactRecord, ConversationRecord, MessageContext, MessageRecord, NewMessage, Page,
     TENANT_TABLES,
@@ -58,6 +58,10 @@ pub enum StoreError {
     /// The transaction's scope may not do this.
     #[error("not allowed in this scope")]
     WrongScope,
+    /// A write transaction was begun by a task that already holds one (a bug: on SQLite it
+    /// would wait for itself).
+    #[error("a write transaction is already open in this task")]
+    NestedWrite,
 }
 
 impl StoreError {
@@ -96,6 +100,44 @@ pub struct Store {
     /// SQLite has one writer at a time: writers of this process queue here, first come first
     /// served, instead of in SQLite's busy handler, which sleeps up to 100 ms between retries.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// The tasks holding a write transaction now: a second one in the same task is refused at
+    /// once, on both backends, instead of waiting on the gate it holds itself.
+    writers: Writers,
+}
+
+/// The tokio tasks that hold an open write transaction.
+#[derive(Debug, Clone, Default)]
+struct Writers(Arc<std::sync::Mutex<std::collections::HashSet<tokio::task::Id>>>);
+
+/// A task's claim on being a writer; released when the transaction ends.
+struct WriterClaim {
+    writers: Writers,
+    task: tokio::task::Id,
+}
+
+impl Writers {
+    /// Claim the current task as a writer; `NestedWrite` when it already is one. Outside a
+    /// tokio task (a plain `block_on`) there is nothing to track.
+    fn claim(&self) -> Result<Option<WriterClaim>> {
+        let Some(task) = tokio::task::try_id() else {
+            return Ok(None);
+        };
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !set.insert(task) {
+            return Err(StoreError::NestedWrite);
+        }
+        Ok(Some(WriterClaim {
+            writers: self.clone(),
+            task,
+        }))
+    }
+}
+
+impl Drop for WriterClaim {
+    fn drop(&mut self) {
+        let mut set = self.writers.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.task);
+    }
 }
 
 /// How long a writer waits for SQLite's write lock before giving up.
@@ -136,6 +178,8 @@ pub struct Tx {
     backend: Backend,
     /// SQLite writers: this process's write turn, held until commit or rollback.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Writers: this task's claim, so it cannot begin a second write while this one is open.
+    _writer: Option<WriterClaim>,
 }
 
 impl std::fmt::Debug for Tx {
@@ -215,6 +259,7 @@ impl Store {
             pool,
             backend,
             write_gate: Arc::default(),
+            writers: Writers::default(),
         })
     }
 
@@ -270,6 +315,11 @@ impl Store {
             (Backend::Postgres, Mode::Write) => "BEGIN",
             (Backend::Postgres, Mode::Read) => "BEGIN READ ONLY",
         };
+        // Before the gate: a task that already writes must fail now, not wait for itself.
+        let writer = match mode {
+            Mode::Write => self.writers.claim()?,
+            Mode::Read => None,
+        };
         let turn = if (self.backend, mode) == (Backend::Sqlite, Mode::Write) {
             let gate = self.write_gate.clone().lock_owned();
             Some(
@@ -301,6 +351,7 @@ impl Store {
             scope,
             backend: self.backend,
             _turn: turn,
+            _writer: writer,
         })
     }
 
@@ -376,5 +427,53 @@ impl Store {
         {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task that writes cannot begin a second write: it is refused at once instead of
+    /// waiting on the write gate it holds itself; another task still just waits its turn.
+    #[tokio::test]
+    async fn a_nested_write_is_refused_not_deadlocked() {
+        // Writers are tracked per tokio task: run the body as one, as workers and handlers are.
+        tokio::spawn(nested_write_body()).await.expect("body");
+    }
+
+    async fn nested_write_body() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.expect("open");
+        store.migrate().await.expect("migrate");
+        let outer = store.begin(Scope::Host, Mode::Write).await.expect("outer");
+        let nested = store.begin(Scope::Host, Mode::Write).await;
+        assert!(matches!(nested, Err(StoreError::NestedWrite)), "{nested:?}");
+        // Reads are fine inside a write.
+        store
+            .begin(Scope::Host, Mode::Read)
+            .await
+            .expect("read")
+            .commit()
+            .await
+            .expect("commit");
+        // Another task waits for the gate and gets it once the first write ends.
+        let other = tokio::spawn({
+            let store = store.clone();
+            async move { store.begin(Scope::Host, Mode::Write).await.map(drop) }
+        });
+        outer.commit().await.expect("commit");
+        other.await.expect("join").expect("the other task's write");
+        // The claim ended with the transaction: this task may write again.
+        let again = store.begin(Scope::Host, Mode::Write).await.expect("again");
+        drop(again);
+        store
+            .begin(Scope::Host, Mode::Write)
+            .await
+            .expect("after a rollback")
+            .commit()
+            .await
+            .expect("commit");
     }
 }

@@ -30,14 +30,24 @@ fn local_error(kind: ErrorKind, code: &str, message: impl Into<String>) -> Provi
     }
 }
 
-/// The Graph API version for a connection: its `graph_version` setting or the default.
+/// The Graph API version for a connection: the operator's `graph_version` setting when it is a
+/// version (`v26.0`), else the default — so no setting can add a path segment to a Graph URL.
 pub fn version(connection: &ConnectionInfo) -> &str {
     connection
         .settings
         .iter()
-        .find(|(k, v)| k == "graph_version" && !v.trim().is_empty())
-        .map(|(_, v)| v.trim())
+        .find(|(k, v)| k == "graph_version" && is_version(v))
+        .map(|(_, v)| v.as_str())
         .unwrap_or(send::DEFAULT_GRAPH_VERSION)
+}
+
+/// `v` followed by `major.minor`, digits only (`^v\d+\.\d+$`).
+fn is_version(v: &str) -> bool {
+    let Some((major, minor)) = v.strip_prefix('v').and_then(|r| r.split_once('.')) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
 }
 
 /// Percent-encode one path segment, so an id can never change the path or add a query.
@@ -129,18 +139,30 @@ pub fn check_credentials(
 ) -> Result<CredentialHealth, ProviderError> {
     #[derive(Deserialize)]
     struct PhoneNumber {
+        id: Option<String>,
         display_phone_number: Option<String>,
         verified_name: Option<String>,
         quality_rating: Option<String>,
     }
+    let wanted = connection.channel_address.as_str();
     let url = url(
         connection,
         &format!(
-            "{}?fields=display_phone_number,verified_name,quality_rating",
-            segment(&connection.channel_address)
+            "{}?fields=id,display_phone_number,verified_name,quality_rating",
+            segment(wanted)
         ),
     );
     let n: PhoneNumber = json(&call(t, "GET", url, None)?, "phone number")?;
+    // The node Graph answered must be the number asked for: anything else means the request
+    // reached another object, and the token proved nothing about this number.
+    if n.id.as_deref() != Some(wanted) {
+        return Err(local_error(
+            ErrorKind::InvalidRequest,
+            "number-mismatch",
+            format!("Graph answered for another object than phone number {wanted}"),
+        ));
+    }
+    number_in_account(t, connection, wanted)?;
     let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
     let summary = format!(
         "{} ({}), quality rating {}",
@@ -163,6 +185,73 @@ pub fn check_credentials(
         scopes: Vec::new(),
         detail,
     })
+}
+
+/// The most pages of `/{waba-id}/phone_numbers` read (100 numbers each).
+const MAX_NUMBER_PAGES: usize = 10;
+
+/// The number is listed under the connection's WhatsApp Business Account
+/// (`GET /{waba-id}/phone_numbers`, following `paging.cursors.after`).
+fn number_in_account(
+    t: &impl Transport,
+    connection: &ConnectionInfo,
+    number: &str,
+) -> Result<(), ProviderError> {
+    #[derive(Deserialize)]
+    struct Numbers {
+        #[serde(default)]
+        data: Vec<Listed>,
+        paging: Option<Paging>,
+    }
+    #[derive(Deserialize)]
+    struct Listed {
+        id: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Paging {
+        cursors: Option<Cursors>,
+        next: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Cursors {
+        after: Option<String>,
+    }
+    let waba = connection
+        .account_id
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            local_error(
+                ErrorKind::InvalidRequest,
+                "no-account",
+                "the WhatsApp Business Account id (waba_id) is required",
+            )
+        })?;
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_NUMBER_PAGES {
+        let mut path = format!("{}/phone_numbers?fields=id&limit=100", segment(waba));
+        if let Some(a) = &after {
+            path.push_str("&after=");
+            path.push_str(&segment(a));
+        }
+        let page: Numbers = json(
+            &call(t, "GET", url(connection, &path), None)?,
+            "phone numbers",
+        )?;
+        if page.data.iter().any(|n| n.id.as_deref() == Some(number)) {
+            return Ok(());
+        }
+        let more = page.paging.as_ref().is_some_and(|p| p.next.is_some());
+        after = page.paging.and_then(|p| p.cursors).and_then(|c| c.after);
+        if !more || after.is_none() {
+            break;
+        }
+    }
+    Err(local_error(
+        ErrorKind::InvalidRequest,
+        "number-not-in-account",
+        format!("phone number {number} is not listed under WhatsApp Business Account {waba}"),
+    ))
 }
 
 /// Whether any app is subscribed to the connection's account webhooks
@@ -395,6 +484,18 @@ mod tests {
         assert_eq!(url(&c, "x"), "https://graph.facebook.com/v24.0/x");
         c.settings = vec![("graph_version".into(), " ".into())];
         assert_eq!(version(&c), "v26.0");
+        // A version that would add a path segment or a fragment is never used.
+        for bad in [
+            "v26.0/111#",
+            "v26.0?x",
+            "../v1.0",
+            "v26",
+            "v26.0.1",
+            "v1234.0",
+        ] {
+            c.settings = vec![("graph_version".into(), bad.into())];
+            assert_eq!(url(&c, "x"), "https://graph.facebook.com/v26.0/x", "{bad}");
+        }
         assert_eq!(segment("1003383421387256"), "1003383421387256");
         assert_eq!(segment("../me?x=1#y"), "..%2Fme%3Fx%3D1%23y");
         assert_eq!(segment("é"), "%C3%A9");
@@ -459,12 +560,12 @@ mod tests {
         assert!(s.seen.borrow().is_empty(), "nothing was sent");
     }
 
+    const NUMBER: &str = r#"{"display_phone_number":"+1 555-078-3881","verified_name":"Lucky Shrub","quality_rating":"GREEN","id":"106540352242922"}"#;
+    const LISTED: &str = r#"{"data":[{"id":"999"},{"id":"106540352242922"}],"paging":{"cursors":{"before":"QVFIUk","after":"QVFIUl"}}}"#;
+
     #[test]
     fn credential_check_summarises_the_number() {
-        let s = Script::new(vec![ok(
-            200,
-            r#"{"display_phone_number":"+1 555-078-3881","verified_name":"Lucky Shrub","quality_rating":"GREEN","id":"106540352242922"}"#,
-        )]);
+        let s = Script::new(vec![ok(200, NUMBER), ok(200, LISTED)]);
         let h = check_credentials(&s, &conn()).expect("healthy");
         assert_eq!(
             h.detail,
@@ -474,15 +575,19 @@ mod tests {
         assert_eq!(
             s.urls(),
             [
-                "https://graph.facebook.com/v26.0/106540352242922?fields=display_phone_number,verified_name,quality_rating",
+                "https://graph.facebook.com/v26.0/106540352242922?fields=id,display_phone_number,verified_name,quality_rating",
+                "https://graph.facebook.com/v26.0/102290129340398/phone_numbers?fields=id&limit=100",
                 // The subscription check failed (the script ran out): no warning.
                 "https://graph.facebook.com/v26.0/102290129340398/subscribed_apps",
             ]
         );
 
         // No app subscribed to the account: a warning the host shows in the status.
-        let number = r#"{"display_phone_number":"+1 555-078-3881","verified_name":"Lucky Shrub","quality_rating":"GREEN"}"#;
-        let s = Script::new(vec![ok(200, number), ok(200, r#"{"data":[]}"#)]);
+        let s = Script::new(vec![
+            ok(200, NUMBER),
+            ok(200, LISTED),
+            ok(200, r#"{"data":[]}"#),
+        ]);
         let h = check_credentials(&s, &conn()).expect("healthy");
         assert!(
             h.detail.starts_with("warning: no app is subscribed")
@@ -491,7 +596,8 @@ mod tests {
             h.detail
         );
         let s = Script::new(vec![
-            ok(200, number),
+            ok(200, NUMBER),
+            ok(200, LISTED),
             ok(
                 200,
                 r#"{"data":[{"whatsapp_business_api_data":{"id":"67084","link":"https://example.test/app","name":"Switchyard"}}]}"#,
@@ -515,6 +621,45 @@ mod tests {
         assert_eq!(
             check_credentials(&s, &conn()).expect_err("bad").code,
             "bad-response"
+        );
+    }
+
+    #[test]
+    fn the_credential_check_proves_the_number_itself() {
+        // Graph answered for another node (a version setting that redirected the path once did
+        // this): the token proved nothing about the number asked for.
+        let other = NUMBER.replace("106540352242922", "555000111");
+        let s = Script::new(vec![ok(200, &other)]);
+        let e = check_credentials(&s, &conn()).expect_err("other node");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::InvalidRequest, "number-mismatch")
+        );
+        let no_id = r#"{"display_phone_number":"+1 555-078-3881"}"#;
+        let s = Script::new(vec![ok(200, no_id)]);
+        assert_eq!(
+            check_credentials(&s, &conn()).expect_err("no id").code,
+            "number-mismatch"
+        );
+
+        // The number exists but is not under the given WABA, over two pages.
+        let page1 = r#"{"data":[{"id":"1"}],"paging":{"cursors":{"before":"b","after":"c1"},"next":"https://graph.facebook.com/v26.0/102290129340398/phone_numbers?after=c1"}}"#;
+        let page2 = r#"{"data":[{"id":"2"}],"paging":{"cursors":{"before":"c1","after":"c2"}}}"#;
+        let s = Script::new(vec![ok(200, NUMBER), ok(200, page1), ok(200, page2)]);
+        let e = check_credentials(&s, &conn()).expect_err("not listed");
+        assert_eq!(e.code, "number-not-in-account");
+        assert_eq!(
+            s.urls()[2],
+            "https://graph.facebook.com/v26.0/102290129340398/phone_numbers?fields=id&limit=100&after=c1"
+        );
+
+        // No WABA given: nothing to prove the number against.
+        let mut c = conn();
+        c.account_id = None;
+        let s = Script::new(vec![ok(200, NUMBER)]);
+        assert_eq!(
+            check_credentials(&s, &c).expect_err("no waba").code,
+            "no-account"
         );
     }
 
