@@ -69,17 +69,25 @@ fn run() -> Result<(), String> {
             .join(format!("{}.wasm", pkg.name.replace('-', "_")));
         let bytes =
             std::fs::read(&built).map_err(|e| format!("reading {}: {e}", built.display()))?;
-        let manifest = format!(
-            "{{\"name\":{:?},\"version\":{:?},\"world\":{:?},\"interface\":{:?},\"egress\":[{}]}}",
-            pkg.name,
-            pkg.version,
-            pkg.world,
-            INTERFACE,
-            pkg.egress
+        let list = |hosts: &[String]| {
+            hosts
                 .iter()
                 .map(|h| format!("{h:?}"))
                 .collect::<Vec<_>>()
                 .join(",")
+        };
+        let manifest = format!(
+            "{{\"name\":{:?},\"version\":{:?},\"world\":{:?},\"interface\":{:?},\"egress\":[{}]{}}}",
+            pkg.name,
+            pkg.version,
+            pkg.world,
+            INTERFACE,
+            list(&pkg.egress),
+            if pkg.credentials.is_empty() {
+                String::new()
+            } else {
+                format!(",\"credentials\":[{}]", list(&pkg.credentials))
+            }
         );
         let mut packed = bytes;
         manifest_section::append_custom_section(
@@ -174,7 +182,17 @@ struct PluginPackage {
     version: String,
     world: String,
     egress: Vec<String>,
+    credentials: Vec<String>,
     bundle: String,
+}
+
+/// A list of host names from the metadata (absent = empty).
+fn hosts(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str().map(str::to_string))
+        .collect()
 }
 
 /// The plugin packages and their `[package.metadata.switchyard]`, from `cargo metadata`.
@@ -219,12 +237,8 @@ fn plugin_packages(plugins: &Path) -> Result<Vec<PluginPackage>, String> {
             version: text(&pkg["version"], "version")?,
             world: text(&sy["world"], "world")?,
             bundle: text(&sy["bundle"], "bundle")?,
-            egress: sy["egress"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|h| h.as_str().map(str::to_string))
-                .collect(),
+            egress: hosts(&sy["egress"]),
+            credentials: hosts(&sy["credentials"]),
         });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));

@@ -153,6 +153,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             version,
             world,
             egress,
+            credentials,
             output,
         }) => {
             let world = match world.as_str() {
@@ -170,6 +171,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     .unwrap_or_default()
                     .to_string(),
                 egress,
+                credentials,
             };
             let bytes = std::fs::read(&component)
                 .with_context(|| format!("reading {}", component.display()))?;

@@ -53,6 +53,10 @@ pub struct Manifest {
     /// Hosts the plugin may reach over HTTPS through egress (names only, e.g. `graph.facebook.com`).
     #[serde(default)]
     pub egress: Vec<String>,
+    /// Hosts among `egress` that serve the provider's API and receive the connection's
+    /// credentials; other egress hosts (a CDN a redirect leads to) never see them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
 }
 
 /// Why a manifest could not be read or is not acceptable.
@@ -126,6 +130,12 @@ impl Manifest {
                     reason: format!("{host:?} is not a bare host name (no scheme, port or path)"),
                 });
             }
+        }
+        if let Some(host) = self.credentials.iter().find(|h| !self.egress.contains(h)) {
+            return Err(ManifestError::Invalid {
+                field: "credentials",
+                reason: format!("{host:?} is not one of the `egress` hosts"),
+            });
         }
         Ok(())
     }
@@ -268,7 +278,21 @@ mod tests {
             world: World::Connector,
             interface: "switchyard:plugin@0.1.0".into(),
             egress: vec!["graph.facebook.com".into()],
+            credentials: vec!["graph.facebook.com".into()],
         }
+    }
+
+    #[test]
+    fn credential_hosts_must_be_egress_hosts() {
+        let mut m = manifest();
+        m.credentials.push("lookaside.fbsbx.com".into());
+        assert!(matches!(
+            m.validate(),
+            Err(ManifestError::Invalid {
+                field: "credentials",
+                ..
+            })
+        ));
     }
 
     /// The smallest valid component: magic, component layer version.
