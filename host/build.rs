@@ -76,6 +76,9 @@ fn run() -> Result<(), String> {
             "interface": INTERFACE,
             "egress": pkg.egress,
         });
+        if !pkg.credentials.is_empty() {
+            manifest["credentials"] = serde_json::json!(pkg.credentials);
+        }
         if let Some(connection) = &pkg.connection {
             manifest["connection"] =
                 serde_json::from_str(connection).map_err(|e| format!("{}: {e}", pkg.name))?;
@@ -174,9 +177,19 @@ struct PluginPackage {
     version: String,
     world: String,
     egress: Vec<String>,
+    credentials: Vec<String>,
     bundle: String,
     /// The connector's declared settings and secrets (JSON), if any.
     connection: Option<String>,
+}
+
+/// A list of host names from the metadata (absent = empty).
+fn hosts(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str().map(str::to_string))
+        .collect()
 }
 
 /// The plugin packages and their `[package.metadata.switchyard]`, from `cargo metadata`.
@@ -221,12 +234,8 @@ fn plugin_packages(plugins: &Path) -> Result<Vec<PluginPackage>, String> {
             version: text(&pkg["version"], "version")?,
             world: text(&sy["world"], "world")?,
             bundle: text(&sy["bundle"], "bundle")?,
-            egress: sy["egress"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|h| h.as_str().map(str::to_string))
-                .collect(),
+            egress: hosts(&sy["egress"]),
+            credentials: hosts(&sy["credentials"]),
             connection: (!sy["connection"].is_null()).then(|| sy["connection"].to_string()),
         });
     }

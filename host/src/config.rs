@@ -86,6 +86,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_PLUGIN_MAX_INSTANCES", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub plugin_max_instances: u32,
+    /// Threads that run plugin code, apart from those serving HTTP (0 = one per CPU).
+    #[arg(long, env = "SWITCHYARD_PLUGIN_THREADS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=1024))]
+    pub plugin_threads: u64,
     /// Timeout of one egress HTTP request, in milliseconds.
     #[arg(long, env = "SWITCHYARD_EGRESS_TIMEOUT_MS", default_value_t = 15_000)]
     pub egress_timeout_ms: u64,
@@ -93,7 +97,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_EGRESS_MAX_RESPONSE_MIB", default_value_t = 20)]
     pub egress_max_response_mib: usize,
     /// Extra origins a plugin's egress may reach, as `plugin=scheme://host:port`, comma-separated
-    /// (e.g. a provider base URL pointed at a sandbox or test server).
+    /// (e.g. a media server on the operator's network). They may be private addresses; they
+    /// never receive credentials (only the provider base URL and the manifest's credential
+    /// hosts do).
     #[arg(long, env = "SWITCHYARD_EGRESS_ORIGINS", value_delimiter = ',')]
     pub egress_origins: Vec<String>,
     /// Log format: `text` or `json`.
@@ -297,6 +303,10 @@ pub enum PluginCommand {
         /// A host it may reach over HTTPS; repeat for several.
         #[arg(long = "egress-host")]
         egress: Vec<String>,
+        /// One of the egress hosts that serves the provider's API and receives the connection's
+        /// credentials; repeat for several (other egress hosts never see credentials).
+        #[arg(long = "credential-host")]
+        credentials: Vec<String>,
         /// A connector's settings and secrets as JSON (`{"settings": [...], "secrets": [...]}`,
         /// see docs/plugin-authors.md); without it the generic shape applies.
         #[arg(long)]
@@ -329,7 +339,7 @@ pub struct Config {
     pub egress_timeout: Duration,
     /// Egress response cap in bytes.
     pub egress_max_response_bytes: usize,
-    /// Extra egress origins per plugin name.
+    /// Extra egress origins per plugin name (`SWITCHYARD_EGRESS_ORIGINS`; no credentials).
     pub egress_origins: HashMap<String, Vec<String>>,
     /// PostgreSQL owner URL (runs migrations).
     pub database_owner_url: Option<String>,
@@ -375,6 +385,25 @@ pub struct ConfigError {
     pub variable: &'static str,
     /// Why.
     pub reason: String,
+}
+
+impl Config {
+    /// The exact origins the operator configured for `plugin`: its provider base URL (its API
+    /// origin, credentials attach) and its `SWITCHYARD_EGRESS_ORIGINS` entries (no credentials).
+    pub fn origins(&self, plugin: &str) -> crate::runtime::Origins {
+        let api: Vec<String> = self
+            .provider_urls
+            .get(plugin)
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| vec![u.origin().ascii_serialization()])
+            .unwrap_or_default();
+        let extra = self
+            .egress_origins
+            .get(plugin)
+            .map(|list| list.iter().filter(|o| !api.contains(o)).cloned().collect())
+            .unwrap_or_default();
+        crate::runtime::Origins { api, extra }
+    }
 }
 
 impl DatabaseArgs {
@@ -438,17 +467,14 @@ impl ServeArgs {
             }
             None => format!("http://{}", self.listen),
         };
-        // The configured provider base URLs are exact origins their connector may reach (A6).
+        // The configured provider base URLs are their connector's API origins (A6); see
+        // `Config::origins`.
         let mut provider_urls = HashMap::new();
         for (plugin, url) in [
             ("meta-cloud", &self.meta_graph_url),
             ("twilio", &self.twilio_api_url),
         ] {
             let base = url.as_str().trim_end_matches('/').to_string();
-            egress_origins
-                .entry(plugin.to_string())
-                .or_default()
-                .push(url.origin().ascii_serialization());
             provider_urls.insert(plugin.to_string(), base);
         }
         // The version is one Graph URL path segment: `v26.0`, never anything that could add one.
@@ -513,6 +539,7 @@ impl ServeArgs {
                 wall_limit: Duration::from_millis(self.plugin_wall_ms),
                 max_instances: self.plugin_max_instances,
                 cache_dir: Some(self.database.data_dir.join("cache")),
+                threads: self.plugin_threads as usize,
                 ..RuntimeConfig::default()
             },
             data_dir: self.database.data_dir,
@@ -556,11 +583,13 @@ mod tests {
         ])
         .expect("config");
         assert_eq!(c.egress_origins["chaos"], vec!["http://127.0.0.1:4010"]);
-        // The configured provider base URL is always one of the connector's origins.
-        assert_eq!(
-            c.egress_origins["meta-cloud"],
-            vec!["https://graph.example", "https://graph.facebook.com"]
-        );
+        assert_eq!(c.origins("chaos").extra, vec!["http://127.0.0.1:4010"]);
+        assert!(c.origins("chaos").api.is_empty());
+        // The configured provider base URL is the connector's API origin (credentials go
+        // there); the extra origin is reachable but gets none.
+        let meta = c.origins("meta-cloud");
+        assert_eq!(meta.api, vec!["https://graph.facebook.com"]);
+        assert_eq!(meta.extra, vec!["https://graph.example"]);
         let err = parse(&["--egress-origins", "chaos"]).expect_err("no =");
         assert_eq!(err.variable, "SWITCHYARD_EGRESS_ORIGINS");
     }

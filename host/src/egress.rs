@@ -1,16 +1,26 @@
 //! Egress: the host's only HTTP client for plugin traffic.
 //!
 //! It enforces the allow-list (a plugin reaches only hosts it declared and the operator granted),
-//! adds credentials the plugin never sees, refuses redirects (they would leave the allow-list),
-//! caps response sizes, and replaces every secret it holds for the call with `[redacted]` before a
-//! response goes back to a plugin.
+//! connects only to public addresses unless the operator configured the exact origin
+//! ([`address`]), adds credentials the plugin never sees and only for the provider's API origin,
+//! follows a few redirects to allow-listed hosts without credentials, ignores proxy settings in
+//! the environment, caps response sizes, and replaces every secret it holds for the call with
+//! `[redacted]` before a response goes back to a plugin.
+//!
+//! It owns no state beyond its HTTP clients; grants and secrets come with each call.
 
+pub mod address;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::vault::Secret;
 
 /// What replaces a secret found in a provider's response.
 pub const REDACTED: &[u8] = b"[redacted]";
+
+/// Most redirects followed for one request (Twilio media answers one: API → signed CDN URL).
+pub const MAX_REDIRECTS: usize = 3;
 
 /// Request headers a plugin may not set: the host owns authentication and framing.
 const RESERVED_HEADERS: &[&str] = &[
@@ -63,19 +73,51 @@ pub enum Auth {
     },
 }
 
-/// Where a plugin may connect.
+/// Where a plugin may connect, and where its credentials may go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// Host names reachable over HTTPS on port 443.
+    /// Host names reachable over HTTPS on port 443, at public addresses only.
     pub https_hosts: Vec<String>,
-    /// Exact origins (`scheme://host:port`) the operator configured, e.g. a provider base URL.
+    /// The provider API's exact origins (`scheme://host:port`, its configured base URL): any
+    /// address (the operator chose it), and credentials attach.
     pub origins: Vec<String>,
+    /// Further exact origins the operator allowed (`SWITCHYARD_EGRESS_ORIGINS`): any address,
+    /// never credentials.
+    pub extra_origins: Vec<String>,
+    /// Declared hosts (a subset of `https_hosts`) that serve the provider's API and receive
+    /// credentials over HTTPS on port 443, e.g. Meta's media host, which requires the token.
+    pub credential_hosts: Vec<String>,
+}
+
+/// How an allowed URL may be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// An origin the operator configured: any address.
+    Configured,
+    /// A declared host: public addresses only.
+    Declared,
 }
 
 impl Grants {
     /// Check a URL against the grants; return the parsed URL when allowed.
     pub fn check(&self, raw: &str) -> Result<url::Url, EgressError> {
         let url = url::Url::parse(raw).map_err(|e| EgressError::InvalidUrl(e.to_string()))?;
+        self.route(&url)?;
+        Ok(url)
+    }
+
+    /// True when credentials may be sent to `url`: the provider's API origin only.
+    pub fn carries_credentials(&self, url: &url::Url) -> bool {
+        let origin = url.origin().ascii_serialization();
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        same_origin_listed(&self.origins, &origin)
+            || (url.scheme() == "https"
+                && url.port_or_known_default() == Some(443)
+                && self.https_hosts.contains(&host)
+                && self.credential_hosts.contains(&host))
+    }
+
+    fn route(&self, url: &url::Url) -> Result<Reach, EgressError> {
         let host = url
             .host_str()
             .ok_or_else(|| EgressError::InvalidUrl("URL has no host".into()))?
@@ -86,16 +128,18 @@ impl Grants {
             ));
         }
         let origin = url.origin().ascii_serialization();
-        let by_origin = self
-            .origins
-            .iter()
-            .any(|o| o.trim_end_matches('/') == origin);
-        let by_host = url.scheme() == "https"
+        if same_origin_listed(&self.origins, &origin)
+            || same_origin_listed(&self.extra_origins, &origin)
+        {
+            return Ok(Reach::Configured);
+        }
+        if url.scheme() == "https"
             && url.port_or_known_default() == Some(443)
-            && self.https_hosts.contains(&host);
-        if by_origin || by_host {
-            Ok(url)
-        } else if url.scheme() != "https" && self.https_hosts.contains(&host) {
+            && self.https_hosts.contains(&host)
+        {
+            return Ok(Reach::Declared);
+        }
+        if url.scheme() != "https" && self.https_hosts.contains(&host) {
             Err(EgressError::InvalidUrl(format!(
                 "{host} is allowed over https only"
             )))
@@ -105,12 +149,25 @@ impl Grants {
     }
 }
 
+fn same_origin_listed(list: &[String], origin: &str) -> bool {
+    list.iter().any(|o| o.trim_end_matches('/') == origin)
+}
+
 /// Why egress did not deliver a response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EgressError {
     /// Not on the allow-list.
     #[error("host {0} is not allowed")]
     HostNotAllowed(String),
+    /// The host is allowed, but resolves (or is) only a non-public address.
+    #[error("host {0} resolves only to addresses egress may not reach")]
+    AddressNotAllowed(String),
+    /// The credential asked for may not go to this URL (it is not the provider's API origin).
+    #[error("credentials are only sent to the provider's API origin, not to {0}")]
+    CredentialNotAllowed(String),
+    /// More redirects than [`MAX_REDIRECTS`].
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects,
     /// Not a usable URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
@@ -128,26 +185,40 @@ pub enum EgressError {
 /// The shared egress client.
 #[derive(Debug, Clone)]
 pub struct EgressClient {
-    client: reqwest::Client,
+    /// For declared hosts: resolves through [`address::PublicOnly`].
+    public: reqwest::Client,
+    /// For origins the operator configured: the system resolver, any address.
+    configured: reqwest::Client,
     max_response_bytes: usize,
 }
 
 impl EgressClient {
     /// A client with a per-request timeout and a response size cap.
     pub fn new(timeout: Duration, max_response_bytes: usize) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        // Redirects are followed by hand (each hop checked); proxies from the environment
+        // (HTTPS_PROXY, ALL_PROXY, ...) are ignored: they would route around the address check
+        // and see every credential.
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        };
         Ok(Self {
-            client,
+            public: builder()
+                .dns_resolver(Arc::new(address::PublicOnly))
+                .build()?,
+            configured: builder().build()?,
             max_response_bytes,
         })
     }
 
     /// Send `req` if the grants allow it, with `auth` added, and redact `secrets` from the answer.
+    ///
+    /// Redirects to allow-listed URLs are followed (at most [`MAX_REDIRECTS`]), each hop under
+    /// the same checks; `auth` goes only to the first request's origin, never across hosts.
     pub async fn send(
         &self,
         grants: &Grants,
@@ -155,38 +226,74 @@ impl EgressClient {
         auth: Auth,
         secrets: &[Secret],
     ) -> Result<Response, EgressError> {
-        let url = grants.check(&req.url)?;
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
-            .map_err(|_| EgressError::InvalidUrl(format!("bad method {:?}", req.method)))?;
-        let mut builder = self.client.request(method, url);
-        for (name, value) in &req.headers {
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                continue;
-            }
-            builder = builder.header(name.as_str(), value.as_str());
+        let first = grants.check(&req.url)?;
+        if !matches!(auth, Auth::None) && !grants.carries_credentials(&first) {
+            return Err(EgressError::CredentialNotAllowed(host_of(&first)));
         }
-        builder = match &auth {
-            Auth::None => builder,
-            Auth::Bearer(token) => {
-                let mut value = b"Bearer ".to_vec();
-                value.extend_from_slice(token.expose());
-                builder.header(reqwest::header::AUTHORIZATION, sensitive(&value)?)
+        let authorization = authorization(&auth)?;
+        let mut method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| EgressError::InvalidUrl(format!("bad method {:?}", req.method)))?;
+        let mut body = req.body;
+        let mut url = first.clone();
+        let mut hops = 0;
+        let mut resp = loop {
+            let reach = grants.route(&url)?;
+            let client = match reach {
+                Reach::Configured => &self.configured,
+                Reach::Declared => {
+                    // An IP literal never reaches the resolver: check it here.
+                    let literal = match url.host() {
+                        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+                        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+                        _ => None,
+                    };
+                    if literal.is_some_and(|ip| !address::is_public(ip)) {
+                        return Err(EgressError::AddressNotAllowed(host_of(&url)));
+                    }
+                    &self.public
+                }
+            };
+            let mut builder = client.request(method.clone(), url.clone());
+            for (name, value) in &req.headers {
+                if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                    continue;
+                }
+                builder = builder.header(name.as_str(), value.as_str());
             }
-            Auth::Basic { user, password } => {
-                use base64::Engine as _;
-                let mut pair = format!("{user}:").into_bytes();
-                pair.extend_from_slice(password.expose());
-                let mut value = b"Basic ".to_vec();
-                value.extend_from_slice(
-                    base64::engine::general_purpose::STANDARD
-                        .encode(&pair)
-                        .as_bytes(),
-                );
-                zeroize::Zeroize::zeroize(&mut pair);
-                builder.header(reqwest::header::AUTHORIZATION, sensitive(&value)?)
+            if let Some(value) = &authorization
+                && url.origin() == first.origin()
+            {
+                builder = builder.header(reqwest::header::AUTHORIZATION, value.clone());
             }
+            let resp = builder.body(body.clone()).send().await.map_err(classify)?;
+            let status = resp.status();
+            let location = match status.as_u16() {
+                301 | 302 | 303 | 307 | 308 => resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                _ => None,
+            };
+            let Some(location) = location else {
+                break resp;
+            };
+            if hops == MAX_REDIRECTS {
+                return Err(EgressError::TooManyRedirects);
+            }
+            hops += 1;
+            let next = url
+                .join(&location)
+                .map_err(|e| EgressError::InvalidUrl(format!("redirect target: {e}")))?;
+            // 303 always, and 301/302 after a POST, become a GET without a body (RFC 9110 15.4).
+            let to_get = status.as_u16() == 303
+                || (matches!(status.as_u16(), 301 | 302) && method == reqwest::Method::POST);
+            if to_get && method != reqwest::Method::HEAD {
+                method = reqwest::Method::GET;
+                body = Vec::new();
+            }
+            url = next;
         };
-        let mut resp = builder.body(req.body).send().await.map_err(classify)?;
         if resp
             .content_length()
             .is_some_and(|n| n > self.max_response_bytes as u64)
@@ -227,6 +334,39 @@ impl EgressClient {
     }
 }
 
+fn host_of(url: &url::Url) -> String {
+    url.host_str().unwrap_or_default().to_ascii_lowercase()
+}
+
+/// The `Authorization` header value for `auth`, marked sensitive (never logged by the client).
+fn authorization(auth: &Auth) -> Result<Option<reqwest::header::HeaderValue>, EgressError> {
+    Ok(match auth {
+        Auth::None => None,
+        Auth::Bearer(token) => {
+            let mut value = b"Bearer ".to_vec();
+            value.extend_from_slice(token.expose());
+            let header = sensitive(&value);
+            zeroize::Zeroize::zeroize(&mut value);
+            Some(header?)
+        }
+        Auth::Basic { user, password } => {
+            use base64::Engine as _;
+            let mut pair = format!("{user}:").into_bytes();
+            pair.extend_from_slice(password.expose());
+            let mut value = b"Basic ".to_vec();
+            value.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(&pair)
+                    .as_bytes(),
+            );
+            zeroize::Zeroize::zeroize(&mut pair);
+            let header = sensitive(&value);
+            zeroize::Zeroize::zeroize(&mut value);
+            Some(header?)
+        }
+    })
+}
+
 fn sensitive(value: &[u8]) -> Result<reqwest::header::HeaderValue, EgressError> {
     let mut header = reqwest::header::HeaderValue::from_bytes(value)
         .map_err(|_| EgressError::InvalidUrl("credential is not a valid header value".into()))?;
@@ -235,6 +375,20 @@ fn sensitive(value: &[u8]) -> Result<reqwest::header::HeaderValue, EgressError> 
 }
 
 fn classify(e: reqwest::Error) -> EgressError {
+    // The resolver's refusal, wherever the client wrapped it (an `io::Error` hides its payload
+    // from `source()`, so look inside those too).
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let refused = s.downcast_ref::<address::AddressRefused>().or_else(|| {
+            s.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<address::AddressRefused>())
+        });
+        if let Some(refused) = refused {
+            return EgressError::AddressNotAllowed(refused.host.clone());
+        }
+        source = s.source();
+    }
     if e.is_timeout() {
         EgressError::Timeout
     } else {
@@ -281,8 +435,10 @@ mod tests {
 
     fn grants() -> Grants {
         Grants {
-            https_hosts: vec!["graph.facebook.com".into()],
+            https_hosts: vec!["graph.facebook.com".into(), "cdn.example".into()],
             origins: vec!["http://127.0.0.1:4010".into()],
+            extra_origins: vec!["http://127.0.0.1:4020".into()],
+            credential_hosts: vec!["graph.facebook.com".into()],
         }
     }
 
@@ -323,6 +479,44 @@ mod tests {
             g.check("https://127.0.0.1:4010/").err(),
             Some(EgressError::HostNotAllowed("127.0.0.1".into()))
         );
+    }
+
+    #[test]
+    fn credentials_go_to_the_api_origin_and_declared_api_hosts_only() {
+        let g = grants();
+        let url = |s: &str| url::Url::parse(s).expect("url");
+        assert!(g.carries_credentials(&url("https://graph.facebook.com/v26.0/1")));
+        assert!(g.carries_credentials(&url("http://127.0.0.1:4010/x")));
+        // Allowed, but not the API: a declared CDN host and an extra origin.
+        assert!(!g.carries_credentials(&url("https://cdn.example/f")));
+        assert!(!g.carries_credentials(&url("http://127.0.0.1:4020/x")));
+        assert!(!g.carries_credentials(&url("https://graph.facebook.com:8443/x")));
+    }
+
+    #[tokio::test]
+    async fn declared_hosts_must_resolve_to_public_addresses() {
+        let client = EgressClient::new(Duration::from_secs(5), 1 << 10).expect("client");
+        let g = Grants {
+            https_hosts: vec!["localhost".into(), "127.0.0.1".into(), "10.1.2.3".into()],
+            ..Grants::default()
+        };
+        for (raw, host) in [
+            ("https://localhost/x", "localhost"),
+            ("https://127.0.0.1/x", "127.0.0.1"),
+            ("https://10.1.2.3/x", "10.1.2.3"),
+        ] {
+            let req = Request {
+                method: "GET".into(),
+                url: raw.into(),
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            assert_eq!(
+                client.send(&g, req, Auth::None, &[]).await,
+                Err(EgressError::AddressNotAllowed(host.into())),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

@@ -48,10 +48,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
+    runtime::create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let (operator_token, master_keys) = demo::credentials(&config)?;
     let store = open_store(&config).await?;
+    let cache_key = runtime::CacheKey::derive(&master_keys)?;
     let vault = Vault::new(master_keys);
 
     let services = Services {
@@ -59,7 +60,13 @@ pub async fn serve(
         secrets: Arc::new(StaticSecrets::new()),
         egress: EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
     };
-    let runtime = Runtime::new(config.runtime.clone(), services)?;
+    let runtime = Runtime::new(
+        runtime::RuntimeConfig {
+            cache_key: Some(cache_key),
+            ..config.runtime.clone()
+        },
+        services,
+    )?;
     let registry = load_plugins(&runtime, &config, &store).await?;
 
     let jobs_notify = Arc::new(tokio::sync::Notify::new());
@@ -197,7 +204,6 @@ async fn load_plugins(
     store: &Store,
 ) -> anyhow::Result<Registry> {
     let mut registry = Registry::default();
-    let origins = |name: &str| config.egress_origins.get(name).cloned().unwrap_or_default();
     let mut sources: Vec<(String, Vec<u8>, PluginSource)> = bundled::BUNDLED
         .iter()
         .map(|(name, bytes)| {
@@ -220,7 +226,7 @@ async fn load_plugins(
             .map(|m| m.name)
             .with_context(|| format!("plugin {origin}"))?;
         let plugin = runtime
-            .load(&bytes, origins(&name))
+            .load(&bytes, config.origins(&name))
             .with_context(|| format!("loading plugin {origin}"))?;
         let manifest = plugin.manifest().clone();
         let sha256 = match &plugin {

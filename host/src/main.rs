@@ -154,6 +154,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             world,
             egress,
             connection,
+            credentials,
             output,
         }) => {
             let world = match world.as_str() {
@@ -171,6 +172,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     .unwrap_or_default()
                     .to_string(),
                 egress,
+                credentials,
                 connection: match connection {
                     Some(path) => Some(
                         serde_json::from_slice(

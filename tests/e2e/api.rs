@@ -1051,6 +1051,28 @@ async fn lists_paginate_and_errors_have_one_shape() {
         )
         .await;
     assert_eq!(p["config"]["greeting"], "hi");
+    // A policy's config reaches every decision: past 64 KiB it is refused (the body itself is
+    // well under the API's 1 MiB limit), and the stored policy is unchanged.
+    assert_error(
+        &h.call(
+            Method::PUT,
+            &format!("/api/v1/tenants/{tid}/policy"),
+            Some(&key),
+            Some(json!({"plugin": "echo", "config": {"greeting": "x".repeat(64 << 10)}})),
+        )
+        .await,
+        422,
+        "policy_config_too_large",
+    );
+    let p = h
+        .ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{tid}/policy"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(p["config"]["greeting"], "hi");
     // An admin may not mint owner keys; an owner may.
     let admin = h
         .ok(

@@ -40,8 +40,34 @@ impl Fake {
         Fake::serve(respond, std::time::Duration::ZERO).await
     }
 
+    /// A fake that answers `status` with one extra header (e.g. a redirect's `location`).
+    pub async fn start_with_header(status: u16, name: &'static str, value: String) -> Fake {
+        Fake::serve_full(
+            move |_| (status, vec![(name, value.clone())], String::new()),
+            std::time::Duration::ZERO,
+        )
+        .await
+    }
+
     async fn serve(
         respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+        delay: std::time::Duration,
+    ) -> Fake {
+        Fake::serve_full(
+            move |r| {
+                let (status, body) = respond(r);
+                (status, Vec::new(), body)
+            },
+            delay,
+        )
+        .await
+    }
+
+    async fn serve_full(
+        respond: impl Fn(&Received) -> (u16, Vec<(&'static str, String)>, String)
+        + Send
+        + Sync
+        + 'static,
         delay: std::time::Duration,
     ) -> Fake {
         let respond = Arc::new(respond);
@@ -58,14 +84,15 @@ impl Fake {
                         headers,
                         body: bytes.to_vec(),
                     };
-                    let (status, body) = respond(&req);
+                    let (status, extra, body) = respond(&req);
                     log.lock().expect("lock").push(req);
                     tokio::time::sleep(delay).await;
-                    (
-                        StatusCode::from_u16(status).expect("status"),
-                        [("content-type", "application/json")],
-                        body,
-                    )
+                    let mut headers = HeaderMap::new();
+                    headers.insert("content-type", "application/json".parse().expect("value"));
+                    for (name, value) in extra {
+                        headers.insert(name, value.parse().expect("header value"));
+                    }
+                    (StatusCode::from_u16(status).expect("status"), headers, body)
                 }
             },
         ));

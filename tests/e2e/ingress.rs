@@ -507,3 +507,116 @@ async fn an_inbound_message_gets_exactly_one_reply_from_the_tenants_policy() {
         (Some(1), Some(1))
     );
 }
+
+/// `(p50, p99)` of `samples`, in milliseconds.
+fn percentiles(samples: &mut [std::time::Duration]) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    (at(0.50), at(0.99))
+}
+
+/// Sequential `GET /healthz` for at most `span` or `n` requests; every one must be 200.
+async fn healthz_latencies(
+    h: &Host,
+    n: usize,
+    span: std::time::Duration,
+) -> Vec<std::time::Duration> {
+    let client = reqwest::Client::new();
+    let start = std::time::Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n && start.elapsed() < span {
+        let t = std::time::Instant::now();
+        let r = client
+            .get(format!("{}/healthz", h.base))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(r.status(), 200);
+        out.push(t.elapsed());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    out
+}
+
+/// Guests run on threads of their own and yield on every epoch tick: policies spinning on every
+/// plugin thread until their CPU deadline leave `/healthz` answering promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_heavy_policy_does_not_stall_healthz() {
+    let graph = graph_that_sends().await;
+    let plugins = tempfile::tempdir().expect("tempdir");
+    let busy = switchyard::bundled::testing_plugin("busy-policy").expect("busy-policy built");
+    std::fs::copy(busy, plugins.path().join("busy-policy.wasm")).expect("copy");
+    let dir = plugins.path().display().to_string();
+    let h = Host::start_with(
+        Db::Sqlite,
+        &graph.origin,
+        &[
+            "--plugin-dir",
+            &dir,
+            "--plugin-threads",
+            "2",
+            "--plugin-cpu-ms",
+            "3000",
+            "--workers",
+            "4",
+        ],
+    )
+    .await;
+    let s = setup(&h).await;
+    h.ok(
+        reqwest::Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.a.0),
+        &s.a.1,
+        Some(serde_json::json!({"plugin": "busy-policy"})),
+    )
+    .await;
+    let window = std::time::Duration::from_millis(2500);
+    let mut idle = healthz_latencies(&h, 200, window).await;
+
+    // Four messages: four decides spinning 3 s of CPU each on the two plugin threads, so both
+    // stay saturated for at least 6 s; healthz is sampled inside that.
+    let client = reqwest::Client::new();
+    let hook = format!("{}/hooks/{}", h.base, s.endpoint);
+    for i in 0..4 {
+        let body = meta_message("1001", &format!("wamid.BUSY{i}"), "burn");
+        let status = client
+            .post(&hook)
+            .header("x-hub-signature-256", sign("app-secret-1", &body))
+            .body(body)
+            .send()
+            .await
+            .expect("post")
+            .status();
+        assert_eq!(status, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let cpu = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    };
+    let (cpu_before, wall) = (cpu(), std::time::Instant::now());
+    let mut busy = healthz_latencies(&h, 200, window).await;
+    let (burnt, wall) = (cpu() - cpu_before, wall.elapsed());
+    // The guests were really running meanwhile (the test process's CPU, on a shared machine).
+    assert!(
+        burnt > wall / 2,
+        "only {burnt:?} of CPU in {wall:?}: the policies were not running"
+    );
+    let (idle_p50, idle_p99) = percentiles(&mut idle);
+    let (busy_p50, busy_p99) = percentiles(&mut busy);
+    println!(
+        "healthz latency: idle p50 {idle_p50:.2} ms, p99 {idle_p99:.2} ms ({} requests); \
+         under a CPU-heavy policy on every plugin thread p50 {busy_p50:.2} ms, p99 {busy_p99:.2} ms \
+         ({} requests; the process used {burnt:?} of CPU in {wall:?})",
+        idle.len(),
+        busy.len()
+    );
+    // Generous: one decide alone holds a worker for 3 s when guests run on the HTTP workers.
+    assert!(
+        busy_p99 < 1000.0,
+        "healthz p99 {busy_p99:.1} ms under a busy policy (idle {idle_p99:.1} ms)"
+    );
+}

@@ -9,8 +9,8 @@ use switchyard::runtime::types::{
     Party, Verdict,
 };
 use switchyard::runtime::{
-    CallError, ConnectorPlugin, LoadError, Manifest, Plugin, PolicyPlugin, Runtime, RuntimeConfig,
-    Services, World,
+    CallError, ConnectorPlugin, LoadError, Manifest, Origins, Plugin, PolicyPlugin, Runtime,
+    RuntimeConfig, Services, World,
 };
 use switchyard::vault::{SecretName, SecretScope, StaticSecrets};
 
@@ -440,6 +440,7 @@ async fn compiled_code_is_cached_on_disk_and_a_corrupt_cache_is_recompiled() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = RuntimeConfig {
         cache_dir: Some(dir.path().to_path_buf()),
+        cache_key: Some(switchyard::runtime::CacheKey::from_bytes([1; 32])),
         ..limits()
     };
     let rt = runtime(config.clone());
@@ -478,5 +479,342 @@ async fn compiled_code_is_cached_on_disk_and_a_corrupt_cache_is_recompiled() {
         std::fs::read(&files[0]).expect("read"),
         data,
         "cache rewritten"
+    );
+}
+
+/// Chaos with another manifest: `egress` hosts and the `credentials` among them.
+fn chaos_declaring(
+    rt: &Runtime,
+    egress: &[&str],
+    credentials: &[&str],
+    origins: Origins,
+) -> Arc<ConnectorPlugin> {
+    let bytes = repack(&chaos_bytes(), |m| {
+        m.egress = egress.iter().map(|h| h.to_string()).collect();
+        m.credentials = credentials.iter().map(|h| h.to_string()).collect();
+    });
+    match rt.load(&bytes, origins).expect("load chaos") {
+        Plugin::Connector(c) => c,
+        Plugin::Policy(_) => panic!("chaos is a connector"),
+    }
+}
+
+/// What one `egress …` command of chaos reported.
+async fn probe(plugin: &ConnectorPlugin, command: &str) -> String {
+    let events = plugin
+        .parse(scope(), &post(command))
+        .await
+        .expect("call")
+        .expect("parse");
+    match events.as_slice() {
+        [InboundEvent::Ignored(outcome)] => outcome.clone(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn auth_of(r: &crate::fake::Received) -> Option<String> {
+    r.headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_declared_host_that_resolves_to_a_private_address_is_refused() {
+    let rt = runtime(limits());
+    // A directory-loaded plugin may declare any name; `localhost` resolves to 127.0.0.1 (and
+    // ::1), a literal is an address already. Neither is reached, with or without a credential.
+    let plugin = chaos_declaring(
+        &rt,
+        &["localhost", "127.0.0.1", "169.254.169.254"],
+        &[],
+        Origins::default(),
+    );
+    for (command, host) in [
+        ("egress-anon https://localhost/admin", "localhost"),
+        ("egress-anon https://127.0.0.1/admin", "127.0.0.1"),
+        (
+            "egress-anon https://169.254.169.254/latest/meta-data/",
+            "169.254.169.254",
+        ),
+    ] {
+        assert_eq!(
+            probe(&plugin, command).await,
+            format!("error EgressError::HostNotAllowed(\"{host} (not a public address)\")"),
+            "{command}"
+        );
+    }
+    // The operator's exact origin on 127.0.0.1 (how the tests' fake providers run) still works.
+    let fake = Fake::start(200, "fake provider").await;
+    let configured = chaos_declaring(
+        &rt,
+        &["localhost"],
+        &[],
+        Origins {
+            api: vec![fake.origin.clone()],
+            extra: Vec::new(),
+        },
+    );
+    assert_eq!(
+        probe(&configured, &format!("egress {}/v1", fake.origin)).await,
+        "status 200 fake provider"
+    );
+}
+
+#[tokio::test]
+async fn credentials_go_only_to_the_providers_api_origin() {
+    let rt = runtime(limits());
+    let api = Fake::start(200, "api").await;
+    let other = Fake::start(200, "other").await;
+    let plugin = chaos_declaring(
+        &rt,
+        &["api.example", "cdn.example"],
+        &["api.example"],
+        Origins {
+            api: vec![api.origin.clone()],
+            extra: vec![other.origin.clone()],
+        },
+    );
+    // An allowed origin that is not the API: refused before anything is sent.
+    let refused = probe(&plugin, &format!("egress {}/media", other.origin)).await;
+    assert!(
+        refused.starts_with(
+            "error EgressError::InvalidUrl(\"credentials are only sent to the provider's API origin"
+        ),
+        "{refused}"
+    );
+    // A declared host not listed under `credentials`: refused the same way (no DNS, no send).
+    let refused = probe(&plugin, "egress https://cdn.example/file").await;
+    assert!(refused.contains("not to cdn.example"), "{refused}");
+    assert!(
+        other.requests().is_empty(),
+        "nothing reached the other origin"
+    );
+    // Without a credential the other origin is reachable; the API origin gets the token.
+    assert_eq!(
+        probe(&plugin, &format!("egress-anon {}/media", other.origin)).await,
+        "status 200 other"
+    );
+    assert_eq!(auth_of(&other.requests()[0]), None);
+    assert_eq!(
+        probe(&plugin, &format!("egress {}/v1", api.origin)).await,
+        "status 200 api"
+    );
+    assert_eq!(
+        auth_of(&api.requests()[0]).as_deref(),
+        Some("Bearer canary-token-7f3a9c")
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_followed_to_allowed_hosts_only_and_never_carry_credentials() {
+    let rt = runtime(limits());
+    // Twilio's shape: the API answers a media URL with a redirect to a signed URL elsewhere.
+    let cdn = Fake::start(200, "media-bytes").await;
+    let api =
+        Fake::start_with_header(307, "location", format!("{}/signed?sig=abc", cdn.origin)).await;
+    let unlisted = Fake::start(200, "should never be reached").await;
+    let to_unlisted =
+        Fake::start_with_header(302, "location", format!("{}/x", unlisted.origin)).await;
+    let to_loopback_name =
+        Fake::start_with_header(302, "location", "https://localhost/x".into()).await;
+    let plugin = chaos_declaring(
+        &rt,
+        &["localhost"],
+        &[],
+        Origins {
+            api: vec![
+                api.origin.clone(),
+                to_unlisted.origin.clone(),
+                to_loopback_name.origin.clone(),
+            ],
+            extra: vec![cdn.origin.clone()],
+        },
+    );
+    assert_eq!(
+        probe(&plugin, &format!("egress {}/Media/ME1", api.origin)).await,
+        "status 200 media-bytes"
+    );
+    assert_eq!(
+        auth_of(&api.requests()[0]).as_deref(),
+        Some("Bearer canary-token-7f3a9c"),
+        "the API got the credential"
+    );
+    let hop = &cdn.requests()[0];
+    assert_eq!(hop.path, "/signed?sig=abc");
+    assert_eq!(auth_of(hop), None, "the redirect target got no credential");
+
+    assert_eq!(
+        probe(&plugin, &format!("egress {}/Media/ME2", to_unlisted.origin)).await,
+        "error EgressError::HostNotAllowed(\"127.0.0.1\")"
+    );
+    assert!(
+        unlisted.requests().is_empty(),
+        "nothing left for the unlisted host"
+    );
+    assert_eq!(
+        probe(
+            &plugin,
+            &format!("egress {}/Media/ME3", to_loopback_name.origin)
+        )
+        .await,
+        "error EgressError::HostNotAllowed(\"localhost (not a public address)\")"
+    );
+
+    // A redirect loop on the API origin: a few hops (same origin: the credential stays), then
+    // an error.
+    let looping = Fake::start_with_header(302, "location", "/again".into()).await;
+    let plugin = chaos(&rt, vec![looping.origin.clone()]);
+    assert_eq!(
+        probe(&plugin, &format!("egress {}/start", looping.origin)).await,
+        "error EgressError::ConnectionFailed(\"more than 3 redirects\")"
+    );
+    let got = looping.requests();
+    assert_eq!(got.len(), 4, "the first request and 3 redirects");
+    assert!(got.iter().all(|r| auth_of(r).is_some()));
+}
+
+/// Set in the child process of [`egress_ignores_proxy_settings_in_the_environment`].
+const PROXY_CHILD: &str = "SWITCHYARD_TEST_PROXY_CHILD";
+
+#[tokio::test]
+async fn egress_ignores_proxy_settings_in_the_environment() {
+    if std::env::var_os(PROXY_CHILD).is_some() {
+        // The child: the proxy variables were set before the process started (no data race
+        // with other threads), and point at the parent's fake proxy.
+        let target = Fake::start(200, "direct").await;
+        let rt = runtime(limits());
+        let plugin = chaos(&rt, vec![target.origin.clone()]);
+        assert_eq!(
+            probe(&plugin, &format!("egress {}/v1", target.origin)).await,
+            "status 200 direct"
+        );
+        assert_eq!(target.requests().len(), 1);
+        return;
+    }
+    let proxy = Fake::start(200, "through the proxy").await;
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args([
+        "--exact",
+        "runtime::egress_ignores_proxy_settings_in_the_environment",
+        "--test-threads=1",
+    ])
+    .env(PROXY_CHILD, "1");
+    for var in ["NO_PROXY", "no_proxy"] {
+        cmd.env_remove(var);
+    }
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        cmd.env(var, &proxy.origin);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(proxy.requests().is_empty(), "the proxy saw nothing");
+}
+
+fn policy_input(text: &str) -> (ConversationContext, InboundMessage) {
+    let contact = Party {
+        phone: Some("15550001111".into()),
+        user_id: None,
+        name: None,
+    };
+    let ctx = ConversationContext {
+        tenant_id: "ten_1".into(),
+        conversation_id: "cnv_1".into(),
+        contact: contact.clone(),
+        window_open: true,
+        window_closes_at: None,
+        history: Vec::new(),
+        config: "{}".into(),
+    };
+    let msg = InboundMessage {
+        provider_message_id: "wamid.1".into(),
+        channel_address: "106540352242922".into(),
+        sender: contact,
+        timestamp: 1_700_000_000,
+        kind: MessageKind::Text,
+        text: Some(text.into()),
+        media: Vec::new(),
+        location: None,
+        interactive: None,
+        reply_to: None,
+        referral: None,
+        details: None,
+    };
+    (ctx, msg)
+}
+
+fn busy_policy(rt: &Runtime) -> Arc<PolicyPlugin> {
+    let path = switchyard::bundled::testing_plugin("busy-policy").expect("busy-policy built");
+    let bytes = std::fs::read(path).expect("read busy-policy");
+    match rt.load(&bytes, Vec::new()).expect("load busy-policy") {
+        Plugin::Policy(p) => p,
+        Plugin::Connector(_) => panic!("busy-policy is a policy"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_are_charged_for_their_own_cpu_not_for_waiting_their_turn() {
+    // How long one finite decide takes alone (its wall time bounds its CPU time from above).
+    let one = {
+        let rt = runtime(RuntimeConfig {
+            cpu_limit: Duration::from_secs(60),
+            wall_limit: Duration::from_secs(120),
+            threads: 1,
+            ..limits()
+        });
+        let policy = busy_policy(&rt);
+        let (ctx, msg) = policy_input("spin 20");
+        let t = std::time::Instant::now();
+        policy.decide(&ctx, &msg).await.expect("one decide alone");
+        t.elapsed()
+    };
+    // A CPU deadline of three such calls; sixteen of them share one plugin thread, taking turns
+    // at every epoch tick, so each waits about sixteen calls' time but runs one. A `loop` among
+    // them still stops at the deadline.
+    let rt = runtime(RuntimeConfig {
+        cpu_limit: one * 3 + Duration::from_millis(50),
+        wall_limit: Duration::from_secs(300),
+        threads: 1,
+        ..limits()
+    });
+    let policy = busy_policy(&rt);
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..17)
+        .map(|i| {
+            let policy = policy.clone();
+            tokio::spawn(async move {
+                let (ctx, msg) = policy_input(if i == 0 { "loop" } else { "spin 20" });
+                (i, policy.decide(&ctx, &msg).await)
+            })
+        })
+        .collect();
+    for call in calls {
+        match call.await.expect("task") {
+            (0, Err(CallError::Timeout { .. })) => {}
+            (0, other) => panic!("the endless decide: {other:?}"),
+            (i, result) => assert!(
+                result.is_ok(),
+                "call {i} failed although it used one call's CPU: {result:?}"
+            ),
+        }
+    }
+    println!(
+        "one decide alone {one:?}; 17 sharing one plugin thread took {:?}",
+        started.elapsed()
     );
 }

@@ -785,6 +785,88 @@ async fn postgres_rls_is_enabled_forced_and_the_app_role_is_unprivileged() {
     assert!(refusal.contains("superuser"), "{refusal}");
 }
 
+/// PostgreSQL only: an app role that is a member of the owning role could `SET ROLE` to it
+/// (and turn row-level security off): start-up refuses it, and accepts it again once revoked.
+#[tokio::test]
+async fn postgres_an_app_role_in_the_owners_role_is_refused_at_start() {
+    let Some(db) = postgres("postgres_member", 1).await else {
+        return;
+    };
+    use clap::Parser as _;
+    let pg = db._pg.as_ref().expect("pg");
+    let app_url = db.app_url.clone().expect("app");
+    let owner_url = db.owner_url.clone().expect("owner");
+    let config = |data: &std::path::Path| {
+        let cli = switchyard::config::Cli::try_parse_from([
+            "switchyard",
+            "serve",
+            "--data-dir",
+            &data.display().to_string(),
+            "--database-url",
+            &app_url,
+            "--database-owner-url",
+            &owner_url,
+            "--operator-token",
+            "operator-token-for-tests",
+            "--master-key",
+            crate::api::MASTER_KEY,
+        ])
+        .expect("flags");
+        let switchyard::config::Command::Serve(serve) = cli.command else {
+            panic!("serve")
+        };
+        serve.into_config().expect("config")
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Unprivileged: starts.
+    switchyard::open_store(&config(dir.path()))
+        .await
+        .expect("the app role is accepted");
+
+    use sqlx::Connection as _;
+    let mut su = sqlx::PgConnection::connect(&pg.superuser_url())
+        .await
+        .expect("superuser");
+    let grant = |verb: &str| {
+        sqlx::AssertSqlSafe(if verb == "GRANT" {
+            format!("GRANT {0}_owner TO {0}_app", pg.name)
+        } else {
+            format!("REVOKE {0}_owner FROM {0}_app", pg.name)
+        })
+    };
+    sqlx::query(grant("GRANT"))
+        .execute(&mut su)
+        .await
+        .expect("grant membership");
+    let check = db
+        .store
+        .role_check()
+        .await
+        .expect("check")
+        .expect("postgres");
+    assert!(
+        check.member_of_owner && !check.owns_tables && !check.superuser,
+        "{check:?}"
+    );
+    let err = switchyard::open_store(&config(dir.path()))
+        .await
+        .err()
+        .expect("a member of the owner is refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("is a member of the role that owns the tables")
+            && text.contains("--insecure-db-role"),
+        "{text}"
+    );
+    sqlx::query(grant("REVOKE"))
+        .execute(&mut su)
+        .await
+        .expect("revoke membership");
+    switchyard::open_store(&config(dir.path()))
+        .await
+        .expect("accepted again after the revoke");
+}
+
 /// PostgreSQL only: SQL that skips the store's own filters still cannot cross tenants.
 #[tokio::test]
 async fn postgres_rls_holds_against_raw_sql() {

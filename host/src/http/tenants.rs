@@ -282,6 +282,9 @@ impl From<PolicyRecord> for PolicyView {
     }
 }
 
+/// Largest policy configuration accepted, as compact JSON (64 KiB).
+pub const MAX_POLICY_CONFIG_BYTES: usize = 64 << 10;
+
 /// Choose the tenant's reply policy (owner/admin).
 #[utoipa::path(
     put,
@@ -324,8 +327,19 @@ pub async fn put_policy(
             "config must be a JSON object",
         ));
     }
+    // Every decision hands the config to the policy: a large one costs CPU on every message.
+    let config = config.to_string();
+    if config.len() > MAX_POLICY_CONFIG_BYTES {
+        return Err(ApiError::unprocessable(
+            "policy_config_too_large",
+            format!(
+                "config is {} bytes as JSON; at most {MAX_POLICY_CONFIG_BYTES} are allowed",
+                config.len()
+            ),
+        ));
+    }
     let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
-    let rec = tx.put_policy(&body.plugin, &config.to_string()).await?;
+    let rec = tx.put_policy(&body.plugin, &config).await?;
     tx.commit().await?;
     Ok(Json(rec.into()))
 }

@@ -138,8 +138,8 @@ impl Graph {
         Graph {
             egress,
             grants: Grants {
-                https_hosts: Vec::new(),
                 origins: vec![origin],
+                ..Grants::default()
             },
             base,
             version: version.to_string(),

@@ -1,7 +1,5 @@
 //! Host side of `switchyard:plugin/egress`: a plugin's HTTP goes through [`crate::egress`].
 
-use std::time::Instant;
-
 use super::bindings::egress::{Credential, EgressError as WitEgressError, Host};
 use super::bindings::types::{HttpRequest, HttpResponse};
 use super::state::CallState;
@@ -12,6 +10,12 @@ impl From<EgressError> for WitEgressError {
     fn from(e: EgressError) -> Self {
         match e {
             EgressError::HostNotAllowed(h) => WitEgressError::HostNotAllowed(h),
+            // 0.1.0 has no variant of its own for these: the closest ones, with the reason.
+            EgressError::AddressNotAllowed(h) => {
+                WitEgressError::HostNotAllowed(format!("{h} (not a public address)"))
+            }
+            e @ EgressError::CredentialNotAllowed(_) => WitEgressError::InvalidUrl(e.to_string()),
+            e @ EgressError::TooManyRedirects => WitEgressError::ConnectionFailed(e.to_string()),
             EgressError::InvalidUrl(m) => WitEgressError::InvalidUrl(m),
             EgressError::Timeout => WitEgressError::Timeout,
             EgressError::ResponseTooLarge => WitEgressError::ResponseTooLarge,
@@ -61,7 +65,11 @@ impl Host for CallState {
         credential: Credential,
     ) -> Result<HttpResponse, WitEgressError> {
         // Refuse before touching any secret.
-        self.plugin.grants.check(&req.url)?;
+        let url = self.plugin.grants.check(&req.url)?;
+        if credential != Credential::None && !self.plugin.grants.carries_credentials(&url) {
+            let host = url.host_str().unwrap_or_default().to_string();
+            return Err(EgressError::CredentialNotAllowed(host).into());
+        }
         let auth = self.auth(credential)?;
         let secrets = self.held_secrets();
         let request = Request {
@@ -70,14 +78,13 @@ impl Host for CallState {
             headers: req.headers,
             body: req.body,
         };
-        let waited = Instant::now();
+        // Waiting here is not guest time: the call's future is not being polled meanwhile.
         let result = self
             .plugin
             .services
             .egress
             .send(&self.plugin.grants, request, auth, &secrets)
             .await;
-        self.host_wait += waited.elapsed();
         let resp = result.map_err(|e| {
             tracing::debug!(plugin = %self.plugin.label, error = %e, "egress refused or failed");
             WitEgressError::from(e)

@@ -57,6 +57,10 @@ pub struct Manifest {
     /// gets the generic shape ([`ConnectionShape::generic`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionShape>,
+    /// Hosts among `egress` that serve the provider's API and receive the connection's
+    /// credentials; other egress hosts (a CDN a redirect leads to) never see them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
 }
 
 /// The settings and secrets a connector accepts, as it declares them.
@@ -368,6 +372,12 @@ impl Manifest {
                 });
             }
         }
+        if let Some(host) = self.credentials.iter().find(|h| !self.egress.contains(h)) {
+            return Err(ManifestError::Invalid {
+                field: "credentials",
+                reason: format!("{host:?} is not one of the `egress` hosts"),
+            });
+        }
         Ok(())
     }
 
@@ -510,7 +520,21 @@ mod tests {
             interface: "switchyard:plugin@0.1.0".into(),
             egress: vec!["graph.facebook.com".into()],
             connection: None,
+            credentials: vec!["graph.facebook.com".into()],
         }
+    }
+
+    #[test]
+    fn credential_hosts_must_be_egress_hosts() {
+        let mut m = manifest();
+        m.credentials.push("lookaside.fbsbx.com".into());
+        assert!(matches!(
+            m.validate(),
+            Err(ManifestError::Invalid {
+                field: "credentials",
+                ..
+            })
+        ));
     }
 
     /// The smallest valid component: magic, component layer version.

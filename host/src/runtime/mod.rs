@@ -7,6 +7,7 @@
 
 mod bindings;
 mod cache;
+mod clock;
 mod egress;
 pub mod error;
 mod log;
@@ -28,6 +29,8 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::types;
+pub use cache::CacheKey;
+pub(crate) use cache::create_private_dir;
 pub use error::{CallError, LoadError};
 pub use manifest::{Manifest, World};
 pub use plugin::{ConnectorPlugin, Plugin, PolicyPlugin};
@@ -53,6 +56,11 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Where compiled code is cached; `None` compiles on every start.
     pub cache_dir: Option<PathBuf>,
+    /// The key that authenticates cached code; without one nothing is cached.
+    pub cache_key: Option<CacheKey>,
+    /// Threads that run plugin code (their own, apart from the threads serving HTTP);
+    /// 0 = one per CPU.
+    pub threads: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -65,6 +73,28 @@ impl Default for RuntimeConfig {
             max_instances: 256,
             epoch_tick: Duration::from_millis(5),
             cache_dir: None,
+            cache_key: None,
+            threads: 0,
+        }
+    }
+}
+
+/// Exact origins (`scheme://host:port`) the operator configured for one plugin: reachable at any
+/// address, where declared hosts must resolve to public ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins {
+    /// The provider API's origin (its configured base URL): credentials attach here.
+    pub api: Vec<String>,
+    /// Further origins (`SWITCHYARD_EGRESS_ORIGINS`): reachable, never sent credentials.
+    pub extra: Vec<String>,
+}
+
+impl From<Vec<String>> for Origins {
+    /// API origins only.
+    fn from(api: Vec<String>) -> Self {
+        Origins {
+            api,
+            extra: Vec::new(),
         }
     }
 }
@@ -85,6 +115,9 @@ pub struct Runtime {
     policy_linker: Linker<CallState>,
     services: Arc<Services>,
     ticker: Arc<AtomicBool>,
+    /// The plugin threads; `None` once dropped.
+    threads: Option<tokio::runtime::Runtime>,
+    threads_handle: tokio::runtime::Handle,
 }
 
 /// Everything a call needs to know about its plugin; shared by all its calls.
@@ -96,6 +129,8 @@ pub(crate) struct PluginShared {
     pub(crate) limits: RuntimeConfig,
     pub(crate) services: Arc<Services>,
     pub(crate) engine: Engine,
+    /// Where its calls run.
+    pub(crate) threads: tokio::runtime::Handle,
 }
 
 impl Runtime {
@@ -128,6 +163,17 @@ impl Runtime {
                     }
                 })?;
         }
+        // Guests run on threads of their own: a CPU-heavy guest competes with HTTP for the CPU
+        // under the OS scheduler, never by occupying the workers that answer requests.
+        let threads = match config.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let threads = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("switchyard-plugin")
+            .enable_all()
+            .build()?;
         Ok(Runtime {
             engine,
             config,
@@ -135,6 +181,8 @@ impl Runtime {
             policy_linker,
             services: Arc::new(services),
             ticker,
+            threads_handle: threads.handle().clone(),
+            threads: Some(threads),
         })
     }
 
@@ -146,8 +194,9 @@ impl Runtime {
     /// Load a packed component: read its manifest, compile (or load cached code), check that
     /// it implements the world it names and imports nothing else, and link it once.
     ///
-    /// `origins` are extra exact origins its egress may reach (configured provider base URLs).
-    pub fn load(&self, bytes: &[u8], origins: Vec<String>) -> Result<Plugin, LoadError> {
+    /// `origins` are the exact origins the operator configured for it (see [`Origins`]).
+    pub fn load(&self, bytes: &[u8], origins: impl Into<Origins>) -> Result<Plugin, LoadError> {
+        let origins = origins.into();
         let manifest = Manifest::from_component(bytes)?;
         let label = format!("{}@{}", manifest.name, manifest.version);
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));
@@ -155,7 +204,10 @@ impl Runtime {
             &self.engine,
             bytes,
             &sha256,
-            self.config.cache_dir.as_deref(),
+            self.config
+                .cache_dir
+                .as_deref()
+                .zip(self.config.cache_key.as_ref()),
         )
         .map_err(|reason| LoadError::Compile {
             plugin: label.clone(),
@@ -163,7 +215,9 @@ impl Runtime {
         })?;
         let grants = Grants {
             https_hosts: manifest.egress.clone(),
-            origins,
+            origins: origins.api,
+            extra_origins: origins.extra,
+            credential_hosts: manifest.credentials.clone(),
         };
         let world = manifest.world;
         let shared = Arc::new(PluginShared {
@@ -174,6 +228,7 @@ impl Runtime {
             limits: self.config.clone(),
             services: self.services.clone(),
             engine: self.engine.clone(),
+            threads: self.threads_handle.clone(),
         });
         let linker = match world {
             World::Connector => &self.connector_linker,
@@ -186,6 +241,10 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker.store(false, Ordering::Relaxed);
+        // Without blocking: the runtime may be dropped inside an async context.
+        if let Some(threads) = self.threads.take() {
+            threads.shutdown_background();
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Loaded plugins and calls into them: validate a component against its world, link it once,
 //! then run every call in a fresh instance under the runtime's limits.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker, types::ComponentItem};
@@ -175,14 +176,46 @@ impl PluginShared {
         store.limiter(|s| &mut s.limits);
         let cpu_limit = self.limits.cpu_limit;
         store.set_epoch_deadline(1);
+        // On every epoch tick: stop a guest past its CPU time, else give the thread back to the
+        // scheduler so other calls on the plugin threads make progress.
         store.epoch_deadline_callback(move |ctx| {
             if ctx.data().guest_time() >= cpu_limit {
                 Err(wasmtime::Error::new(CpuDeadline))
             } else {
-                Ok(UpdateDeadline::Continue(1))
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         store
+    }
+
+    /// Run one call's future on the plugin threads, never on the caller's (HTTP) workers.
+    /// Dropping the returned future cancels the call.
+    async fn on_plugin_threads<R: Send + 'static>(
+        &self,
+        call: impl Future<Output = Result<R, CallError>> + Send + 'static,
+    ) -> Result<R, CallError> {
+        /// Aborts the spawned call when the caller stops waiting for it.
+        struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+        impl<T> Drop for AbortOnDrop<T> {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let mut task = AbortOnDrop(self.threads.spawn(call));
+        match (&mut task.0).await {
+            Ok(result) => result,
+            Err(e) => Err(CallError::Trap {
+                plugin: self.label.clone(),
+                reason: if e.is_cancelled() {
+                    "the plugin runtime is shutting down".into()
+                } else {
+                    "the call panicked in the host".into()
+                },
+            }),
+        }
     }
 
     /// Turn the outcome of a call into the caller's result, logging what the plugin printed.
@@ -254,18 +287,32 @@ fn last_words(output: &str) -> Option<&str> {
     }
 }
 
-/// Run one call: fresh store, instantiate, call, classify.
+/// Run one call on the plugin threads: fresh store, instantiate, call under the CPU clock and the
+/// wall-clock limit, classify. The listed arguments are cloned into the call.
 macro_rules! call {
-    ($self:ident, $scope:expr, |$inst:ident, $store:ident| $body:expr) => {{
-        let shared = &$self.shared;
-        let mut store = shared.store($scope);
-        let outcome = tokio::time::timeout(shared.limits.wall_limit, async {
-            let $inst = $self.pre.instantiate_async(&mut store).await?;
-            let $store = &mut store;
-            $body.await
-        })
-        .await;
-        shared.finish(&mut store, outcome)
+    ($self:ident, $scope:expr, [$($arg:ident),*], |$inst:ident, $store:ident| $body:expr) => {{
+        let shared = $self.shared.clone();
+        let pre = $self.pre.clone();
+        let scope = $scope;
+        $(let $arg = $arg.clone();)*
+        $self
+            .shared
+            .on_plugin_threads(async move {
+                let mut store = shared.store(scope);
+                let clock = store.data().clock.clone();
+                let outcome = tokio::time::timeout(
+                    shared.limits.wall_limit,
+                    super::clock::Timed::new(clock, async {
+                        let $inst = pre.instantiate_async(&mut store).await?;
+                        let $store = &mut store;
+                        $(let $arg = &$arg;)*
+                        $body.await
+                    }),
+                )
+                .await;
+                shared.finish(&mut store, outcome)
+            })
+            .await
     }};
 }
 
@@ -291,7 +338,7 @@ impl ConnectorPlugin {
         scope: SecretScope,
         req: &HttpRequest,
     ) -> Result<Verdict, CallError> {
-        call!(self, scope, |inst, store| inst
+        call!(self, scope, [req], |inst, store| inst
             .switchyard_plugin_channel()
             .call_verify(store, req))
     }
@@ -302,7 +349,7 @@ impl ConnectorPlugin {
         scope: SecretScope,
         req: &HttpRequest,
     ) -> Result<Result<Vec<InboundEvent>, String>, CallError> {
-        call!(self, scope, |inst, store| inst
+        call!(self, scope, [req], |inst, store| inst
             .switchyard_plugin_channel()
             .call_parse(store, req))
     }
@@ -314,7 +361,7 @@ impl ConnectorPlugin {
         connection: &ConnectionInfo,
         msg: &OutboundMessage,
     ) -> Result<Result<String, ProviderError>, CallError> {
-        call!(self, scope, |inst, store| inst
+        call!(self, scope, [connection, msg], |inst, store| inst
             .switchyard_plugin_channel()
             .call_send(store, connection, msg))
     }
@@ -325,7 +372,7 @@ impl ConnectorPlugin {
         scope: SecretScope,
         connection: &ConnectionInfo,
     ) -> Result<Result<CredentialHealth, ProviderError>, CallError> {
-        call!(self, scope, |inst, store| inst
+        call!(self, scope, [connection], |inst, store| inst
             .switchyard_plugin_channel()
             .call_check_credentials(store, connection))
     }
@@ -337,7 +384,7 @@ impl ConnectorPlugin {
         connection: &ConnectionInfo,
         media: &MediaRef,
     ) -> Result<Result<MediaContent, ProviderError>, CallError> {
-        call!(self, scope, |inst, store| inst
+        call!(self, scope, [connection, media], |inst, store| inst
             .switchyard_plugin_channel()
             .call_fetch_media(store, connection, media))
     }
@@ -348,7 +395,7 @@ impl ConnectorPlugin {
         scope: SecretScope,
         connection: &ConnectionInfo,
     ) -> Result<Result<Vec<TemplateInfo>, ProviderError>, CallError> {
-        call!(self, scope, |inst, store| inst
+        call!(self, scope, [connection], |inst, store| inst
             .switchyard_plugin_channel()
             .call_list_templates(store, connection))
     }
@@ -371,7 +418,7 @@ impl PolicyPlugin {
         ctx: &ConversationContext,
         msg: &InboundMessage,
     ) -> Result<Vec<Action>, CallError> {
-        call!(self, SecretScope::default(), |inst, store| inst
+        call!(self, SecretScope::default(), [ctx, msg], |inst, store| inst
             .switchyard_plugin_policy()
             .call_decide(store, ctx, msg))
     }

@@ -1,7 +1,7 @@
 //! Per-call store data: what one fresh plugin instance can reach, and the limits it runs under.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -22,10 +22,8 @@ pub struct CallState {
     pub(crate) scope: SecretScope,
     /// Memory and table caps; records when the memory cap was hit.
     pub(crate) limits: Limits,
-    /// When the call started.
-    pub(crate) started: Instant,
-    /// Time spent waiting on the host (egress), which does not count against the CPU deadline.
-    pub(crate) host_wait: Duration,
+    /// CPU time the guest has used in this call (egress waits and scheduling delays excluded).
+    pub(crate) clock: Arc<super::clock::GuestClock>,
     /// Log lines the plugin may still write in this call.
     pub(crate) log_budget: u32,
     /// WASI state, created on the plugin's first WASI call (most calls make none).
@@ -49,16 +47,15 @@ impl CallState {
             plugin,
             scope,
             limits,
-            started: Instant::now(),
-            host_wait: Duration::ZERO,
+            clock: Arc::default(),
             log_budget: super::log::LINES_PER_CALL,
             wasi: None,
         }
     }
 
-    /// Time the plugin itself has run (wall time minus host waits).
+    /// CPU time the plugin itself has used.
     pub(crate) fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_wait)
+        self.clock.used()
     }
 
     /// What the plugin wrote to stdout/stderr during the call, if anything.

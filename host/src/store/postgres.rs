@@ -13,6 +13,9 @@ pub struct RoleCheck {
     pub bypass_rls: bool,
     /// It owns tables in the current schema (owners are subject to FORCE RLS, but may turn it off).
     pub owns_tables: bool,
+    /// It is a member (directly or through other roles) of a role that owns tables in the
+    /// current schema: it can `SET ROLE` to the owner, or inherits its rights.
+    pub member_of_owner: bool,
 }
 
 impl RoleCheck {
@@ -27,6 +30,9 @@ impl RoleCheck {
         }
         if self.owns_tables {
             why.push("owns the tables");
+        }
+        if self.member_of_owner {
+            why.push("is a member of the role that owns the tables");
         }
         (!why.is_empty()).then(|| {
             format!(
@@ -46,12 +52,23 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
-        let (role, superuser, bypass_rls, owns_tables): (String, i64, i64, i64) = sqlx::query_as(
+        // `pg_has_role(.., 'MEMBER')` covers direct and indirect membership, with or without
+        // INHERIT (a member without it can still `SET ROLE` to the owner).
+        let (role, superuser, bypass_rls, owns_tables, member_of_owner): (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = sqlx::query_as(
             "SELECT r.rolname::text,
                     CASE WHEN r.rolsuper THEN 1 ELSE 0 END,
                     CASE WHEN r.rolbypassrls THEN 1 ELSE 0 END,
                     (SELECT COUNT(*) FROM pg_tables t
-                      WHERE t.tableowner = current_user AND t.schemaname = current_schema())
+                      WHERE t.tableowner = current_user AND t.schemaname = current_schema()),
+                    (SELECT COUNT(*) FROM pg_tables t
+                      WHERE t.tableowner <> current_user AND t.schemaname = current_schema()
+                        AND pg_has_role(current_user, t.tableowner, 'MEMBER'))
              FROM pg_roles r WHERE r.rolname = current_user",
         )
         .fetch_one(&self.pool)
@@ -61,6 +78,7 @@ impl Store {
             superuser: superuser != 0,
             bypass_rls: bypass_rls != 0,
             owns_tables: owns_tables > 0,
+            member_of_owner: member_of_owner > 0,
         }))
     }
 

@@ -7,7 +7,8 @@
 //! - `trap`: execute `unreachable`;
 //! - `panic`: panic with a message;
 //! - `egress <url>`: GET the URL through host egress with the bearer access token and report the
-//!   outcome as an ignored event (`status <code> <body>` or `error <debug>`).
+//!   outcome as an ignored event (`status <code> <body>` or `error <debug>`);
+//! - `egress-anon <url>`: the same without a credential.
 //!
 //! `verify` accepts when `x-chaos-signature` is the hex HMAC-SHA256 of the body under the
 //! `app-secret`, answers `hub.challenge` for a GET whose `hub.verify_token` matches, and rejects
@@ -90,14 +91,14 @@ fn hog() -> usize {
     }
 }
 
-fn egress_probe(url: &str) -> InboundEvent {
+fn egress_probe(url: &str, credential: Credential) -> InboundEvent {
     let req = HttpRequest {
         method: "GET".into(),
         url: url.into(),
         headers: Vec::new(),
         body: Vec::new(),
     };
-    let outcome = match egress::send(&req, Credential::BearerAccessToken) {
+    let outcome = match egress::send(&req, credential) {
         Ok(resp) => format!(
             "status {} {}",
             resp.status,
@@ -157,7 +158,8 @@ impl Guest for Chaos {
             "hog" => Ok(vec![InboundEvent::Ignored(format!("{}", hog()))]),
             "trap" => core::arch::wasm32::unreachable(),
             "panic" => panic!("chaos asked to panic"),
-            "egress" => Ok(vec![egress_probe(rest)]),
+            "egress" => Ok(vec![egress_probe(rest, Credential::BearerAccessToken)]),
+            "egress-anon" => Ok(vec![egress_probe(rest, Credential::None)]),
             other => Err(format!("unknown command {other:?}")),
         }
     }
