@@ -10,6 +10,7 @@ mod health;
 mod inbox;
 mod jobs;
 mod json;
+mod keys;
 mod lifecycle;
 mod onboarding;
 mod openapi;
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::runtime::Registry;
 use crate::store::Store;
@@ -76,12 +77,33 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/partners", post(partners::create))
         .route("/partners/{partner}/report", get(partners::report))
+        .route(
+            "/partners/{partner}/keys",
+            get(keys::list_partner_keys).post(keys::create_partner_key),
+        )
+        .route(
+            "/partners/{partner}/keys/{key}",
+            delete(keys::revoke_partner_key),
+        )
+        .route(
+            "/partners/{partner}/keys/{key}/rotate",
+            post(keys::rotate_partner_key),
+        )
         .route("/endpoints", post(endpoints::create))
         .route("/jobs/dead", get(jobs::dead))
         .route("/jobs/{job}/replay", post(jobs::replay))
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route("/tenants/{tenant}", get(tenants::show))
-        .route("/tenants/{tenant}/keys", post(tenants::create_key))
+        .route(
+            "/tenants/{tenant}/keys",
+            get(keys::list_tenant_keys).post(keys::create_tenant_key),
+        )
+        .route(
+            "/tenants/{tenant}/keys/{key}",
+            delete(keys::revoke_tenant_key),
+        )
+        .route("/tenants/{tenant}/suspend", post(tenants::suspend))
+        .route("/tenants/{tenant}/reinstate", post(tenants::reinstate))
         .route(
             "/tenants/{tenant}/policy",
             get(tenants::policy).put(tenants::put_policy),
