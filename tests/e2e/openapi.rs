@@ -44,7 +44,9 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/api/v1/tenants/{tenant}/connect/meta/{session}/pick",
     ),
+    ("get", "/connect/meta/start"),
     ("get", "/connect/meta/callback"),
+    ("post", "/connect/meta/confirm"),
     (
         "get",
         "/api/v1/tenants/{tenant}/connections/{connection}/templates",
@@ -157,7 +159,7 @@ async fn openapi_document_covers_every_route() {
         );
     }
 
-    // Keys and suspension document their statuses and codes.
+    // Keys, suspension and the browser-bound Meta flow document their statuses and codes.
     for (method, path, statuses) in [
         (
             "get",
@@ -179,6 +181,9 @@ async fn openapi_document_covers_every_route() {
             "/api/v1/tenants/{tenant}/suspend",
             &["200", "401", "403", "404"],
         ),
+        ("get", "/connect/meta/start", &["303", "400"]),
+        ("get", "/connect/meta/callback", &["200", "303", "400"]),
+        ("post", "/connect/meta/confirm", &["303", "400"]),
     ] {
         for status in statuses {
             assert!(

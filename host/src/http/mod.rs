@@ -66,6 +66,13 @@ impl AppState {
         crate::jobs::webhook_url(&self.public_url, endpoint_id)
     }
 
+    /// The browser URL of a redirect flow: this host's page that sets the flow's cookie and
+    /// forwards to Facebook's dialog.
+    pub fn meta_start_url(&self, ticket: &str) -> String {
+        let ticket: String = url::form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+        format!("{}/connect/meta/start?ticket={ticket}", self.public_url)
+    }
+
     /// Where Facebook's dialog sends the browser back (the redirect flow).
     pub fn meta_callback_url(&self) -> String {
         format!("{}/connect/meta/callback", self.public_url)
@@ -154,7 +161,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/connect/meta/start", get(onboarding::browser_start))
         .route("/connect/meta/callback", get(onboarding::callback))
+        .route(
+            "/connect/meta/confirm",
+            post(onboarding::confirm).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)),
+        )
         .route(
             "/hooks/{endpoint}",
             get(crate::ingress::hook)
