@@ -29,6 +29,15 @@ pub enum ApiError {
     /// No or invalid credentials (401).
     #[error("missing or invalid API key")]
     Unauthorized,
+    /// A revoked API key (401 `key_revoked`).
+    #[error("this API key was revoked")]
+    KeyRevoked,
+    /// An expired API key (401 `key_expired`).
+    #[error("this API key has expired")]
+    KeyExpired,
+    /// The tenant's own key while the tenant is suspended (403 `tenant_suspended`).
+    #[error("this tenant is suspended; its partner or the operator can reinstate it")]
+    TenantSuspended,
     /// The caller's role may not do this (403).
     #[error("this key may not do that")]
     Forbidden,
@@ -92,6 +101,9 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::KeyRevoked => (StatusCode::UNAUTHORIZED, "key_revoked"),
+            ApiError::KeyExpired => (StatusCode::UNAUTHORIZED, "key_expired"),
+            ApiError::TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -127,6 +139,9 @@ impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> Self {
         match e {
             AccessError::Unauthenticated => ApiError::Unauthorized,
+            AccessError::KeyRevoked => ApiError::KeyRevoked,
+            AccessError::KeyExpired => ApiError::KeyExpired,
+            AccessError::Suspended => ApiError::TenantSuspended,
             AccessError::Forbidden => ApiError::Forbidden,
             AccessError::NotFound => ApiError::NotFound("tenant"),
             AccessError::Store(s) => s.into(),

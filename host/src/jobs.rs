@@ -30,6 +30,9 @@ pub const MAX_ATTEMPTS: i64 = 8;
 pub const DECIDE: &str = "decide";
 /// The job that sends one reply through its connector.
 pub const SEND: &str = "send";
+/// How long a suspended tenant's job waits before it looks again (reinstatement wakes it
+/// at once; this only bounds a reinstatement that raced with the job's deferral).
+pub const SUSPENDED_RECHECK_MS: i64 = 5 * 60 * 1000;
 /// The customer-service window: free-form replies only this long after the last inbound message.
 pub const WINDOW_MS: i64 = 24 * 3600 * 1000;
 
@@ -138,12 +141,16 @@ impl Workers {
         let Some(job) = job else {
             return Ok(false);
         };
-        let outcome = match job.kind.as_str() {
-            PROCESS_RECEIPT => self.process_receipt(&job).await,
-            DECIDE => self.decide(&job).await,
-            SEND => self.send(&job).await,
-            crate::media::FETCH_MEDIA => self.fetch_media(&job).await,
-            other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+        let outcome = match self.held_for(&job).await {
+            Ok(Some(why)) => Err(JobError::Defer(now_ms() + SUSPENDED_RECHECK_MS, why)),
+            Ok(None) => match job.kind.as_str() {
+                PROCESS_RECEIPT => self.process_receipt(&job).await,
+                DECIDE => self.decide(&job).await,
+                SEND => self.send(&job).await,
+                crate::media::FETCH_MEDIA => self.fetch_media(&job).await,
+                other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+            },
+            Err(e) => Err(JobError::Retry(e.to_string())),
         };
         // What giving up means for the job's message or media is written first, in its own
         // tenant transaction, never inside the job's: a task holds one write at a time (the
@@ -181,6 +188,24 @@ impl Workers {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Why a tenant's own job (decide, send, fetch-media) must wait: its tenant is suspended.
+    /// Receipts are processed regardless, so what arrived is stored; the tenant's replies wait.
+    async fn held_for(&self, job: &Job) -> Result<Option<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Of {
+            tenant: String,
+        }
+        if !matches!(job.kind.as_str(), DECIDE | SEND | crate::media::FETCH_MEDIA) {
+            return Ok(None);
+        }
+        let Ok(Of { tenant }) = serde_json::from_str::<Of>(&job.payload) else {
+            return Ok(None);
+        };
+        Ok(auth::is_suspended(&self.store, &tenant)
+            .await?
+            .then(|| auth::suspended_reason(&tenant)))
     }
 
     async fn process_receipt(&self, job: &Job) -> Result<(), JobError> {

@@ -344,7 +344,21 @@ fn tenant_endpoints() -> Vec<(Method, &'static str, Option<Value>, &'static str)
             Method::POST,
             "/api/v1/tenants/{t}/keys",
             Some(json!({"role": "viewer"})),
-            "manage",
+            "keys",
+        ),
+        (Method::GET, "/api/v1/tenants/{t}/keys", None, "keys"),
+        (
+            Method::DELETE,
+            "/api/v1/tenants/{t}/keys/key_x",
+            None,
+            "keys",
+        ),
+        (Method::POST, "/api/v1/tenants/{t}/suspend", None, "status"),
+        (
+            Method::POST,
+            "/api/v1/tenants/{t}/reinstate",
+            None,
+            "status",
         ),
         (
             Method::PUT,
@@ -497,6 +511,41 @@ async fn auth_and_isolation(h: Host) {
                     "forbidden",
                 );
                 assert_error(&partner, 403, "forbidden");
+            }
+            "keys" => {
+                // The tenant's owners and admins, its partner and the operator.
+                assert_error(&viewer, 403, "forbidden");
+                assert_error(
+                    &h.call(method.clone(), &own, Some(&s.a_keys["agent"]), body.clone())
+                        .await,
+                    403,
+                    "forbidden",
+                );
+                assert_ne!(partner.0, 403, "{p}: {}", partner.1);
+                assert!(partner.0 < 500, "{p}: {}", partner.1);
+                let admin = h
+                    .call(method.clone(), &own, Some(&s.a_keys["admin"]), body.clone())
+                    .await;
+                assert_ne!(admin.0, 403, "{p}: {}", admin.1);
+            }
+            "status" => {
+                // Only the tenant's partner and the operator; never the tenant's own keys.
+                assert_error(&viewer, 403, "forbidden");
+                assert!(partner.0 < 300, "{p}: {partner:?}");
+                let reinstate = path("/api/v1/tenants/{t}/reinstate", &s.a.0, "");
+                h.ok(Method::POST, &reinstate, OPERATOR, None).await;
+                assert_error(
+                    &h.call(method.clone(), &own, Some(&s.a.1), body.clone())
+                        .await,
+                    403,
+                    "forbidden",
+                );
+                let operator = h
+                    .call(method.clone(), &own, Some(OPERATOR), body.clone())
+                    .await;
+                assert!(operator.0 < 300, "{p}: {operator:?}");
+                // Leave the tenant active for the rest of the matrix.
+                h.ok(Method::POST, &reinstate, OPERATOR, None).await;
             }
             "inbox" => {
                 assert_ne!(viewer.0, 403, "{p}: {}", viewer.1);

@@ -3,6 +3,7 @@
 //! Plugins come from the host's build script: bundled ones from `switchyard::bundled::BUNDLED`,
 //! test-only ones (`plugins/testing/*`) from the paths in `switchyard::bundled::TESTING`.
 
+mod accounts;
 mod api;
 mod crash;
 mod fake;

@@ -1,7 +1,8 @@
 //! Connecting numbers through Meta against a fake Graph API that checks requests as Meta would
 //! (versioned paths, the code exchange's parameters, bearer tokens, JSON bodies) and answers
 //! with Meta's documented shapes, errors included: the redirect flow with two WABAs and a pick,
-//! expired and replayed state, a failed exchange, Embedded Signup, and a PIN mismatch.
+//! expired and replayed state, a failed exchange, Embedded Signup, and a PIN mismatch; and the
+//! redirect flow's binding to the browser that started it (issue 13, item 8).
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -14,6 +15,9 @@ const APP_ID: &str = "1234567890";
 const APP_SECRET: &str = "app-secret-onboarding";
 const SHORT: &str = "EAAshort-lived-token-canary";
 const LONG: &str = "EAAlong-lived-token-canary";
+/// The tokens of a login whose business has one WABA with one number (code `one-code`).
+const SHORT_ONE: &str = "EAAshort-one-canary";
+const LONG_ONE: &str = "EAAlong-one-canary";
 const SYSTEM: &str = "EAAsystem-user-token-canary";
 const RETURN: &str = "https://app.example.test/channels";
 const CALLBACK: &str = "https://hooks.example.test/connect/meta/callback";
@@ -54,24 +58,26 @@ fn graph(r: &Received) -> (u16, String) {
             return error(400, 1, "Error validating client secret.");
         }
         if q.get("grant_type").map(String::as_str) == Some("fb_exchange_token") {
-            return if q.get("fb_exchange_token").map(String::as_str) == Some(SHORT) {
-                (
-                    200,
-                    json!({"access_token": LONG, "token_type": "bearer", "expires_in": 5183944})
-                        .to_string(),
-                )
-            } else {
-                error(400, 190, "Invalid OAuth access token.")
+            let long = match q.get("fb_exchange_token").map(String::as_str) {
+                Some(SHORT) => LONG,
+                Some(SHORT_ONE) => LONG_ONE,
+                _ => return error(400, 190, "Invalid OAuth access token."),
             };
+            return (
+                200,
+                json!({"access_token": long, "token_type": "bearer", "expires_in": 5183944})
+                    .to_string(),
+            );
         }
         return match (
             q.get("code").map(String::as_str),
             q.get("redirect_uri").map(String::as_str),
         ) {
-            (Some("good-code"), Some(CALLBACK)) => (
+            (Some(code @ ("good-code" | "one-code")), Some(CALLBACK)) => (
                 200,
-                json!({"access_token": SHORT, "token_type": "bearer", "expires_in": 3600})
-                    .to_string(),
+                json!({"access_token": if code == "one-code" { SHORT_ONE } else { SHORT },
+                       "token_type": "bearer", "expires_in": 3600})
+                .to_string(),
             ),
             (Some("embedded-code"), None) => (
                 200,
@@ -94,10 +100,14 @@ fn graph(r: &Received) -> (u16, String) {
                 {"scope": "whatsapp_business_messaging", "target_ids": ["900009"]}
             ]}}).to_string());
     }
-    if token != LONG && token != SYSTEM && !token.starts_with("token-") {
+    if token != LONG && token != LONG_ONE && token != SYSTEM && !token.starts_with("token-") {
         return error(401, 190, "Invalid OAuth access token.");
     }
     match (r.method.as_str(), path) {
+        ("GET", "me/businesses") if token == LONG_ONE => {
+            (200, json!({"data": [{"id": "biz-2", "name": "Lucky Shrub One", "owned_whatsapp_business_accounts": {"data": [
+                {"id": "waba-1", "name": "Shrub EU"}]}}]}).to_string())
+        }
         ("GET", "me/businesses") => {
             assert!(q["fields"].contains("owned_whatsapp_business_accounts"));
             (200, json!({"data": [{"id": "biz-1", "name": "Lucky Shrub", "owned_whatsapp_business_accounts": {"data": [
@@ -151,6 +161,10 @@ struct World {
     /// Every API response body seen, to check no token leaks.
     seen: Vec<String>,
     browser: reqwest::Client,
+    /// The flow cookie (`name=value`) the browser holds, if any.
+    cookie: Option<String>,
+    /// The session of the last flow started.
+    session: String,
 }
 
 async fn world() -> World {
@@ -178,8 +192,13 @@ async fn world() -> World {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client"),
+        cookie: None,
+        session: String::new(),
     }
 }
+
+/// The public URL the host was started with (tests/e2e/api.rs).
+const PUBLIC: &str = "https://hooks.example.test";
 
 impl World {
     async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -188,12 +207,27 @@ impl World {
         r
     }
 
+    /// Start a redirect flow through the API and open its browser URL: the browser now holds
+    /// the flow's cookie; the state Facebook's dialog was given.
     async fn start(&mut self) -> String {
         let path = format!("/api/v1/tenants/{}/connect/meta", self.tenant);
         let body = json!({"endpoint": self.endpoint, "flow": "redirect"});
         let (status, v) = self.call(Method::POST, &path, Some(body)).await;
         assert_eq!(status, 200, "{v}");
-        let dialog = url::Url::parse(v["dialog_url"].as_str().expect("dialog_url")).expect("url");
+        self.session = v["session"].as_str().expect("session").to_string();
+        assert!(v["expires_at"].as_i64().expect("expires_at") > crate::ingress::now_s() * 1000);
+        // The API hands out a page of this host, not Facebook's dialog itself.
+        let start = url::Url::parse(v["dialog_url"].as_str().expect("dialog_url")).expect("url");
+        assert_eq!(start.origin().ascii_serialization(), PUBLIC);
+        assert_eq!(start.path(), "/connect/meta/start");
+        let (status, location, cookie) = self.open_start(start.query().unwrap_or_default()).await;
+        assert_eq!(status, 303, "{location}");
+        let cookie = cookie.expect("the start sets the flow's cookie");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/connect/meta"] {
+            assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+        }
+        self.cookie = Some(cookie.split(';').next().expect("name=value").to_string());
+        let dialog = url::Url::parse(&location).expect("url");
         assert_eq!(
             dialog.origin().ascii_serialization(),
             "https://www.facebook.com"
@@ -207,19 +241,89 @@ impl World {
             q["scope"],
             "whatsapp_business_management,whatsapp_business_messaging,business_management"
         );
-        assert!(v["expires_at"].as_i64().expect("expires_at") > crate::ingress::now_s() * 1000);
         q["state"].clone()
+    }
+
+    /// The browser opening the start page: `(status, location or body, Set-Cookie)`.
+    async fn open_start(&mut self, query: &str) -> (u16, String, Option<String>) {
+        let r = self
+            .browser
+            .get(format!("{}/connect/meta/start?{query}", self.h.base))
+            .send()
+            .await
+            .expect("start");
+        let status = r.status().as_u16();
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|l| l.to_str().expect("ascii").to_string())
+        };
+        let (location, cookie) = (header("location"), header("set-cookie"));
+        let body = r.text().await.expect("body");
+        self.seen.push(body.clone());
+        (status, location.unwrap_or(body), cookie)
+    }
+
+    /// The confirmation page's answer from this browser: `(status, location or body)`.
+    async fn confirm(&mut self, page: &str, decision: &str) -> (u16, String) {
+        let token = page
+            .split("name=\"confirm\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page carries a confirmation token")
+            .to_string();
+        self.post_confirm(
+            &[("confirm", token.as_str()), ("decision", decision)],
+            PUBLIC,
+        )
+        .await
+    }
+
+    /// A raw post to `/connect/meta/confirm` with this browser's cookie and `origin`.
+    async fn post_confirm(&mut self, form: &[(&str, &str)], origin: &str) -> (u16, String) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut req = self
+            .browser
+            .post(format!("{}/connect/meta/confirm", self.h.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", origin)
+            .body(body);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.expect("confirm");
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().expect("ascii").to_string());
+        let body = r.text().await.expect("body");
+        self.seen.push(body.clone());
+        (status, location.unwrap_or(body))
+    }
+
+    /// Back from Facebook with the cookie: the confirmation page, confirmed; where it leads.
+    async fn callback_and_confirm(&mut self, query: &[(&str, &str)]) -> String {
+        let (status, page) = self.callback(query).await;
+        assert_eq!(status, 200, "the confirmation page: {page}");
+        assert!(page.contains("Alpha"), "the page names the tenant: {page}");
+        let (status, location) = self.confirm(&page, "connect").await;
+        assert_eq!(status, 303, "{location}");
+        location
     }
 
     /// The browser coming back from Facebook: where the host sends it.
     async fn callback(&mut self, query: &[(&str, &str)]) -> (u16, String) {
-        let r = self
+        let mut req = self
             .browser
             .get(format!("{}/connect/meta/callback", self.h.base))
-            .query(query)
-            .send()
-            .await
-            .expect("callback");
+            .query(query);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.expect("callback");
         let status = r.status().as_u16();
         let location = r
             .headers()
@@ -267,9 +371,16 @@ fn param(location: &str, key: &str) -> Option<String> {
 async fn redirect_flow_with_two_wabas_waits_for_a_pick_and_ends_live() {
     let mut w = world().await;
     let state = w.start().await;
-    let (status, location) = w
+    let (status, page) = w
         .callback(&[("code", "good-code"), ("state", &state)])
         .await;
+    assert_eq!(status, 200, "{page}");
+    // The page names the tenant and every number before anything is registered.
+    for shown in ["Alpha", "+1 555-000-5001", "+1 555-000-5002"] {
+        assert!(page.contains(shown), "{shown} not on the page: {page}");
+    }
+    assert!(!w.fake.requests().iter().any(|r| r.method == "POST"));
+    let (status, location) = w.confirm(&page, "connect").await;
     assert_eq!(status, 303, "{location}");
     let session = param(&location, "session").expect("?session= when several numbers");
 
@@ -539,8 +650,8 @@ async fn embedded_signup_connects_with_given_ids_and_reports_a_pin_mismatch() {
 async fn an_abandoned_session_is_shredded_by_the_periodic_sweep() {
     let mut w = world().await;
     let state = w.start().await;
-    let (_, location) = w
-        .callback(&[("code", "good-code"), ("state", &state)])
+    let location = w
+        .callback_and_confirm(&[("code", "good-code"), ("state", &state)])
         .await;
     let session = param(&location, "session").expect("picking");
     // The user never picks; ten minutes pass (moved in the database, not slept).
@@ -576,4 +687,189 @@ async fn an_abandoned_session_is_shredded_by_the_periodic_sweep() {
         (Some("failed"), Some("state_expired")),
         "{v}"
     );
+}
+
+/// The session as the API shows it: `(status, error)`.
+async fn session_state(w: &mut World, session: &str) -> (String, Option<String>) {
+    let path = format!("/api/v1/tenants/{}/connect/meta/{session}", w.tenant);
+    let (status, v) = w.call(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{v}");
+    (
+        v["status"].as_str().expect("status").to_string(),
+        v["error"].as_str().map(str::to_string),
+    )
+}
+
+/// What was done at Meta for the number or in the tenant: `(code exchanges, POSTs, connections)`.
+async fn effects(w: &mut World) -> (usize, usize, usize) {
+    let reqs = w.fake.requests();
+    let exchanges = reqs
+        .iter()
+        .filter(|r| r.path.contains("oauth/access_token"))
+        .count();
+    let posts = reqs.iter().filter(|r| r.method == "POST").count();
+    let (_, list) = w
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/connections", w.tenant),
+            None,
+        )
+        .await;
+    (
+        exchanges,
+        posts,
+        list["data"].as_array().expect("data").len(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_redirect_flow_connects_only_in_the_browser_that_started_it() {
+    let mut w = world().await;
+    // The tenant's manual connection from `setup` (number 1001).
+    let baseline = effects(&mut w).await;
+    assert_eq!(baseline, (0, 0, 1));
+
+    // Account-linking CSRF: the tenant opens its own link (its browser gets the cookie) and
+    // sends Facebook's dialog link to another business; that business's browser comes back
+    // without the cookie. Nothing is exchanged, subscribed, registered or connected.
+    let state = w.start().await;
+    let victim_session = w.session.clone();
+    let attacker_cookie = w.cookie.take();
+    let (status, location) = w.callback(&[("code", "one-code"), ("state", &state)]).await;
+    assert_eq!(status, 303, "{location}");
+    assert_eq!(
+        param(&location, "error").as_deref(),
+        Some("browser_mismatch")
+    );
+    assert_eq!(effects(&mut w).await, baseline);
+    assert_eq!(
+        session_state(&mut w, &victim_session).await,
+        ("failed".to_string(), Some("browser_mismatch".to_string()))
+    );
+    // The state is spent: the attacker's own browser cannot use it afterwards either.
+    w.cookie = attacker_cookie;
+    let (_, location) = w.callback(&[("code", "one-code"), ("state", &state)]).await;
+    assert_eq!(param(&location, "error").as_deref(), Some("state_invalid"));
+
+    // Another flow's cookie is not this flow's.
+    let first = w.start().await;
+    let first_session = w.session.clone();
+    let _second = w.start().await;
+    let (_, location) = w.callback(&[("code", "one-code"), ("state", &first)]).await;
+    assert_eq!(
+        param(&location, "error").as_deref(),
+        Some("browser_mismatch")
+    );
+    assert_eq!(effects(&mut w).await, baseline);
+    assert_eq!(session_state(&mut w, &first_session).await.0, "failed");
+
+    // A ticket opens once.
+    let path = format!("/api/v1/tenants/{}/connect/meta", w.tenant);
+    let (_, v) = w
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"endpoint": w.endpoint, "flow": "redirect"})),
+        )
+        .await;
+    let start = url::Url::parse(v["dialog_url"].as_str().expect("dialog_url")).expect("url");
+    let query = start.query().unwrap_or_default().to_string();
+    assert_eq!(w.open_start(&query).await.0, 303);
+    let (status, body, cookie) = w.open_start(&query).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("ticket_invalid"), "{body}");
+    assert!(cookie.is_none());
+    let (status, body, _) = w.open_start("ticket=1.ten_x.onb_x.bm9uY2U.bWFj").await;
+    assert_eq!(
+        (status, body.contains("ticket_invalid")),
+        (400, true),
+        "{body}"
+    );
+
+    // The right browser: the callback shows the tenant and the number; nothing registered
+    // until that browser confirms.
+    let state = w.start().await;
+    let session = w.session.clone();
+    let (status, page) = w.callback(&[("code", "one-code"), ("state", &state)]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Alpha") && page.contains("+1 555-000-5001"),
+        "{page}"
+    );
+    assert_eq!(session_state(&mut w, &session).await.0, "confirming");
+    assert_eq!(
+        effects(&mut w).await.1,
+        0,
+        "nothing posted to Meta before the confirmation"
+    );
+    let token = page
+        .split("name=\"confirm\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("token")
+        .to_string();
+    // Not from another site, not from another browser, not a forged token.
+    let mine = w.cookie.clone();
+    let connect = [("confirm", token.as_str()), ("decision", "connect")];
+    let (status, body) = w.post_confirm(&connect, "https://evil.example.test").await;
+    assert_eq!(
+        (status, body.contains("confirmation_invalid")),
+        (400, true),
+        "{body}"
+    );
+    w.cookie = None;
+    let (status, body) = w.post_confirm(&connect, PUBLIC).await;
+    assert_eq!(
+        (status, body.contains("confirmation_invalid")),
+        (400, true),
+        "{body}"
+    );
+    w.cookie = mine;
+    let forged = [
+        ("confirm", "1.ten_x.onb_x.bm9uY2U.bWFj"),
+        ("decision", "connect"),
+    ];
+    let (status, _) = w.post_confirm(&forged, PUBLIC).await;
+    assert_eq!(status, 400);
+    assert_eq!(effects(&mut w).await.1, 0, "still nothing posted to Meta");
+    // Confirmed: the number is connected.
+    let (status, location) = w.confirm(&page, "connect").await;
+    assert_eq!(status, 303, "{location}");
+    let connected = param(&location, "connected").expect("?connected=");
+    let (_, con) = w
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/connections/{connected}", w.tenant),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (con["status"].as_str(), con["channel_address"].as_str()),
+        (Some("live"), Some("5001"))
+    );
+    assert_eq!(session_state(&mut w, &session).await.0, "completed");
+    assert!(
+        w.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/v26.0/5001/register") && bearer(r) == LONG_ONE)
+    );
+    // The confirmation is single use.
+    let (status, location) = w.confirm(&page, "connect").await;
+    assert_eq!(status, 400, "{location}");
+
+    // Cancelled on the confirmation page: nothing registered.
+    let posts = effects(&mut w).await.1;
+    let state = w.start().await;
+    let (_, page) = w.callback(&[("code", "one-code"), ("state", &state)]).await;
+    let (status, location) = w.confirm(&page, "cancel").await;
+    assert_eq!(status, 303, "{location}");
+    assert_eq!(param(&location, "error").as_deref(), Some("access_denied"));
+    let (_, after, connections) = effects(&mut w).await;
+    assert_eq!(
+        (after, connections),
+        (posts, baseline.2 + 1),
+        "nothing registered on a cancel"
+    );
+    w.assert_no_secret_seen();
 }

@@ -20,7 +20,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tenants"),
     ("get", "/api/v1/tenants"),
     ("get", "/api/v1/tenants/{tenant}"),
+    ("get", "/api/v1/partners/{partner}/keys"),
+    ("post", "/api/v1/partners/{partner}/keys"),
+    ("delete", "/api/v1/partners/{partner}/keys/{key}"),
+    ("post", "/api/v1/partners/{partner}/keys/{key}/rotate"),
+    ("get", "/api/v1/tenants/{tenant}/keys"),
     ("post", "/api/v1/tenants/{tenant}/keys"),
+    ("delete", "/api/v1/tenants/{tenant}/keys/{key}"),
+    ("post", "/api/v1/tenants/{tenant}/suspend"),
+    ("post", "/api/v1/tenants/{tenant}/reinstate"),
     ("get", "/api/v1/tenants/{tenant}/policy"),
     ("put", "/api/v1/tenants/{tenant}/policy"),
     ("post", "/api/v1/tenants/{tenant}/connections"),
@@ -36,7 +44,9 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/api/v1/tenants/{tenant}/connect/meta/{session}/pick",
     ),
+    ("get", "/connect/meta/start"),
     ("get", "/connect/meta/callback"),
+    ("post", "/connect/meta/confirm"),
     (
         "get",
         "/api/v1/tenants/{tenant}/connections/{connection}/templates",
@@ -147,5 +157,61 @@ async fn openapi_document_covers_every_route() {
             connect["responses"][status].is_object(),
             "POST connections: no {status}"
         );
+    }
+
+    // Keys, suspension and the browser-bound Meta flow document their statuses and codes.
+    for (method, path, statuses) in [
+        (
+            "get",
+            "/api/v1/tenants/{tenant}/keys",
+            &["200", "401", "403", "404"][..],
+        ),
+        (
+            "delete",
+            "/api/v1/tenants/{tenant}/keys/{key}",
+            &["200", "401", "403", "404"],
+        ),
+        (
+            "post",
+            "/api/v1/partners/{partner}/keys/{key}/rotate",
+            &["201", "401", "403", "404", "409", "422"],
+        ),
+        (
+            "post",
+            "/api/v1/tenants/{tenant}/suspend",
+            &["200", "401", "403", "404"],
+        ),
+        ("get", "/connect/meta/start", &["303", "400"]),
+        ("get", "/connect/meta/callback", &["200", "303", "400"]),
+        ("post", "/connect/meta/confirm", &["303", "400"]),
+    ] {
+        for status in statuses {
+            assert!(
+                paths[path][method]["responses"][*status].is_object(),
+                "{method} {path}: no {status}"
+            );
+        }
+    }
+    let unauthorized =
+        paths["/api/v1/tenants/{tenant}/keys"]["get"]["responses"]["401"].to_string();
+    assert!(
+        unauthorized.contains("key_revoked") && unauthorized.contains("key_expired"),
+        "{unauthorized}"
+    );
+    let forbidden = paths["/api/v1/tenants/{tenant}"]["get"]["responses"]["403"].to_string();
+    assert!(forbidden.contains("tenant_suspended"), "{forbidden}");
+    let key = &doc["components"]["schemas"]["KeyInfo"]["properties"];
+    for field in [
+        "id",
+        "label",
+        "role",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+    ] {
+        assert!(key[field].is_object(), "KeyInfo has no {field}: {key}");
+    }
+    for field in ["secret_hash", "api_key", "token"] {
+        assert!(key[field].is_null(), "KeyInfo shows {field}: {key}");
     }
 }

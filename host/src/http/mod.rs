@@ -10,6 +10,7 @@ mod health;
 mod inbox;
 mod jobs;
 mod json;
+mod keys;
 mod lifecycle;
 mod onboarding;
 mod openapi;
@@ -19,7 +20,7 @@ mod tenants;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::runtime::Registry;
 use crate::store::Store;
@@ -62,6 +63,13 @@ impl AppState {
         crate::jobs::webhook_url(&self.public_url, endpoint_id)
     }
 
+    /// The browser URL of a redirect flow: this host's page that sets the flow's cookie and
+    /// forwards to Facebook's dialog.
+    pub fn meta_start_url(&self, ticket: &str) -> String {
+        let ticket: String = url::form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+        format!("{}/connect/meta/start?ticket={ticket}", self.public_url)
+    }
+
     /// Where Facebook's dialog sends the browser back (the redirect flow).
     pub fn meta_callback_url(&self) -> String {
         format!("{}/connect/meta/callback", self.public_url)
@@ -73,12 +81,33 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/partners", post(partners::create))
         .route("/partners/{partner}/report", get(partners::report))
+        .route(
+            "/partners/{partner}/keys",
+            get(keys::list_partner_keys).post(keys::create_partner_key),
+        )
+        .route(
+            "/partners/{partner}/keys/{key}",
+            delete(keys::revoke_partner_key),
+        )
+        .route(
+            "/partners/{partner}/keys/{key}/rotate",
+            post(keys::rotate_partner_key),
+        )
         .route("/endpoints", post(endpoints::create))
         .route("/jobs/dead", get(jobs::dead))
         .route("/jobs/{job}/replay", post(jobs::replay))
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route("/tenants/{tenant}", get(tenants::show))
-        .route("/tenants/{tenant}/keys", post(tenants::create_key))
+        .route(
+            "/tenants/{tenant}/keys",
+            get(keys::list_tenant_keys).post(keys::create_tenant_key),
+        )
+        .route(
+            "/tenants/{tenant}/keys/{key}",
+            delete(keys::revoke_tenant_key),
+        )
+        .route("/tenants/{tenant}/suspend", post(tenants::suspend))
+        .route("/tenants/{tenant}/reinstate", post(tenants::reinstate))
         .route(
             "/tenants/{tenant}/policy",
             get(tenants::policy).put(tenants::put_policy),
@@ -129,7 +158,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/connect/meta/start", get(onboarding::browser_start))
         .route("/connect/meta/callback", get(onboarding::callback))
+        .route(
+            "/connect/meta/confirm",
+            post(onboarding::confirm).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)),
+        )
         .route(
             "/hooks/{endpoint}",
             get(crate::ingress::hook)

@@ -1,7 +1,16 @@
 //! Connecting numbers through Meta: `POST /api/v1/tenants/{tenant}/connect/meta` starts the
-//! redirect flow (a dialog URL with a signed, single-use state) or takes an Embedded Signup
-//! code; `GET /connect/meta/callback` (public) finishes the redirect flow; when several numbers
-//! are found, `GET …/connect/meta/{session}` lists them and `POST …/{session}/pick` chooses.
+//! redirect flow or takes an Embedded Signup code; when several numbers are found,
+//! `GET …/connect/meta/{session}` lists them and `POST …/{session}/pick` chooses.
+//!
+//! The redirect flow is bound to one browser and shows the tenant before anything is
+//! registered (account-linking CSRF: a tenant must not obtain another business's number by
+//! sending it a link). The API call (a machine, with a key) gets a browser URL on this host with
+//! a signed one-time ticket; `GET /connect/meta/start` (public) sets an HttpOnly, SameSite=Lax
+//! cookie holding a random nonce, binds the session (and a fresh signed `state`) to the nonce's
+//! hash, and sends the browser to Facebook's dialog. `GET /connect/meta/callback` (public)
+//! refuses a browser without that cookie, exchanges the code, finds the numbers, and answers a
+//! confirmation page naming the tenant and the numbers; only `POST /connect/meta/confirm` from
+//! the same browser (cookie, a single-use signed token from the page, same origin) connects.
 //! Every Graph call is the host's own ([`crate::onboarding::meta`]); the connection is made by
 //! the same code as a manual connect ([`super::connections::connect`]).
 
@@ -9,8 +18,12 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN,
+    REFERRER_POLICY, SET_COOKIE, X_FRAME_OPTIONS,
+};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +36,7 @@ use super::json::{ApiJson, ApiQuery};
 use crate::consent::Origin;
 use crate::error::ApiError;
 use crate::onboarding::meta::{GraphError, PhoneNumber, Waba};
-use crate::onboarding::{self as ob, SESSION_TTL_MS, Step};
+use crate::onboarding::{self as ob, Purpose, SESSION_TTL_MS, Step};
 use crate::store::{
     ConnectionRecord, EndpointRecord, Mode, OnboardingRecord, OnboardingUpdate, now_ms,
 };
@@ -70,11 +83,13 @@ pub struct SessionView {
     pub session: String,
     /// `redirect` or `embedded`.
     pub flow: String,
-    /// `started`, `picking`, `completed` or `failed`.
+    /// `started`, `confirming` (the browser is shown the tenant and the numbers), `picking`,
+    /// `completed` or `failed`.
     pub status: String,
     /// The Meta app endpoint.
     pub endpoint: String,
-    /// Redirect flow, `started`: where to send the browser.
+    /// Redirect flow, `started`: where to send the browser (a page of this host that binds the
+    /// browser to the flow with a cookie, then forwards it to Facebook's dialog; single use).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialog_url: Option<String>,
     /// When the state or the pick expires (Unix ms).
@@ -97,7 +112,11 @@ fn session_view(s: &OnboardingRecord) -> SessionView {
     SessionView {
         session: s.id.clone(),
         flow: s.flow.clone(),
-        status: s.status.clone(),
+        status: if s.status == "started" && s.confirm_hash.is_some() {
+            "confirming".into()
+        } else {
+            s.status.clone()
+        },
         endpoint: s.endpoint_id.clone(),
         dialog_url: None,
         expires_at: s.expires_at,
@@ -249,6 +268,9 @@ pub async fn start(
             Flow::Embedded => "embedded".into(),
         },
         state_hash: None,
+        ticket_hash: None,
+        browser_hash: None,
+        confirm_hash: None,
         actor: access.actor.ledger_name(),
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
@@ -271,17 +293,19 @@ pub async fn start(
                     "setting \"return_url\" is required for the redirect flow",
                 ));
             }
-            let (signed, hash) = ob::sign_state(&state.vault, access.scope.id(), &session.id);
-            session.state_hash = Some(hash);
+            // The state is made when a browser opens the ticket, bound to that browser.
+            let (ticket, hash) = ob::sign(
+                &state.vault,
+                Purpose::Ticket,
+                access.scope.id(),
+                &session.id,
+            );
+            session.ticket_hash = Some(hash);
             let mut tx = access.begin(&state.store, Mode::Write).await?;
             tx.insert_onboarding(&session).await?;
             tx.commit().await?;
             let mut v = session_view(&session);
-            v.dialog_url = Some(state.meta.dialog_url(
-                &app.app_id,
-                &state.meta_callback_url(),
-                &signed,
-            ));
+            v.dialog_url = Some(state.meta_start_url(&ticket));
             Ok((StatusCode::OK, Json(v)))
         }
         Flow::Embedded => {
@@ -585,7 +609,7 @@ async fn finish(
 pub struct CallbackQuery {
     /// The authorization code.
     pub code: Option<String>,
-    /// The signed state from `POST …/connect/meta`.
+    /// The signed state (made by `GET /connect/meta/start`).
     pub state: Option<String>,
     /// Set when the user cancelled or Meta refused (`access_denied`).
     pub error: Option<String>,
@@ -615,31 +639,176 @@ fn invalid_state() -> ApiError {
     }
 }
 
-/// Facebook's redirect back (public): checks the signed single-use state, exchanges the code
-/// for a long-lived token, discovers the numbers, and redirects (303) to the endpoint's
-/// `return_url` with `?connected=con_…`, `?session=onb_…` (several numbers: pick through the
-/// API) or `?error=<code>`. An invalid state with no known return URL is a 400.
+fn invalid_ticket() -> ApiError {
+    ApiError::Invalid {
+        code: "ticket_invalid",
+        message: "the link is not one this host issued, expired, or was already opened; start connecting again".into(),
+    }
+}
+
+fn invalid_confirmation() -> ApiError {
+    ApiError::Invalid {
+        code: "confirmation_invalid",
+        message:
+            "this confirmation is not one this host issued to this browser, or was already used"
+                .into(),
+    }
+}
+
+/// The value of the flow's cookie in the request, if the browser sent one.
+///
+/// Hand-parsed rather than through a cookie crate: one name looked up in `name=value; …`,
+/// the value a base64url nonce compared only through its hash.
+fn browser_nonce(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == ob::BROWSER_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+/// Whether the browser presented the cookie of the browser that opened the session's ticket.
+fn same_browser(headers: &HeaderMap, session: &OnboardingRecord) -> bool {
+    browser_nonce(headers)
+        .is_some_and(|n| ob::same_hash(session.browser_hash.as_deref(), &ob::nonce_hash(n)))
+}
+
+/// The flow's cookie: HttpOnly, SameSite=Lax (sent on Facebook's top-level redirect back, not
+/// on another site's POST), Secure unless the public URL is plain http on loopback, scoped to
+/// `/connect/meta`. An empty value with `Max-Age=0` clears it.
+fn browser_cookie(state: &AppState, value: &str) -> String {
+    let public = url::Url::parse(&state.public_url).ok();
+    let insecure_ok = public.as_ref().is_some_and(|u| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            }
+    });
+    let path = public
+        .as_ref()
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    // Long enough for the dialog (10 minutes) and then the confirmation (10 more).
+    let max_age = if value.is_empty() {
+        0
+    } else {
+        2 * SESSION_TTL_MS / 1000
+    };
+    format!(
+        "{}={value}; Path={path}/connect/meta; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        ob::BROWSER_COOKIE,
+        if insecure_ok { "" } else { "; Secure" }
+    )
+}
+
+/// `GET /connect/meta/start` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct BrowserStartQuery {
+    /// The one-time ticket from `dialog_url`.
+    pub ticket: Option<String>,
+}
+
+/// Where `dialog_url` sends the browser (public, single use): binds the flow to this browser
+/// with a cookie and sends it on (303) to Facebook's dialog with a fresh signed state.
+#[utoipa::path(
+    get,
+    path = "/connect/meta/start",
+    tag = "onboarding",
+    params(BrowserStartQuery),
+    responses(
+        (status = 303, description = "On to Facebook's dialog; sets the flow's HttpOnly SameSite=Lax cookie"),
+        (status = 400, description = "Unknown, expired or already used ticket (`ticket_invalid`)", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "The Meta endpoint is not set up for onboarding (`endpoint_not_configured`)", body = crate::http::openapi::ErrorBody),
+    )
+)]
+pub async fn browser_start(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<BrowserStartQuery>,
+) -> Result<Response, ApiError> {
+    let claims = q
+        .ticket
+        .as_deref()
+        .and_then(|t| ob::verify(&state.vault, Purpose::Ticket, t))
+        .ok_or_else(invalid_ticket)?;
+    let access =
+        crate::tenancy::auth::access(&state.store, &Principal::Operator, &claims.tenant_id)
+            .await
+            .map_err(|_| invalid_ticket())?;
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let session = tx
+        .onboarding(&claims.session_id)
+        .await?
+        .filter(|s| {
+            s.flow == "redirect"
+                && s.expires_at >= now_ms()
+                && ob::same_hash(s.ticket_hash.as_deref(), &claims.nonce_hash)
+        })
+        .ok_or_else(invalid_ticket)?;
+    tx.commit().await?;
+    let endpoint =
+        shared_endpoint(&state, &access, "meta-cloud", Some(&session.endpoint_id)).await?;
+    let app = app(&state, endpoint).await?;
+    let (signed, state_hash) =
+        ob::sign(&state.vault, Purpose::State, access.scope.id(), &session.id);
+    let (nonce, browser_hash) = ob::new_nonce();
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    // Single use: the ticket is forgotten in the transaction that binds the browser.
+    if !tx
+        .bind_onboarding_browser(&session.id, &state_hash, &browser_hash)
+        .await?
+    {
+        return Err(invalid_ticket());
+    }
+    tx.commit().await?;
+    let dialog = state
+        .meta
+        .dialog_url(&app.app_id, &state.meta_callback_url(), &signed);
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (LOCATION, dialog),
+            (SET_COOKIE, browser_cookie(&state, &nonce)),
+            (CACHE_CONTROL, "no-store".to_string()),
+            (REFERRER_POLICY, "no-referrer".to_string()),
+        ],
+    )
+        .into_response())
+}
+
+/// Facebook's redirect back (public): checks the signed single-use state and that this is the
+/// browser that started the flow, exchanges the code for a long-lived token, discovers the
+/// numbers, and answers a confirmation page naming the tenant and the numbers (nothing is
+/// registered yet). Failures redirect (303) to the endpoint's `return_url` with
+/// `?error=<code>`; an invalid state with no known return URL is a 400.
 #[utoipa::path(
     get,
     path = "/connect/meta/callback",
     tag = "onboarding",
     params(CallbackQuery),
     responses(
-        (status = 303, description = "Back to the endpoint's return_url with ?connected=, ?session= or ?error="),
+        (status = 200, description = "The confirmation page (HTML): the tenant and the numbers found, and a form that confirms or cancels", content_type = "text/html"),
+        (status = 303, description = "Back to the endpoint's return_url with ?error= (e.g. `browser_mismatch`: not the browser that started the flow)"),
         (status = 400, description = "Invalid state and no return URL known (`state_invalid`)", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn callback(
     State(state): State<AppState>,
-    client: Client,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     let claims = q
         .state
         .as_deref()
-        .and_then(|s| ob::verify_state(&state.vault, s))
+        .and_then(|s| ob::verify(&state.vault, Purpose::State, s))
         .ok_or_else(invalid_state)?;
-    // The signed state is the credential: it names the tenant that started the session.
+    // The signed state names the tenant that started the session.
     let access =
         crate::tenancy::auth::access(&state.store, &Principal::Operator, &claims.tenant_id)
             .await
@@ -682,36 +851,33 @@ pub async fn callback(
     if expired {
         return Ok(redirect(return_url, "error", "state_expired"));
     }
-    let origin = Origin {
-        actor: session.actor.clone(),
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-    };
-    let outcome = redirect_flow(&state, &access, &origin, &app, session.clone(), &q).await;
+    // Account-linking CSRF: a dialog link forwarded to someone else comes back in a browser
+    // without the cookie. Nothing is exchanged or registered for it.
+    if !same_browser(&headers, &session) {
+        tracing::warn!(session = %session.id, tenant = %access.scope.id(), "meta callback from a browser that did not start the flow: refused");
+        let _ = fail(&state, &access, &session.id, "browser_mismatch").await;
+        return Ok(redirect(return_url, "error", "browser_mismatch"));
+    }
+    let outcome = redirect_flow(&state, &access, &app, &session, &q).await;
     Ok(match outcome {
-        Ok((_, Json(v))) if v.status == "completed" => redirect(
-            return_url,
-            "connected",
-            v.connection_id.as_deref().unwrap_or_default(),
-        ),
-        Ok((_, Json(v))) => redirect(return_url, "session", &v.session),
+        Ok(page) => page,
         Err(e) => {
             let code = e.code();
-            // `settle` already failed the session for completion errors; this covers the rest.
             let _ = fail(&state, &access, &session.id, code).await;
             redirect(return_url, "error", code)
         }
     })
 }
 
+/// The code exchanged, the numbers found, the token sealed into the session: the confirmation
+/// page.
 async fn redirect_flow(
     state: &AppState,
     access: &TenantAccess,
-    origin: &Origin,
     app: &App,
-    session: OnboardingRecord,
+    session: &OnboardingRecord,
     q: &CallbackQuery,
-) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+) -> Result<Response, ApiError> {
     if q.error.is_some() {
         tracing::info!(
             session = %session.id,
@@ -751,15 +917,265 @@ async fn redirect_flow(
         .await
         .map_err(|e| failure(Step::Discovery, &e))?;
     let found = numbers(state, &long.access_token, wabas).await?;
-    settle(
+    let discovered = serde_json::to_string(&found).map_err(|e| ApiError::Internal(e.into()))?;
+    let (confirm, confirm_hash) = ob::sign(
+        &state.vault,
+        Purpose::Confirm,
+        access.scope.id(),
+        &session.id,
+    );
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    tx.update_onboarding(
+        &session.id,
+        &OnboardingUpdate {
+            status: "started",
+            discovered: Some(&discovered),
+            expires_at: Some(now_ms() + SESSION_TTL_MS),
+            token_expires_at,
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.set_onboarding_confirm(&session.id, Some(&confirm_hash))
+        .await?;
+    state
+        .vault
+        .seal_onboarding(
+            &mut tx,
+            &session.id,
+            &[("access_token".to_string(), long.access_token)],
+            token_expires_at,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(confirmation_page(&access.tenant, &found, &confirm))
+}
+
+/// Escape text for HTML text and double-quoted attribute values. Hand-written: five characters,
+/// for one server-made page; no template engine is needed for it.
+fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page that names the tenant and the numbers before anything is registered; its form
+/// posts back to `confirm` with the single-use token. No script; framing forbidden.
+fn confirmation_page(tenant: &crate::store::TenantRecord, found: &[Waba], token: &str) -> Response {
+    let mut numbers = String::new();
+    for w in found {
+        for n in &w.phone_numbers {
+            numbers.push_str(&format!(
+                "<li>{} — {} (WhatsApp Business Account {})</li>\n",
+                html(n.display_phone_number.as_deref().unwrap_or(&n.id)),
+                html(n.verified_name.as_deref().unwrap_or("no verified name")),
+                html(w.name.as_deref().unwrap_or(&w.id)),
+            ));
+        }
+    }
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Connect WhatsApp numbers to {name}</title></head><body>\n\
+         <h1>Connect WhatsApp numbers to “{name}”</h1>\n\
+         <p>You are giving the account <strong>{name}</strong> (<code>{id}</code>) the right to \
+         send and receive WhatsApp messages with these numbers. Confirm only if that account is \
+         yours or you trust it with them.</p>\n<ul>\n{numbers}</ul>\n\
+         <form method=\"post\" action=\"confirm\">\
+         <input type=\"hidden\" name=\"confirm\" value=\"{token}\">\
+         <button type=\"submit\" name=\"decision\" value=\"connect\">Connect to {name}</button> \
+         <button type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>\
+         </form>\n</body></html>\n",
+        name = html(&tenant.name),
+        id = html(&tenant.id),
+        token = html(token),
+    );
+    (
+        StatusCode::OK,
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CACHE_CONTROL, "no-store"),
+            (REFERRER_POLICY, "no-referrer"),
+            (X_FRAME_OPTIONS, "DENY"),
+            (
+                CONTENT_SECURITY_POLICY,
+                "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether a form post comes from this host's own page: a browser's `Origin` (when sent) is the
+/// public URL's origin and `Sec-Fetch-Site` (when sent) is not `cross-site`.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let public = url::Url::parse(&state.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let origin_ok = headers
+        .get(ORIGIN)
+        .is_none_or(|o| o.to_str().is_ok_and(|o| o == public));
+    let site_ok = headers
+        .get("sec-fetch-site")
+        .is_none_or(|s| s.to_str().is_ok_and(|s| s != "cross-site"));
+    origin_ok && site_ok
+}
+
+/// The confirmation page's answer (public, form-encoded `confirm` and `decision`): from the
+/// browser that started the flow, with the page's single-use token, `decision=connect` connects
+/// the number (or, with several, lets the tenant pick through the API); anything else cancels.
+/// Redirects (303) to `return_url` with `?connected=`, `?session=` or `?error=`.
+#[utoipa::path(
+    post,
+    path = "/connect/meta/confirm",
+    tag = "onboarding",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`confirm=<token from the page>&decision=connect|cancel`"),
+    responses(
+        (status = 303, description = "Back to the endpoint's return_url with ?connected=, ?session= or ?error="),
+        (status = 400, description = "Not this browser's confirmation, not from this host's page, or already used (`confirmation_invalid`)", body = crate::http::openapi::ErrorBody),
+    )
+)]
+pub async fn confirm(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if !same_origin(&state, &headers) {
+        tracing::warn!("meta confirmation posted from another site: refused");
+        return Err(invalid_confirmation());
+    }
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let claims = form
+        .get("confirm")
+        .and_then(|t| ob::verify(&state.vault, Purpose::Confirm, t))
+        .ok_or_else(invalid_confirmation)?;
+    let access =
+        crate::tenancy::auth::access(&state.store, &Principal::Operator, &claims.tenant_id)
+            .await
+            .map_err(|_| invalid_confirmation())?;
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let session = tx
+        .onboarding(&claims.session_id)
+        .await?
+        .filter(|s| {
+            s.flow == "redirect" && ob::same_hash(s.confirm_hash.as_deref(), &claims.nonce_hash)
+        })
+        .ok_or_else(invalid_confirmation)?;
+    tx.commit().await?;
+    if !same_browser(&headers, &session) {
+        tracing::warn!(session = %session.id, "meta confirmation from a browser that did not start the flow: refused");
+        return Err(invalid_confirmation());
+    }
+    let endpoint =
+        shared_endpoint(&state, &access, "meta-cloud", Some(&session.endpoint_id)).await?;
+    let app = app(&state, endpoint).await?;
+    let return_url = app.return_url.clone().ok_or_else(invalid_confirmation)?;
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    let first_use = tx.take_onboarding_confirm(&session.id).await?;
+    tx.commit().await?;
+    let done = |key: &str, value: &str| {
+        let mut r = redirect(return_url.clone(), key, value);
+        if let Ok(v) = browser_cookie(&state, "").parse::<axum::http::HeaderValue>() {
+            r.headers_mut().insert(SET_COOKIE, v);
+        }
+        r
+    };
+    if !first_use {
+        return Ok(done("error", "state_invalid"));
+    }
+    let refused = if session.expires_at < now_ms() {
+        Some("state_expired")
+    } else if form.get("decision").map(String::as_str) != Some("connect") {
+        Some("access_denied")
+    } else if access.tenant.status == crate::tenancy::auth::SUSPENDED {
+        Some("tenant_suspended")
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        fail(&state, &access, &session.id, code).await?;
+        return Ok(done("error", code));
+    }
+    let found: Vec<Waba> = session
+        .discovered
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let total: usize = found.iter().map(|w| w.phone_numbers.len()).sum();
+    if total != 1 {
+        // Several numbers: the tenant picks through the API, among those this browser approved.
+        let mut tx = access.begin(&state.store, Mode::Write).await?;
+        tx.update_onboarding(
+            &session.id,
+            &OnboardingUpdate {
+                status: "picking",
+                expires_at: Some(now_ms() + SESSION_TTL_MS),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(done("session", &session.id));
+    }
+    let outcome = connect_confirmed(&state, &access, &client, &app, &session, &found).await;
+    Ok(match outcome {
+        Ok(record) => done("connected", &record.id),
+        Err(e) => {
+            let code = e.code();
+            let _ = fail(&state, &access, &session.id, code).await;
+            done("error", code)
+        }
+    })
+}
+
+/// Connect the one number a confirmed session found, with its sealed token.
+async fn connect_confirmed(
+    state: &AppState,
+    access: &TenantAccess,
+    client: &Client,
+    app: &App,
+    session: &OnboardingRecord,
+    found: &[Waba],
+) -> Result<ConnectionRecord, ApiError> {
+    let (waba, number) = found
+        .iter()
+        .find_map(|w| w.phone_numbers.first().map(|n| (w.id.clone(), n.clone())))
+        .ok_or(ApiError::NotFound("number"))?;
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
+    let secrets = state.vault.open_onboarding(&mut tx, &session.id).await?;
+    tx.commit().await?;
+    let token = secrets
+        .into_iter()
+        .find(|(f, _)| f == "access_token")
+        .map(|(_, t)| t)
+        .ok_or_else(|| {
+            ApiError::unprocessable("state_expired", "the session's token is gone; start again")
+        })?;
+    let origin = Origin {
+        actor: session.actor.clone(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+    };
+    finish(
         state,
         access,
-        origin,
+        &origin,
         app,
         session,
-        long.access_token,
-        token_expires_at,
-        found,
+        &token,
+        session.token_expires_at,
+        &waba,
+        &number,
     )
     .await
 }

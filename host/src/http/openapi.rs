@@ -37,8 +37,8 @@ macro_rules! error_responses {
 
 error_responses! {
     BadRequest = 400, "the body is not JSON or the query string is malformed";
-    Unauthorized = 401, "missing or invalid API key";
-    Forbidden = 403, "the key may not do this";
+    Unauthorized = 401, "missing or invalid (`unauthorized`), revoked (`key_revoked`) or expired (`key_expired`) API key";
+    Forbidden = 403, "the key may not do this (`forbidden`), or its tenant is suspended (`tenant_suspended`)";
     NotFound = 404, "not found (also for another caller's objects)";
     Conflict = 409, "conflicts with the current state";
     TooLarge = 413, "the body is too large";
@@ -53,10 +53,16 @@ error_responses! {
 #[allow(dead_code)]
 pub enum TenantErrors {
     /// 401.
-    #[response(status = 401, description = "missing or invalid API key")]
+    #[response(
+        status = 401,
+        description = "missing or invalid (`unauthorized`), revoked (`key_revoked`) or expired (`key_expired`) API key"
+    )]
     Unauthorized(ErrorBody),
     /// 403.
-    #[response(status = 403, description = "the key may not do this")]
+    #[response(
+        status = 403,
+        description = "the key may not do this (`forbidden`), or its tenant is suspended (`tenant_suspended`)"
+    )]
     Forbidden(ErrorBody),
     /// 404.
     #[response(
@@ -100,7 +106,15 @@ impl Modify for BearerAuth {
         super::tenants::create,
         super::tenants::list,
         super::tenants::show,
-        super::tenants::create_key,
+        super::tenants::suspend,
+        super::tenants::reinstate,
+        super::keys::list_tenant_keys,
+        super::keys::create_tenant_key,
+        super::keys::revoke_tenant_key,
+        super::keys::list_partner_keys,
+        super::keys::create_partner_key,
+        super::keys::revoke_partner_key,
+        super::keys::rotate_partner_key,
         super::tenants::policy,
         super::tenants::put_policy,
         super::connections::create,
@@ -108,7 +122,9 @@ impl Modify for BearerAuth {
         super::connections::show,
         super::connections::disconnect,
         super::onboarding::start,
+        super::onboarding::browser_start,
         super::onboarding::callback,
+        super::onboarding::confirm,
         super::onboarding::show,
         super::onboarding::pick,
         super::connections::verify,

@@ -67,6 +67,7 @@ pub async fn create(
         None,
         Some("initial"),
         "operator",
+        None,
     )
     .await?;
     tx.commit().await?;

@@ -1,4 +1,5 @@
-//! `/api/v1/tenants`: create, list and show tenants; tenant API keys; the reply policy.
+//! `/api/v1/tenants`: create, list and show tenants; suspend and reinstate them; the reply
+//! policy. (A tenant's API keys: [`super::keys`].)
 
 use axum::Json;
 use axum::extract::State;
@@ -10,7 +11,7 @@ use super::auth::{Auth, Tenant};
 use super::json::{ApiJson, ApiQuery, PageQuery, page};
 use crate::error::ApiError;
 use crate::store::{Mode, Page, PolicyRecord, TenantRecord};
-use crate::tenancy::{Actor, Capability, Principal, Role, Scope, auth, ids};
+use crate::tenancy::{Capability, Principal, Role, Scope, auth, ids};
 
 /// A display name: 1–200 characters, no control characters.
 pub fn checked_name(name: &str) -> Result<&str, ApiError> {
@@ -106,6 +107,7 @@ pub async fn create(
         Some(Role::Owner.as_str()),
         Some("initial owner"),
         &creator,
+        None,
     )
     .await?;
     tx.commit().await?;
@@ -139,6 +141,10 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<TenantRecord>>, ApiError> {
     let limit = q.limit()?;
+    // A tenant's own key lists only itself, and not while it is suspended.
+    if let Principal::Tenant { tenant_id, .. } = &principal {
+        auth::access(&state.store, &principal, tenant_id).await?;
+    }
     let mut tx = state
         .store
         .begin(principal.listing_scope(), Mode::Read)
@@ -165,89 +171,59 @@ pub async fn show(tenant: Tenant) -> Result<Json<TenantRecord>, ApiError> {
     Ok(Json(tenant.access.tenant))
 }
 
-/// `POST /api/v1/tenants/{tenant}/keys` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    /// `owner`, `admin`, `agent` or `viewer`.
-    pub role: Role,
-    /// A note to recognise it by.
-    pub label: Option<String>,
-}
-
-/// A created key (shown once).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CreatedKey {
-    /// `key_…`.
-    pub id: String,
-    /// Its role.
-    pub role: Role,
-    /// The key; store it now, it is not shown again.
-    pub api_key: String,
-}
-
-/// Create a key for one of the tenant's users (owner/admin; only an owner makes owner keys).
+/// Suspend the tenant (its partner, the operator): its own keys get 403 `tenant_suspended`;
+/// its webhooks are still acknowledged and stored, and its replies, sends and media downloads
+/// wait until it is reinstated.
 #[utoipa::path(
     post,
-    path = "/api/v1/tenants/{tenant}/keys",
+    path = "/api/v1/tenants/{tenant}/suspend",
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id (`ten_…`)")),
-    request_body = CreateKey,
     responses(
-        (status = 201, description = "Created", body = CreatedKey),
-        crate::http::openapi::BadRequest,
-        crate::http::openapi::Unauthorized,
-        crate::http::openapi::Forbidden,
-        crate::http::openapi::NotFound,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
-        crate::http::openapi::Unavailable,
+        (status = 200, description = "Suspended (suspending again changes nothing)", body = TenantRecord),
+        crate::http::openapi::TenantErrors,
     ),
     security(("bearer" = []))
 )]
-pub async fn create_key(
+pub async fn suspend(
     State(state): State<AppState>,
     tenant: Tenant,
-    ApiJson(body): ApiJson<CreateKey>,
-) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    tenant.require(Capability::ManageKeys)?;
-    if body.role == Role::Owner
-        && !matches!(
-            tenant.access.actor,
-            Actor::User {
-                role: Role::Owner,
-                ..
-            }
-        )
-    {
-        return Err(ApiError::Forbidden);
-    }
-    let label = match body.label.as_deref() {
-        Some(l) => Some(checked_name(l)?),
-        None => None,
-    };
-    let key = auth::new_key();
-    let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
-    tx.insert_api_key(
-        &key.id,
-        &key.secret_hash,
-        None,
-        Some(tenant.access.scope.id()),
-        Some(body.role.as_str()),
-        label,
-        &tenant.access.actor.ledger_name(),
-    )
-    .await?;
+) -> Result<Json<TenantRecord>, ApiError> {
+    tenant.require(Capability::ManageStatus)?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    let rec = tx.set_tenant_status(auth::SUSPENDED).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey {
-            id: key.id.clone(),
-            role: body.role,
-            api_key: key.token.to_string(),
-        }),
-    ))
+    tracing::warn!(tenant = %rec.id, by = %tenant.access.actor.ledger_name(), "tenant suspended");
+    Ok(Json(rec))
+}
+
+/// Reinstate a suspended tenant (its partner, the operator): its keys work again and the work
+/// that waited runs now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/reinstate",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)")),
+    responses(
+        (status = 200, description = "Active (reinstating an active tenant changes nothing)", body = TenantRecord),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reinstate(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Json<TenantRecord>, ApiError> {
+    tenant.require(Capability::ManageStatus)?;
+    let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    let rec = tx.set_tenant_status("active").await?;
+    let woken = tx
+        .wake_deferred_jobs(&auth::suspended_reason(&rec.id))
+        .await?;
+    tx.commit().await?;
+    state.jobs.notify_waiters();
+    tracing::info!(tenant = %rec.id, by = %tenant.access.actor.ledger_name(), jobs = woken, "tenant reinstated");
+    Ok(Json(rec))
 }
 
 /// `PUT /api/v1/tenants/{tenant}/policy` body.

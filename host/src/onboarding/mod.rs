@@ -1,6 +1,7 @@
 //! Connecting numbers through Meta (the redirect flow and Embedded Signup): the signed,
-//! single-use `state`, the two-step PIN, and the Graph API calls ([`meta`]), all host code so
-//! no token passes through a plugin (A2). The HTTP flow lives in `http::onboarding`; sessions
+//! single-use tokens of the redirect flow (the browser ticket, the OAuth `state`, the
+//! confirmation), the browser nonce, the two-step PIN, and the Graph API calls ([`meta`]), all
+//! host code so no token passes through a plugin (A2). The HTTP flow lives in `http::onboarding`; sessions
 //! are stored through `store` and their tokens sealed in the vault.
 
 pub mod meta;
@@ -14,12 +15,36 @@ use crate::vault::{Secret, Vault};
 /// How long a state (and a pending pick) stays usable.
 pub const SESSION_TTL_MS: i64 = 10 * 60 * 1000;
 
-/// The HKDF purpose label of the state-signing key (distinct from every vault owner label).
-const STATE_PURPOSE: &str = "meta-onboarding-state";
+/// What a signed onboarding token is for; each purpose signs under its own key, so a token of
+/// one kind is never accepted as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The OAuth `state` that goes to Facebook's dialog and comes back to the callback.
+    State,
+    /// The one-time ticket in the browser URL the API hands out (`GET /connect/meta/start`).
+    Ticket,
+    /// The one-time token of the confirmation page (`POST /connect/meta/confirm`).
+    Confirm,
+}
+
+impl Purpose {
+    /// The HKDF purpose label of its key (distinct from every vault owner label).
+    fn label(self) -> &'static str {
+        match self {
+            Purpose::State => "meta-onboarding-state",
+            Purpose::Ticket => "meta-onboarding-ticket",
+            Purpose::Confirm => "meta-onboarding-confirm",
+        }
+    }
+}
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// What a verified state names.
+/// The cookie that binds a redirect flow to the browser that started it (its value is a random
+/// nonce; the session keeps the nonce's SHA-256).
+pub const BROWSER_COOKIE: &str = "switchyard_meta_flow";
+
+/// What a verified token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateClaims {
     /// The tenant that started the session.
@@ -30,29 +55,32 @@ pub struct StateClaims {
     pub nonce_hash: Vec<u8>,
 }
 
-/// A new state for `(tenant, session)`: `v.tenant.session.nonce.mac`, the MAC an HMAC-SHA256
-/// under a key derived from the current master key. Returns the state and its nonce's hash
-/// (what the session row keeps).
-pub fn sign_state(vault: &Vault, tenant_id: &str, session_id: &str) -> (String, Vec<u8>) {
-    let mut nonce = [0u8; 16];
-    crate::tenancy::ids::fill_random(&mut nonce);
-    let nonce = B64.encode(nonce);
+/// A new token for `(tenant, session)`: `v.tenant.session.nonce.mac`, the MAC an HMAC-SHA256
+/// under the purpose's key derived from the current master key. Returns the token and its
+/// nonce's hash (what the session row keeps).
+pub fn sign(
+    vault: &Vault,
+    purpose: Purpose,
+    tenant_id: &str,
+    session_id: &str,
+) -> (String, Vec<u8>) {
+    let (nonce, hash) = new_nonce();
     let version = vault.current_version();
     let message = format!("{version}.{tenant_id}.{session_id}.{nonce}");
     // The current version is always configured.
     let mac = vault
-        .purpose_mac(version, STATE_PURPOSE, message.as_bytes())
+        .purpose_mac(version, purpose.label(), message.as_bytes())
         .unwrap_or([0; 32]);
-    let hash = sha2::Sha256::digest(nonce.as_bytes()).to_vec();
     (format!("{message}.{}", B64.encode(mac)), hash)
 }
 
-/// The claims of a state this host signed (under any configured master-key version), or `None`.
-pub fn verify_state(vault: &Vault, state: &str) -> Option<StateClaims> {
-    if state.len() > 512 {
+/// The claims of a `purpose` token this host signed (under any configured master-key
+/// version), or `None`.
+pub fn verify(vault: &Vault, purpose: Purpose, token: &str) -> Option<StateClaims> {
+    if token.len() > 512 {
         return None;
     }
-    let (message, mac) = state.rsplit_once('.')?;
+    let (message, mac) = token.rsplit_once('.')?;
     let mut parts = message.split('.');
     let (version, tenant, session, nonce) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -60,7 +88,7 @@ pub fn verify_state(vault: &Vault, state: &str) -> Option<StateClaims> {
         return None;
     }
     let version: u32 = version.parse().ok()?;
-    let expected = vault.purpose_mac(version, STATE_PURPOSE, message.as_bytes())?;
+    let expected = vault.purpose_mac(version, purpose.label(), message.as_bytes())?;
     let given = B64.decode(mac).ok()?;
     if !bool::from(given.as_slice().ct_eq(expected.as_slice())) {
         return None;
@@ -68,8 +96,22 @@ pub fn verify_state(vault: &Vault, state: &str) -> Option<StateClaims> {
     Some(StateClaims {
         tenant_id: tenant.to_string(),
         session_id: session.to_string(),
-        nonce_hash: sha2::Sha256::digest(nonce.as_bytes()).to_vec(),
+        nonce_hash: nonce_hash(nonce),
     })
+}
+
+/// A random 128-bit nonce (base64url) and its SHA-256.
+pub fn new_nonce() -> (String, Vec<u8>) {
+    let mut nonce = [0u8; 16];
+    crate::tenancy::ids::fill_random(&mut nonce);
+    let nonce = B64.encode(nonce);
+    let hash = nonce_hash(&nonce);
+    (nonce, hash)
+}
+
+/// The SHA-256 of a nonce (what sessions keep instead of it).
+pub fn nonce_hash(nonce: &str) -> Vec<u8> {
+    sha2::Sha256::digest(nonce.as_bytes()).to_vec()
 }
 
 /// A stored nonce hash equals the claimed one (constant time).
@@ -186,16 +228,25 @@ mod tests {
     #[test]
     fn state_round_trips_and_rejects_tampering() {
         let vault = Vault::new(MasterKeys::generate());
-        let (state, hash) = sign_state(&vault, "ten_1", "onb_1");
-        let claims = verify_state(&vault, &state).expect("valid");
+        let (state, hash) = sign(&vault, Purpose::State, "ten_1", "onb_1");
+        let claims = verify(&vault, Purpose::State, &state).expect("valid");
         assert_eq!(claims.tenant_id, "ten_1");
         assert_eq!(claims.session_id, "onb_1");
         assert!(same_hash(Some(&hash), &claims.nonce_hash));
         let tampered = state.replacen("ten_1", "ten_2", 1);
-        assert!(verify_state(&vault, &tampered).is_none());
+        assert!(verify(&vault, Purpose::State, &tampered).is_none());
         let other = Vault::new(MasterKeys::generate());
-        assert!(verify_state(&other, &state).is_none(), "another host's key");
-        assert!(verify_state(&vault, "garbage").is_none());
+        assert!(
+            verify(&other, Purpose::State, &state).is_none(),
+            "another host's key"
+        );
+        assert!(verify(&vault, Purpose::State, "garbage").is_none());
+        // A state is not a ticket or a confirmation token, nor the other way round.
+        assert!(verify(&vault, Purpose::Ticket, &state).is_none());
+        assert!(verify(&vault, Purpose::Confirm, &state).is_none());
+        let (ticket, _) = sign(&vault, Purpose::Ticket, "ten_1", "onb_1");
+        assert!(verify(&vault, Purpose::State, &ticket).is_none());
+        assert!(verify(&vault, Purpose::Ticket, &ticket).is_some());
         assert!(!same_hash(None, &claims.nonce_hash));
     }
 

@@ -34,7 +34,50 @@ pub struct ApiKeyRecord {
     pub role: Option<String>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// When it stops working, if it expires.
+    pub expires_at: Option<i64>,
 }
+
+/// An API key as lists show it: never the key or its hash.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyInfo {
+    /// `key_…`; also the beginning of the key itself (`key_….<secret>`), to recognise it by.
+    pub id: String,
+    /// `partner` or `tenant`.
+    pub kind: String,
+    /// The role, for tenant keys.
+    pub role: Option<String>,
+    /// The note given when it was made.
+    pub label: Option<String>,
+    /// Who made it.
+    pub created_by: String,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+    /// When it stops working (Unix ms), if it expires.
+    pub expires_at: Option<i64>,
+    /// When it was revoked (Unix ms), if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// Whose keys: one tenant's or one partner's.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyOwner<'a> {
+    /// A tenant's users' keys.
+    Tenant(&'a str),
+    /// A partner's own keys.
+    Partner(&'a str),
+}
+
+impl KeyOwner<'_> {
+    fn filter(&self) -> (&'static str, &str) {
+        match self {
+            KeyOwner::Tenant(t) => ("kind = 'tenant' AND tenant_id = $1", t),
+            KeyOwner::Partner(p) => ("kind = 'partner' AND partner_id = $1", p),
+        }
+    }
+}
+
+const KEY_COLUMNS: &str = "id, kind, role, label, created_by, created_at, expires_at, revoked_at";
 
 /// A tenant as partners and the operator see it.
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
@@ -129,6 +172,7 @@ impl Tx {
         role: Option<&str>,
         label: Option<&str>,
         created_by: &str,
+        expires_at: Option<i64>,
     ) -> Result<()> {
         let kind = if tenant_id.is_some() {
             "tenant"
@@ -136,8 +180,9 @@ impl Tx {
             "partner"
         };
         sqlx::query(
-            "INSERT INTO api_keys (id, secret_hash, kind, partner_id, tenant_id, role, label, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO api_keys (id, secret_hash, kind, partner_id, tenant_id, role, label, created_by,
+                created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id)
         .bind(secret_hash.to_vec())
@@ -148,6 +193,7 @@ impl Tx {
         .bind(label)
         .bind(created_by)
         .bind(now_ms())
+        .bind(expires_at)
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -157,12 +203,79 @@ impl Tx {
     /// An API key by id.
     pub async fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>> {
         Ok(sqlx::query_as(
-            "SELECT id, secret_hash, kind, partner_id, tenant_id, role, revoked_at
+            "SELECT id, secret_hash, kind, partner_id, tenant_id, role, revoked_at, expires_at
              FROM api_keys WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *self.inner)
         .await?)
+    }
+
+    /// The keys of `owner`, oldest first, `limit` after `after` (host scope: the caller checked
+    /// who may see them).
+    pub async fn keys(
+        &mut self,
+        owner: KeyOwner<'_>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<KeyInfo>> {
+        let (filter, id) = owner.filter();
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE {filter} AND id > $2 ORDER BY id LIMIT $3"
+        )))
+        .bind(id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// One key of `owner`.
+    pub async fn key_info(&mut self, owner: KeyOwner<'_>, key_id: &str) -> Result<Option<KeyInfo>> {
+        let (filter, id) = owner.filter();
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE {filter} AND id = $2"
+        )))
+        .bind(id)
+        .bind(key_id)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// Revoke a key of `owner` now (a revoked key stays revoked: the first time is kept).
+    pub async fn revoke_key(&mut self, owner: KeyOwner<'_>, key_id: &str) -> Result<()> {
+        let (filter, id) = owner.filter();
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE {filter} AND id = $2"
+        )))
+        .bind(id)
+        .bind(key_id)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Make a key of `owner` expire at `at` at the latest (an earlier expiry is kept).
+    pub async fn expire_key(&mut self, owner: KeyOwner<'_>, key_id: &str, at: i64) -> Result<()> {
+        let (filter, id) = owner.filter();
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $3
+                                                   THEN $3 ELSE expires_at END
+             WHERE {filter} AND id = $2"
+        )))
+        .bind(id)
+        .bind(key_id)
+        .bind(at)
+        .execute(&mut *self.inner)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// Create a tenant (operator or partner scope; a partner's tenant is its own).
@@ -228,6 +341,33 @@ impl Tx {
         .bind(limit)
         .fetch_all(&mut *self.inner)
         .await?)
+    }
+
+    /// Set the scope's tenant's status (`active` or `suspended`); its row as it is now.
+    pub async fn set_tenant_status(&mut self, status: &str) -> Result<TenantRecord> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query("UPDATE tenants SET status = $2 WHERE tenant_id = $1")
+            .bind(&tenant_id)
+            .bind(status)
+            .execute(&mut *self.inner)
+            .await
+            .map_err(StoreError::from_write)?;
+        self.tenant(&tenant_id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Make every queued job deferred with exactly `reason` due now (a reinstated tenant's
+    /// work); how many. Jobs are host-global: the caller decides whose reason it names.
+    pub async fn wake_deferred_jobs(&mut self, reason: &str) -> Result<u64> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET run_at = $2, updated_at = $2
+             WHERE state = 'queued' AND last_error = $1 AND run_at > $2",
+        )
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Every tenant's id (operator scope).

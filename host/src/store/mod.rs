@@ -26,7 +26,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
-pub use admin::{ApiKeyRecord, EndpointRecord, NewRoute, PartnerRecord, ReportRow, TenantRecord};
+pub use admin::{
+    ApiKeyRecord, EndpointRecord, KeyInfo, KeyOwner, NewRoute, PartnerRecord, ReportRow,
+    TenantRecord,
+};
 pub use inbox::{
     ContactRecord, ConversationRecord, MessageContext, MessageRecord, NewMessage, Page,
     TENANT_TABLES,

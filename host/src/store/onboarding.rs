@@ -17,8 +17,14 @@ pub struct OnboardingRecord {
     pub endpoint_id: String,
     /// `redirect` or `embedded`.
     pub flow: String,
-    /// SHA-256 of the state nonce (redirect flow).
+    /// SHA-256 of the state nonce (redirect flow, once a browser opened the ticket).
     pub state_hash: Option<Vec<u8>>,
+    /// SHA-256 of the browser ticket's nonce until the ticket is used (redirect flow).
+    pub ticket_hash: Option<Vec<u8>>,
+    /// SHA-256 of the nonce in the cookie of the browser that opened the ticket.
+    pub browser_hash: Option<Vec<u8>>,
+    /// SHA-256 of the confirmation page's token nonce while it waits for that browser's answer.
+    pub confirm_hash: Option<Vec<u8>>,
     /// Who started it (consent-ledger actor).
     pub actor: String,
     /// The starter's IP.
@@ -49,8 +55,8 @@ pub struct OnboardingRecord {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, endpoint_id, flow, state_hash, actor, ip, user_agent, \
-     consent_version, consent_scopes, status, discovered, error_code, connection_id, \
+const COLUMNS: &str = "id, tenant_id, endpoint_id, flow, state_hash, ticket_hash, browser_hash, \
+     confirm_hash, actor, ip, user_agent, consent_version, consent_scopes, status, discovered, error_code, connection_id, \
      token_expires_at, created_at, expires_at, used_at, updated_at";
 
 /// A change of an onboarding session's state.
@@ -77,8 +83,10 @@ impl Tx {
         sqlx::query(
             "INSERT INTO meta_onboarding_sessions (tenant_id, id, endpoint_id, flow, state_hash, actor,
                 ip, user_agent, consent_version, consent_scopes, status, discovered, error_code,
-                connection_id, token_expires_at, created_at, expires_at, used_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $16)",
+                connection_id, token_expires_at, created_at, expires_at, used_at, updated_at,
+                ticket_hash, browser_hash, confirm_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $16,
+                $19, $20, $21)",
         )
         .bind(tenant_id)
         .bind(&s.id)
@@ -98,6 +106,9 @@ impl Tx {
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(s.used_at)
+        .bind(s.ticket_hash.clone())
+        .bind(s.browser_hash.clone())
+        .bind(s.confirm_hash.clone())
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -127,6 +138,62 @@ impl Tx {
         .bind(tenant_id)
         .bind(id)
         .bind(now)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Use a redirect session's browser ticket (single use): the ticket is forgotten and the
+    /// session bound to the state's and the browser cookie's nonce hashes. `true` when this call
+    /// used it.
+    pub async fn bind_onboarding_browser(
+        &mut self,
+        id: &str,
+        state_hash: &[u8],
+        browser_hash: &[u8],
+    ) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        let done = sqlx::query(
+            "UPDATE meta_onboarding_sessions SET ticket_hash = NULL, state_hash = $3,
+                    browser_hash = $4, updated_at = $5
+             WHERE tenant_id = $1 AND id = $2 AND ticket_hash IS NOT NULL AND used_at IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(state_hash.to_vec())
+        .bind(browser_hash.to_vec())
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Set (or with `None`, clear) the hash of a session's confirmation token.
+    pub async fn set_onboarding_confirm(&mut self, id: &str, hash: Option<&[u8]>) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query(
+            "UPDATE meta_onboarding_sessions SET confirm_hash = $3, updated_at = $4
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(hash.map(<[u8]>::to_vec))
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// Use a session's confirmation token (single use): `true` when this call used it.
+    pub async fn take_onboarding_confirm(&mut self, id: &str) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        let done = sqlx::query(
+            "UPDATE meta_onboarding_sessions SET confirm_hash = NULL, updated_at = $3
+             WHERE tenant_id = $1 AND id = $2 AND confirm_hash IS NOT NULL",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(now_ms())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -65,6 +65,15 @@ pub enum AccessError {
     /// No credentials, or credentials that match nothing.
     #[error("missing or invalid API key")]
     Unauthenticated,
+    /// A key whose secret matched, but that was revoked.
+    #[error("this API key was revoked")]
+    KeyRevoked,
+    /// A key whose secret matched, but that expired.
+    #[error("this API key has expired")]
+    KeyExpired,
+    /// The tenant's own key, while the tenant is suspended.
+    #[error("this tenant is suspended")]
+    Suspended,
     /// Authenticated, but the role may not do this.
     #[error("this key may not do that")]
     Forbidden,
@@ -148,8 +157,18 @@ pub async fn authenticate(
         return Err(AccessError::Unauthenticated);
     };
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    if !bool::from(hash.as_slice().ct_eq(&record.secret_hash)) || record.revoked_at.is_some() {
+    if !bool::from(hash.as_slice().ct_eq(&record.secret_hash)) {
         return Err(AccessError::Unauthenticated);
+    }
+    // Only a caller holding the secret learns why a known key no longer works.
+    if record.revoked_at.is_some() {
+        return Err(AccessError::KeyRevoked);
+    }
+    if record
+        .expires_at
+        .is_some_and(|at| at <= crate::store::now_ms())
+    {
+        return Err(AccessError::KeyExpired);
     }
     match (
         record.kind.as_str(),
@@ -230,11 +249,33 @@ pub async fn access(
     let found = tx.tenant(tenant_id).await?;
     tx.commit().await?;
     let tenant = found.ok_or(AccessError::NotFound)?;
+    // A suspended tenant's own keys stop working; its partner and the operator keep access
+    // (to read its status and reinstate it).
+    if matches!(principal, Principal::Tenant { .. }) && tenant.status == SUSPENDED {
+        return Err(AccessError::Suspended);
+    }
     Ok(TenantAccess {
         scope: TenantScope::new(tenant_id.to_string()),
         actor,
         tenant,
     })
+}
+
+/// The stored status of a suspended tenant.
+pub const SUSPENDED: &str = "suspended";
+
+/// Whether the tenant is suspended (its jobs wait; a tenant that is gone is not).
+pub async fn is_suspended(store: &Store, tenant_id: &str) -> Result<bool, StoreError> {
+    let mut tx = store.begin(Scope::Operator, Mode::Read).await?;
+    let found = tx.tenant(tenant_id).await?;
+    tx.commit().await?;
+    Ok(found.is_some_and(|t| t.status == SUSPENDED))
+}
+
+/// Why a suspended tenant's job waits: the exact text its deferred jobs record, so
+/// reinstatement finds them.
+pub fn suspended_reason(tenant_id: &str) -> String {
+    format!("tenant {tenant_id} is suspended")
 }
 
 /// The tenant scope and connection a per-connection endpoint routes to, if it has a live one

@@ -138,8 +138,10 @@ pub enum Capability {
     ReadConnections,
     /// Connect or disconnect numbers, set the reply policy.
     ManageConnections,
-    /// Create API keys of the tenant's users.
+    /// List, create and revoke API keys of the tenant's users.
     ManageKeys,
+    /// Suspend and reinstate the tenant (its partner and the operator).
+    ManageStatus,
     /// Read contacts, conversations and messages.
     ReadInbox,
     /// Read the consent ledger.
@@ -179,9 +181,15 @@ impl Actor {
                 ManageConnections | ManageKeys | ManageConsent => {
                     matches!(role, Role::Owner | Role::Admin)
                 }
+                ManageStatus => false,
             },
+            // Keys: the partner provisions the tenant (it receives the first owner key) and the
+            // operator runs the host; both may recover or cut off a tenant's access.
             Actor::Partner { .. } | Actor::Operator => {
-                matches!(cap, ReadTenant | ReadConnections)
+                matches!(
+                    cap,
+                    ReadTenant | ReadConnections | ManageKeys | ManageStatus
+                )
             }
         }
     }
@@ -214,6 +222,7 @@ mod tests {
             };
             assert_eq!(a.may(Capability::ManageConnections), manage, "{role:?}");
             assert_eq!(a.may(Capability::ManageKeys), manage, "{role:?}");
+            assert!(!a.may(Capability::ManageStatus), "{role:?}");
             assert!(a.may(Capability::ReadInbox));
         }
     }
@@ -230,6 +239,8 @@ mod tests {
             assert!(!a.may(Capability::ReadConsent));
             assert!(!a.may(Capability::ManageConsent));
             assert!(!a.may(Capability::ManageConnections));
+            assert!(a.may(Capability::ManageKeys));
+            assert!(a.may(Capability::ManageStatus));
         }
     }
 
