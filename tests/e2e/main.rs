@@ -5,6 +5,7 @@
 
 mod api;
 mod crash;
+mod edge;
 mod fake;
 mod ingress;
 mod lifecycle;

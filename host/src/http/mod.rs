@@ -14,6 +14,7 @@ mod lifecycle;
 mod onboarding;
 mod openapi;
 mod partners;
+pub mod server;
 mod tenants;
 
 use std::collections::HashMap;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub receipts: tokio::sync::mpsc::Sender<crate::ingress::Pending>,
     /// Endpoints and their opened secrets, briefly kept for ingress.
     pub endpoints: crate::ingress::EndpointCache,
+    /// Ingress rate limits, refusal sampling and counters.
+    pub ingress: Arc<crate::ingress::guard::Guard>,
 }
 
 impl AppState {
