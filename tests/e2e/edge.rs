@@ -180,9 +180,11 @@ async fn an_unsigned_flood_leaves_a_bounded_sample_and_signed_webhooks_pass() {
     }
     let statuses = flood.await.expect("flood");
     let elapsed_minutes = started.elapsed().as_secs() / 60;
+    // Refused (401/403), rate-limited (429), or — on a host loaded by a parallel test run, when
+    // a verify call misses its CPU deadline (issue 13, item 16) — 503, which a provider retries.
     for (status, count) in &statuses {
         assert!(
-            matches!(status, 401 | 403 | 429),
+            matches!(status, 401 | 403 | 429 | 503),
             "flood answered {status} {count} times: {statuses:?}"
         );
     }
