@@ -48,7 +48,7 @@ pub fn spawn(
                     return Ended::Finished;
                 }
                 // The first pass runs at start; then every PASS_EVERY ticks.
-                if ticks % PASS_EVERY == 0 {
+                if ticks.is_multiple_of(PASS_EVERY) {
                     match run_once(&store, retention).await {
                         Ok((0, 0)) => {}
                         Ok((bodies, refused)) => {
