@@ -173,6 +173,49 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_TOKEN_WARN_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(u64).range(0..=365))]
     pub token_warn_days: u64,
+    /// Longest wait for a request's complete header block, in seconds, from the connection's
+    /// start or its previous response (also closes idle keep-alive connections).
+    #[arg(long, env = "SWITCHYARD_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub http_header_timeout_secs: u64,
+    /// Longest wait between two chunks of a request body, in seconds.
+    #[arg(long, env = "SWITCHYARD_HTTP_BODY_TIMEOUT_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub http_body_timeout_secs: u64,
+    /// Longest a request may take to be answered, in seconds (then 503). Must exceed
+    /// SWITCHYARD_PLUGIN_WALL_MS, since a request may wait for a plugin call.
+    #[arg(long, env = "SWITCHYARD_HTTP_HANDLER_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_handler_timeout_secs: u64,
+    /// Most HTTP connections open at once; at the cap the longest-idle one is closed to make
+    /// room (one with a request in flight never is).
+    #[arg(long, env = "SWITCHYARD_HTTP_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub http_max_connections: u64,
+    /// Webhook requests per second one endpoint accepts (bursts of twice that; 0: no limit).
+    /// Default 10,000: above Meta's highest per-number throughput (1,000 messages/s) times the
+    /// up to four webhooks each message causes (Meta asks servers to take 3x outgoing plus 1x
+    /// incoming traffic), and far above Twilio's per-sender WhatsApp throughput (80 MPS by
+    /// default, 400 with an upgrade).
+    #[arg(long, env = "SWITCHYARD_INGRESS_ENDPOINT_RATE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub ingress_endpoint_rate: u32,
+    /// Webhook requests per second one client address (an IPv6 /64) may send (bursts of twice
+    /// that; 0: no limit). Behind a reverse proxy every request has the proxy's address: raise
+    /// it or set 0 there and limit at the proxy.
+    #[arg(long, env = "SWITCHYARD_INGRESS_CLIENT_RATE", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub ingress_client_rate: u32,
+    /// Refused webhook requests per endpoint per minute that leave a receipt (the rest are only
+    /// counted and reported in a log line).
+    #[arg(long, env = "SWITCHYARD_INGRESS_REFUSED_SAMPLE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub ingress_refused_sample: u32,
+    /// Days a processed receipt keeps its body and headers (replay works until then); refused
+    /// requests' receipts are deleted after as long.
+    #[arg(long, env = "SWITCHYARD_RECEIPT_RETENTION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub receipt_retention_days: u64,
     /// Serve on PostgreSQL even when the app role is a superuser, has BYPASSRLS or owns the
     /// tables (row-level security then does not isolate tenants; for single-role test set-ups).
     #[arg(long, env = "SWITCHYARD_INSECURE_DB_ROLE")]
@@ -375,6 +418,12 @@ pub struct Config {
     pub token_warn: Duration,
     /// True when the database URL was not given (the default SQLite file): demo mode may apply.
     pub default_database: bool,
+    /// HTTP server limits.
+    pub server: crate::http::server::ServerLimits,
+    /// Webhook ingress limits.
+    pub ingress: crate::ingress::guard::IngressLimits,
+    /// How long a processed receipt keeps its body.
+    pub receipt_retention: Duration,
 }
 
 /// A configuration value that cannot be used.
@@ -510,7 +559,28 @@ impl ServeArgs {
                 ),
             });
         }
+        if self.http_handler_timeout_secs * 1000 <= self.plugin_wall_ms {
+            return Err(ConfigError {
+                variable: "SWITCHYARD_HTTP_HANDLER_TIMEOUT_SECS",
+                reason: format!(
+                    "{} s does not outlast a plugin call (SWITCHYARD_PLUGIN_WALL_MS = {} ms)",
+                    self.http_handler_timeout_secs, self.plugin_wall_ms
+                ),
+            });
+        }
         Ok(Config {
+            server: crate::http::server::ServerLimits {
+                header_timeout: Duration::from_secs(self.http_header_timeout_secs),
+                body_timeout: Duration::from_secs(self.http_body_timeout_secs),
+                handler_timeout: Duration::from_secs(self.http_handler_timeout_secs),
+                max_connections: self.http_max_connections as usize,
+            },
+            ingress: crate::ingress::guard::IngressLimits {
+                endpoint_rate: self.ingress_endpoint_rate,
+                client_rate: self.ingress_client_rate,
+                refused_sample: self.ingress_refused_sample,
+            },
+            receipt_retention: Duration::from_secs(self.receipt_retention_days * 86_400),
             database_owner_url: self.database.database_owner_url.clone(),
             insecure_db_role: self.insecure_db_role,
             operator_token: self.operator_token,
@@ -605,6 +675,12 @@ mod tests {
         assert_eq!(defaults.media_max_bytes, 16 << 20);
         assert_eq!(defaults.health_interval, Duration::from_secs(3600));
         assert_eq!(defaults.token_warn, Duration::from_secs(7 * 86_400));
+        assert_eq!(defaults.receipt_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(defaults.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.server.max_connections, 1024);
+        assert_eq!(defaults.ingress.endpoint_rate, 10_000);
+        let err = parse(&["--http-handler-timeout-secs", "30"]).expect_err("short");
+        assert_eq!(err.variable, "SWITCHYARD_HTTP_HANDLER_TIMEOUT_SECS");
     }
 
     #[test]

@@ -1,14 +1,22 @@
 //! Webhook ingress: `GET|POST /hooks/{endpoint}`.
 //!
-//! Every request leaves a receipt. The body is capped before anything is hashed (413); the
-//! endpoint's connector decides with `verify` whether the request is authentic, a handshake to
-//! answer, or to be refused; an accepted request's raw body and its processing job are written
-//! in one transaction, and only then is the provider answered 2xx. When the database or the
-//! plugin cannot do its part the answer is 503, so the provider retries: an acknowledged event
-//! is never lost.
+//! Rate limits per client address and per endpoint come first (429, counted, nothing stored;
+//! [`guard`]). The body is capped before anything is hashed (413); the endpoint's connector
+//! decides with `verify` whether the request is authentic, a handshake to answer, or to be
+//! refused; an accepted request's raw body and its processing job are written in one
+//! transaction, and only then is the provider answered 2xx. When the database or the plugin
+//! cannot do its part the answer is 503, so the provider retries: an acknowledged event is never
+//! lost. Every outcome is counted; a refused request leaves a receipt only within a small sample
+//! per endpoint per minute, with capped headers. No receipt keeps a secret: secret-named query
+//! parameters and headers are redacted before anything is stored.
+
+pub mod guard;
+pub mod retention;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -27,6 +35,20 @@ fn plain(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// 429 for a request a rate limit turned away (counted by the guard, never stored).
+fn too_many(limited: guard::Limited) -> Response {
+    let mut resp = plain(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        &limited.to_string(),
+    );
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static("1"),
+    );
+    resp
+}
+
 fn unavailable() -> Response {
     plain(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -35,12 +57,14 @@ fn unavailable() -> Response {
     )
 }
 
-/// What the receipt records about a request before the body is read.
+/// What the receipt records about a request before the body is read (secrets redacted).
 struct Seen {
     endpoint_id: String,
     method: String,
+    /// Secret-free: query parameters and headers redacted.
     url: String,
-    headers: String,
+    /// Redacted headers.
+    headers: Vec<(String, String)>,
 }
 
 impl Seen {
@@ -52,12 +76,24 @@ impl Seen {
         reason: Option<&str>,
         body_sha256: Option<&str>,
     ) -> Result<(), StoreError> {
+        state.ingress.count(match outcome {
+            "responded" => guard::Outcome::Responded,
+            "rejected" => guard::Outcome::Rejected,
+            "too-large" => guard::Outcome::TooLarge,
+            _ => guard::Outcome::Failed,
+        });
+        // Refusals are unauthenticated: only a sample of them reaches the write gate.
+        if !state.ingress.sample_refusal(&self.endpoint_id) {
+            return Ok(());
+        }
+        let headers = serde_json::to_string(&guard::cap_headers(self.headers.clone()))
+            .unwrap_or_else(|_| "[]".into());
         let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
         tx.insert_receipt(&NewReceipt {
             endpoint_id: &self.endpoint_id,
             method: &self.method,
             url: &self.url,
-            headers: &self.headers,
+            headers: &headers,
             body_sha256,
             body: None,
             outcome,
@@ -76,8 +112,14 @@ pub async fn hook(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Body,
 ) -> Response {
+    if let Some(ConnectInfo(client)) = extensions.get::<ConnectInfo<SocketAddr>>()
+        && let Err(limited) = state.ingress.admit_client(client.ip())
+    {
+        return too_many(limited);
+    }
     if endpoint_id.len() > 64 {
         return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
     }
@@ -97,6 +139,9 @@ pub async fn hook(
         }
     };
     let endpoint = &cached.endpoint;
+    if let Err(limited) = state.ingress.admit_endpoint(&endpoint.id) {
+        return too_many(limited);
+    }
     let pairs: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| {
@@ -106,14 +151,15 @@ pub async fn hook(
             )
         })
         .collect();
+    let url = format!(
+        "{}{}",
+        state.public_url,
+        uri.path_and_query().map_or("", |p| p.as_str())
+    );
     let seen = Seen {
-        url: format!(
-            "{}{}",
-            state.public_url,
-            uri.path_and_query().map_or("", |p| p.as_str())
-        ),
+        url: guard::redact_url(&url),
         method: method.as_str().to_string(),
-        headers: serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into()),
+        headers: guard::redact_headers(&pairs),
         endpoint_id: endpoint.id.clone(),
     };
 
@@ -159,9 +205,10 @@ pub async fn hook(
         return unavailable();
     };
     let scope = cached.scope.clone();
+    // The connector verifies the request as it came; only the stored copy is redacted.
     let request = HttpRequest {
         method: seen.method.clone(),
-        url: seen.url.clone(),
+        url,
         headers: pairs,
         body: body.to_vec(),
     };
@@ -178,9 +225,11 @@ pub async fn hook(
     match verdict {
         Verdict::Accept | Verdict::AcceptWithResponse(_) => {
             if let Err(e) = accept(&state, &seen, &sha256, &body).await {
+                state.ingress.count(guard::Outcome::Failed);
                 tracing::error!(endpoint = %endpoint.id, error = %e, "ingress: receipt not stored");
                 return unavailable();
             }
+            state.ingress.count(guard::Outcome::Accepted);
             match verdict {
                 Verdict::AcceptWithResponse(r) => respond(r),
                 _ => StatusCode::OK.into_response(),
@@ -309,7 +358,7 @@ async fn accept(state: &AppState, seen: &Seen, sha256: &str, body: &[u8]) -> Res
         endpoint_id: seen.endpoint_id.clone(),
         method: seen.method.clone(),
         url: seen.url.clone(),
-        headers: seen.headers.clone(),
+        headers: serde_json::to_string(&seen.headers).unwrap_or_else(|_| "[]".into()),
         sha256: sha256.to_string(),
         body: body.to_vec(),
     };
@@ -347,8 +396,24 @@ pub fn start_writer(
     store: Store,
     jobs: std::sync::Arc<tokio::sync::Notify>,
 ) -> tokio::sync::mpsc::Sender<Pending> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4 * GROUP_MAX);
-    tokio::spawn(async move {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Pending>(4 * GROUP_MAX);
+    // Supervised: a writer that dies is restarted on the same queue (the requests of the group
+    // it held get 503 and are retried by their provider).
+    let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+    crate::supervise::supervise("receipt writer", move || {
+        write_groups(store.clone(), jobs.clone(), rx.clone())
+    });
+    tx
+}
+
+/// The writer's loop: ends (finished) when every sender is gone.
+async fn write_groups(
+    store: Store,
+    jobs: std::sync::Arc<tokio::sync::Notify>,
+    rx: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Pending>>>,
+) -> crate::supervise::Ended {
+    let mut rx = rx.lock().await;
+    {
         while let Some(first) = rx.recv().await {
             let mut group = vec![first];
             while group.len() < GROUP_MAX {
@@ -367,8 +432,8 @@ pub fn start_writer(
             jobs.notify_waiters();
             jobs.notify_one();
         }
-    });
-    tx
+    }
+    crate::supervise::Ended::Finished
 }
 
 async fn write_group(store: &Store, group: &[Pending]) -> Result<(), StoreError> {

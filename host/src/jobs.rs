@@ -112,22 +112,27 @@ impl Workers {
     pub fn spawn(&self, n: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
         for _ in 0..n {
             let w = self.clone();
-            let mut shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                loop {
-                    if *shutdown.borrow() {
-                        break;
+            let shutdown = shutdown.clone();
+            // Supervised: a worker that panics (a bug in one job) is restarted.
+            crate::supervise::supervise("job worker", move || {
+                let (w, mut shutdown) = (w.clone(), shutdown.clone());
+                async move {
+                    loop {
+                        if *shutdown.borrow() {
+                            break;
+                        }
+                        match w.run_one().await {
+                            Ok(true) => continue,
+                            Ok(false) => {}
+                            Err(e) => tracing::warn!(error = %e, "job queue unavailable"),
+                        }
+                        tokio::select! {
+                            () = w.notify.notified() => {}
+                            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                            _ = shutdown.changed() => {}
+                        }
                     }
-                    match w.run_one().await {
-                        Ok(true) => continue,
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %e, "job queue unavailable"),
-                    }
-                    tokio::select! {
-                        () = w.notify.notified() => {}
-                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                        _ = shutdown.changed() => {}
-                    }
+                    crate::supervise::Ended::Finished
                 }
             });
         }
@@ -248,6 +253,8 @@ impl Workers {
             }
             Err(e) => return Err(JobError::Retry(e.to_string())),
         };
+        // The receipt records whose data it holds (retention, disconnect and deletion).
+        let mut noted = None;
         for event in events {
             match event {
                 InboundEvent::Message(m) => {
@@ -257,6 +264,8 @@ impl Workers {
                         tracing::warn!(receipt = %id, address = %m.channel_address, "message for an address no connection owns");
                         continue;
                     };
+                    self.note_route(id, &mut noted, tenant.id(), &connection)
+                        .await?;
                     let tenant_id = tenant.id().to_string();
                     let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
                     let contact = tx
@@ -342,6 +351,8 @@ impl Workers {
                         tracing::warn!(receipt = %id, address = %s.channel_address, "status for an address no connection owns");
                         continue;
                     };
+                    self.note_route(id, &mut noted, tenant.id(), &connection)
+                        .await?;
                     let error = s
                         .error
                         .as_ref()
@@ -384,6 +395,8 @@ impl Workers {
                     else {
                         continue;
                     };
+                    self.note_route(id, &mut noted, tenant.id(), &connection)
+                        .await?;
                     let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
                     let changed = tx
                         .change_contact_identity(
@@ -408,6 +421,8 @@ impl Workers {
                     else {
                         continue;
                     };
+                    self.note_route(id, &mut noted, tenant.id(), &connection)
+                        .await?;
                     let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
                     tx.set_marketing_preference(
                         &connection,
@@ -428,6 +443,26 @@ impl Workers {
 }
 
 impl Workers {
+    /// Record on receipt `id` that it routed to `(tenant, connection)`, once per pair (its own
+    /// host-scope write, never inside another).
+    async fn note_route(
+        &self,
+        id: &str,
+        noted: &mut Option<(String, String)>,
+        tenant: &str,
+        connection: &str,
+    ) -> Result<(), JobError> {
+        let pair = (tenant.to_string(), connection.to_string());
+        if noted.as_ref() == Some(&pair) {
+            return Ok(());
+        }
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        tx.note_receipt_route(id, tenant, connection).await?;
+        tx.commit().await?;
+        *noted = Some(pair);
+        Ok(())
+    }
+
     /// The `(tenant, connection)` of every connection of this endpoint on provider account
     /// `account_id`.
     async fn on_account(

@@ -19,6 +19,7 @@ pub mod onboarding;
 pub mod replies;
 pub mod runtime;
 pub mod store;
+pub mod supervise;
 pub mod tenancy;
 pub mod vault;
 
@@ -100,6 +101,7 @@ pub async fn serve(
         jobs: jobs_notify.clone(),
         receipts: ingress::start_writer(store.clone(), jobs_notify),
         endpoints: ingress::EndpointCache::default(),
+        ingress: Arc::new(ingress::guard::Guard::new(&config.ingress)),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     jobs::Workers {
@@ -124,13 +126,22 @@ pub async fn serve(
         public_url: state.public_url.clone(),
         token_warn_ms: config.token_warn.as_millis() as i64,
     }
-    .spawn(config.health_interval, workers_stopped);
+    .spawn(config.health_interval, workers_stopped.clone());
+    ingress::retention::spawn(
+        state.store.clone(),
+        state.ingress.clone(),
+        config.receipt_retention,
+        workers_stopped,
+    );
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "switchyard listening");
-    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    http::server::serve(
+        listener,
+        http::router(state),
+        config.server.clone(),
+        shutdown,
+    )
+    .await?;
     let _ = stop_workers.send(true);
     tracing::info!("switchyard stopped");
     Ok(())

@@ -6,6 +6,7 @@
 mod accounts;
 mod api;
 mod crash;
+mod edge;
 mod fake;
 mod ingress;
 mod lifecycle;

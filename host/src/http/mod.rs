@@ -15,6 +15,7 @@ mod lifecycle;
 mod onboarding;
 mod openapi;
 mod partners;
+pub mod server;
 mod tenants;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub receipts: tokio::sync::mpsc::Sender<crate::ingress::Pending>,
     /// Endpoints and their opened secrets, briefly kept for ingress.
     pub endpoints: crate::ingress::EndpointCache,
+    /// Ingress rate limits, refusal sampling and counters.
+    pub ingress: Arc<crate::ingress::guard::Guard>,
 }
 
 impl AppState {

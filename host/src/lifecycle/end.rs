@@ -1,7 +1,7 @@
 //! The end of a connection, whoever ends it: the business through the API, or the provider
 //! through an account webhook (the business removed the app in WhatsApp Manager). Either way the
-//! number stops routing, its credentials are crypto-shredded, the ledger says who and why, and
-//! the history stays.
+//! number stops routing, its credentials are crypto-shredded, the raw webhook bodies routed to
+//! it are dropped, the ledger says who and why, and the history stays.
 
 use crate::consent::{self, Action, Entry, Origin};
 use crate::store::{StoreError, Tx};
@@ -32,6 +32,8 @@ pub async fn end_connection(
         .await?;
     tx.delete_route(connection_id).await?;
     vault.shred_connection(tx, connection_id).await?;
+    // Raw webhook bodies routed to it go too: no message content outlives the connection there.
+    tx.drop_connection_receipts(connection_id).await?;
     for action in [why, Action::Shredded] {
         consent::append(
             tx,

@@ -173,6 +173,89 @@ impl Tx {
     }
 }
 
+/// Most rows one retention statement touches, so the write gate is never held for long.
+const EXPIRE_BATCH: i64 = 1000;
+
+impl Tx {
+    /// Record that receipt `id` routed an event to `(tenant, connection)`; a receipt that
+    /// reaches a second tenant or connection gets `'*'` there (any of them reaches it).
+    pub async fn note_receipt_route(
+        &mut self,
+        id: &str,
+        tenant_id: &str,
+        connection_id: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE receipts SET
+                tenant_id = CASE WHEN tenant_id IS NULL OR tenant_id = $2 THEN $2 ELSE '*' END,
+                connection_id = CASE WHEN connection_id IS NULL OR connection_id = $3 THEN $3 ELSE '*' END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .bind(connection_id)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// Drop the body and headers of every receipt routed to `connection_id` of this
+    /// transaction's tenant (and of receipts shared with other tenants or connections): a
+    /// disconnect keeps no message content in receipts. Returns how many were dropped.
+    pub async fn drop_connection_receipts(&mut self, connection_id: &str) -> Result<u64> {
+        let tenant_id = self.tenant_id()?;
+        let done = sqlx::query(
+            "UPDATE receipts SET body = NULL, headers = '[]'
+             WHERE (connection_id = $2 OR (connection_id = '*' AND tenant_id IN ($1, '*')))
+               AND (body IS NOT NULL OR headers <> '[]')",
+        )
+        .bind(tenant_id)
+        .bind(connection_id)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected())
+    }
+
+    /// One retention batch for receipts received before `before_ms`: accepted ones whose jobs
+    /// are all done lose body and headers (unprocessed or dead-lettered ones keep them for a
+    /// replay); refused ones are deleted. Returns `(bodies dropped, refusals deleted)`; call
+    /// again while either equals the batch size.
+    pub async fn expire_receipts(&mut self, before_ms: i64) -> Result<(u64, u64)> {
+        let bodies = sqlx::query(
+            "UPDATE receipts SET body = NULL, headers = '[]'
+             WHERE id IN (
+                SELECT r.id FROM receipts r
+                WHERE r.received_at < $1 AND r.outcome = 'accepted'
+                  AND (r.body IS NOT NULL OR r.headers <> '[]')
+                  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.receipt_id = r.id AND j.state <> 'done')
+                LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(EXPIRE_BATCH)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        let refused = sqlx::query(
+            "DELETE FROM receipts WHERE id IN (
+                SELECT r.id FROM receipts r
+                WHERE r.received_at < $1 AND r.outcome <> 'accepted'
+                  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.receipt_id = r.id)
+                LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(EXPIRE_BATCH)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok((bodies.rows_affected(), refused.rows_affected()))
+    }
+}
+
+/// The size of one [`Tx::expire_receipts`] batch.
+pub const RECEIPT_EXPIRY_BATCH: u64 = EXPIRE_BATCH as u64;
+
 /// A claimed job.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Job {
