@@ -367,5 +367,9 @@ async fn a_shared_waba_stays_subscribed_until_its_last_number_leaves() {
         )
         .await;
     assert_eq!(b["status"], "disconnected");
-    assert_eq!(unsubscribes(), 1, "the last number out unsubscribes the app");
+    assert_eq!(
+        unsubscribes(),
+        1,
+        "the last number out unsubscribes the app"
+    );
 }

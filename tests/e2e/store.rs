@@ -170,9 +170,15 @@ pub async fn tenant_with_rows(
     })
     .await
     .expect("connection");
-    tx.insert_route(endpoint, &address, &con)
-        .await
-        .expect("route");
+    tx.insert_route(&switchyard::store::NewRoute {
+        endpoint_id: endpoint,
+        connector: "meta-cloud",
+        channel_address: &address,
+        account_id: Some("waba"),
+        connection_id: &con,
+    })
+    .await
+    .expect("route");
     v.seal_connection(
         &mut tx,
         &con,
@@ -851,10 +857,9 @@ async fn postgres_an_app_role_in_the_owners_role_is_refused_at_start() {
         check.member_of_owner && !check.owns_tables && !check.superuser,
         "{check:?}"
     );
-    let err = switchyard::open_store(&config(dir.path()))
-        .await
-        .err()
-        .expect("a member of the owner is refused");
+    let Err(err) = switchyard::open_store(&config(dir.path())).await else {
+        panic!("a member of the owner is refused");
+    };
     let text = format!("{err:#}");
     assert!(
         text.contains("is a member of the role that owns the tables")

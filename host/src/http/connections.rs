@@ -390,10 +390,10 @@ pub(crate) async fn connect(
         connection_id: &id,
     })
     .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => taken(),
-            other => other.into(),
-        })?;
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => taken(),
+        other => other.into(),
+    })?;
     let mut sealed = secrets;
     sealed.extend(req.host_secrets);
     state
