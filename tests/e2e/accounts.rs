@@ -374,7 +374,7 @@ async fn partner_keys(h: &Host, s: &Setup, raw: &Raw) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keys_are_listed_expired_revoked_and_rotated_on_both_backends() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     keys_lifecycle(Host::start(Db::Sqlite, &graph.origin).await, None).await;
     if let Some(pg) = PgDb::create("accounts_keys").await {
         let url = pg.app_url();
@@ -391,7 +391,7 @@ async fn graph() -> Fake {
     let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Fake::start_with(move |r| {
         if !(r.method == "POST" && r.path.ends_with("/messages")) {
-            return (200, GRAPH_OK.to_string());
+            return crate::api::graph_ok(r);
         }
         let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
         let id = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;

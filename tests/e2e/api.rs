@@ -801,17 +801,18 @@ async fn connect_lifecycle(h: Host, graph: &Fake) {
     let gone = h.ok(Method::DELETE, &path, &s.a_keys["admin"], None).await;
     assert_eq!(gone["status"], "disconnected");
     assert!(gone["disconnected_at"].as_i64().is_some());
-    // The app was unsubscribed from the WABA at Meta first, with the number's own token.
-    let unsubscribed: Vec<_> = graph
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "DELETE" && r.path == "/v26.0/102290129340398/subscribed_apps")
-        .collect();
-    assert_eq!(unsubscribed.len(), 1, "one unsubscribe");
-    assert_eq!(unsubscribed[0].headers["authorization"], "Bearer token-a");
+    // Tenant B's number is on the same WABA: the app stays subscribed (the last number out
+    // unsubscribes it: security::a_shared_waba_stays_subscribed_until_its_last_number_leaves).
+    assert!(
+        !graph
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.ends_with("/subscribed_apps")),
+        "no unsubscribe while another number uses the WABA"
+    );
     assert_eq!(
         gone["status_reason"],
-        "unsubscribed the app from WhatsApp Business Account 102290129340398"
+        "the app stays subscribed to WhatsApp Business Account 102290129340398: another number uses it"
     );
     assert_eq!(
         h.ok(Method::GET, &path, &s.a.1, None).await["status"],

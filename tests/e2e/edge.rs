@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::api::{Db, GRAPH_OK, Host, setup};
+use crate::api::{Db, Host, setup};
 use crate::fake::Fake;
 use crate::ingress::{drained, meta_message, sign};
 
@@ -57,7 +57,7 @@ async fn signed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_loris_connection_is_closed_within_the_header_timeout() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     // Default limits: the header block must be complete within 10 s.
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let addr = h.base.trim_start_matches("http://").to_string();
@@ -91,7 +91,7 @@ async fn a_slow_loris_connection_is_closed_within_the_header_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_idle_connections_do_not_stop_a_signed_webhook() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     // Default limits: at most 1,024 connections; the longest-idle one makes room.
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
@@ -127,7 +127,7 @@ async fn two_thousand_idle_connections_do_not_stop_a_signed_webhook() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unsigned_flood_leaves_a_bounded_sample_and_signed_webhooks_pass() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let hook = format!("{}/hooks/{}", h.base, s.endpoint);
@@ -225,7 +225,7 @@ async fn an_unsigned_flood_leaves_a_bounded_sample_and_signed_webhooks_pass() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fast_client_address_is_limited_and_others_are_not() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     let h = Host::start_with(Db::Sqlite, &graph.origin, &["--ingress-client-rate", "1"]).await;
     let s = setup(&h).await;
     let hook = format!("{}/hooks/{}", h.base, s.endpoint);
@@ -250,7 +250,7 @@ async fn a_fast_client_address_is_limited_and_others_are_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_keep_no_verify_token_or_credential() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let hook = format!("{}/hooks/{}", h.base, s.endpoint);
@@ -295,7 +295,7 @@ async fn receipts_keep_no_verify_token_or_credential() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_drops_old_processed_bodies_and_keeps_unprocessed_ones() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let hook = format!("{}/hooks/{}", h.base, s.endpoint);
@@ -368,7 +368,7 @@ async fn retention_drops_old_processed_bodies_and_keeps_unprocessed_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_leaves_no_message_body_of_that_connection_in_receipts() {
-    let graph = Fake::start(200, GRAPH_OK).await;
+    let graph = Fake::start_with(crate::api::graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     let hook = format!("{}/hooks/{}", h.base, s.endpoint);

@@ -106,7 +106,7 @@ fn graph(r: &Received) -> (u16, String) {
     match (r.method.as_str(), path) {
         ("GET", "me/businesses") if token == LONG_ONE => {
             (200, json!({"data": [{"id": "biz-2", "name": "Lucky Shrub One", "owned_whatsapp_business_accounts": {"data": [
-                {"id": "waba-1", "name": "Shrub EU"}]}}]}).to_string())
+                {"id": "900001", "name": "Shrub EU"}]}}]}).to_string())
         }
         ("GET", "me/businesses") => {
             assert!(q["fields"].contains("owned_whatsapp_business_accounts"));

@@ -372,4 +372,14 @@ async fn a_shared_waba_stays_subscribed_until_its_last_number_leaves() {
         1,
         "the last number out unsubscribes the app"
     );
+    let delete = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "DELETE")
+        .expect("the unsubscribe");
+    assert_eq!(delete.path, "/v26.0/102290129340398/subscribed_apps");
+    assert_eq!(
+        delete.headers["authorization"], "Bearer token-b",
+        "with the number's own token"
+    );
 }
