@@ -83,6 +83,7 @@ pub async fn serve(
         jobs: jobs_notify.clone(),
         receipts: ingress::start_writer(store.clone(), jobs_notify),
         endpoints: ingress::EndpointCache::default(),
+        plugin_calls: http::PluginCalls::new(config.api_plugin_calls_per_tenant),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     jobs::Workers {

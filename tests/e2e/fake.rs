@@ -44,13 +44,35 @@ impl Fake {
         respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
         delay: std::time::Duration,
     ) -> Fake {
+        let (_, open) = tokio::sync::watch::channel(true);
+        Fake::serve_held(respond, |_| false, open, delay).await
+    }
+
+    /// A fake whose answers to requests `held` picks wait until `gate` holds `true`.
+    pub async fn start_held(
+        respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+        held: impl Fn(&Received) -> bool + Send + Sync + 'static,
+        gate: tokio::sync::watch::Receiver<bool>,
+    ) -> Fake {
+        Fake::serve_held(respond, held, gate, std::time::Duration::ZERO).await
+    }
+
+    async fn serve_held(
+        respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+        held: impl Fn(&Received) -> bool + Send + Sync + 'static,
+        gate: tokio::sync::watch::Receiver<bool>,
+        delay: std::time::Duration,
+    ) -> Fake {
         let respond = Arc::new(respond);
+        let held = Arc::new(held);
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();
         let app = Router::new().fallback(any(
             move |method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes| {
                 let log = log.clone();
                 let respond = respond.clone();
+                let held = held.clone();
+                let mut gate = gate.clone();
                 async move {
                     let req = Received {
                         method: method.to_string(),
@@ -59,7 +81,11 @@ impl Fake {
                         body: bytes.to_vec(),
                     };
                     let (status, body) = respond(&req);
+                    let hold = held(&req);
                     log.lock().expect("lock").push(req);
+                    if hold {
+                        let _ = gate.wait_for(|open| *open).await;
+                    }
                     tokio::time::sleep(delay).await;
                     (
                         StatusCode::from_u16(status).expect("status"),
