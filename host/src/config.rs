@@ -90,6 +90,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_PLUGIN_THREADS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=1024))]
     pub plugin_threads: u64,
+    /// Instances of the pool kept for webhook verification only (at most the pool's size less
+    /// one): jobs and API-triggered plugin calls share the rest, so they cannot make ingress 503.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_RESERVED_FOR_VERIFY", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub plugin_reserved_for_verify: u32,
+    /// API requests of one tenant that may run a plugin call at once (template sync, verify,
+    /// test send, connect); more answer 429 with Retry-After.
+    #[arg(long, env = "SWITCHYARD_API_PLUGIN_CALLS_PER_TENANT", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub api_plugin_calls_per_tenant: u32,
     /// Timeout of one egress HTTP request, in milliseconds.
     #[arg(long, env = "SWITCHYARD_EGRESS_TIMEOUT_MS", default_value_t = 15_000)]
     pub egress_timeout_ms: u64,
@@ -410,6 +420,8 @@ pub struct Config {
     pub durability: crate::store::Durability,
     /// Sends per second per connection.
     pub send_rate: u32,
+    /// API requests of one tenant running a plugin call at once.
+    pub api_plugin_calls_per_tenant: u32,
     /// Largest inbound media download kept, in bytes.
     pub media_max_bytes: usize,
     /// Time between credential checks of every live connection.
@@ -599,6 +611,7 @@ impl ServeArgs {
             job_lease: Duration::from_secs(self.job_lease_secs),
             durability: self.sqlite_durability,
             send_rate: self.send_rate as u32,
+            api_plugin_calls_per_tenant: self.api_plugin_calls_per_tenant,
             media_max_bytes: (self.media_max_mib << 20) as usize,
             health_interval: Duration::from_secs(self.health_interval_secs),
             token_warn: Duration::from_secs(self.token_warn_days * 86_400),
@@ -608,6 +621,7 @@ impl ServeArgs {
                 cpu_limit: Duration::from_millis(self.plugin_cpu_ms),
                 wall_limit: Duration::from_millis(self.plugin_wall_ms),
                 max_instances: self.plugin_max_instances,
+                reserved_for_verify: self.plugin_reserved_for_verify,
                 cache_dir: Some(self.database.data_dir.join("cache")),
                 threads: self.plugin_threads as usize,
                 ..RuntimeConfig::default()

@@ -74,6 +74,16 @@ pub enum ApiError {
         /// What happened.
         message: String,
     },
+    /// Too many requests of this caller at once (429, with `Retry-After` in seconds).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Stable code, e.g. `too_many_plugin_calls`.
+        code: &'static str,
+        /// What happened.
+        message: String,
+        /// Seconds to wait before trying again.
+        retry_after: u64,
+    },
     /// The database did not answer (503).
     #[error("the database is unavailable")]
     DatabaseUnavailable,
@@ -111,6 +121,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::BadGateway { code, .. } => (StatusCode::BAD_GATEWAY, code),
+            ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::DatabaseUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
             }
@@ -180,6 +191,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after),
+            );
+        }
+        response
     }
 }

@@ -7,6 +7,12 @@
 //! messages are deduplicated on `(connection, provider message id)`, contacts and conversations
 //! upserted and the 24-hour window opened; status events move outbound messages forward only.
 //! Every write is idempotent, so a job run twice (a lost lease) changes nothing the second time.
+//! Each event of a receipt is applied on its own: one that fails does not stop the others, and a
+//! status that may be early (its send is still in flight) waits as its own `apply-status` job,
+//! bounded by one job lease, then is dropped with a log line.
+//!
+//! Every job carries a fairness key (its tenant; its endpoint for `process-receipt`), and claims
+//! are fair between keys (see [`crate::store::Tx::claim_job`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,6 +159,7 @@ impl Workers {
                 DECIDE => self.decide(&job).await,
                 SEND => self.send(&job).await,
                 crate::media::FETCH_MEDIA => self.fetch_media(&job).await,
+                APPLY_STATUS => self.apply_status_job(&job).await,
                 other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
             },
             Err(e) => Err(JobError::Retry(e.to_string())),
@@ -253,193 +260,331 @@ impl Workers {
             }
             Err(e) => return Err(JobError::Retry(e.to_string())),
         };
+        // Each event on its own: one that fails neither blocks nor undoes the others (a body
+        // may carry several tenants' events). A failed event makes the whole receipt run again
+        // later; every write below is idempotent, so the others change nothing the second time.
+        let mut failed: Option<JobError> = None;
         // The receipt records whose data it holds (retention, disconnect and deletion).
         let mut noted = None;
         for event in events {
-            match event {
-                InboundEvent::Message(m) => {
-                    let Some((tenant, connection)) =
-                        auth::routed(&self.store, &endpoint.id, &m.channel_address).await?
-                    else {
-                        tracing::warn!(receipt = %id, address = %m.channel_address, "message for an address no connection owns");
-                        continue;
-                    };
-                    self.note_route(id, &mut noted, tenant.id(), &connection)
-                        .await?;
-                    let tenant_id = tenant.id().to_string();
-                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
-                    let contact = tx
-                        .upsert_contact(
-                            &connection,
-                            m.sender.phone.as_deref(),
-                            m.sender.user_id.as_deref(),
-                            m.sender.name.as_deref(),
-                        )
-                        .await?;
-                    let conversation = tx.upsert_conversation(&connection, &contact).await?;
-                    let body = m
-                        .text
-                        .clone()
-                        .or_else(|| m.media.iter().find_map(|r| r.caption.clone()));
-                    let inserted = tx
-                        .insert_message(&NewMessage {
-                            conversation_id: &conversation,
-                            connection_id: &connection,
-                            direction: "in",
-                            provider_message_id: Some(&m.provider_message_id),
-                            kind: kind_name(m.kind),
-                            body: body.as_deref(),
-                            status: "received",
-                            idempotency_key: None,
-                            reply_to: None,
-                            content: None,
-                            sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
-                        })
-                        .await;
-                    let message = match inserted {
-                        Ok(message) => message,
-                        // Already stored (a provider retry or a second run): nothing to do.
-                        Err(StoreError::Conflict(_)) => continue,
-                        Err(e) => return Err(e.into()),
-                    };
-                    // One decision per inbound message: its job is queued with the message.
-                    let live = tx
-                        .connection(&connection)
-                        .await?
-                        .is_some_and(|c| c.status == "live" && c.active != 0);
-                    if live {
-                        let payload = serde_json::to_string(&MessageJob {
-                            tenant: tenant_id.clone(),
-                            message: message.clone(),
-                        })
-                        .map_err(|e| JobError::Permanent(e.to_string()))?;
-                        tx.enqueue(DECIDE, None, &payload).await?;
-                    }
-                    for media in &m.media {
-                        let media_id = tx
-                            .insert_inbound_media(
-                                &message,
-                                media.provider_media_id.as_deref(),
-                                media.mime_type.as_deref(),
-                                media.caption.as_deref(),
-                                media.sha256.as_deref(),
-                                media.url.as_deref(),
-                            )
-                            .await?;
-                        // The download is a job of its own: it retries without this message
-                        // being processed again.
-                        let fetchable = [&media.provider_media_id, &media.url]
-                            .iter()
-                            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
-                        if fetchable {
-                            let payload = serde_json::to_string(&crate::media::MediaJob {
-                                tenant: tenant_id.clone(),
-                                media: media_id,
-                            })
-                            .map_err(|e| JobError::Permanent(e.to_string()))?;
-                            tx.enqueue(crate::media::FETCH_MEDIA, None, &payload)
-                                .await?;
-                        }
-                    }
-                    tx.commit().await?;
-                    self.notify.notify_one();
-                }
-                InboundEvent::Status(s) => {
-                    let Some((tenant, connection)) =
-                        auth::routed(&self.store, &endpoint.id, &s.channel_address).await?
-                    else {
-                        tracing::warn!(receipt = %id, address = %s.channel_address, "status for an address no connection owns");
-                        continue;
-                    };
-                    self.note_route(id, &mut noted, tenant.id(), &connection)
-                        .await?;
-                    let error = s
-                        .error
-                        .as_ref()
-                        .map(|e| (error_kind_name(e.kind), e.code.as_str(), e.message.as_str()));
-                    let tenant_id = tenant.id().to_string();
-                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
-                    let changed = tx
-                        .advance_status(
-                            &connection,
-                            &s.provider_message_id,
-                            state_name(s.state),
-                            error,
-                        )
-                        .await?;
-                    if changed.is_none()
-                        && tx
-                            .status_may_be_early(&connection, &s.provider_message_id)
-                            .await?
-                    {
-                        return Err(JobError::Retry(
-                            "a status arrived before its send was recorded".into(),
-                        ));
-                    }
-                    // A provider that accepted a send and failed it later: its error acts as a
-                    // send error would (DECISIONS, pipeline).
-                    if let (Some(message), Some(e), DeliveryState::Failed) =
-                        (changed, &s.error, s.state)
-                    {
-                        self.after_failed_status(&mut tx, &tenant_id, &message, e)
-                            .await?;
-                    }
-                    tx.commit().await?;
-                    self.notify.notify_one();
-                }
-                InboundEvent::Account(a) => self.account_event(&endpoint.id, &a).await?,
-                InboundEvent::TemplateStatus(t) => self.template_status(&endpoint.id, &t).await?,
-                InboundEvent::ContactChanged(c) => {
-                    let Some((tenant, connection)) =
-                        auth::routed(&self.store, &endpoint.id, &c.channel_address).await?
-                    else {
-                        continue;
-                    };
-                    self.note_route(id, &mut noted, tenant.id(), &connection)
-                        .await?;
-                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
-                    let changed = tx
-                        .change_contact_identity(
-                            &connection,
-                            (c.previous.phone.as_deref(), c.previous.user_id.as_deref()),
-                            (c.current.phone.as_deref(), c.current.user_id.as_deref()),
-                        )
-                        .await;
-                    match changed {
-                        Ok(_) => tx.commit().await?,
-                        // Both identities already have contacts (the new one wrote first):
-                        // both are kept, as they are.
-                        Err(StoreError::Conflict(_)) => {
-                            tracing::warn!(receipt = %id, "contact identity change onto an existing contact; kept both");
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                InboundEvent::MarketingPreference(p) => {
-                    let Some((tenant, connection)) =
-                        auth::routed(&self.store, &endpoint.id, &p.channel_address).await?
-                    else {
-                        continue;
-                    };
-                    self.note_route(id, &mut noted, tenant.id(), &connection)
-                        .await?;
-                    let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
-                    tx.set_marketing_preference(
+            if let Err(e) = self.apply_event(&endpoint.id, id, &mut noted, event).await {
+                tracing::warn!(receipt = %id, error = %e, "an event of the receipt failed; the others were applied");
+                failed = Some(match (failed, e) {
+                    (Some(JobError::Retry(r)), _) | (_, JobError::Retry(r)) => JobError::Retry(r),
+                    (_, e) => e,
+                });
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Apply one event of a receipt of `endpoint_id`.
+    async fn apply_event(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+        noted: &mut Option<(String, String)>,
+        event: InboundEvent,
+    ) -> Result<(), JobError> {
+        match event {
+            InboundEvent::Message(m) => {
+                let Some((tenant, connection)) =
+                    auth::routed(&self.store, endpoint_id, &m.channel_address).await?
+                else {
+                    tracing::warn!(receipt = %id, address = %m.channel_address, "message for an address no connection owns");
+                    return Ok(());
+                };
+                self.note_route(id, noted, tenant.id(), &connection).await?;
+                let tenant_id = tenant.id().to_string();
+                let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                let contact = tx
+                    .upsert_contact(
                         &connection,
-                        p.contact.phone.as_deref(),
-                        p.contact.user_id.as_deref(),
-                        p.stopped,
+                        m.sender.phone.as_deref(),
+                        m.sender.user_id.as_deref(),
+                        m.sender.name.as_deref(),
                     )
                     .await?;
+                let conversation = tx.upsert_conversation(&connection, &contact).await?;
+                let body = m
+                    .text
+                    .clone()
+                    .or_else(|| m.media.iter().find_map(|r| r.caption.clone()));
+                let inserted = tx
+                    .insert_message(&NewMessage {
+                        conversation_id: &conversation,
+                        connection_id: &connection,
+                        direction: "in",
+                        provider_message_id: Some(&m.provider_message_id),
+                        kind: kind_name(m.kind),
+                        body: body.as_deref(),
+                        status: "received",
+                        idempotency_key: None,
+                        reply_to: None,
+                        content: None,
+                        sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
+                    })
+                    .await;
+                let message = match inserted {
+                    Ok(message) => message,
+                    // Already stored (a provider retry or a second run): nothing to do.
+                    Err(StoreError::Conflict(_)) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                // One decision per inbound message: its job is queued with the message.
+                let live = tx
+                    .connection(&connection)
+                    .await?
+                    .is_some_and(|c| c.status == "live" && c.active != 0);
+                if live {
+                    let payload = serde_json::to_string(&MessageJob {
+                        tenant: tenant_id.clone(),
+                        message: message.clone(),
+                    })
+                    .map_err(|e| JobError::Permanent(e.to_string()))?;
+                    tx.enqueue(DECIDE, None, &payload, &tenant_id).await?;
+                }
+                for media in &m.media {
+                    let media_id = tx
+                        .insert_inbound_media(
+                            &message,
+                            media.provider_media_id.as_deref(),
+                            media.mime_type.as_deref(),
+                            media.caption.as_deref(),
+                            media.sha256.as_deref(),
+                            media.url.as_deref(),
+                        )
+                        .await?;
+                    // The download is a job of its own: it retries without this message
+                    // being processed again.
+                    let fetchable = [&media.provider_media_id, &media.url]
+                        .iter()
+                        .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+                    if fetchable {
+                        let payload = serde_json::to_string(&crate::media::MediaJob {
+                            tenant: tenant_id.clone(),
+                            media: media_id,
+                        })
+                        .map_err(|e| JobError::Permanent(e.to_string()))?;
+                        tx.enqueue(crate::media::FETCH_MEDIA, None, &payload, &tenant_id)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+                self.notify.notify_one();
+            }
+            InboundEvent::Status(s) => {
+                let Some((tenant, connection)) =
+                    auth::routed(&self.store, endpoint_id, &s.channel_address).await?
+                else {
+                    tracing::warn!(receipt = %id, address = %s.channel_address, "status for an address no connection owns");
+                    return Ok(());
+                };
+                self.note_route(id, noted, tenant.id(), &connection).await?;
+                let status = StatusJob {
+                    tenant: tenant.id().to_string(),
+                    connection,
+                    provider_message_id: s.provider_message_id.clone(),
+                    state: state_name(s.state).to_string(),
+                    error: s.error.as_ref().map(|e| {
+                        (
+                            error_kind_name(e.kind).to_string(),
+                            e.code.clone(),
+                            e.message.clone(),
+                        )
+                    }),
+                    first_seen: now_ms(),
+                };
+                // A status that may belong to a send not recorded yet waits on its own, as a
+                // small job, instead of holding up the rest of the receipt.
+                if self.apply_status(tenant, &status).await? == StatusOutcome::MayBeEarly {
+                    let payload = serde_json::to_string(&status)
+                        .map_err(|e| JobError::Permanent(e.to_string()))?;
+                    let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+                    tx.enqueue(APPLY_STATUS, None, &payload, &status.tenant)
+                        .await?;
                     tx.commit().await?;
+                    tracing::info!(receipt = %id, provider_message_id = %status.provider_message_id, "a status arrived before its send was recorded; it waits on its own");
                 }
-                InboundEvent::Ignored(what) => {
-                    tracing::debug!(receipt = %id, what = %what, "event ignored");
+            }
+            InboundEvent::Account(a) => self.account_event(endpoint_id, &a).await?,
+            InboundEvent::TemplateStatus(t) => self.template_status(endpoint_id, &t).await?,
+            InboundEvent::ContactChanged(c) => {
+                let Some((tenant, connection)) =
+                    auth::routed(&self.store, endpoint_id, &c.channel_address).await?
+                else {
+                    return Ok(());
+                };
+                self.note_route(id, noted, tenant.id(), &connection).await?;
+                let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                let changed = tx
+                    .change_contact_identity(
+                        &connection,
+                        (c.previous.phone.as_deref(), c.previous.user_id.as_deref()),
+                        (c.current.phone.as_deref(), c.current.user_id.as_deref()),
+                    )
+                    .await;
+                match changed {
+                    Ok(_) => tx.commit().await?,
+                    // Both identities already have contacts (the new one wrote first):
+                    // both are kept, as they are.
+                    Err(StoreError::Conflict(_)) => {
+                        tracing::warn!(receipt = %id, "contact identity change onto an existing contact; kept both");
+                    }
+                    Err(e) => return Err(e.into()),
                 }
+            }
+            InboundEvent::MarketingPreference(p) => {
+                let Some((tenant, connection)) =
+                    auth::routed(&self.store, endpoint_id, &p.channel_address).await?
+                else {
+                    return Ok(());
+                };
+                self.note_route(id, noted, tenant.id(), &connection).await?;
+                let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                tx.set_marketing_preference(
+                    &connection,
+                    p.contact.phone.as_deref(),
+                    p.contact.user_id.as_deref(),
+                    p.stopped,
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            InboundEvent::Ignored(what) => {
+                tracing::debug!(receipt = %id, what = %what, "event ignored");
             }
         }
         Ok(())
     }
+}
+
+/// The job that applies one delivery status that arrived before its send was recorded.
+pub const APPLY_STATUS: &str = "apply-status";
+
+/// One delivery status, as its own job carries it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StatusJob {
+    /// The tenant.
+    pub tenant: String,
+    /// The connection it arrived for.
+    pub connection: String,
+    /// The provider's id of the outbound message.
+    pub provider_message_id: String,
+    /// The stored name of the delivery state.
+    pub state: String,
+    /// `(error kind, provider code, provider message)` of a failure.
+    pub error: Option<(String, String, String)>,
+    /// When the host first saw it (Unix ms).
+    pub first_seen: i64,
+}
+
+/// What applying a status did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusOutcome {
+    /// Applied, or known and older than the message's state: nothing more to do.
+    Done,
+    /// It matched no message, and a send is in flight on its connection: it may be early.
+    MayBeEarly,
+    /// It matched no message and none can match later.
+    Unknown,
+}
+
+impl Workers {
+    /// Apply one status in its tenant's scope (forward only; a `failed` one acts as a send
+    /// error would, DECISIONS pipeline).
+    async fn apply_status(
+        &self,
+        tenant: crate::tenancy::TenantScope,
+        s: &StatusJob,
+    ) -> Result<StatusOutcome, JobError> {
+        let error = s
+            .error
+            .as_ref()
+            .map(|(k, c, m)| (k.as_str(), c.as_str(), m.as_str()));
+        let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+        let changed = tx
+            .advance_status(&s.connection, &s.provider_message_id, &s.state, error)
+            .await?;
+        let Some(message) = changed else {
+            let early = tx
+                .status_may_be_early(&s.connection, &s.provider_message_id)
+                .await?;
+            return Ok(if early {
+                StatusOutcome::MayBeEarly
+            } else {
+                StatusOutcome::Unknown
+            });
+        };
+        if let (Some((kind, code, text)), "failed") = (&s.error, s.state.as_str()) {
+            let e = crate::runtime::types::ProviderError {
+                kind: error_kind_from_name(kind),
+                code: code.clone(),
+                message: text.clone(),
+            };
+            self.after_failed_status(&mut tx, &s.tenant, &message, &e)
+                .await?;
+        }
+        tx.commit().await?;
+        self.notify.notify_one();
+        Ok(StatusOutcome::Done)
+    }
+
+    /// An `apply-status` job: apply the status now, or wait again while its send may still be
+    /// in flight — at most one job lease after it arrived (a send in flight is recorded or
+    /// loses its lease within one) — then drop it with a log line.
+    pub(crate) async fn apply_status_job(&self, job: &Job) -> Result<(), JobError> {
+        let s: StatusJob = serde_json::from_str(&job.payload)
+            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let tenant = auth::one_tenant(&self.store, &s.tenant)
+            .await
+            .map_err(|e| JobError::Permanent(format!("tenant {}: {e}", s.tenant)))?;
+        let now = now_ms();
+        match self.apply_status(tenant, &s).await? {
+            StatusOutcome::Done => Ok(()),
+            StatusOutcome::MayBeEarly if now - s.first_seen < self.lease_ms => {
+                Err(JobError::Defer(
+                    now + early_status_recheck_ms(self.lease_ms),
+                    "the status may be early; its send is in flight".into(),
+                ))
+            }
+            outcome => {
+                tracing::warn!(
+                    provider_message_id = %s.provider_message_id,
+                    connection = %s.connection,
+                    state = %s.state,
+                    waited_ms = now - s.first_seen,
+                    still_in_flight = (outcome == StatusOutcome::MayBeEarly),
+                    "a delivery status matched no message; dropped"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How often an early status looks again for its send.
+fn early_status_recheck_ms(lease_ms: i64) -> i64 {
+    (lease_ms / 8).clamp(250, 5_000)
+}
+
+/// The error kind a stored name stands for.
+pub(crate) fn error_kind_from_name(name: &str) -> ErrorKind {
+    [
+        ErrorKind::WindowClosed,
+        ErrorKind::RateLimited,
+        ErrorKind::AuthExpired,
+        ErrorKind::PermissionMissing,
+        ErrorKind::InvalidRecipient,
+        ErrorKind::MarketingLimited,
+        ErrorKind::MarketingStopped,
+        ErrorKind::AccountBlocked,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Transient,
+    ]
+    .into_iter()
+    .find(|k| error_kind_name(*k) == name)
+    .unwrap_or(ErrorKind::Permanent)
 }
 
 impl Workers {

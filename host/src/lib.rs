@@ -102,6 +102,7 @@ pub async fn serve(
         receipts: ingress::start_writer(store.clone(), jobs_notify),
         endpoints: ingress::EndpointCache::default(),
         ingress: Arc::new(ingress::guard::Guard::new(&config.ingress)),
+        plugin_calls: http::PluginCalls::new(config.api_plugin_calls_per_tenant),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     jobs::Workers {

@@ -146,6 +146,13 @@ fn media_kind(m: &MediaRef) -> &'static str {
     }
 }
 
+/// Whether a reply can send a marketing template (as its content or as its fallback).
+fn may_send_marketing(reply: &Reply) -> bool {
+    let marketing = |t: &Template| t.category == TemplateCategory::Marketing;
+    matches!(&reply.content, Content::Template(t) if marketing(t))
+        || reply.fallback.as_ref().is_some_and(marketing)
+}
+
 /// A reply's template fallback in its place, when it is free-form content that has one.
 fn fallback_of(reply: &Reply) -> Option<Reply> {
     match (&reply.content, &reply.fallback) {
@@ -335,7 +342,7 @@ impl Workers {
                     tracing::info!(message = %m.id, reason, "reply blocked by the host");
                 }
                 Ok(_) => {
-                    tx.enqueue(SEND, None, &send_job(&p.tenant, &reply_id)?)
+                    tx.enqueue(SEND, None, &send_job(&p.tenant, &reply_id)?, &p.tenant)
                         .await?;
                 }
             }
@@ -360,6 +367,13 @@ impl Workers {
             self.vault.open_connection(&mut tx, &connection.id).await?
         } else {
             Vec::new()
+        };
+        // Consent can be revoked between the decision and the send: read it again, here, for
+        // a reply that may send a marketing template (one indexed read, in this transaction).
+        let marketing_allowed = if may_send_marketing(&stored_reply(&m)?) {
+            tx.consent_active(&m.connection_id, "marketing").await?
+        } else {
+            true
         };
         tx.commit().await?;
         let now = now_ms();
@@ -407,6 +421,25 @@ impl Workers {
                 None => return Ok(()),
             }
         }
+        // The host's rules again, with what may have changed since the decision: marketing
+        // consent, the contact stopping marketing, the window (handled just above).
+        let rules = Rules {
+            window_open,
+            marketing_allowed,
+            contact_wrote_first: m.last_inbound_at.is_some(),
+            contact_stopped_marketing: m.contact_marketing_stopped_at.is_some(),
+        };
+        reply = match host_rules(reply, rules) {
+            Ok(r) => r,
+            Err(reason) => {
+                let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
+                tx.record_send(&m.id, None, Some(("blocked", "host-policy", reason)))
+                    .await?;
+                tx.commit().await?;
+                tracing::info!(message = %m.id, reason, "reply refused by the host at send time");
+                return Ok(());
+            }
+        };
         // A template the connection's account lists as not approved is never sent.
         if let Content::Template(t) = &reply.content {
             let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
@@ -627,7 +660,8 @@ impl Workers {
             _ => false,
         };
         if resend && tx.requeue_reply(&m.id).await? {
-            tx.enqueue(SEND, None, &send_job(tenant, &m.id)?).await?;
+            tx.enqueue(SEND, None, &send_job(tenant, &m.id)?, tenant)
+                .await?;
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::{Db, GRAPH_OK, Host, OPERATOR, Setup, assert_error, setup};
+use crate::api::{Db, Host, OPERATOR, Setup, assert_error, setup};
 use crate::fake::Fake;
 use crate::ingress::{meta_message, sign};
 use crate::pg::PgDb;

@@ -42,8 +42,11 @@ impl Fake {
 
     /// A fake that answers `status` with one extra header (e.g. a redirect's `location`).
     pub async fn start_with_header(status: u16, name: &'static str, value: String) -> Fake {
+        let (_, open) = tokio::sync::watch::channel(true);
         Fake::serve_full(
             move |_| (status, vec![(name, value.clone())], String::new()),
+            |_| false,
+            open,
             std::time::Duration::ZERO,
         )
         .await
@@ -53,12 +56,33 @@ impl Fake {
         respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
         delay: std::time::Duration,
     ) -> Fake {
+        let (_, open) = tokio::sync::watch::channel(true);
         Fake::serve_full(
             move |r| {
                 let (status, body) = respond(r);
                 (status, Vec::new(), body)
             },
+            |_| false,
+            open,
             delay,
+        )
+        .await
+    }
+
+    /// A fake whose answers to requests `held` picks wait until `gate` holds `true`.
+    pub async fn start_held(
+        respond: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+        held: impl Fn(&Received) -> bool + Send + Sync + 'static,
+        gate: tokio::sync::watch::Receiver<bool>,
+    ) -> Fake {
+        Fake::serve_full(
+            move |r| {
+                let (status, body) = respond(r);
+                (status, Vec::new(), body)
+            },
+            held,
+            gate,
+            std::time::Duration::ZERO,
         )
         .await
     }
@@ -68,15 +92,20 @@ impl Fake {
         + Send
         + Sync
         + 'static,
+        held: impl Fn(&Received) -> bool + Send + Sync + 'static,
+        gate: tokio::sync::watch::Receiver<bool>,
         delay: std::time::Duration,
     ) -> Fake {
         let respond = Arc::new(respond);
+        let held = Arc::new(held);
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();
         let app = Router::new().fallback(any(
             move |method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes| {
                 let log = log.clone();
                 let respond = respond.clone();
+                let held = held.clone();
+                let mut gate = gate.clone();
                 async move {
                     let req = Received {
                         method: method.to_string(),
@@ -85,7 +114,11 @@ impl Fake {
                         body: bytes.to_vec(),
                     };
                     let (status, extra, body) = respond(&req);
+                    let hold = held(&req);
                     log.lock().expect("lock").push(req);
+                    if hold {
+                        let _ = gate.wait_for(|open| *open).await;
+                    }
                     tokio::time::sleep(delay).await;
                     let mut headers = HeaderMap::new();
                     headers.insert("content-type", "application/json".parse().expect("value"));

@@ -14,6 +14,7 @@ mod meta;
 mod onboarding;
 mod openapi;
 mod pg;
+mod pipeline;
 mod replies;
 mod runtime;
 mod secrets;

@@ -4,6 +4,10 @@
 //! Each row's hash covers a canonical, length-prefixed encoding of all its fields and the
 //! previous row's hash; appends are serialized per tenant (a row lock on Postgres, the write
 //! lock on SQLite, and the unique `(tenant_id, seq)` as the last guard), so a chain never forks.
+//!
+//! Each append also updates `consent_grants`, the scopes in force, in the same transaction, so
+//! a decision or a send reads one indexed row ([`marketing_allowed`]) instead of replaying the
+//! ledger. A tenant-wide revocation ends the scope's grants on every connection too.
 
 use std::collections::BTreeSet;
 
@@ -135,6 +139,22 @@ pub async fn append(
     };
     row.hash = row_hash(&row);
     tx.ledger_insert(&row).await?;
+    match entry.action {
+        Action::Granted => {
+            for s in &scopes {
+                tx.consent_grant(entry.connection_id, s, seq).await?;
+            }
+        }
+        Action::Revoked | Action::TokenRevoked | Action::RevokedAtProvider => {
+            if scopes.is_empty() {
+                tx.consent_revoke(entry.connection_id, None).await?;
+            }
+            for s in &scopes {
+                tx.consent_revoke(entry.connection_id, Some(s)).await?;
+            }
+        }
+        Action::Shredded | Action::TestSend => {}
+    }
     Ok(row)
 }
 
@@ -213,14 +233,14 @@ pub fn active_scopes(rows: &[LedgerRow], connection: Option<&str>) -> BTreeSet<S
                     active.insert((r.connection_id.clone(), s));
                 }
             }
+            // A revocation ends the grants of its connection, or of every connection when it
+            // is tenant-wide; of its scopes, or of every scope when it names none.
             "revoked" | "token-revoked" | "revoked-at-provider" => {
-                if scopes.is_empty() {
-                    active.retain(|(c, _)| c != &r.connection_id);
-                } else {
-                    for s in scopes {
-                        active.remove(&(r.connection_id.clone(), s));
-                    }
-                }
+                active.retain(|(c, s)| {
+                    let connection = r.connection_id.is_none() || c == &r.connection_id;
+                    let scope = scopes.is_empty() || scopes.contains(s);
+                    !(connection && scope)
+                });
             }
             _ => {}
         }
@@ -232,14 +252,19 @@ pub fn active_scopes(rows: &[LedgerRow], connection: Option<&str>) -> BTreeSet<S
         .collect()
 }
 
-/// Whether marketing templates may be sent on `connection` now (checked on every send).
+/// Whether marketing templates may be sent on `connection` now (checked when a reply is
+/// decided and again right before it is sent): one indexed read of the grants in force.
 pub async fn marketing_allowed(
     store: &Store,
     scope: &TenantScope,
     connection: &str,
 ) -> Result<bool, StoreError> {
-    let rows = read_all(store, scope).await?;
-    Ok(active_scopes(&rows, Some(connection)).contains("marketing"))
+    let mut tx = store
+        .begin(Scope::Tenant(scope.clone()), Mode::Read)
+        .await?;
+    let allowed = tx.consent_active(connection, "marketing").await?;
+    tx.commit().await?;
+    Ok(allowed)
 }
 
 #[cfg(test)]
@@ -323,5 +348,26 @@ mod tests {
         let mut all = rows.clone();
         all.push(d);
         assert!(active_scopes(&all, Some("con_1")).is_empty());
+    }
+
+    #[test]
+    fn a_tenant_wide_revoke_ends_every_grant_of_its_scope() {
+        let a = row(
+            1,
+            "granted",
+            Some("con_1"),
+            &["marketing", "messaging"],
+            GENESIS,
+        );
+        let b = row(2, "granted", Some("con_2"), &["marketing"], &a.hash);
+        let c = row(3, "revoked", None, &["marketing"], &b.hash);
+        let rows = vec![a, b, c];
+        for con in ["con_1", "con_2"] {
+            assert!(
+                !active_scopes(&rows, Some(con)).contains("marketing"),
+                "{con}"
+            );
+        }
+        assert!(active_scopes(&rows, Some("con_1")).contains("messaging"));
     }
 }

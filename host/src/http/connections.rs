@@ -324,6 +324,7 @@ pub(crate) async fn connect(
         .providers
         .connection_info(&draft, plugin.shape(), &state.public_url);
     let scope = Vault::call_scope(None, Some((&draft, secrets.clone())));
+    let _permit = state.plugin_calls.acquire(access.scope.id())?;
     let health = match plugin.check_credentials(scope, &info).await {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {
@@ -592,6 +593,8 @@ pub async fn disconnect(
 
 /// The connection, its secrets opened, and the connector and call context to reach the
 /// provider with (the connection must not be disconnected).
+/// Also takes the tenant's place among its API plugin calls (429 when it has too many
+/// running); the place is held until the returned permit is dropped.
 pub(super) async fn provider_call(
     state: &AppState,
     access: &crate::tenancy::TenantAccess,
@@ -602,9 +605,11 @@ pub(super) async fn provider_call(
         std::sync::Arc<crate::runtime::ConnectorPlugin>,
         crate::runtime::types::ConnectionInfo,
         crate::vault::SecretScope,
+        super::PluginCallPermit,
     ),
     ApiError,
 > {
+    let permit = state.plugin_calls.acquire(access.scope.id())?;
     let mut tx = access.begin(&state.store, Mode::Read).await?;
     let c = tx
         .connection(connection_id)
@@ -630,7 +635,7 @@ pub(super) async fn provider_call(
         .providers
         .connection_info(&c, plugin.shape(), &state.public_url);
     let scope = Vault::call_scope(None, Some((&c, secrets)));
-    Ok((c, plugin, info, scope))
+    Ok((c, plugin, info, scope, permit))
 }
 
 /// A provider's refusal as the API answers it.
@@ -672,7 +677,7 @@ pub async fn verify(
 ) -> Result<Json<ConnectionView>, ApiError> {
     tenant.require(Capability::ManageConnections)?;
     let access = &tenant.access;
-    let (c, plugin, info, scope) = provider_call(&state, access, &p.connection).await?;
+    let (c, plugin, info, scope, _permit) = provider_call(&state, access, &p.connection).await?;
     let result = plugin.check_credentials(scope, &info).await;
     let (status, reason, refusal) = match result {
         Ok(Ok(health)) => {
@@ -711,6 +716,9 @@ pub async fn verify(
         None => Ok(Json(view(&state, c))),
     }
 }
+
+/// How long a test send counts as in flight (its statuses may arrive before it is recorded).
+const TEST_SEND_IN_FLIGHT_MS: i64 = 120_000;
 
 /// A test message to send.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -770,7 +778,31 @@ pub async fn test_send(
         ));
     }
     let access = &tenant.access;
-    let (c, plugin, info, scope) = provider_call(&state, access, &p.connection).await?;
+    let (c, plugin, info, scope, _permit) = provider_call(&state, access, &p.connection).await?;
+    let key = crate::tenancy::ids::new_id("tst");
+    // Recorded as an outbound message of its own conversation before the provider is called
+    // (an attempt in flight), so the provider's statuses for it find it.
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    let contact = tx.upsert_contact(&c.id, Some(to), None, None).await?;
+    let conversation = tx.upsert_conversation(&c.id, &contact).await?;
+    let message = tx
+        .insert_message(&crate::store::NewMessage {
+            conversation_id: &conversation,
+            connection_id: &c.id,
+            direction: "out",
+            provider_message_id: None,
+            kind: "text",
+            body: Some(&body.message),
+            status: "queued",
+            idempotency_key: Some(&key),
+            reply_to: None,
+            content: None,
+            sent_at: None,
+        })
+        .await?;
+    tx.begin_send_attempt(&message, crate::store::now_ms() + TEST_SEND_IN_FLIGHT_MS)
+        .await?;
+    tx.commit().await?;
     let out = crate::runtime::types::OutboundMessage {
         to: crate::runtime::types::Party {
             phone: Some(to.to_string()),
@@ -779,19 +811,40 @@ pub async fn test_send(
         },
         content: crate::runtime::types::Content::Text(body.message.clone()),
         reply_to: None,
-        idempotency_key: crate::tenancy::ids::new_id("tst"),
+        idempotency_key: key,
     };
-    let provider_message_id = match plugin.send(scope, &info, &out).await {
-        Ok(Ok(id)) => id,
-        Ok(Err(e)) => return Err(provider_refusal(&e)),
+    let result = plugin.send(scope, &info, &out).await;
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    let provider_message_id = match result {
+        Ok(Ok(id)) => {
+            tx.record_send(&message, Some(&id), None).await?;
+            id
+        }
+        Ok(Err(e)) => {
+            let kind = crate::jobs::error_kind_name(e.kind);
+            tx.record_send(&message, None, Some((kind, &e.code, &e.message)))
+                .await?;
+            tx.commit().await?;
+            return Err(provider_refusal(&e));
+        }
         Err(e) => {
+            tx.record_send(
+                &message,
+                None,
+                Some((
+                    "connector-failed",
+                    "host",
+                    "the connector failed while sending",
+                )),
+            )
+            .await?;
+            tx.commit().await?;
             return Err(ApiError::BadGateway {
                 code: "connector_failed",
                 message: format!("the connector failed while sending: {e}"),
             });
         }
     };
-    let mut tx = access.begin(&state.store, Mode::Write).await?;
     consent::append(
         &mut tx,
         &client.origin(access.actor.ledger_name()),

@@ -150,14 +150,11 @@ pub async fn change(
         },
     )
     .await?;
+    let active_scopes = tx.consent_tenant_scopes().await?;
     tx.commit().await?;
-    let rows = consent::read_all(&state.store, &access.scope).await?;
     Ok((
         StatusCode::CREATED,
-        Json(ConsentState {
-            row,
-            active_scopes: consent::active_scopes(&rows, None).into_iter().collect(),
-        }),
+        Json(ConsentState { row, active_scopes }),
     ))
 }
 

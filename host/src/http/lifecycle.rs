@@ -1,6 +1,7 @@
 //! A tenant's downloaded media (`GET /tenants/{tenant}/media/{media}`) and a connection's
-//! templates, listed live through its connector and kept for the send path
-//! (`GET /tenants/{tenant}/connections/{connection}/templates`).
+//! templates: `GET …/templates` reads the stored list (never the provider), `POST
+//! …/templates/sync` (connection managers) lists them through the connector and stores them for
+//! the send path.
 
 use axum::Json;
 use axum::body::Body;
@@ -107,8 +108,7 @@ fn category_name(c: TemplateCategory) -> &'static str {
     }
 }
 
-/// The connection's templates, listed live through its connector and stored, so the send path
-/// refuses a template whose status is not `APPROVED`.
+/// The connection's templates as last synced (any tenant role; the provider is not called).
 #[utoipa::path(
     get,
     path = "/api/v1/tenants/{tenant}/connections/{connection}/templates",
@@ -116,8 +116,6 @@ fn category_name(c: TemplateCategory) -> &'static str {
     params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
     responses(
         (status = 200, description = "OK", body = Vec<TemplateView>),
-        crate::http::openapi::Conflict,
-        crate::http::openapi::BadGateway,
         crate::http::openapi::TenantErrors,
     ),
     security(("bearer" = []))
@@ -128,7 +126,49 @@ pub async fn templates(
     Path(p): Path<ConnectionPath>,
 ) -> Result<Json<Vec<TemplateView>>, ApiError> {
     tenant.require(Capability::ReadConnections)?;
-    let (connection, plugin, info, scope) =
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
+    if tx.connection(&p.connection).await?.is_none() {
+        return Err(ApiError::NotFound("connection"));
+    }
+    let stored = tx.templates(&p.connection).await?;
+    tx.commit().await?;
+    Ok(Json(views(stored)))
+}
+
+fn views(stored: Vec<TemplateRecord>) -> Vec<TemplateView> {
+    stored
+        .into_iter()
+        .map(|t| TemplateView {
+            sendable: crate::replies::template_sendable(Some(&t.status)).is_ok(),
+            template: t,
+        })
+        .collect()
+}
+
+/// Refresh the connection's templates from the provider through its connector and store them,
+/// so the send path refuses a template whose status is not `APPROVED` (owner/admin; counts
+/// against the tenant's concurrent provider calls: 429 `too_many_plugin_calls` over the cap).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}/templates/sync",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    responses(
+        (status = 200, description = "OK", body = Vec<TemplateView>),
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooManyRequests,
+        crate::http::openapi::BadGateway,
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn sync_templates(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConnectionPath>,
+) -> Result<Json<Vec<TemplateView>>, ApiError> {
+    tenant.require(Capability::ManageConnections)?;
+    let (connection, plugin, info, scope, _permit) =
         super::connections::provider_call(&state, &tenant.access, &p.connection).await?;
     let listed = match plugin.list_templates(scope, &info).await {
         Ok(Ok(list)) => list,
@@ -170,13 +210,5 @@ pub async fn templates(
     tx.replace_templates(&connection.id, &records).await?;
     let stored = tx.templates(&connection.id).await?;
     tx.commit().await?;
-    Ok(Json(
-        stored
-            .into_iter()
-            .map(|t| TemplateView {
-                sendable: crate::replies::template_sendable(Some(&t.status)).is_ok(),
-                template: t,
-            })
-            .collect(),
-    ))
+    Ok(Json(views(stored)))
 }

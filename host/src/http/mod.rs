@@ -58,6 +58,75 @@ pub struct AppState {
     pub endpoints: crate::ingress::EndpointCache,
     /// Ingress rate limits, refusal sampling and counters.
     pub ingress: Arc<crate::ingress::guard::Guard>,
+    /// API-triggered plugin calls in progress, per tenant (capped).
+    pub plugin_calls: PluginCalls,
+}
+
+/// API requests running a plugin call, counted per tenant: one tenant gets at most `cap` at
+/// once, so its calls (each may wait on the provider for the whole wall-clock limit) cannot
+/// take the plugin pool from other tenants and from ingress.
+///
+/// Hand-rolled on a mutex-guarded map: `governor` limits rates, not concurrency, and a
+/// semaphore per tenant would need the same map (and its clean-up) around it.
+#[derive(Clone)]
+pub struct PluginCalls {
+    cap: u32,
+    running: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+}
+
+/// A tenant's place among its running API plugin calls; released when dropped.
+pub struct PluginCallPermit {
+    tenant: String,
+    running: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+}
+
+impl PluginCalls {
+    /// At most `cap` calls per tenant at once.
+    pub fn new(cap: u32) -> PluginCalls {
+        PluginCalls {
+            cap: cap.max(1),
+            running: Arc::default(),
+        }
+    }
+
+    /// A place for one more call of `tenant`, or 429 `too_many_plugin_calls`.
+    pub fn acquire(&self, tenant: &str) -> Result<PluginCallPermit, crate::error::ApiError> {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = running.entry(tenant.to_string()).or_insert(0);
+        if *n >= self.cap {
+            return Err(crate::error::ApiError::TooManyRequests {
+                code: "too_many_plugin_calls",
+                message: format!(
+                    "this tenant already has {} provider calls running; try again shortly",
+                    self.cap
+                ),
+                retry_after: 1,
+            });
+        }
+        *n += 1;
+        Ok(PluginCallPermit {
+            tenant: tenant.to_string(),
+            running: self.running.clone(),
+        })
+    }
+}
+
+impl Drop for PluginCallPermit {
+    fn drop(&mut self) {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = running.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.tenant);
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -143,6 +212,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/connections/{connection}/templates",
             get(lifecycle::templates),
+        )
+        .route(
+            "/tenants/{tenant}/connections/{connection}/templates/sync",
+            post(lifecycle::sync_templates),
         )
         .route("/tenants/{tenant}/media/{media}", get(lifecycle::media))
         .route("/tenants/{tenant}/conversations", get(inbox::conversations))

@@ -43,6 +43,7 @@ error_responses! {
     Conflict = 409, "conflicts with the current state";
     TooLarge = 413, "the body is too large";
     Unprocessable = 422, "the body is well-formed but cannot be used";
+    TooManyRequests = 429, "too many requests of this caller at once; see Retry-After";
     BadGateway = 502, "the provider or the connector plugin failed";
     Unavailable = 503, "the database is unavailable";
 }
@@ -130,6 +131,7 @@ impl Modify for BearerAuth {
         super::connections::verify,
         super::connections::test_send,
         super::lifecycle::templates,
+        super::lifecycle::sync_templates,
         super::lifecycle::media,
         super::inbox::conversations,
         super::inbox::messages,

@@ -52,6 +52,9 @@ pub struct RuntimeConfig {
     pub wall_limit: Duration,
     /// How many instances may exist at once (the pool's size).
     pub max_instances: u32,
+    /// Instances only webhook verification (`verify`) may use: every other call shares the
+    /// rest, so jobs and API-triggered calls can never fill the pool and make ingress 503.
+    pub reserved_for_verify: u32,
     /// How often the epoch advances; the CPU deadline is checked at this granularity.
     pub epoch_tick: Duration,
     /// Where compiled code is cached; `None` compiles on every start.
@@ -71,6 +74,7 @@ impl Default for RuntimeConfig {
             cpu_limit: Duration::from_millis(100),
             wall_limit: Duration::from_secs(30),
             max_instances: 256,
+            reserved_for_verify: 64,
             epoch_tick: Duration::from_millis(5),
             cache_dir: None,
             cache_key: None,
@@ -118,6 +122,7 @@ pub struct Runtime {
     /// The plugin threads; `None` once dropped.
     threads: Option<tokio::runtime::Runtime>,
     threads_handle: tokio::runtime::Handle,
+    general: Arc<tokio::sync::Semaphore>,
 }
 
 /// Everything a call needs to know about its plugin; shared by all its calls.
@@ -131,6 +136,8 @@ pub(crate) struct PluginShared {
     pub(crate) engine: Engine,
     /// Where its calls run.
     pub(crate) threads: tokio::runtime::Handle,
+    /// Permits for calls other than `verify` (the pool minus the share reserved for it).
+    pub(crate) general: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
@@ -174,8 +181,15 @@ impl Runtime {
             .thread_name("switchyard-plugin")
             .enable_all()
             .build()?;
+        let reserved = config
+            .reserved_for_verify
+            .min(config.max_instances.saturating_sub(1));
+        let general = Arc::new(tokio::sync::Semaphore::new(
+            (config.max_instances - reserved) as usize,
+        ));
         Ok(Runtime {
             engine,
+            general,
             config,
             connector_linker,
             policy_linker,
@@ -229,6 +243,7 @@ impl Runtime {
             services: self.services.clone(),
             engine: self.engine.clone(),
             threads: self.threads_handle.clone(),
+            general: self.general.clone(),
         });
         let linker = match world {
             World::Connector => &self.connector_linker,

@@ -170,6 +170,15 @@ impl std::fmt::Display for CpuDeadline {
 impl std::error::Error for CpuDeadline {}
 
 impl PluginShared {
+    /// A place in the share of the pool every call but `verify` uses; `Busy` when it is full
+    /// (fail fast, as the pool itself does).
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+        self.general
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CallError::Busy(self.limits.max_instances))
+    }
+
     /// A fresh store for one call, with limits and the deadline armed.
     fn store(self: &Arc<Self>, scope: SecretScope) -> Store<CallState> {
         let mut store = Store::new(&self.engine, CallState::new(self.clone(), scope));
@@ -349,6 +358,7 @@ impl ConnectorPlugin {
         scope: SecretScope,
         req: &HttpRequest,
     ) -> Result<Result<Vec<InboundEvent>, String>, CallError> {
+        let _permit = self.shared.admit()?;
         call!(self, scope, [req], |inst, store| inst
             .switchyard_plugin_channel()
             .call_parse(store, req))
@@ -361,6 +371,7 @@ impl ConnectorPlugin {
         connection: &ConnectionInfo,
         msg: &OutboundMessage,
     ) -> Result<Result<String, ProviderError>, CallError> {
+        let _permit = self.shared.admit()?;
         call!(self, scope, [connection, msg], |inst, store| inst
             .switchyard_plugin_channel()
             .call_send(store, connection, msg))
@@ -372,6 +383,7 @@ impl ConnectorPlugin {
         scope: SecretScope,
         connection: &ConnectionInfo,
     ) -> Result<Result<CredentialHealth, ProviderError>, CallError> {
+        let _permit = self.shared.admit()?;
         call!(self, scope, [connection], |inst, store| inst
             .switchyard_plugin_channel()
             .call_check_credentials(store, connection))
@@ -384,6 +396,7 @@ impl ConnectorPlugin {
         connection: &ConnectionInfo,
         media: &MediaRef,
     ) -> Result<Result<MediaContent, ProviderError>, CallError> {
+        let _permit = self.shared.admit()?;
         call!(self, scope, [connection, media], |inst, store| inst
             .switchyard_plugin_channel()
             .call_fetch_media(store, connection, media))
@@ -395,6 +408,7 @@ impl ConnectorPlugin {
         scope: SecretScope,
         connection: &ConnectionInfo,
     ) -> Result<Result<Vec<TemplateInfo>, ProviderError>, CallError> {
+        let _permit = self.shared.admit()?;
         call!(self, scope, [connection], |inst, store| inst
             .switchyard_plugin_channel()
             .call_list_templates(store, connection))
@@ -418,6 +432,7 @@ impl PolicyPlugin {
         ctx: &ConversationContext,
         msg: &InboundMessage,
     ) -> Result<Vec<Action>, CallError> {
+        let _permit = self.shared.admit()?;
         call!(self, SecretScope::default(), [ctx, msg], |inst, store| inst
             .switchyard_plugin_policy()
             .call_decide(store, ctx, msg))

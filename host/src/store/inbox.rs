@@ -442,6 +442,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "policies",
     "tenant_counters",
     "consent_ledger",
+    "consent_grants",
 ];
 
 impl Tx {

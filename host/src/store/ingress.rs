@@ -37,6 +37,21 @@ fn values(n: usize, width: usize, row: impl Fn(&[String]) -> String) -> String {
         .join(", ")
 }
 
+/// SQL for where a new job of the key `key` (an SQL expression) starts: right after the key's own
+/// queued jobs, but never before the head of the queue (a key with nothing queued starts level
+/// with the head); 1 for an empty queue.
+fn vt_expr(backend: super::Backend, key: &str) -> String {
+    let head = "COALESCE((SELECT MIN(h.vt) FROM jobs h WHERE h.state = 'queued' AND h.vt >= 0), 0)";
+    let tail = format!(
+        "COALESCE((SELECT MAX(t.vt) FROM jobs t WHERE t.fairness_key = {key} AND t.state = 'queued' \
+         AND t.vt >= 0), 0) + 1"
+    );
+    match backend {
+        super::Backend::Sqlite => format!("max({head}, {tail})"),
+        super::Backend::Postgres => format!("GREATEST({head}, {tail})"),
+    }
+}
+
 impl Tx {
     /// Record a receipt; returns its id.
     pub async fn insert_receipt(&mut self, r: &NewReceipt<'_>) -> Result<String> {
@@ -97,23 +112,39 @@ impl Tx {
                 .execute(&mut *self.inner)
                 .await
                 .map_err(StoreError::from_write)?;
+            // Each receipt's job is keyed by its endpoint (no tenant is known yet) and queued
+            // behind that endpoint's earlier jobs.
+            let mut vts: Vec<i64> = Vec::with_capacity(chunk.len());
+            let mut tails: std::collections::HashMap<&str, i64> = Default::default();
+            for r in chunk {
+                let vt = match tails.get(r.endpoint_id) {
+                    Some(v) => v + 1,
+                    None => self.next_vt(r.endpoint_id).await?,
+                };
+                tails.insert(r.endpoint_id, vt);
+                vts.push(vt);
+            }
             let mut jobs = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO jobs (id, kind, receipt_id, payload, state, attempts, run_at,
-                    created_at, updated_at) VALUES {}",
-                values(chunk.len(), 4, |p| format!(
-                    "({}, {}, {}, '{{}}', 'queued', 0, {t}, {t}, {t})",
+                    created_at, updated_at, fairness_key, vt) VALUES {}",
+                values(chunk.len(), 6, |p| format!(
+                    "({}, {}, {}, '{{}}', 'queued', 0, {t}, {t}, {t}, {}, {})",
                     p[0],
                     p[1],
                     p[2],
+                    p[4],
+                    p[5],
                     t = p[3]
                 ))
             )));
-            for id in &ids {
+            for ((id, r), vt) in ids.iter().zip(chunk).zip(&vts) {
                 jobs = jobs
                     .bind(new_id("job"))
                     .bind(job_kind.to_string())
                     .bind(id.clone())
-                    .bind(now);
+                    .bind(now)
+                    .bind(r.endpoint_id.to_string())
+                    .bind(*vt);
             }
             jobs.execute(&mut *self.inner)
                 .await
@@ -122,28 +153,46 @@ impl Tx {
         Ok(())
     }
 
-    /// Queue a job to run now; returns its id.
+    /// Queue a job to run now, in the fair share of `fairness_key` (the tenant it works for);
+    /// returns its id.
     pub async fn enqueue(
         &mut self,
         kind: &str,
         receipt_id: Option<&str>,
         payload: &str,
+        fairness_key: &str,
     ) -> Result<String> {
         let id = new_id("job");
         let now = now_ms();
+        let vt = self.next_vt(fairness_key).await?;
         sqlx::query(
-            "INSERT INTO jobs (id, kind, receipt_id, payload, state, attempts, run_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $5)",
+            "INSERT INTO jobs (id, kind, receipt_id, payload, state, attempts, run_at, created_at,
+                updated_at, fairness_key, vt)
+             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $5, $6, $7)",
         )
         .bind(&id)
         .bind(kind)
         .bind(receipt_id)
         .bind(payload)
         .bind(now)
+        .bind(fairness_key)
+        .bind(vt)
         .execute(&mut *self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(id)
+    }
+
+    /// The virtual start time of a new job of `key`: after the key's own queued jobs, and never
+    /// before the head of the queue (start-time fair queueing; two index probes).
+    async fn next_vt(&mut self, key: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {}",
+            vt_expr(self.backend, "$1")
+        )))
+        .bind(key)
+        .fetch_one(&mut *self.inner)
+        .await?)
     }
 
     /// `(outcome, status, body_sha256, has body, queued jobs)` of a receipt, for tests and tools.
@@ -292,6 +341,11 @@ impl Tx {
     /// Claim the next due job — queued and due, or running with an expired lease (its worker
     /// died) — for `lease_ms`. Postgres skips rows other replicas hold; SQLite's writer lock
     /// makes the claim single-writer.
+    ///
+    /// Fair between keys (tenants; endpoints for receipts): the due job with the smallest
+    /// virtual start time `vt` goes first, and a new job's `vt` is behind its own key's queue
+    /// only (see [`Tx::enqueue`]), so one tenant's backlog of 20,000 jobs delays another
+    /// tenant's next job by about one job per busy key. One index walk (`jobs_fair`).
     pub async fn claim_job(&mut self, lease_ms: i64) -> Result<Option<Job>> {
         let now = now_ms();
         let lock = if self.backend == super::Backend::Postgres {
@@ -299,10 +353,22 @@ impl Tx {
         } else {
             ""
         };
+        // Jobs put back for later get their place in the fair order once they are due: at the
+        // tail of their key's queue. Usually none; an index range (queued, vt NULL, run_at).
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET vt = {}
+              WHERE state = 'queued' AND vt IS NULL AND run_at <= $1",
+            vt_expr(self.backend, "jobs.fairness_key")
+        )))
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await?;
         // Two index walks rather than one OR (which would scan the whole table, done jobs
-        // included): the first due queued job, else the first job whose lease ran out.
+        // included): the due queued job first in the fair order, else the first job whose
+        // lease ran out. `run_at` is checked again so that a job put back for later by code
+        // that kept its `vt` still waits.
         for pick in [
-            "state = 'queued' AND run_at <= $1 ORDER BY run_at",
+            "state = 'queued' AND vt >= 0 AND run_at <= $1 ORDER BY vt",
             "state = 'running' AND lease_until < $1 ORDER BY lease_until",
         ] {
             let job = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -341,7 +407,7 @@ impl Tx {
     /// fail: a busy rate limit, a paused connection).
     pub async fn defer_job(&mut self, job: &Job, run_at: i64, why: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE jobs SET state = 'queued', run_at = $3, attempts = attempts - 1,
+            "UPDATE jobs SET state = 'queued', run_at = $3, attempts = attempts - 1, vt = NULL,
                     lease_until = NULL, last_error = $4, updated_at = $5
              WHERE id = $1 AND state = 'running' AND attempts = $2",
         )
@@ -359,7 +425,7 @@ impl Tx {
     pub async fn fail_job(&mut self, job: &Job, error: &str, retry_at: Option<i64>) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET state = CASE WHEN $3 < 0 THEN 'dead' ELSE 'queued' END,
-                    run_at = CASE WHEN $3 < 0 THEN run_at ELSE $3 END,
+                    run_at = CASE WHEN $3 < 0 THEN run_at ELSE $3 END, vt = NULL,
                     lease_until = NULL, last_error = $4, updated_at = $5
              WHERE id = $1 AND state = 'running' AND attempts = $2",
         )
@@ -390,7 +456,7 @@ impl Tx {
     pub async fn replay_job(&mut self, id: &str) -> Result<bool> {
         let now = now_ms();
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, updated_at = $2
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, updated_at = $2, vt = NULL
              WHERE id = $1 AND state = 'dead'",
         )
         .bind(id)
@@ -431,6 +497,16 @@ impl Tx {
             "SELECT tenant_id, connection_id FROM routes WHERE endpoint_id = $1 ORDER BY created_at",
         )
         .bind(endpoint_id)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// `(state, last_error)` of every job of `kind`, oldest first, for tests and tools.
+    pub async fn jobs_of_kind(&mut self, kind: &str) -> Result<Vec<(String, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT state, last_error FROM jobs WHERE kind = $1 ORDER BY created_at, id",
+        )
+        .bind(kind)
         .fetch_all(&mut *self.inner)
         .await?)
     }

@@ -105,3 +105,74 @@ impl Tx {
         Ok(())
     }
 }
+
+impl Tx {
+    /// Record `scope` as granted on `connection_id` (`None`: tenant-wide) by ledger row `seq`.
+    pub async fn consent_grant(
+        &mut self,
+        connection_id: Option<&str>,
+        scope: &str,
+        seq: i64,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query(
+            "INSERT INTO consent_grants (tenant_id, connection_id, scope, granted_seq)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, scope, connection_id) DO UPDATE SET granted_seq = excluded.granted_seq",
+        )
+        .bind(tenant_id)
+        .bind(connection_id.unwrap_or(""))
+        .bind(scope)
+        .bind(seq)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// End grants: of `connection_id` or, when `None`, of every connection and the tenant-wide
+    /// one; of `scope` or, when `None`, of every scope.
+    pub async fn consent_revoke(
+        &mut self,
+        connection_id: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        sqlx::query(
+            "DELETE FROM consent_grants
+              WHERE tenant_id = $1 AND ($2 = '' OR connection_id = $2) AND ($3 = '' OR scope = $3)",
+        )
+        .bind(tenant_id)
+        .bind(connection_id.unwrap_or(""))
+        .bind(scope.unwrap_or(""))
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `scope` is in force for `connection_id` (its own grant or a tenant-wide one):
+    /// one primary-key probe.
+    pub async fn consent_active(&mut self, connection_id: &str, scope: &str) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        let hit: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM consent_grants
+              WHERE tenant_id = $1 AND scope = $2 AND connection_id IN ('', $3) LIMIT 1",
+        )
+        .bind(tenant_id)
+        .bind(scope)
+        .bind(connection_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        Ok(hit.is_some())
+    }
+
+    /// The tenant-wide scopes in force.
+    pub async fn consent_tenant_scopes(&mut self) -> Result<Vec<String>> {
+        let tenant_id = self.tenant_id()?;
+        Ok(sqlx::query_scalar(
+            "SELECT scope FROM consent_grants WHERE tenant_id = $1 AND connection_id = '' ORDER BY scope",
+        )
+        .bind(tenant_id)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+}

@@ -140,13 +140,16 @@ impl Tx {
         if known.is_some() {
             return Ok(false);
         }
+        // In flight: an attempt recorded and its lease not over. `sending_until = 0` marks an
+        // attempt whose outcome is unknown (it ended), not one in flight.
         let in_flight: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM messages
               WHERE tenant_id = $1 AND connection_id = $2 AND direction = 'out'
-                AND status = 'queued' AND sending_until IS NOT NULL LIMIT 1",
+                AND status = 'queued' AND sending_until > $3 LIMIT 1",
         )
         .bind(&tenant_id)
         .bind(connection_id)
+        .bind(now_ms())
         .fetch_optional(&mut *self.inner)
         .await?;
         Ok(in_flight.is_some())
