@@ -470,12 +470,20 @@ impl Config {
 impl DatabaseArgs {
     /// The database URL, defaulting to a SQLite file in the data directory.
     pub fn url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!(
+        match &self.database_url {
+            // A SQLite file the operator names is created when missing, like the default one
+            // (sqlx opens read-write without creating unless `mode=rwc` says so).
+            Some(u)
+                if u.starts_with("sqlite:") && !u.contains("mode=") && !u.contains(":memory:") =>
+            {
+                format!("{u}{}mode=rwc", if u.contains('?') { '&' } else { '?' })
+            }
+            Some(u) => u.clone(),
+            None => format!(
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("switchyard.db").display()
-            )
-        })
+            ),
+        }
     }
 }
 
@@ -657,6 +665,27 @@ mod tests {
         assert_eq!(c.database_url, "sqlite:///tmp/sy/switchyard.db?mode=rwc");
         assert_eq!(c.runtime.memory_bytes, 64 << 20);
         assert_eq!(c.runtime.cpu_limit, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_named_sqlite_file_is_created_when_missing() {
+        for (given, used) in [
+            (
+                "sqlite:///srv/sy/switchyard.db",
+                "sqlite:///srv/sy/switchyard.db?mode=rwc",
+            ),
+            (
+                "sqlite:///srv/sy/s.db?cache=shared",
+                "sqlite:///srv/sy/s.db?cache=shared&mode=rwc",
+            ),
+            (
+                "sqlite:///srv/sy/s.db?mode=ro",
+                "sqlite:///srv/sy/s.db?mode=ro",
+            ),
+        ] {
+            let c = parse(&["--database-url", given]).expect("config");
+            assert_eq!(c.database_url, used);
+        }
     }
 
     #[test]

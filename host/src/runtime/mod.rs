@@ -53,7 +53,8 @@ pub struct RuntimeConfig {
     /// How many instances may exist at once (the pool's size).
     pub max_instances: u32,
     /// Instances only webhook verification (`verify`) may use: every other call shares the
-    /// rest, so jobs and API-triggered calls can never fill the pool and make ingress 503.
+    /// rest, so jobs and API-triggered calls can never fill the pool and make ingress 503
+    /// (`serve` reserves `SWITCHYARD_PLUGIN_RESERVED_FOR_VERIFY`; a bare runtime none).
     pub reserved_for_verify: u32,
     /// How often the epoch advances; the CPU deadline is checked at this granularity.
     pub epoch_tick: Duration,
@@ -74,7 +75,7 @@ impl Default for RuntimeConfig {
             cpu_limit: Duration::from_millis(100),
             wall_limit: Duration::from_secs(30),
             max_instances: 256,
-            reserved_for_verify: 64,
+            reserved_for_verify: 0,
             epoch_tick: Duration::from_millis(5),
             cache_dir: None,
             cache_key: None,
