@@ -406,6 +406,12 @@ fn tenant_endpoints() -> Vec<(Method, &'static str, Option<Value>, &'static str)
         ),
         (
             Method::POST,
+            "/api/v1/tenants/{t}/connections/{c}/templates/sync",
+            None,
+            "manage",
+        ),
+        (
+            Method::POST,
             "/api/v1/tenants/{t}/connections/{c}/verify",
             None,
             "manage",

@@ -332,7 +332,17 @@ async fn templates_are_listed_and_a_paused_one_is_refused_without_a_provider_cal
         "/api/v1/tenants/{}/connections/{}/templates",
         s.a.0, s.a_connection
     );
+    // Synced by an admin through the connector; then any role reads the stored list.
+    let synced = h
+        .ok(
+            Method::POST,
+            &format!("{path}/sync"),
+            &s.a_keys["admin"],
+            None,
+        )
+        .await;
     let list = h.ok(Method::GET, &path, &s.a_keys["viewer"], None).await;
+    assert_eq!(list, synced);
     let list = list.as_array().expect("array");
     assert_eq!(list.len(), 2, "{list:?}");
     let by_name = |n: &str| {
@@ -390,7 +400,8 @@ async fn templates_are_listed_and_a_paused_one_is_refused_without_a_provider_cal
 
     // Approved again and re-listed: the next one goes out.
     *g.follow_up_status.lock().expect("lock") = "APPROVED".into();
-    h.ok(Method::GET, &path, &s.a.1, None).await;
+    h.ok(Method::POST, &format!("{path}/sync"), &s.a.1, None)
+        .await;
     post_hook(
         &h,
         &s.endpoint,

@@ -53,6 +53,10 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     (
         "post",
+        "/api/v1/tenants/{tenant}/connections/{connection}/templates/sync",
+    ),
+    (
+        "post",
         "/api/v1/tenants/{tenant}/connections/{connection}/verify",
     ),
     (
