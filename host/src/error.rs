@@ -90,6 +90,15 @@ pub enum ApiError {
     /// Something failed inside the host; details are logged, not returned (500).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// A Meta onboarding step failed but its session stays open for a retry (the inner error's
+    /// status and code, plus `session` in the body).
+    #[error("{error}; retry with a pick in session {session}")]
+    Retryable {
+        /// What failed.
+        error: Box<ApiError>,
+        /// The onboarding session to retry in (`onb_…`).
+        session: String,
+    },
 }
 
 impl ApiError {
@@ -126,6 +135,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
             }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Retryable { error, .. } => error.status_and_code(),
         }
     }
 }
@@ -190,7 +200,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
-        let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
+        let mut body =
+            serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
+        if let ApiError::Retryable { session, .. } = &self {
+            body["error"]["session"] = serde_json::json!(session);
+        }
         let mut response = (status, Json(body)).into_response();
         if let ApiError::TooManyRequests { retry_after, .. } = &self {
             response.headers_mut().insert(

@@ -168,6 +168,11 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(graph).await
+}
+
+/// [`world`] with another Graph API.
+async fn world_with(graph: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static) -> World {
     let fake = Fake::start_with(graph).await;
     let h = Host::start(Db::Sqlite, &fake.origin).await;
     let s = setup(&h).await;
@@ -687,6 +692,92 @@ async fn an_abandoned_session_is_shredded_by_the_periodic_sweep() {
         (Some("failed"), Some("state_expired")),
         "{v}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connect_that_fails_after_register_keeps_its_pin_for_the_retry() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    // Meta as it behaves: the first PIN registered for a number is its two-step PIN, another
+    // one is refused with 133005; the number's first credential check fails transiently.
+    let pins: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = pins.clone();
+    let mut w = world_with(move |r: &Received| {
+        let path = r.path.split('?').next().unwrap_or_default();
+        if let Some(number) = path
+            .strip_prefix("/v26.0/")
+            .and_then(|p| p.strip_suffix("/register"))
+        {
+            let b: Value = serde_json::from_slice(&r.body).expect("json body");
+            let pin = b["pin"].as_str().expect("pin").to_string();
+            let mut pins = seen.lock().expect("pins");
+            let first = pins.entry(number.to_string()).or_insert(pin.clone());
+            if *first != pin {
+                return error(400, 133005, "Two step verification PIN Mismatch");
+            }
+        }
+        if r.method == "GET"
+            && path == "/v26.0/5001"
+            && checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+        {
+            return (
+                503,
+                json!({"error": {"message": "Service temporarily unavailable", "type": "OAuthException",
+                    "code": 2, "is_transient": true, "fbtrace_id": "AbCdEf"}})
+                .to_string(),
+            );
+        }
+        graph(r)
+    })
+    .await;
+    let path = format!("/api/v1/tenants/{}/connect/meta", w.tenant);
+    let (status, v) = w
+        .call(
+            Method::POST,
+            &path,
+            Some(
+                json!({"endpoint": w.endpoint, "flow": "embedded", "code": "embedded-code",
+                "waba_id": "900001", "phone_number_id": "5001",
+                "consent": {"document_version": "2026-11", "scopes": ["messaging"]}}),
+            ),
+        )
+        .await;
+    assert!(
+        status >= 500,
+        "the check failed after register: {status} {v}"
+    );
+    let registers = |w: &World| {
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v26.0/5001/register"))
+            .count()
+    };
+    assert_eq!(registers(&w), 1, "the PIN reached Meta before the failure");
+    // The session waits for a retry with its token and PIN kept; no new flow is needed.
+    let session = v["error"]["session"]
+        .as_str()
+        .expect("the error names the session to retry in")
+        .to_string();
+    let (state, error) = session_state(&mut w, &session).await;
+    assert_eq!(state, "picking", "{error:?}");
+    assert!(error.is_some(), "the session says why the last try failed");
+    let (status, con) = w
+        .call(
+            Method::POST,
+            &format!("{path}/{session}/pick"),
+            Some(json!({"waba_id": "900001", "phone_number_id": "5001"})),
+        )
+        .await;
+    assert_eq!(status, 201, "the retry registers with the same PIN: {con}");
+    assert_eq!(con["status"], "live");
+    assert_eq!(registers(&w), 2);
+    assert_eq!(pins.lock().expect("pins").len(), 1);
+    // Done: the session's token and PIN are shredded; the PIN never showed in a response.
+    let (state, _) = session_state(&mut w, &session).await;
+    assert_eq!(state, "completed");
+    w.assert_no_secret_seen();
 }
 
 /// The session as the API shows it: `(status, error)`.

@@ -608,6 +608,8 @@ async fn rotation_under_reads(db: Db) {
     for n in 10..20 {
         scopes.push(tenant_with_rows(&db.store, &v1, None, &w.endpoint, n).await);
     }
+    // A Meta onboarding session waiting for a pick holds a user token and a two-step PIN.
+    let session = onboarding_session(&db.store, &v1, &w.a, &w.endpoint).await;
     let v2 = vault(KEY_V2, KEY_V1);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
@@ -643,8 +645,8 @@ async fn rotation_under_reads(db: Db) {
     }
     assert_eq!(
         report.resealed,
-        scopes.len() + 1,
-        "every connection and the endpoint"
+        2 * scopes.len() + 2,
+        "every connection and onboarding session (one each per tenant, one more) and the endpoint"
     );
     // Only the new key now: everything still opens.
     let only_v2 = vault(KEY_V2, "");
@@ -669,7 +671,73 @@ async fn rotation_under_reads(db: Db) {
             .expect("open after rotation");
         assert!(got[0].1.expose().starts_with(b"token-"));
     }
+    let mut tx = db
+        .store
+        .begin(Scope::Tenant(w.a.clone()), Mode::Read)
+        .await
+        .expect("begin");
+    let sealed = only_v2
+        .open_onboarding(&mut tx, &session)
+        .await
+        .expect("the session's secrets open under the new key alone");
+    tx.commit().await.expect("commit");
+    assert_eq!(sealed.len(), 2);
     assert_eq!(only_v2.rotate(&db.store).await.expect("again").resealed, 0);
+}
+
+/// A `picking` onboarding session of `tenant` with a sealed token and PIN; its id.
+async fn onboarding_session(
+    store: &Store,
+    vault: &Vault,
+    tenant: &TenantScope,
+    endpoint: &str,
+) -> String {
+    let now = 1_700_000_000_000;
+    let id = "onb_rotation".to_string();
+    let mut tx = store
+        .begin(Scope::Tenant(tenant.clone()), Mode::Write)
+        .await
+        .expect("begin");
+    tx.insert_onboarding(&switchyard::store::OnboardingRecord {
+        id: id.clone(),
+        tenant_id: tenant.id().to_string(),
+        endpoint_id: endpoint.to_string(),
+        flow: "embedded".into(),
+        state_hash: None,
+        ticket_hash: None,
+        browser_hash: None,
+        confirm_hash: None,
+        actor: "test".into(),
+        ip: None,
+        user_agent: None,
+        consent_version: None,
+        consent_scopes: "[]".into(),
+        status: "picking".into(),
+        discovered: None,
+        error_code: None,
+        connection_id: None,
+        token_expires_at: None,
+        created_at: now,
+        expires_at: i64::MAX,
+        used_at: None,
+        updated_at: now,
+    })
+    .await
+    .expect("session");
+    vault
+        .seal_onboarding(
+            &mut tx,
+            &id,
+            &[
+                ("access_token".into(), Secret::new("EAA-onboarding")),
+                ("two_step_pin:5001".into(), Secret::new("123456")),
+            ],
+            None,
+        )
+        .await
+        .expect("seal");
+    tx.commit().await.expect("commit");
+    id
 }
 both!(
     rotation_loses_no_secret_under_concurrent_reads,

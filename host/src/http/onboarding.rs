@@ -457,9 +457,16 @@ async fn settle(
                 v.connection = Some(view(state, c));
                 Ok((StatusCode::CREATED, Json(v)))
             }
-            Err(e) => {
-                fail(state, access, &session.id, e.code()).await?;
-                Err(e)
+            Err(Unfinished {
+                error,
+                retryable: true,
+            }) => Err(ApiError::Retryable {
+                error: Box::new(error),
+                session: session.id.clone(),
+            }),
+            Err(Unfinished { error, .. }) => {
+                fail(state, access, &session.id, error.code()).await?;
+                Err(error)
             }
         };
     }
@@ -518,9 +525,40 @@ async fn fail(
     Ok(())
 }
 
-/// Subscribe the app to the WABA, register the number with a new two-step PIN, and make the
+/// Why [`finish`] failed, and whether the session stays open to try again.
+struct Unfinished {
+    /// What to answer.
+    error: ApiError,
+    /// The number's two-step PIN is sealed in the session (it may be registered at Meta): the
+    /// session is left `picking`, so a retry reuses the PIN instead of locking the number.
+    retryable: bool,
+}
+
+impl From<ApiError> for Unfinished {
+    fn from(error: ApiError) -> Self {
+        Unfinished {
+            error,
+            retryable: false,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Unfinished {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<crate::vault::VaultError> for Unfinished {
+    fn from(e: crate::vault::VaultError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// Subscribe the app to the WABA, register the number with its two-step PIN, and make the
 /// connection (the manual connect's own code path); the session is then `completed` and its
-/// token shredded.
+/// token and PIN shredded. The PIN is sealed into the session before `register`, so a failure
+/// after it leaves the session retryable with the same PIN (Meta answers 133005 to another).
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
@@ -532,17 +570,62 @@ async fn finish(
     token_expires_at: Option<i64>,
     waba: &str,
     number: &PhoneNumber,
-) -> Result<ConnectionRecord, ApiError> {
-    {
-        let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-        let taken = tx.route_taken("meta-cloud", &number.id).await?;
-        tx.commit().await?;
-        if taken {
-            return Err(ApiError::Conflict {
-                code: "number_already_connected",
-                message: format!("{} is already connected on this endpoint", number.id),
+) -> Result<ConnectionRecord, Unfinished> {
+    subscribe(state, app, token, waba, &number.id).await?;
+    let pin = session_pin(state, access, session, token, token_expires_at, &number.id).await?;
+    let registered = register_and_connect(
+        state,
+        access,
+        origin,
+        app,
+        session,
+        (token, pin),
+        token_expires_at,
+        waba,
+        number,
+    )
+    .await;
+    let record = match registered {
+        Ok(r) => r,
+        Err(error) => {
+            let kept = keep_pickable(state, access, &session.id, error.code()).await;
+            return Err(Unfinished {
+                error: kept.err().unwrap_or(error),
+                retryable: true,
             });
         }
+    };
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    tx.update_onboarding(
+        &session.id,
+        &OnboardingUpdate {
+            status: "completed",
+            connection_id: Some(&record.id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    state.vault.shred_onboarding(&mut tx, &session.id).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Refuse a number already live anywhere, then subscribe the app to the WABA.
+async fn subscribe(
+    state: &AppState,
+    app: &App,
+    token: &Secret,
+    waba: &str,
+    number: &str,
+) -> Result<(), ApiError> {
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let taken = tx.route_taken("meta-cloud", number).await?;
+    tx.commit().await?;
+    if taken {
+        return Err(ApiError::Conflict {
+            code: "number_already_connected",
+            message: format!("{number} is already connected on this endpoint"),
+        });
     }
     let webhook = state.webhook_url(&app.endpoint.id);
     let override_callback = if app.override_callback {
@@ -558,8 +641,23 @@ async fn finish(
         .meta
         .subscribe(waba, token, override_callback)
         .await
-        .map_err(|e| failure(Step::Subscribe, &e))?;
-    let pin = ob::new_pin();
+        .map_err(|e| failure(Step::Subscribe, &e))
+}
+
+/// Register the number with its sealed PIN and make the connection (the manual connect's own
+/// code path).
+#[allow(clippy::too_many_arguments)]
+async fn register_and_connect(
+    state: &AppState,
+    access: &TenantAccess,
+    origin: &Origin,
+    app: &App,
+    session: &OnboardingRecord,
+    (token, pin): (&Secret, Secret),
+    token_expires_at: Option<i64>,
+    waba: &str,
+    number: &PhoneNumber,
+) -> Result<ConnectionRecord, ApiError> {
     state
         .meta
         .register(&number.id, token, &pin)
@@ -573,7 +671,7 @@ async fn finish(
         settings.insert("display_phone_number".into(), d.clone());
     }
     let scopes: Vec<String> = serde_json::from_str(&session.consent_scopes).unwrap_or_default();
-    let record = connect(
+    connect(
         state,
         access,
         origin,
@@ -588,20 +686,60 @@ async fn finish(
             token_expires_at,
         },
     )
-    .await?;
+    .await
+}
+
+/// The two-step PIN for `number` in this session: the one sealed by an earlier try, or a new
+/// one sealed (with the token) before anything reaches Meta.
+async fn session_pin(
+    state: &AppState,
+    access: &TenantAccess,
+    session: &OnboardingRecord,
+    token: &Secret,
+    token_expires_at: Option<i64>,
+    number: &str,
+) -> Result<Secret, ApiError> {
+    let field = format!("two_step_pin:{number}");
+    let mut tx = access.begin(&state.store, Mode::Write).await?;
+    let mut sealed = state.vault.open_onboarding(&mut tx, &session.id).await?;
+    if let Some((_, pin)) = sealed.iter().find(|(f, _)| *f == field) {
+        let pin = pin.clone();
+        tx.commit().await?;
+        return Ok(pin);
+    }
+    let pin = ob::new_pin();
+    sealed.retain(|(f, _)| f != "access_token");
+    sealed.push(("access_token".into(), token.clone()));
+    sealed.push((field, pin.clone()));
+    state
+        .vault
+        .seal_onboarding(&mut tx, &session.id, &sealed, token_expires_at)
+        .await?;
+    tx.commit().await?;
+    Ok(pin)
+}
+
+/// After a failure at or past `register`: the session waits for another pick, its token and
+/// PIN kept sealed until it expires.
+async fn keep_pickable(
+    state: &AppState,
+    access: &TenantAccess,
+    session_id: &str,
+    code: &'static str,
+) -> Result<(), ApiError> {
     let mut tx = access.begin(&state.store, Mode::Write).await?;
     tx.update_onboarding(
-        &session.id,
+        session_id,
         &OnboardingUpdate {
-            status: "completed",
-            connection_id: Some(&record.id),
+            status: "picking",
+            error_code: Some(code),
+            expires_at: Some(now_ms() + SESSION_TTL_MS),
             ..Default::default()
         },
     )
     .await?;
-    state.vault.shred_onboarding(&mut tx, &session.id).await?;
     tx.commit().await?;
-    Ok(record)
+    Ok(())
 }
 
 /// `GET /connect/meta/callback` query (what Facebook's dialog sends back).
@@ -619,8 +757,13 @@ pub struct CallbackQuery {
     pub error_description: Option<String>,
 }
 
-fn redirect(mut to: url::Url, key: &str, value: &str) -> Response {
-    to.query_pairs_mut().append_pair(key, value);
+fn redirect(to: url::Url, key: &str, value: &str) -> Response {
+    redirect_with(to, &[(key, value)])
+}
+
+/// A 303 to `to` with these query parameters added.
+fn redirect_with(mut to: url::Url, pairs: &[(&str, &str)]) -> Response {
+    to.query_pairs_mut().extend_pairs(pairs);
     (
         StatusCode::SEE_OTHER,
         [
@@ -1083,13 +1226,14 @@ pub async fn confirm(
     let mut tx = access.begin(&state.store, Mode::Write).await?;
     let first_use = tx.take_onboarding_confirm(&session.id).await?;
     tx.commit().await?;
-    let done = |key: &str, value: &str| {
-        let mut r = redirect(return_url.clone(), key, value);
+    let done_with = |pairs: &[(&str, &str)]| {
+        let mut r = redirect_with(return_url.clone(), pairs);
         if let Ok(v) = browser_cookie(&state, "").parse::<axum::http::HeaderValue>() {
             r.headers_mut().insert(SET_COOKIE, v);
         }
         r
     };
+    let done = |key: &str, value: &str| done_with(&[(key, value)]);
     if !first_use {
         return Ok(done("error", "state_invalid"));
     }
@@ -1130,8 +1274,15 @@ pub async fn confirm(
     let outcome = connect_confirmed(&state, &access, &client, &app, &session, &found).await;
     Ok(match outcome {
         Ok(record) => done("connected", &record.id),
-        Err(e) => {
-            let code = e.code();
+        Err(Unfinished {
+            error,
+            retryable: true,
+        }) => {
+            // The PIN is sealed in the session: the tenant retries with a pick, not a new flow.
+            done_with(&[("error", error.code()), ("session", &session.id)])
+        }
+        Err(Unfinished { error, .. }) => {
+            let code = error.code();
             let _ = fail(&state, &access, &session.id, code).await;
             done("error", code)
         }
@@ -1146,7 +1297,7 @@ async fn connect_confirmed(
     app: &App,
     session: &OnboardingRecord,
     found: &[Waba],
-) -> Result<ConnectionRecord, ApiError> {
+) -> Result<ConnectionRecord, Unfinished> {
     let (waba, number) = found
         .iter()
         .find_map(|w| w.phone_numbers.first().map(|n| (w.id.clone(), n.clone())))
@@ -1318,6 +1469,13 @@ pub async fn pick(
         &body.waba_id,
         &number,
     )
-    .await?;
+    .await
+    .map_err(|u| match u.retryable {
+        true => ApiError::Retryable {
+            error: Box::new(u.error),
+            session: session.id.clone(),
+        },
+        false => u.error,
+    })?;
     Ok((StatusCode::CREATED, Json(view(&state, record))))
 }

@@ -22,6 +22,9 @@ pub struct ErrorDetail {
     code: String,
     /// What happened, for humans.
     message: String,
+    /// A Meta onboarding session that failed at or after registering the number and waits
+    /// for a retry (`POST …/connect/meta/{session}/pick`).
+    session: Option<String>,
 }
 
 /// One reusable error response per status, each an [`ErrorBody`].

@@ -158,6 +158,16 @@ impl Tx {
         })
     }
 
+    /// The onboarding sessions of this tenant that hold a sealed data key.
+    pub async fn onboarding_key_holders(&mut self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT session_id FROM meta_onboarding_keys WHERE tenant_id = $1 ORDER BY session_id",
+        )
+        .bind(self.tenant_id()?)
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
     /// Store one sealed secret (insert or replace).
     pub async fn put_secret(&mut self, holder: Holder<'_>, s: &SealedSecretRow) -> Result<()> {
         let tenant_holder = tenant_tables(holder);

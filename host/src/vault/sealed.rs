@@ -324,11 +324,25 @@ impl Vault {
         scopes.extend(every_tenant(store).await?.into_iter().map(Scope::Tenant));
         for scope in scopes {
             let mut tx = store.begin(scope.clone(), Mode::Read).await?;
-            let holders = tx.data_key_holders().await?;
+            let mut holders: Vec<(bool, String)> = tx
+                .data_key_holders()
+                .await?
+                .into_iter()
+                .map(|id| (false, id))
+                .collect();
+            if scope.tenant().is_some() {
+                let sessions = tx.onboarding_key_holders().await?;
+                holders.extend(sessions.into_iter().map(|id| (true, id)));
+            }
             tx.commit().await?;
-            for id in holders {
+            for (onboarding, id) in holders {
                 let mut tx = store.begin(scope.clone(), Mode::Write).await?;
                 let (holder, owner, holder_name) = match scope.tenant() {
+                    Some(t) if onboarding => (
+                        Holder::Onboarding(&id),
+                        format!("tenant:{}", t.id()),
+                        format!("onboarding:{id}"),
+                    ),
                     Some(t) => (
                         Holder::Connection(&id),
                         format!("tenant:{}", t.id()),
