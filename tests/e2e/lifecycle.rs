@@ -48,7 +48,7 @@ impl Graph {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let known = token == "Bearer token-a" || token == "Bearer token-b";
+        let known = ["Bearer token-a", "Bearer token-b", "Bearer token-a2"].contains(&token);
         if !known || (token == "Bearer token-a" && self.a_expired.load(Ordering::SeqCst)) {
             return (
                 401,
@@ -538,5 +538,150 @@ async fn token_health_marks_expired_warns_before_expiry_and_stuck_connects_are_s
             .await
             .expect("sweep"),
         0
+    );
+}
+
+/// Reference page 000: "Your contacts and history survive the reconnection." A tenant reconnects
+/// its expired number, and later its disconnected one: each time the same connection is
+/// renewed in place (200, same id, new credentials), and the customer's next message lands in
+/// the conversation it already had. Meanwhile nobody else can take the number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reconnect_renews_the_connection_and_keeps_contacts_and_history() {
+    let (g, graph) = fake_graph().await;
+    let h = Host::start_with(Db::Sqlite, &graph.origin, &["--health-interval-secs", "1"]).await;
+    let s = setup(&h).await;
+    let connections = format!("/api/v1/tenants/{}/connections", s.a.0);
+    let path = format!("{connections}/{}", s.a_connection);
+    let conversations = format!("/api/v1/tenants/{}/conversations", s.a.0);
+    post_hook(
+        &h,
+        &s.endpoint,
+        text_message("16505551234", "wamid.RC1", "first", now_s()),
+    )
+    .await;
+    drained(&h).await;
+    let before = h.ok(Method::GET, &conversations, &s.a.1, None).await;
+    let conversation = before["data"][0]["id"].clone();
+    assert!(conversation.is_string(), "{before}");
+
+    // Meta refuses the token: the health check marks the connection expired.
+    g.a_expired.store(true, Ordering::SeqCst);
+    let mut con = Value::Null;
+    for _ in 0..600 {
+        con = h.ok(Method::GET, &path, &s.a.1, None).await;
+        if con["status"] == "expired" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(con["status"], "expired", "{con}");
+    // The expired number still belongs to A: another tenant is refused.
+    let other = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/tenants/{}/connections", s.b.0),
+            Some(&s.b.1),
+            Some(crate::api::connect_body(&s.endpoint, "1001", "token-b")),
+        )
+        .await;
+    crate::api::assert_error(&other, 409, "number_already_connected");
+
+    // A reconnects with a new token: the same connection, renewed.
+    let (status, renewed) = h
+        .call(
+            Method::POST,
+            &connections,
+            Some(&s.a.1),
+            Some(crate::api::connect_body(&s.endpoint, "1001", "token-a2")),
+        )
+        .await;
+    assert_eq!(status, 200, "{renewed}");
+    assert_eq!(renewed["id"], s.a_connection.as_str());
+    assert_eq!(renewed["status"], "live");
+    assert!(renewed["status_reason"].is_null(), "{renewed}");
+    post_hook(
+        &h,
+        &s.endpoint,
+        text_message("16505551234", "wamid.RC2", "second", now_s()),
+    )
+    .await;
+    drained(&h).await;
+    let after = h.ok(Method::GET, &conversations, &s.a.1, None).await;
+    assert_eq!(after["data"].as_array().map(Vec::len), Some(1), "{after}");
+    assert_eq!(after["data"][0]["id"], conversation);
+    assert_eq!(messages_with(&h, &s.a, "16505551234").await.len(), 2);
+
+    // Disconnected, then connected again: still the same connection and conversation; the
+    // ledger shows each grant.
+    let gone = h.ok(Method::DELETE, &path, &s.a_keys["admin"], None).await;
+    assert_eq!(gone["status"], "disconnected");
+    let (status, back) = h
+        .call(
+            Method::POST,
+            &connections,
+            Some(&s.a.1),
+            Some(crate::api::connect_body(&s.endpoint, "1001", "token-a2")),
+        )
+        .await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["id"], s.a_connection.as_str());
+    assert_eq!(back["status"], "live");
+    assert!(back["disconnected_at"].is_null(), "{back}");
+    post_hook(
+        &h,
+        &s.endpoint,
+        text_message("16505551234", "wamid.RC3", "third", now_s()),
+    )
+    .await;
+    drained(&h).await;
+    let last = h.ok(Method::GET, &conversations, &s.a.1, None).await;
+    assert_eq!(last["data"].as_array().map(Vec::len), Some(1), "{last}");
+    assert_eq!(last["data"][0]["id"], conversation);
+    assert_eq!(messages_with(&h, &s.a, "16505551234").await.len(), 3);
+    let listed = h.ok(Method::GET, &connections, &s.a.1, None).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
+    let ledger = h
+        .ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/consent", s.a.0),
+            &s.a.1,
+            None,
+        )
+        .await;
+    let granted = ledger["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|e| e["action"] == "granted" && e["connection_id"] == s.a_connection.as_str())
+        .count();
+    assert_eq!(granted, 3, "connect, reconnect, connect again: {ledger}");
+    // The credentials were replaced: the health check now runs on the new token (the old
+    // one is still refused), and the connection stays live.
+    let checked = graph.requests().len();
+    for _ in 0..600 {
+        let new_checks = graph.requests()[checked..]
+            .iter()
+            .filter(|r| r.path.starts_with("/v26.0/1001?"))
+            .count();
+        if new_checks > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let later: Vec<_> = graph.requests()[checked..]
+        .iter()
+        .filter(|r| r.path.starts_with("/v26.0/1001?"))
+        .map(|r| {
+            r.headers["authorization"]
+                .to_str()
+                .expect("ascii")
+                .to_string()
+        })
+        .collect();
+    assert!(!later.is_empty(), "a health check ran after the reconnect");
+    assert!(later.iter().all(|t| t == "Bearer token-a2"), "{later:?}");
+    assert_eq!(
+        h.ok(Method::GET, &path, &s.a.1, None).await["status"],
+        "live"
     );
 }

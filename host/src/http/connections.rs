@@ -155,6 +155,7 @@ pub(crate) async fn shared_endpoint(
     request_body = Connect,
     responses(
         (status = 201, description = "Created", body = ConnectionView),
+        (status = 200, description = "Reconnected: the tenant's earlier connection of this address renewed in place (same id, contacts and history kept)", body = ConnectionView),
         crate::http::openapi::BadRequest,
         crate::http::openapi::Unauthorized,
         crate::http::openapi::Forbidden,
@@ -199,7 +200,12 @@ pub async fn create(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, record))))
+    // A reconnect renews the tenant's earlier connection of the address: 200, same id.
+    let status = match record.renewed {
+        true => StatusCode::OK,
+        false => StatusCode::CREATED,
+    };
+    Ok((status, Json(view(&state, record.record))))
 }
 
 /// A connection to make, once the caller has checked who may make it and which secrets it
@@ -232,7 +238,7 @@ pub(crate) async fn connect(
     access: &TenantAccess,
     origin: &consent::Origin,
     req: NewConnect,
-) -> Result<ConnectionRecord, ApiError> {
+) -> Result<Connected, ApiError> {
     let plugin = state
         .plugins
         .connector(&req.connector)
@@ -277,11 +283,23 @@ pub(crate) async fn connect(
     let account = checked.account.clone();
     let display = Some(checked.display.clone());
 
-    let id = ids::new_id("con");
+    // The tenant's earlier connection of this address, whatever its state, is renewed in
+    // place: the address keeps its id, contacts, conversations and history (page 000).
+    let previous = {
+        let mut tx = access.begin(&state.store, Mode::Read).await?;
+        let p = tx.connection_by_address(&req.connector, &address).await?;
+        tx.commit().await?;
+        p
+    };
+    let id = previous
+        .as_ref()
+        .map_or_else(|| ids::new_id("con"), |p| p.id.clone());
     let own_endpoint = plugin.shape().own_endpoint;
     let endpoint = if own_endpoint {
         EndpointRecord {
-            id: ids::new_id("end"),
+            id: previous
+                .as_ref()
+                .map_or_else(|| ids::new_id("end"), |p| p.endpoint_id.clone()),
             connector: req.connector.clone(),
             owner: format!("tenant:{}", access.scope.id()),
             partner_id: None,
@@ -360,7 +378,7 @@ pub(crate) async fn connect(
         .or(req.token_expires_at);
 
     let mut tx = access.begin(&state.store, Mode::Write).await?;
-    if own_endpoint {
+    if own_endpoint && previous.is_none() {
         tx.insert_endpoint(&endpoint).await?;
     }
     let new = NewConnection {
@@ -379,7 +397,15 @@ pub(crate) async fn connect(
             .then_some(health.detail.as_str()),
         token_expires_at: expires_at,
     };
-    tx.insert_connection(&new).await.map_err(|e| match e {
+    let written = match &previous {
+        Some(_) => {
+            tx.delete_route(&id).await?;
+            state.vault.shred_connection(&mut tx, &id).await?;
+            tx.renew_connection(&new).await
+        }
+        None => tx.insert_connection(&new).await,
+    };
+    written.map_err(|e| match e {
         StoreError::Conflict(_) => taken(),
         other => other.into(),
     })?;
@@ -418,8 +444,17 @@ pub(crate) async fn connect(
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
     state.endpoints.clear();
-    tracing::info!(tenant = %access.scope.id(), connection = %id, connector = %req.connector, "number connected");
-    Ok(record)
+    let renewed = previous.is_some();
+    tracing::info!(tenant = %access.scope.id(), connection = %id, connector = %req.connector, renewed, "number connected");
+    Ok(Connected { record, renewed })
+}
+
+/// What [`connect`] made.
+pub(crate) struct Connected {
+    /// The connection, live.
+    pub record: ConnectionRecord,
+    /// The tenant's earlier connection of the address was renewed in place (a reconnect).
+    pub renewed: bool,
 }
 
 /// The tenant's connections, newest first.

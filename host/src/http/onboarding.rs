@@ -571,7 +571,7 @@ async fn finish(
     waba: &str,
     number: &PhoneNumber,
 ) -> Result<ConnectionRecord, Unfinished> {
-    subscribe(state, app, token, waba, &number.id).await?;
+    subscribe(state, access, app, token, waba, &number.id).await?;
     let pin = session_pin(state, access, session, token, token_expires_at, &number.id).await?;
     let registered = register_and_connect(
         state,
@@ -610,16 +610,19 @@ async fn finish(
     Ok(record)
 }
 
-/// Refuse a number already live anywhere, then subscribe the app to the WABA.
+/// Refuse a number another tenant has connected, then subscribe the app to the WABA.
 async fn subscribe(
     state: &AppState,
+    access: &TenantAccess,
     app: &App,
     token: &Secret,
     waba: &str,
     number: &str,
 ) -> Result<(), ApiError> {
     let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-    let taken = tx.route_taken("meta-cloud", number).await?;
+    let taken = tx
+        .route_taken("meta-cloud", number, access.scope.id())
+        .await?;
     tx.commit().await?;
     if taken {
         return Err(ApiError::Conflict {
@@ -687,6 +690,7 @@ async fn register_and_connect(
         },
     )
     .await
+    .map(|c| c.record)
 }
 
 /// The two-step PIN for `number` in this session: the one sealed by an earlier try, or a new

@@ -468,14 +468,21 @@ impl Tx {
 }
 
 impl Tx {
-    /// Whether a connector's channel address is already connected, in any tenant, on any
-    /// endpoint (host scope).
-    pub async fn route_taken(&mut self, connector: &str, channel_address: &str) -> Result<bool> {
+    /// Whether a connector's channel address is connected in a tenant other than `tenant_id`,
+    /// on any endpoint (host scope); the tenant's own number may be reconnected in place.
+    pub async fn route_taken(
+        &mut self,
+        connector: &str,
+        channel_address: &str,
+        tenant_id: &str,
+    ) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM routes WHERE connector = $1 AND channel_address = $2",
+            "SELECT COUNT(*) FROM routes
+             WHERE connector = $1 AND channel_address = $2 AND tenant_id <> $3",
         )
         .bind(connector)
         .bind(channel_address)
+        .bind(tenant_id)
         .fetch_one(&mut *self.inner)
         .await?;
         Ok(n > 0)

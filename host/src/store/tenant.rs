@@ -107,6 +107,57 @@ impl Tx {
         Ok(())
     }
 
+    /// The tenant's connection of this channel address (any status, newest first): the one a
+    /// reconnect renews, so the address keeps its contacts and history.
+    pub async fn connection_by_address(
+        &mut self,
+        connector: &str,
+        channel_address: &str,
+    ) -> Result<Option<ConnectionRecord>> {
+        let tenant_id = self.tenant_id()?;
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections
+             WHERE tenant_id = $1 AND connector = $2 AND channel_address = $3
+             ORDER BY id DESC LIMIT 1"
+        )))
+        .bind(tenant_id)
+        .bind(connector)
+        .bind(channel_address)
+        .fetch_optional(&mut *self.inner)
+        .await?)
+    }
+
+    /// Renew a connection in place (a reconnect): new endpoint, account, settings, status and
+    /// token expiry; its id, contacts, conversations and history stay.
+    pub async fn renew_connection(&mut self, c: &NewConnection<'_>) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        let done = sqlx::query(
+            "UPDATE connections SET endpoint_id = $3, account_id = $4, display_name = $5,
+                    settings = $6, status = $7, status_reason = $8, token_expires_at = $9,
+                    updated_at = $10, disconnected_at = NULL
+             WHERE tenant_id = $1 AND id = $2 AND connector = $11 AND channel_address = $12",
+        )
+        .bind(tenant_id)
+        .bind(c.id)
+        .bind(c.endpoint_id)
+        .bind(c.account_id)
+        .bind(c.display_name)
+        .bind(c.settings)
+        .bind(c.status)
+        .bind(c.status_reason)
+        .bind(c.token_expires_at)
+        .bind(now_ms())
+        .bind(c.connector)
+        .bind(c.channel_address)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// One of the tenant's connections.
     pub async fn connection(&mut self, id: &str) -> Result<Option<ConnectionRecord>> {
         let tenant_id = self.tenant_id()?;
