@@ -26,7 +26,7 @@ use crate::runtime::types::{
     TemplateStatus,
 };
 use crate::store::{Job, Mode, NewMessage, Store, StoreError, now_ms};
-use crate::tenancy::{Scope, auth};
+use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
 
 /// Attempts before a job is dead-lettered.
@@ -237,6 +237,27 @@ impl Workers {
             .await?
             .ok_or_else(|| JobError::Permanent("the receipt's endpoint is gone".into()))?;
         let endpoint = &cached.endpoint;
+        // A provider's redelivery of a body already applied (our 200 did not reach it) is
+        // stored but not applied again: a replayed `PARTNER_REMOVED` must not end a number
+        // reconnected meanwhile.
+        let digest: [u8; 32] =
+            <sha2::Sha256 as sha2::Digest>::digest(receipt.body.as_deref().unwrap_or_default())
+                .into();
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        let first = tx
+            .first_delivery(
+                &endpoint.id,
+                &digest,
+                id,
+                receipt.received_at,
+                crate::store::REDELIVERY_WINDOW_MS,
+            )
+            .await?;
+        tx.commit().await?;
+        if first != id {
+            tracing::info!(receipt = %id, first = %first, "the provider delivered an identical body again: not applied twice");
+            return Ok(());
+        }
         let plugin = self
             .plugins
             .connector(&endpoint.connector)
@@ -656,6 +677,14 @@ impl Workers {
         let on_account = self.on_account(endpoint_id, &a.account_id).await?;
         let matched = on_account.len();
         for (scope, connection_id) in on_account {
+            if a.change == AccountChange::AccessRemoved
+                && self.credentials_work(&scope, &connection_id).await?
+            {
+                // The provider still honours the credentials: access was not removed, or was
+                // granted again since (a stale or replayed event). Nothing is destroyed.
+                tracing::warn!(connection = %connection_id, details = %a.details, "access-removed event, but the provider still accepts the connection's credentials: ignored as stale");
+                continue;
+            }
             let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
             let Some(c) = tx.connection(&connection_id).await? else {
                 continue;
@@ -697,6 +726,52 @@ impl Workers {
             tracing::info!(endpoint = %endpoint_id, account = %a.account_id, details = %a.details, "account event for an account no connection uses");
         }
         Ok(())
+    }
+}
+
+impl Workers {
+    /// Whether the provider still accepts a live connection's credentials (its connector's
+    /// `check-credentials` passes); a provider that does not answer retries the job.
+    async fn credentials_work(
+        &self,
+        tenant: &TenantScope,
+        connection_id: &str,
+    ) -> Result<bool, JobError> {
+        let mut tx = self
+            .store
+            .begin(Scope::Tenant(tenant.clone()), Mode::Read)
+            .await?;
+        let Some(c) = tx.connection(connection_id).await? else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        if c.status == "disconnected" {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let secrets = self
+            .vault
+            .open_connection(&mut tx, &c.id)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        tx.commit().await?;
+        let plugin = self
+            .plugins
+            .connector(&c.connector)
+            .cloned()
+            .ok_or_else(|| JobError::Retry(format!("connector {} is not loaded", c.connector)))?;
+        let info = self
+            .providers
+            .connection_info(&c, plugin.shape(), &self.public_url);
+        let call = Vault::call_scope(None, Some((&c, secrets)));
+        match plugin.check_credentials(call, &info).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) if matches!(e.kind, ErrorKind::Transient | ErrorKind::RateLimited) => Err(
+                JobError::Retry(format!("credential check: {} {}", e.code, e.message)),
+            ),
+            Ok(Err(_)) => Ok(false),
+            Err(e) => Err(JobError::Retry(e.to_string())),
+        }
     }
 }
 

@@ -324,6 +324,10 @@ async fn retention_drops_old_processed_bodies_and_keeps_unprocessed_ones() {
         .execute(&db)
         .await
         .expect("age");
+    sqlx::query("UPDATE receipt_digests SET received_at = received_at - 8 * 86400000")
+        .execute(&db)
+        .await
+        .expect("age");
     assert_eq!(
         signed(&client, &hook, "1001", "wamid.NEW1", "fresh news").await,
         200
@@ -364,6 +368,12 @@ async fn retention_drops_old_processed_bodies_and_keeps_unprocessed_ones() {
         "an unprocessed (dead) body was dropped"
     );
     assert_eq!(with("fresh news"), 1, "a young processed body was dropped");
+    // Body digests outlive no provider's retry window: only the young receipt's is left.
+    let digests: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipt_digests")
+        .fetch_one(&db)
+        .await
+        .expect("digests");
+    assert_eq!(digests, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

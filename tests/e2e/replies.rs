@@ -4,6 +4,9 @@
 //! turns the conversation's AI replies off; the host's rules block a free-form reply outside the
 //! window with the reason recorded.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -13,9 +16,18 @@ use crate::ingress::{drained, now_s, sign};
 
 /// A Graph API that refuses free-form text containing `window` with 131047, text containing
 /// `expire` with 190, and accepts everything else, numbering the ids it gives.
-async fn graph() -> Fake {
+async fn graph(removed: Arc<AtomicBool>) -> Fake {
     let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Fake::start_with(move |r| {
+        if removed.load(Ordering::SeqCst) && r.path.starts_with("/v26.0/1001") {
+            // What Graph answers once the business removed the app's access to the account.
+            return (
+                400,
+                json!({"error": {"message": "Unsupported get request. Object with ID '1001' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
+                    "type": "GraphMethodException", "code": 100, "error_subcode": 33, "fbtrace_id": "AbCdEf"}})
+                .to_string(),
+            );
+        }
         if !(r.method == "POST" && r.path.ends_with("/messages")) {
             return graph_ok(r);
         }
@@ -110,6 +122,8 @@ const POLICY: &str = r#"{
 struct Run {
     h: Host,
     graph: Fake,
+    /// Graph refuses number 1001: the business removed the app's access at Meta.
+    removed: Arc<AtomicBool>,
     tenant: (String, String),
     connection: String,
     hook: String,
@@ -185,7 +199,8 @@ impl Run {
 }
 
 async fn start() -> Run {
-    let graph = graph().await;
+    let removed = Arc::new(AtomicBool::new(false));
+    let graph = graph(removed.clone()).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     h.ok(
@@ -199,6 +214,7 @@ async fn start() -> Run {
         hook: format!("{}/hooks/{}", h.base, s.endpoint),
         h,
         graph,
+        removed,
         tenant: s.a.clone(),
         connection: s.a_connection.clone(),
         client: reqwest::Client::new(),
@@ -358,7 +374,7 @@ async fn an_account_the_provider_blocked_puts_the_connection_in_error_and_pauses
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_free_form_reply_outside_the_window_is_blocked_with_the_reason() {
-    let graph = graph().await;
+    let graph = graph(Arc::default()).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
     // Tenant B's echo policy has no template fallback.
@@ -459,6 +475,8 @@ async fn the_business_removing_the_app_at_meta_ends_and_shreds_the_connection() 
     r.post(account_update("999", "PARTNER_REMOVED")).await;
     connection_becomes(&r, "live").await;
 
+    // The business removes the app at Meta: Graph refuses the number from now on.
+    r.removed.store(true, Ordering::SeqCst);
     r.post(account_update("102290129340398", "PARTNER_REMOVED"))
         .await;
     let c = connection_becomes(&r, "disconnected").await;
@@ -512,6 +530,91 @@ async fn the_business_removing_the_app_at_meta_ends_and_shreds_the_connection() 
             .iter()
             .all(|c| c["contact_phone"] != "999"),
         "{convs}"
+    );
+}
+
+/// Issue 13, item 13: after a reconnect, Meta redelivering the old `PARTNER_REMOVED` (the same
+/// bytes) or any stale access-removed event for the account does not end the new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_or_stale_partner_removed_spares_a_reconnected_number() {
+    let r = start().await;
+    let path = format!(
+        "/api/v1/tenants/{}/connections/{}",
+        r.tenant.0, r.connection
+    );
+    let removal = account_update("102290129340398", "PARTNER_REMOVED");
+    r.removed.store(true, Ordering::SeqCst);
+    r.post(removal.clone()).await;
+    connection_becomes(&r, "disconnected").await;
+
+    // The business grants access again and the tenant reconnects: the same connection, live.
+    r.removed.store(false, Ordering::SeqCst);
+    let endpoint = r.hook.rsplit('/').next().expect("endpoint").to_string();
+    let (status, c) =
+        r.h.call(
+            Method::POST,
+            &format!("/api/v1/tenants/{}/connections", r.tenant.0),
+            Some(&r.tenant.1),
+            Some(crate::api::connect_body(&endpoint, "1001", "token-a")),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["status"], "live");
+
+    // Meta redelivers the very same body: acknowledged, stored, not applied again.
+    let checks = |r: &Run| {
+        r.graph
+            .requests()
+            .iter()
+            .filter(|q| q.method == "GET" && q.path.starts_with("/v26.0/1001?"))
+            .count()
+    };
+    let before = checks(&r);
+    r.post(removal.clone()).await;
+    assert_eq!(checks(&r), before, "a redelivery is not even checked");
+    let live = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
+    assert_eq!(live["status"], "live", "{live}");
+
+    // A stale event in other bytes (an older delivery Meta had not managed to make): the
+    // provider still accepts the credentials, so nothing is destroyed.
+    let stale = String::from_utf8(removal)
+        .expect("utf-8")
+        .replace("1739321024", "1739320000")
+        .into_bytes();
+    r.post(stale).await;
+    assert_eq!(
+        checks(&r),
+        before + 1,
+        "the stale event was checked with Meta"
+    );
+    let live = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
+    assert_eq!(live["status"], "live", "{live}");
+    assert!(live["status_reason"].is_null(), "{live}");
+    // The ledger: one removal, two grants; nothing shredded after the reconnect.
+    let ledger =
+        r.h.ok(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/consent", r.tenant.0),
+            &r.tenant.1,
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = ledger["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|e| e["connection_id"] == r.connection.as_str())
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    let count = |a: &str| actions.iter().filter(|x| **x == a).count();
+    assert_eq!(
+        (
+            count("granted"),
+            count("revoked-at-provider"),
+            count("shredded")
+        ),
+        (2, 1, 1),
+        "{actions:?}"
     );
 }
 

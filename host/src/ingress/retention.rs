@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::guard::Guard;
-use crate::store::{Mode, RECEIPT_EXPIRY_BATCH, Store, StoreError, now_ms};
+use crate::store::{Mode, RECEIPT_EXPIRY_BATCH, REDELIVERY_WINDOW_MS, Store, StoreError, now_ms};
 use crate::supervise::{Ended, supervise};
 use crate::tenancy::Scope;
 
@@ -20,13 +20,19 @@ const PASS_EVERY: u32 = 60;
 /// `(bodies dropped, refused receipts deleted)`.
 pub async fn run_once(store: &Store, retention: Duration) -> Result<(u64, u64), StoreError> {
     let before = now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    // Body digests live as long as a provider may redeliver, whatever the body retention.
+    let digests_before = now_ms() - REDELIVERY_WINDOW_MS;
     let mut total = (0, 0);
     loop {
         let mut tx = store.begin(Scope::Host, Mode::Write).await?;
         let (bodies, refused) = tx.expire_receipts(before).await?;
+        let digests = tx.expire_digests(digests_before).await?;
         tx.commit().await?;
         total = (total.0 + bodies, total.1 + refused);
-        if bodies < RECEIPT_EXPIRY_BATCH && refused < RECEIPT_EXPIRY_BATCH {
+        if bodies < RECEIPT_EXPIRY_BATCH
+            && refused < RECEIPT_EXPIRY_BATCH
+            && digests < RECEIPT_EXPIRY_BATCH
+        {
             return Ok(total);
         }
     }

@@ -302,6 +302,61 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// The receipt whose body (SHA-256 `digest`) on `endpoint_id` is applied: `receipt_id` when
+    /// it is the first with that body within `window_ms`, else the earlier one (a provider's
+    /// redelivery of a body already applied).
+    pub async fn first_delivery(
+        &mut self,
+        endpoint_id: &str,
+        digest: &[u8],
+        receipt_id: &str,
+        received_at: i64,
+        window_ms: i64,
+    ) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO receipt_digests (endpoint_id, digest, receipt_id, received_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (endpoint_id, digest) DO UPDATE
+                SET receipt_id = excluded.receipt_id, received_at = excluded.received_at
+              WHERE receipt_digests.received_at < excluded.received_at - $5",
+        )
+        .bind(endpoint_id)
+        .bind(digest)
+        .bind(receipt_id)
+        .bind(received_at)
+        .bind(window_ms)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(sqlx::query_scalar(
+            "SELECT receipt_id FROM receipt_digests WHERE endpoint_id = $1 AND digest = $2",
+        )
+        .bind(endpoint_id)
+        .bind(digest)
+        .fetch_one(&mut *self.inner)
+        .await?)
+    }
+
+    /// Forget body digests older than `before_ms` (past every provider's retry window).
+    pub async fn expire_digests(&mut self, before_ms: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM receipt_digests WHERE (endpoint_id, digest) IN (
+                SELECT endpoint_id, digest FROM receipt_digests WHERE received_at < $1 LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(EXPIRE_BATCH)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?
+        .rows_affected())
+    }
+}
+
+/// How long a provider may deliver the same webhook body again (Meta retries for up to 7
+/// days); within it an identical body on the same endpoint is applied once.
+pub const REDELIVERY_WINDOW_MS: i64 = 7 * 86_400_000;
+
 /// The size of one [`Tx::expire_receipts`] batch.
 pub const RECEIPT_EXPIRY_BATCH: u64 = EXPIRE_BATCH as u64;
 
@@ -335,6 +390,8 @@ pub struct Receipt {
     pub headers: String,
     /// Raw body (accepted receipts).
     pub body: Option<Vec<u8>>,
+    /// When it arrived (Unix ms).
+    pub received_at: i64,
 }
 
 impl Tx {
@@ -469,7 +526,7 @@ impl Tx {
     /// A receipt with its body.
     pub async fn receipt(&mut self, id: &str) -> Result<Option<Receipt>> {
         Ok(sqlx::query_as(
-            "SELECT id, endpoint_id, method, url, headers, body FROM receipts WHERE id = $1",
+            "SELECT id, endpoint_id, method, url, headers, body, received_at FROM receipts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *self.inner)

@@ -34,7 +34,7 @@ pub use inbox::{
     ContactRecord, ConversationRecord, MessageContext, MessageRecord, NewMessage, Page,
     TENANT_TABLES,
 };
-pub use ingress::{Job, NewReceipt, RECEIPT_EXPIRY_BATCH, Receipt};
+pub use ingress::{Job, NewReceipt, RECEIPT_EXPIRY_BATCH, REDELIVERY_WINDOW_MS, Receipt};
 pub use ledger::LedgerRow;
 pub use lifecycle::{MediaRecord, TemplateRecord};
 pub use onboarding::{OnboardingRecord, OnboardingUpdate};
