@@ -318,10 +318,11 @@ impl EndpointCache {
         Ok(Some(entry))
     }
 
-    /// Forget everything (an endpoint or connection changed through this process).
-    pub fn clear(&self) {
+    /// Forget endpoint `id` (it, or a connection on it, changed through this process); the
+    /// others stay warm.
+    pub fn evict(&self, id: &str) {
         if let Ok(mut entries) = self.entries.write() {
-            entries.clear();
+            entries.remove(id);
         }
     }
 }
@@ -478,4 +479,41 @@ fn respond(r: HttpResponse) -> Response {
         }
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(id: &str) -> std::sync::Arc<CachedEndpoint> {
+        std::sync::Arc::new(CachedEndpoint {
+            endpoint: EndpointRecord {
+                id: id.into(),
+                connector: "meta-cloud".into(),
+                owner: "operator".into(),
+                partner_id: None,
+                tenant_id: None,
+                settings: "{}".into(),
+                created_at: 0,
+            },
+            scope: SecretScope::default(),
+        })
+    }
+
+    #[test]
+    fn evicting_one_endpoint_keeps_the_others_warm() {
+        let cache = EndpointCache::default();
+        if let Ok(mut entries) = cache.entries.write() {
+            for id in ["end_a", "end_b"] {
+                entries.insert(id.into(), (std::time::Instant::now(), cached(id)));
+            }
+        }
+        cache.evict("end_a");
+        let entries = cache.entries.read().expect("lock");
+        assert!(!entries.contains_key("end_a"));
+        assert!(
+            entries.contains_key("end_b"),
+            "a change to one endpoint kept the other"
+        );
+    }
 }

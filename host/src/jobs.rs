@@ -721,7 +721,7 @@ impl Workers {
             }
             tx.commit().await?;
         }
-        self.endpoints.clear();
+        self.endpoints.evict(endpoint_id);
         if matched == 0 {
             tracing::info!(endpoint = %endpoint_id, account = %a.account_id, details = %a.details, "account event for an account no connection uses");
         }

@@ -443,7 +443,10 @@ pub(crate) async fn connect(
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
-    state.endpoints.clear();
+    state.endpoints.evict(&endpoint.id);
+    if let Some(p) = &previous {
+        state.endpoints.evict(&p.endpoint_id);
+    }
     let renewed = previous.is_some();
     tracing::info!(tenant = %access.scope.id(), connection = %id, connector = %req.connector, renewed, "number connected");
     Ok(Connected { record, renewed })
@@ -619,7 +622,7 @@ pub async fn disconnect(
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
-    state.endpoints.clear();
+    state.endpoints.evict(&c.endpoint_id);
     // Push the shredded pages out of SQLite's WAL as well (best effort).
     state.store.checkpoint().await;
     tracing::info!(tenant = %access.scope.id(), connection = %c.id, "number disconnected and shredded");
@@ -745,7 +748,7 @@ pub async fn verify(
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
-    state.endpoints.clear();
+    state.endpoints.evict(&c.endpoint_id);
     match refusal {
         Some(refusal) => Err(refusal),
         None => Ok(Json(view(&state, c))),

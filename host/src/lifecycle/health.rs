@@ -160,39 +160,44 @@ impl Lifecycle {
     /// the `connecting` and expired-onboarding sweeps (every minute); all stop when `shutdown`
     /// fires.
     pub fn spawn(self, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let me = self.clone();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    _ = stop.changed() => break,
-                }
-                if *stop.borrow() {
-                    break;
-                }
-                match me.run_once().await {
-                    Ok(r) => tracing::info!(?r, "credential check done"),
-                    Err(e) => tracing::warn!(error = %e, "credential check failed"),
+        use crate::supervise::{Ended, supervise};
+        let (me, stop) = (self.clone(), shutdown.clone());
+        supervise("credential check", move || {
+            let (me, mut stop) = (me.clone(), stop.clone());
+            async move {
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(interval) => {}
+                        _ = stop.changed() => return Ended::Finished,
+                    }
+                    if *stop.borrow() {
+                        return Ended::Finished;
+                    }
+                    match me.run_once().await {
+                        Ok(r) => tracing::info!(?r, "credential check done"),
+                        Err(e) => tracing::warn!(error = %e, "credential check failed"),
+                    }
                 }
             }
         });
         let (store, vault) = (self.store, self.vault);
-        let mut stop = shutdown;
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(SWEEP_INTERVAL) => {}
-                    _ = stop.changed() => break,
-                }
-                if *stop.borrow() {
-                    break;
-                }
-                if let Err(e) = sweep_once(&store).await {
-                    tracing::warn!(error = %e, "connecting sweep failed");
-                }
-                if let Err(e) = expire_onboarding_once(&store, &vault).await {
-                    tracing::warn!(error = %e, "onboarding session sweep failed");
+        supervise("connection sweeps", move || {
+            let (store, vault, mut stop) = (store.clone(), vault.clone(), shutdown.clone());
+            async move {
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+                        _ = stop.changed() => return Ended::Finished,
+                    }
+                    if *stop.borrow() {
+                        return Ended::Finished;
+                    }
+                    if let Err(e) = sweep_once(&store).await {
+                        tracing::warn!(error = %e, "connecting sweep failed");
+                    }
+                    if let Err(e) = expire_onboarding_once(&store, &vault).await {
+                        tracing::warn!(error = %e, "onboarding session sweep failed");
+                    }
                 }
             }
         });
