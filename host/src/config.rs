@@ -70,6 +70,19 @@ pub struct ServeArgs {
     /// Directory of extra packed plugin components (`*.wasm`) to load besides the bundled ones.
     #[arg(long, env = "SWITCHYARD_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
+    /// Largest plugin component accepted by `POST /api/v1/plugins`, in KiB.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_MAX_KIB", default_value_t = 8192,
+          value_parser = clap::value_parser!(u64).range(16..=262_144))]
+    pub plugin_max_kib: u64,
+    /// Refuse plugins no registered publisher key signed (uploads and the plugin directory;
+    /// bundled plugins are part of the binary).
+    #[arg(long, env = "SWITCHYARD_REQUIRE_SIGNED")]
+    pub require_signed: bool,
+    /// How often each host looks for plugin catalog changes made through another host, in
+    /// milliseconds (changes made through this host apply at once).
+    #[arg(long, env = "SWITCHYARD_PLUGIN_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub plugin_poll_ms: u64,
     /// Linear-memory cap per plugin instance, in MiB.
     #[arg(long, env = "SWITCHYARD_PLUGIN_MEMORY_MIB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
@@ -368,10 +381,28 @@ pub enum PluginCommand {
         #[arg(long, short)]
         output: PathBuf,
     },
-    /// Load a packed plugin with the host's checks and print its manifest.
+    /// Load a packed plugin with the host's checks and print its manifest and signature.
     Inspect {
         /// The packed plugin.
         component: PathBuf,
+    },
+    /// Make an Ed25519 publisher key: the secret goes to `--out` (mode 0600), the public key
+    /// (for `POST /api/v1/publisher-keys`) is printed.
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a packed plugin with a publisher key (the signature becomes its last section).
+    Sign {
+        /// The packed plugin.
+        component: PathBuf,
+        /// The secret key file written by `keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed plugin.
+        #[arg(long, short)]
+        output: PathBuf,
     },
 }
 
@@ -386,6 +417,12 @@ pub struct Config {
     pub database_url: String,
     /// Extra plugin directory.
     pub plugin_dir: Option<PathBuf>,
+    /// Largest uploaded plugin component, in bytes.
+    pub plugin_max_bytes: usize,
+    /// How often the plugin catalog is polled for other hosts' changes.
+    pub plugin_poll: Duration,
+    /// Only signed plugins from registered publisher keys load.
+    pub require_signed: bool,
     /// Runtime limits.
     pub runtime: RuntimeConfig,
     /// Egress request timeout.
@@ -637,6 +674,9 @@ impl ServeArgs {
             data_dir: self.database.data_dir,
             database_url,
             plugin_dir: self.plugin_dir,
+            plugin_max_bytes: (self.plugin_max_kib << 10) as usize,
+            plugin_poll: Duration::from_millis(self.plugin_poll_ms),
+            require_signed: self.require_signed,
             egress_timeout: Duration::from_millis(self.egress_timeout_ms),
             egress_max_response_bytes: self.egress_max_response_mib << 20,
             egress_origins,

@@ -41,6 +41,15 @@ pub enum ApiError {
     /// The caller's role may not do this (403).
     #[error("this key may not do that")]
     Forbidden,
+    /// The caller may not do this, for a reason it can name by code (403), e.g. a plugin
+    /// name outside its namespace.
+    #[error("{message}")]
+    Refused {
+        /// Stable code, e.g. `namespace_forbidden`.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
     /// No such object for this caller (404), also when it belongs to someone else.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -124,6 +133,7 @@ impl ApiError {
             ApiError::KeyExpired => (StatusCode::UNAUTHORIZED, "key_expired"),
             ApiError::TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Refused { code, .. } => (StatusCode::FORBIDDEN, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
@@ -182,6 +192,23 @@ impl From<crate::lifecycle::EndError> for ApiError {
 impl From<crate::connector::SettingsError> for ApiError {
     fn from(e: crate::connector::SettingsError) -> Self {
         ApiError::unprocessable(e.code(), e.to_string())
+    }
+}
+
+impl From<crate::catalog::CatalogError> for ApiError {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        use crate::catalog::CatalogError as E;
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            E::TooLarge { .. } => ApiError::PayloadTooLarge,
+            E::NotAComponent(_) | E::Load(_) => ApiError::Unprocessable { code, message },
+            E::Namespace(_) | E::Unsigned(_) => ApiError::Refused { code, message },
+            E::Signature(_) => ApiError::Unprocessable { code, message },
+            E::VersionExists { .. } | E::InUse(_) => ApiError::Conflict { code, message },
+            E::NotFound(_) => ApiError::NotFound("plugin"),
+            E::Store(s) => s.into(),
+            E::Task(_) => ApiError::Internal(anyhow::anyhow!(message)),
+        }
     }
 }
 

@@ -191,7 +191,10 @@ pub async fn hook(
     };
     let sha256 = hex::encode(Sha256::digest(&body));
 
-    let Some(plugin) = state.plugins.connector(&endpoint.connector).cloned() else {
+    let Some(plugin) = state
+        .plugins
+        .connector(&endpoint.connector, Some(&endpoint.id))
+    else {
         tracing::error!(endpoint = %endpoint.id, connector = %endpoint.connector, "connector not loaded");
         let _ = seen
             .record(

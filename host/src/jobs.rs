@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::catalog::Catalog;
 use crate::ingress::{EndpointCache, PROCESS_RECEIPT};
-use crate::runtime::Registry;
 use crate::runtime::types::{
     AccountChange, AccountEvent, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
     TemplateStatus,
@@ -57,7 +57,7 @@ pub struct Workers {
     /// The database.
     pub store: Store,
     /// The loaded plugins.
-    pub plugins: Arc<Registry>,
+    pub plugins: Arc<Catalog>,
     /// The vault.
     pub vault: Vault,
     /// Woken when a job is queued.
@@ -260,8 +260,7 @@ impl Workers {
         }
         let plugin = self
             .plugins
-            .connector(&endpoint.connector)
-            .cloned()
+            .connector(&endpoint.connector, Some(&endpoint.id))
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", endpoint.connector))
             })?;
@@ -757,8 +756,7 @@ impl Workers {
         tx.commit().await?;
         let plugin = self
             .plugins
-            .connector(&c.connector)
-            .cloned()
+            .connector(&c.connector, Some(&c.endpoint_id))
             .ok_or_else(|| JobError::Retry(format!("connector {} is not loaded", c.connector)))?;
         let info = self
             .providers

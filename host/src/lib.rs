@@ -4,6 +4,7 @@
 //! [`run`] is shared by the `switchyard` binary and the tests.
 
 pub mod bundled;
+pub mod catalog;
 pub mod config;
 pub mod connector;
 pub mod consent;
@@ -33,7 +34,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::egress::EgressClient;
-use crate::runtime::{Registry, Runtime, Services};
+use crate::runtime::{Plugin, Runtime, Services};
 use crate::store::{PluginSource, Store};
 use crate::tenancy::auth::OperatorToken;
 use crate::vault::{StaticSecrets, Vault};
@@ -68,12 +69,22 @@ pub async fn serve(
         },
         services,
     )?;
-    let registry = load_plugins(&runtime, &config, &store).await?;
+    let local = load_plugins(&runtime, &config, &store).await?;
+    let origins_config = config.clone();
+    let catalog = catalog::Catalog::start(
+        runtime,
+        store.clone(),
+        Box::new(move |name| origins_config.origins(name)),
+        config.plugin_max_bytes,
+        config.require_signed,
+        local,
+    )
+    .await?;
 
     let jobs_notify = Arc::new(tokio::sync::Notify::new());
     let state = http::AppState {
         store: store.clone(),
-        plugins: Arc::new(registry),
+        plugins: catalog.clone(),
         vault,
         operator: OperatorToken::new(&String::from_utf8_lossy(operator_token.expose())),
         public_url: config.public_url.clone(),
@@ -105,6 +116,7 @@ pub async fn serve(
         plugin_calls: http::PluginCalls::new(config.api_plugin_calls_per_tenant),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    catalog.spawn_poller(config.plugin_poll, workers_stopped.clone());
     jobs::Workers {
         store: state.store.clone(),
         plugins: state.plugins.clone(),
@@ -214,8 +226,8 @@ async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
     store: &Store,
-) -> anyhow::Result<Registry> {
-    let mut registry = Registry::default();
+) -> anyhow::Result<Vec<Plugin>> {
+    let mut local = Vec::new();
     let mut sources: Vec<(String, Vec<u8>, PluginSource)> = bundled::BUNDLED
         .iter()
         .map(|(name, bytes)| {
@@ -237,6 +249,11 @@ async fn load_plugins(
         let name = runtime::Manifest::from_component(&bytes)
             .map(|m| m.name)
             .with_context(|| format!("plugin {origin}"))?;
+        if config.require_signed && matches!(source, PluginSource::Directory) {
+            catalog::check_directory_signature(store, &bytes, &name)
+                .await
+                .with_context(|| format!("plugin {origin}"))?;
+        }
         let plugin = runtime
             .load(&bytes, config.origins(&name))
             .with_context(|| format!("loading plugin {origin}"))?;
@@ -245,14 +262,14 @@ async fn load_plugins(
             runtime::Plugin::Connector(c) => c.sha256().to_string(),
             runtime::Plugin::Policy(p) => p.sha256().to_string(),
         };
-        registry.insert(plugin)?;
+        local.push(plugin);
         store
             .record_plugin(&manifest, &sha256, bytes.len(), source)
             .await?;
         tracing::info!(plugin = %manifest.name, version = %manifest.version, world = %manifest.world,
                        sha256 = %&sha256[..12], from = %origin, "plugin loaded");
     }
-    Ok(registry)
+    Ok(local)
 }
 
 /// The `*.wasm` files of a plugin directory, sorted.

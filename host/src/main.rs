@@ -207,6 +207,56 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             )?;
             let plugin = runtime.load(&bytes, Vec::new())?;
             println!("{}", serde_json::to_string_pretty(plugin.manifest())?);
+            // The manifest on stdout stays pure JSON; the signature goes to stderr.
+            match switchyard::runtime::signature::signer(&bytes)? {
+                Some(key) => eprintln!("signed by key {} ({})", key.id(), key.to_text()),
+                None => eprintln!("unsigned"),
+            }
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Keygen { out }) => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let key = switchyard::runtime::signature::SecretKey::generate()?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| format!("creating {} (it must not exist yet)", out.display()))?;
+            file.write_all(key.to_text().as_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", key.public().to_text());
+            eprintln!(
+                "secret key written to {} (keep it private); key id {}",
+                out.display(),
+                key.public().id()
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Sign {
+            component,
+            key,
+            output,
+        }) => {
+            let secret = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&key)
+                    .with_context(|| format!("reading {}", key.display()))?,
+            );
+            let secret = switchyard::runtime::signature::SecretKey::parse(&secret)?;
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            switchyard::runtime::Manifest::from_component(&bytes)
+                .with_context(|| format!("{} is not a packed plugin", component.display()))?;
+            let signed = switchyard::runtime::signature::sign(&bytes, &secret)?;
+            std::fs::write(&output, signed)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "signed {} with key {} -> {}",
+                component.display(),
+                secret.public().id(),
+                output.display()
+            );
             Ok(())
         }
     }

@@ -103,8 +103,7 @@ impl Workers {
         tx.commit().await?;
         let plugin = self
             .plugins
-            .connector(&connection.connector)
-            .cloned()
+            .connector(&connection.connector, Some(&connection.endpoint_id))
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", connection.connector))
             })?;

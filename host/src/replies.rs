@@ -241,8 +241,7 @@ impl Workers {
         }
         let plugin = self
             .plugins
-            .policy(&policy.plugin)
-            .cloned()
+            .policy(&policy.plugin, &p.tenant)
             .ok_or_else(|| JobError::Retry(format!("policy {} is not loaded", policy.plugin)))?;
         let now = now_ms();
         let window_closes = m.last_inbound_at.map(|t| t + WINDOW_MS);
@@ -456,8 +455,7 @@ impl Workers {
         }
         let plugin = self
             .plugins
-            .connector(&connection.connector)
-            .cloned()
+            .connector(&connection.connector, Some(&connection.endpoint_id))
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", connection.connector))
             })?;

@@ -59,6 +59,35 @@ where
     })
 }
 
+/// Run `tick` every `interval` (the first after one interval), supervised, until `shutdown`
+/// fires.
+pub fn every<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    tick: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    supervise(name, move || {
+        let (tick, mut stop) = (tick.clone(), shutdown.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => return Ended::Finished,
+                }
+                if *stop.borrow() {
+                    return Ended::Finished;
+                }
+                tick().await;
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

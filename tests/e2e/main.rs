@@ -15,6 +15,7 @@ mod onboarding;
 mod openapi;
 mod pg;
 mod pipeline;
+mod plugins;
 mod replies;
 mod runtime;
 mod secrets;

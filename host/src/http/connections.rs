@@ -241,8 +241,7 @@ pub(crate) async fn connect(
 ) -> Result<Connected, ApiError> {
     let plugin = state
         .plugins
-        .connector(&req.connector)
-        .cloned()
+        .connector(&req.connector, req.endpoint.as_deref())
         .ok_or_else(|| {
             ApiError::unprocessable(
                 "unknown_connector",
@@ -663,8 +662,7 @@ pub(super) async fn provider_call(
     tx.commit().await?;
     let plugin = state
         .plugins
-        .connector(&c.connector)
-        .cloned()
+        .connector(&c.connector, Some(&c.endpoint_id))
         .ok_or_else(|| ApiError::BadGateway {
             code: "connector_failed",
             message: format!("connector {} is not loaded", c.connector),

@@ -100,12 +100,21 @@ pub async fn create(
         }
         Principal::Tenant { .. } => return Err(ApiError::Forbidden),
     };
-    let plugin = state.plugins.connector(&body.connector).ok_or_else(|| {
-        ApiError::unprocessable(
-            "unknown_connector",
-            format!("no connector plugin named {:?} is loaded", body.connector),
-        )
-    })?;
+    // A partner's connector serves that partner only.
+    let usable = state
+        .plugins
+        .usable_by(&body.connector, partner_id.as_deref())
+        || partner_id.is_none();
+    let plugin = state
+        .plugins
+        .connector(&body.connector, None)
+        .filter(|_| usable)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_connector",
+                format!("no connector plugin named {:?} is loaded", body.connector),
+            )
+        })?;
     let secrets = checked_secrets(body.secrets)?;
     let settings = crate::connector::check_endpoint(
         &body.connector,

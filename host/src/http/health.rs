@@ -36,6 +36,6 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
     Ok(Json(Health {
         status: "ok",
         database: "ok",
-        plugins: state.plugins.list().len(),
+        plugins: state.plugins.loaded(),
     }))
 }

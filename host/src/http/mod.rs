@@ -15,15 +15,16 @@ mod lifecycle;
 mod onboarding;
 mod openapi;
 mod partners;
+mod plugins;
 pub mod server;
 mod tenants;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
-use crate::runtime::Registry;
+use crate::catalog::Catalog;
 use crate::store::Store;
 use crate::tenancy::auth::OperatorToken;
 use crate::vault::Vault;
@@ -37,7 +38,7 @@ pub struct AppState {
     /// The database.
     pub store: Store,
     /// The loaded plugins.
-    pub plugins: Arc<Registry>,
+    pub plugins: Arc<Catalog>,
     /// The vault.
     pub vault: Vault,
     /// The operator token's hash.
@@ -154,6 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/partners", post(partners::create))
         .route("/partners/{partner}/report", get(partners::report))
         .route(
+            "/partners/{partner}/namespace",
+            put(partners::put_namespace),
+        )
+        .route(
             "/partners/{partner}/keys",
             get(keys::list_partner_keys).post(keys::create_partner_key),
         )
@@ -166,6 +171,25 @@ pub fn router(state: AppState) -> Router {
             post(keys::rotate_partner_key),
         )
         .route("/endpoints", post(endpoints::create))
+        .route("/endpoints/{endpoint}/plugin", put(plugins::pin_endpoint))
+        .route(
+            "/plugins",
+            post(plugins::upload)
+                .get(plugins::list)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/plugins/{name}", get(plugins::show))
+        .route(
+            "/publisher-keys",
+            post(plugins::add_key).get(plugins::list_keys),
+        )
+        .route("/publisher-keys/{key}", delete(plugins::revoke_key))
+        .route("/plugins/{name}/promote", post(plugins::promote))
+        .route("/plugins/{name}/rollback", post(plugins::roll_back))
+        .route(
+            "/plugins/{name}/{version}",
+            get(plugins::show_version).delete(plugins::delete),
+        )
         .route("/jobs/dead", get(jobs::dead))
         .route("/jobs/{job}/replay", post(jobs::replay))
         .route("/tenants", post(tenants::create).get(tenants::list))

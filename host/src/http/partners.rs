@@ -18,6 +18,106 @@ use crate::tenancy::{Principal, Scope, auth, ids};
 pub struct CreatePartner {
     /// Display name.
     pub name: String,
+    /// Its plugin namespace (`^[a-z][a-z0-9]{1,30}$`): it publishes plugins named
+    /// `<namespace>-…` only. Can be given later with `PUT …/partners/{partner}/namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `PUT /api/v1/partners/{partner}/namespace` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutNamespace {
+    /// The namespace (`^[a-z][a-z0-9]{1,30}$`).
+    pub namespace: String,
+}
+
+/// A partner's plugin namespace.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NamespaceView {
+    /// `par_…`.
+    pub partner: String,
+    /// Its namespace.
+    pub namespace: String,
+}
+
+/// Names no partner may take as a namespace.
+const RESERVED_NAMESPACES: &[&str] = &["switchyard", "operator", "partner", "plugin", "test"];
+
+/// Check a namespace: its shape, and that no plugin of another publisher already lives in it.
+fn checked_namespace(state: &AppState, partner: &str, ns: &str) -> Result<(), ApiError> {
+    let shape = ns.len() >= 2
+        && ns.len() <= 31
+        && ns.as_bytes()[0].is_ascii_lowercase()
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !shape || RESERVED_NAMESPACES.contains(&ns) {
+        return Err(ApiError::unprocessable(
+            "invalid_namespace",
+            "a namespace is 2-31 lower-case letters and digits, starting with a letter, and not reserved",
+        ));
+    }
+    let me = format!("partner:{partner}");
+    let prefix = format!("{ns}-");
+    if let Some(p) = state
+        .plugins
+        .list(None)
+        .into_iter()
+        .find(|p| p.name.starts_with(&prefix) && p.publisher != me)
+    {
+        return Err(ApiError::Conflict {
+            code: "namespace_taken",
+            message: format!(
+                "{} is published by {}: choose another namespace",
+                p.name, p.publisher
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Give a partner its plugin namespace (operator only).
+#[utoipa::path(
+    put,
+    path = "/api/v1/partners/{partner}/namespace",
+    tag = "partners",
+    params(("partner" = String, Path, description = "Partner id (`par_…`)")),
+    request_body = PutNamespace,
+    responses(
+        (status = 200, description = "OK", body = NamespaceView),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_namespace(
+    State(state): State<AppState>,
+    _: Operator,
+    axum::extract::Path(partner): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<PutNamespace>,
+) -> Result<Json<NamespaceView>, ApiError> {
+    checked_namespace(&state, &partner, &body.namespace)?;
+    let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
+    tx.set_partner_namespace(&partner, &body.namespace)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::NotFound("partner"),
+            crate::store::StoreError::Conflict(_) => ApiError::Conflict {
+                code: "namespace_taken",
+                message: format!("another partner has the namespace {:?}", body.namespace),
+            },
+            other => other.into(),
+        })?;
+    tx.commit().await?;
+    Ok(Json(NamespaceView {
+        partner,
+        namespace: body.namespace,
+    }))
 }
 
 /// A created partner with its first API key (shown once).
@@ -57,8 +157,22 @@ pub async fn create(
     let name = super::tenants::checked_name(&body.name)?;
     let id = ids::new_id("par");
     let key = auth::new_key();
+    if let Some(ns) = &body.namespace {
+        checked_namespace(&state, &id, ns)?;
+    }
     let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
     tx.insert_partner(&id, name).await?;
+    if let Some(ns) = &body.namespace {
+        tx.set_partner_namespace(&id, ns)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => ApiError::Conflict {
+                    code: "namespace_taken",
+                    message: format!("another partner has the namespace {ns:?}"),
+                },
+                other => other.into(),
+            })?;
+    }
     tx.insert_api_key(
         &key.id,
         &key.secret_hash,

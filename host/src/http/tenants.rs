@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::{Auth, Tenant};
 use super::json::{ApiJson, ApiQuery, PageQuery, page};
+use crate::catalog::PinKind;
 use crate::error::ApiError;
 use crate::store::{Mode, Page, PolicyRecord, TenantRecord};
 use crate::tenancy::{Capability, Principal, Role, Scope, auth, ids};
@@ -235,6 +236,9 @@ pub struct PutPolicy {
     /// Its configuration, handed to `decide`.
     #[serde(default)]
     pub config: serde_json::Value,
+    /// The plugin version this tenant runs; absent or `null` follows the promoted version.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// The reply policy as the API shows it.
@@ -244,13 +248,16 @@ pub struct PolicyView {
     pub plugin: String,
     /// Configuration.
     pub config: serde_json::Value,
+    /// The version this tenant is pinned to (`null`: the promoted version).
+    pub version: Option<String>,
     /// Last change (Unix ms).
     pub updated_at: i64,
 }
 
-impl From<PolicyRecord> for PolicyView {
-    fn from(p: PolicyRecord) -> Self {
+impl PolicyView {
+    fn new(state: &AppState, tenant: &str, p: PolicyRecord) -> Self {
         PolicyView {
+            version: state.plugins.pinned(PinKind::Tenant, tenant, &p.plugin),
             plugin: p.plugin,
             config: serde_json::from_str(&p.config).unwrap_or(serde_json::Value::Null),
             updated_at: p.updated_at,
@@ -286,7 +293,12 @@ pub async fn put_policy(
     ApiJson(body): ApiJson<PutPolicy>,
 ) -> Result<Json<PolicyView>, ApiError> {
     tenant.require(Capability::ManageConnections)?;
-    if state.plugins.policy(&body.plugin).is_none() {
+    let tenant_id = tenant.access.scope.id();
+    // A partner's plugin serves that partner's tenants only.
+    let usable = state
+        .plugins
+        .usable_by(&body.plugin, tenant.access.tenant.partner_id.as_deref());
+    if !usable || state.plugins.policy(&body.plugin, tenant_id).is_none() {
         return Err(ApiError::unprocessable(
             "unknown_policy",
             format!("no reply-policy plugin named {:?} is loaded", body.plugin),
@@ -314,10 +326,19 @@ pub async fn put_policy(
             ),
         ));
     }
+    state
+        .plugins
+        .pin(
+            PinKind::Tenant,
+            tenant_id,
+            &body.plugin,
+            body.version.as_deref(),
+        )
+        .await?;
     let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
     let rec = tx.put_policy(&body.plugin, &config).await?;
     tx.commit().await?;
-    Ok(Json(rec.into()))
+    Ok(Json(PolicyView::new(&state, tenant_id, rec)))
 }
 
 /// The tenant's reply policy.
@@ -340,5 +361,5 @@ pub async fn policy(
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rec = tx.policy().await?.ok_or(ApiError::NotFound("policy"))?;
     tx.commit().await?;
-    Ok(Json(rec.into()))
+    Ok(Json(PolicyView::new(&state, tenant.access.scope.id(), rec)))
 }

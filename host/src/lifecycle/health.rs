@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::runtime::Registry;
+use crate::catalog::Catalog;
 use crate::runtime::types::ErrorKind;
 use crate::store::{ConnectionRecord, Mode, Store, StoreError, now_ms};
 use crate::tenancy::{Scope, TenantScope, auth};
@@ -29,7 +29,7 @@ pub struct Lifecycle {
     /// The database.
     pub store: Store,
     /// The loaded plugins.
-    pub plugins: Arc<Registry>,
+    pub plugins: Arc<Catalog>,
     /// The vault.
     pub vault: Vault,
     /// Provider base URLs and the operator's connector settings.
@@ -160,44 +160,26 @@ impl Lifecycle {
     /// the `connecting` and expired-onboarding sweeps (every minute); all stop when `shutdown`
     /// fires.
     pub fn spawn(self, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-        use crate::supervise::{Ended, supervise};
-        let (me, stop) = (self.clone(), shutdown.clone());
-        supervise("credential check", move || {
-            let (me, mut stop) = (me.clone(), stop.clone());
+        use crate::supervise::every;
+        let me = self.clone();
+        every("credential check", interval, shutdown.clone(), move || {
+            let me = me.clone();
             async move {
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep(interval) => {}
-                        _ = stop.changed() => return Ended::Finished,
-                    }
-                    if *stop.borrow() {
-                        return Ended::Finished;
-                    }
-                    match me.run_once().await {
-                        Ok(r) => tracing::info!(?r, "credential check done"),
-                        Err(e) => tracing::warn!(error = %e, "credential check failed"),
-                    }
+                match me.run_once().await {
+                    Ok(r) => tracing::info!(?r, "credential check done"),
+                    Err(e) => tracing::warn!(error = %e, "credential check failed"),
                 }
             }
         });
         let (store, vault) = (self.store, self.vault);
-        supervise("connection sweeps", move || {
-            let (store, vault, mut stop) = (store.clone(), vault.clone(), shutdown.clone());
+        every("connection sweeps", SWEEP_INTERVAL, shutdown, move || {
+            let (store, vault) = (store.clone(), vault.clone());
             async move {
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep(SWEEP_INTERVAL) => {}
-                        _ = stop.changed() => return Ended::Finished,
-                    }
-                    if *stop.borrow() {
-                        return Ended::Finished;
-                    }
-                    if let Err(e) = sweep_once(&store).await {
-                        tracing::warn!(error = %e, "connecting sweep failed");
-                    }
-                    if let Err(e) = expire_onboarding_once(&store, &vault).await {
-                        tracing::warn!(error = %e, "onboarding session sweep failed");
-                    }
+                if let Err(e) = sweep_once(&store).await {
+                    tracing::warn!(error = %e, "connecting sweep failed");
+                }
+                if let Err(e) = expire_onboarding_once(&store, &vault).await {
+                    tracing::warn!(error = %e, "onboarding session sweep failed");
                 }
             }
         });
@@ -233,8 +215,7 @@ impl Lifecycle {
     async fn check(&self, tenant: &TenantScope, c: &ConnectionRecord) -> Result<Verdict, String> {
         let plugin = self
             .plugins
-            .connector(&c.connector)
-            .cloned()
+            .connector(&c.connector, Some(&c.endpoint_id))
             .ok_or_else(|| format!("connector {} is not loaded", c.connector))?;
         let scope = Scope::Tenant(tenant.clone());
         let mut tx = self

@@ -470,17 +470,46 @@ fn sections(bytes: &[u8]) -> Result<Vec<Section>, ManifestError> {
     Ok(out)
 }
 
-/// The content of a custom section after its name, when its name is ours.
-fn manifest_payload(bytes: &[u8], section: &Section) -> Option<std::ops::Range<usize>> {
+/// The content of a custom section after its name, when its name is `name` (shorter than 128
+/// bytes, so its length is a one-byte LEB128).
+fn custom_payload(bytes: &[u8], section: &Section, name: &str) -> Option<std::ops::Range<usize>> {
     if section.id != 0 {
         return None;
     }
     let content = &bytes[section.content.clone()];
     let (&len, rest) = content.split_first()?;
-    // Our name is shorter than 128 bytes, so its length is a one-byte LEB128.
     let len = usize::from(len);
-    (len == SECTION_NAME.len() && rest.get(..len) == Some(SECTION_NAME.as_bytes()))
+    (len == name.len() && rest.get(..len) == Some(name.as_bytes()))
         .then(|| section.content.start + 1 + len..section.content.end)
+}
+
+fn manifest_payload(bytes: &[u8], section: &Section) -> Option<std::ops::Range<usize>> {
+    custom_payload(bytes, section, SECTION_NAME)
+}
+
+/// A custom section's byte ranges: `(whole section, payload)`.
+pub(crate) type CustomSection = (std::ops::Range<usize>, std::ops::Range<usize>);
+
+/// The top-level custom sections named `name`.
+pub(crate) fn custom_sections(
+    bytes: &[u8],
+    name: &str,
+) -> Result<Vec<CustomSection>, ManifestError> {
+    Ok(sections(bytes)?
+        .into_iter()
+        .filter_map(|s| custom_payload(bytes, &s, name).map(|p| (s.whole.clone(), p)))
+        .collect())
+}
+
+/// The bytes without the top-level custom sections named `name`.
+pub(crate) fn remove_custom_sections(bytes: &[u8], name: &str) -> Result<Vec<u8>, ManifestError> {
+    let mut out = bytes[..8.min(bytes.len())].to_vec();
+    for section in sections(bytes)? {
+        if custom_payload(bytes, &section, name).is_none() {
+            out.extend_from_slice(&bytes[section.whole]);
+        }
+    }
+    Ok(out)
 }
 
 /// The payload of the top-level manifest section, if there is exactly one.
@@ -499,13 +528,7 @@ fn find_section(bytes: &[u8]) -> Result<Option<&[u8]>, ManifestError> {
 
 /// The component without its manifest section(s), e.g. to pack it again with another manifest.
 pub fn strip(bytes: &[u8]) -> Result<Vec<u8>, ManifestError> {
-    let mut out = bytes[..8.min(bytes.len())].to_vec();
-    for section in sections(bytes)? {
-        if manifest_payload(bytes, &section).is_none() {
-            out.extend_from_slice(&bytes[section.whole]);
-        }
-    }
-    Ok(out)
+    remove_custom_sections(bytes, SECTION_NAME)
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ pub mod manifest;
 mod manifest_section;
 mod plugin;
 mod secrets;
+pub mod signature;
 mod state;
 mod wasi;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -297,56 +297,4 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<Engine> {
     cfg.async_stack_size(512 << 10);
     cfg.max_wasm_stack(256 << 10);
     Ok(Engine::new(&cfg)?)
-}
-
-/// The loaded plugins, by name and world.
-#[derive(Default)]
-pub struct Registry {
-    connectors: HashMap<String, Arc<ConnectorPlugin>>,
-    policies: HashMap<String, Arc<PolicyPlugin>>,
-}
-
-impl Registry {
-    /// Add a loaded plugin; a second plugin with the same name is refused.
-    pub fn insert(&mut self, plugin: Plugin) -> Result<(), LoadError> {
-        let name = plugin.manifest().name.clone();
-        if self.connectors.contains_key(&name) || self.policies.contains_key(&name) {
-            return Err(LoadError::Duplicate(name));
-        }
-        match plugin {
-            Plugin::Connector(c) => {
-                self.connectors.insert(name, c);
-            }
-            Plugin::Policy(p) => {
-                self.policies.insert(name, p);
-            }
-        }
-        Ok(())
-    }
-
-    /// A connector by name.
-    pub fn connector(&self, name: &str) -> Option<&Arc<ConnectorPlugin>> {
-        self.connectors.get(name)
-    }
-
-    /// A reply policy by name.
-    pub fn policy(&self, name: &str) -> Option<&Arc<PolicyPlugin>> {
-        self.policies.get(name)
-    }
-
-    /// Every loaded plugin's manifest and sha256, sorted by name.
-    pub fn list(&self) -> Vec<(Manifest, String)> {
-        let mut all: Vec<(Manifest, String)> = self
-            .connectors
-            .values()
-            .map(|c| (c.manifest().clone(), c.sha256().to_string()))
-            .chain(
-                self.policies
-                    .values()
-                    .map(|p| (p.manifest().clone(), p.sha256().to_string())),
-            )
-            .collect();
-        all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        all
-    }
 }

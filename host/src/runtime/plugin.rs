@@ -19,6 +19,7 @@ use super::state::CallState;
 use crate::vault::SecretScope;
 
 /// A loaded plugin of either world.
+#[derive(Clone)]
 pub enum Plugin {
     /// A connector.
     Connector(Arc<ConnectorPlugin>),
@@ -32,6 +33,14 @@ impl Plugin {
         match self {
             Plugin::Connector(c) => c.manifest(),
             Plugin::Policy(p) => p.manifest(),
+        }
+    }
+
+    /// SHA-256 of its packed component (hex).
+    pub fn sha256(&self) -> &str {
+        match self {
+            Plugin::Connector(c) => c.sha256(),
+            Plugin::Policy(p) => p.sha256(),
         }
     }
 }

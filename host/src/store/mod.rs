@@ -15,6 +15,7 @@ mod ledger;
 mod lifecycle;
 mod onboarding;
 mod outbox;
+mod plugins;
 mod postgres;
 mod tenant;
 mod vault;
@@ -39,6 +40,7 @@ pub use ledger::LedgerRow;
 pub use lifecycle::{MediaRecord, TemplateRecord};
 pub use onboarding::{OnboardingRecord, OnboardingUpdate};
 pub use outbox::{Attempt, Slot};
+pub use plugins::{NewUpload, PinRow, PluginRow, Promotion, PublisherKey};
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};
 pub use vault::{Holder, SealedKeyRow, SealedSecretRow};
@@ -366,13 +368,14 @@ impl Store {
         size: usize,
         source: PluginSource,
     ) -> anyhow::Result<()> {
-        let source = match source {
-            PluginSource::Bundled => "bundled",
-            PluginSource::Directory => "directory",
+        let (source, publisher) = match source {
+            PluginSource::Bundled => ("bundled", "switchyard"),
+            PluginSource::Directory => ("directory", "operator"),
         };
         sqlx::query(
-            "INSERT INTO plugins (sha256, name, version, world, interface, manifest, size_bytes, source)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO plugins (sha256, name, version, world, interface, manifest, size_bytes, source,
+                                  publisher)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (sha256) DO UPDATE SET last_loaded_at = CURRENT_TIMESTAMP",
         )
         .bind(sha256)
@@ -383,6 +386,7 @@ impl Store {
         .bind(serde_json::to_string(manifest)?)
         .bind(size as i64)
         .bind(source)
+        .bind(publisher)
         .execute(&self.pool)
         .await?;
         Ok(())

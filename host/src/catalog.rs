@@ -1,0 +1,1099 @@
+//! The plugin catalog: every plugin version a host can run (bundled in the binary, read from
+//! the plugin directory at start, or uploaded into the database), which one a call runs (a pin
+//! of its endpoint or tenant, else the name's promoted version), and keeping each host's loaded
+//! set in step with the database without a restart: every change bumps a generation counter
+//! that each host polls, then loads what it lacks (compiled once per host through the on-disk
+//! cache). A call holds its plugin, so calls in flight finish on the version they started.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::runtime::signature::{self, PublicKey, SignatureError};
+use crate::runtime::{
+    ConnectorPlugin, LoadError, Manifest, Origins, Plugin, PolicyPlugin, Runtime, World,
+};
+use crate::store::{
+    Mode, NewUpload, PinRow, PluginRow, Promotion, PublisherKey, Store, StoreError, now_ms,
+};
+use crate::supervise::every;
+use crate::tenancy::Scope;
+
+/// Who publishes a plugin: the namespace its names must live in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publisher {
+    /// The plugins built into the binary.
+    Switchyard,
+    /// The operator: any name no other publisher holds.
+    Operator,
+    /// A partner: names `<namespace>-…` only.
+    Partner {
+        /// `par_…`.
+        id: String,
+        /// Its namespace, when the operator gave it one.
+        namespace: Option<String>,
+    },
+}
+
+impl Publisher {
+    /// As stored: `switchyard`, `operator` or `partner:<id>`.
+    pub fn as_stored(&self) -> String {
+        match self {
+            Publisher::Switchyard => "switchyard".into(),
+            Publisher::Operator => "operator".into(),
+            Publisher::Partner { id, .. } => format!("partner:{id}"),
+        }
+    }
+}
+
+/// What pins a call's plugin version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinKind {
+    /// A connector endpoint.
+    Endpoint,
+    /// A tenant's reply policy.
+    Tenant,
+}
+
+impl PinKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinKind::Endpoint => "endpoint",
+            PinKind::Tenant => "tenant",
+        }
+    }
+
+    fn parse(s: &str) -> Option<PinKind> {
+        match s {
+            "endpoint" => Some(PinKind::Endpoint),
+            "tenant" => Some(PinKind::Tenant),
+            _ => None,
+        }
+    }
+}
+
+/// Why an upload, promotion, pin or deletion was refused; each names the failed check.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// Larger than `SWITCHYARD_PLUGIN_MAX_BYTES`.
+    #[error("the component is {size} bytes; at most {max} are accepted")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A core WebAssembly module, or not WebAssembly at all.
+    #[error("{0}")]
+    NotAComponent(&'static str),
+    /// Loading failed (manifest, compile, world, imports).
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The name is outside the publisher's namespace or held by another publisher.
+    #[error("{0}")]
+    Namespace(String),
+    /// This name and version exist with other bytes.
+    #[error("{name} {version} already exists with other bytes; publish a new version")]
+    VersionExists {
+        /// Name.
+        name: String,
+        /// Version.
+        version: String,
+    },
+    /// No such plugin or version (for this caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The version is in use: pinned, promoted, or not an upload.
+    #[error("{0}")]
+    InUse(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Compiling on a blocking thread failed to run.
+    #[error("the compile task failed: {0}")]
+    Task(String),
+    /// The component carries a signature that does not verify (always refused).
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// `SWITCHYARD_REQUIRE_SIGNED` is on and no trusted publisher key signed it.
+    #[error("{0}")]
+    Unsigned(String),
+}
+
+impl CatalogError {
+    /// The stable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CatalogError::TooLarge { .. } => "plugin_too_large",
+            CatalogError::NotAComponent(_) => "not_a_component",
+            CatalogError::Load(LoadError::Manifest(_)) => "invalid_manifest",
+            CatalogError::Load(LoadError::Compile { .. }) => "does_not_compile",
+            CatalogError::Load(LoadError::WrongWorld { .. }) => "wrong_world",
+            CatalogError::Load(LoadError::ForbiddenImport { .. }) => "forbidden_import",
+            CatalogError::Load(_) => "invalid_plugin",
+            CatalogError::Namespace(_) => "namespace_forbidden",
+            CatalogError::VersionExists { .. } => "version_exists",
+            CatalogError::NotFound(_) => "not_found",
+            CatalogError::InUse(_) => "version_in_use",
+            CatalogError::Signature(_) => "bad_signature",
+            CatalogError::Unsigned(_) => "signature_required",
+            CatalogError::Store(_) | CatalogError::Task(_) => "internal",
+        }
+    }
+}
+
+/// One loaded version and where it came from.
+#[derive(Clone)]
+struct Loaded {
+    plugin: Plugin,
+    /// From this host's binary or plugin directory (not the database).
+    local: bool,
+}
+
+/// What the host runs, as of one catalog generation.
+#[derive(Default)]
+struct Snapshot {
+    /// The generation this snapshot reflects (`-1` before the first load).
+    generation: i64,
+    /// name → version → plugin.
+    versions: HashMap<String, BTreeMap<String, Loaded>>,
+    /// Promotions from the database: name → promotion.
+    promoted: HashMap<String, Promotion>,
+    /// (kind, target, plugin) → pinned version.
+    pins: HashMap<(PinKind, String, String), String>,
+    /// Every row of the catalog, for listing.
+    rows: Vec<PluginRow>,
+    /// Uploaded versions this host could not load: sha256 → why.
+    failures: HashMap<String, String>,
+    /// Publisher keys the operator registered (revoked ones included).
+    keys: Vec<PublisherKey>,
+    /// Partners' namespaces: partner id → namespace.
+    namespaces: HashMap<String, String>,
+}
+
+/// What a version's signature says, judged against the keys registered now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SignatureInfo {
+    /// `unsigned`; `trusted` (a registered, unrevoked key of a publisher that may publish the
+    /// name); `untrusted` (an unknown or revoked key).
+    pub state: String,
+    /// The signing key's id.
+    pub key: Option<String>,
+    /// The key's publisher, when it is registered.
+    pub publisher: Option<String>,
+}
+
+impl SignatureInfo {
+    fn trusted(&self) -> bool {
+        self.state == "trusted"
+    }
+}
+
+/// Judge a stored signature (`unsigned` or `key:<id>`) of `name`; `Err` when a registered key
+/// signed a name its publisher may not publish (no partner ships a `meta-cloud`).
+fn judge(
+    stored: &str,
+    name: &str,
+    holders: &[String],
+    keys: &[PublisherKey],
+    namespaces: &HashMap<String, String>,
+) -> Result<SignatureInfo, CatalogError> {
+    let Some(id) = stored.strip_prefix("key:") else {
+        return Ok(SignatureInfo {
+            state: "unsigned".into(),
+            key: None,
+            publisher: None,
+        });
+    };
+    let untrusted = |publisher: Option<String>| SignatureInfo {
+        state: "untrusted".into(),
+        key: Some(id.to_string()),
+        publisher,
+    };
+    let Some(k) = keys.iter().find(|k| k.id == id) else {
+        return Ok(untrusted(None));
+    };
+    if k.revoked_at.is_some() {
+        return Ok(untrusted(Some(k.publisher.clone())));
+    }
+    let publisher = match k.publisher.strip_prefix("partner:") {
+        Some(partner) => Publisher::Partner {
+            id: partner.to_string(),
+            namespace: namespaces.get(partner).cloned(),
+        },
+        None => Publisher::Operator,
+    };
+    check_namespace(&publisher, name, holders).map_err(|e| {
+        CatalogError::Namespace(format!("the signing key {id} of {}: {e}", k.publisher))
+    })?;
+    Ok(SignatureInfo {
+        state: "trusted".into(),
+        key: Some(id.to_string()),
+        publisher: Some(k.publisher.clone()),
+    })
+}
+
+/// The publishers of `name` in `rows`.
+fn holders(rows: &[PluginRow], name: &str) -> Vec<String> {
+    let mut h: Vec<String> = rows
+        .iter()
+        .filter(|r| r.name == name)
+        .map(|r| r.publisher.clone())
+        .collect();
+    h.sort();
+    h.dedup();
+    h
+}
+
+/// A name's versions as the API shows them.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PluginInfo {
+    /// Plugin name.
+    pub name: String,
+    /// `connector` or `reply-policy`.
+    pub world: String,
+    /// `switchyard` (bundled), `operator` or `partner:<id>`.
+    pub publisher: String,
+    /// The version calls run when nothing pins one.
+    pub promoted: Option<String>,
+    /// Why that version is promoted (`bundled`, `first version`, `promoted: …`, `rolled back: …`).
+    pub promoted_reason: Option<String>,
+    /// The version promoted before it (what a roll back returns to).
+    pub previous: Option<String>,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// One version as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct VersionInfo {
+    /// Version.
+    pub version: String,
+    /// SHA-256 of the packed component (hex).
+    pub sha256: String,
+    /// Interface package it was built against, e.g. `switchyard:plugin@0.1.0`.
+    pub interface: String,
+    /// `bundled`, `directory` or `upload`.
+    pub source: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Hosts its manifest asks to reach.
+    pub egress_requested: Vec<String>,
+    /// Whether this host has it loaded and callable.
+    pub loaded: bool,
+    /// Why this host could not load it, when it could not.
+    pub load_error: Option<String>,
+    /// How many endpoints and tenants pin it.
+    pub pinned_by: usize,
+    /// Who uploaded it.
+    pub uploaded_by: Option<String>,
+    /// When (Unix ms).
+    pub uploaded_at: Option<i64>,
+    /// Its signature, judged against the publisher keys registered now.
+    pub signature: SignatureInfo,
+}
+
+/// The catalog of one host process.
+pub struct Catalog {
+    runtime: Arc<Runtime>,
+    store: Store,
+    origins: Box<dyn Fn(&str) -> Origins + Send + Sync>,
+    max_upload: usize,
+    require_signed: bool,
+    current: RwLock<Arc<Snapshot>>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// The wasm binary header's version field: a core module's, and a component's.
+const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+
+/// Refuse what is not a component before anything parses it.
+fn check_component(bytes: &[u8]) -> Result<(), CatalogError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(CatalogError::NotAComponent(
+            "not WebAssembly: upload a component packed by `switchyard plugin pack`",
+        ));
+    }
+    match <[u8; 4]>::try_from(&bytes[4..8]) {
+        Ok(CORE_MODULE) => Err(CatalogError::NotAComponent(
+            "a core WebAssembly module, not a component: build for wasm32-wasip2 and pack it",
+        )),
+        Ok(COMPONENT) => Ok(()),
+        _ => Err(CatalogError::NotAComponent(
+            "an unknown WebAssembly binary version: build a component for wasm32-wasip2",
+        )),
+    }
+}
+
+/// Whether `publisher` may publish `name`, given who already holds it.
+fn check_namespace(
+    publisher: &Publisher,
+    name: &str,
+    holders: &[String],
+) -> Result<(), CatalogError> {
+    let me = publisher.as_stored();
+    // The operator may ship any name no partner holds (a fix of a bundled plugin included).
+    let clash = |h: &&String| match publisher {
+        Publisher::Operator | Publisher::Switchyard => h.starts_with("partner:"),
+        Publisher::Partner { .. } => **h != me,
+    };
+    if let Some(other) = holders.iter().find(clash) {
+        return Err(CatalogError::Namespace(format!(
+            "{name} is published by {other}; choose another name"
+        )));
+    }
+    match publisher {
+        Publisher::Switchyard | Publisher::Operator => Ok(()),
+        Publisher::Partner {
+            namespace: None, ..
+        } => Err(CatalogError::Namespace(
+            "this partner has no plugin namespace yet; the operator assigns one".into(),
+        )),
+        Publisher::Partner {
+            namespace: Some(ns),
+            ..
+        } if name.starts_with(&format!("{ns}-")) => Ok(()),
+        Publisher::Partner {
+            namespace: Some(ns),
+            ..
+        } => Err(CatalogError::Namespace(format!(
+            "{name} is outside this partner's namespace: name it {ns}-…"
+        ))),
+    }
+}
+
+/// Refuse a plugin-directory component that no trusted publisher key signed (when
+/// `SWITCHYARD_REQUIRE_SIGNED` is on); bundled plugins are part of the binary and exempt.
+pub async fn check_directory_signature(
+    store: &Store,
+    bytes: &[u8],
+    name: &str,
+) -> Result<(), CatalogError> {
+    let signer = signature::signer(bytes)?;
+    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+    let rows = tx.plugin_rows().await?;
+    let keys = tx.publisher_keys().await?;
+    let namespaces: HashMap<String, String> = tx.partner_namespaces().await?.into_iter().collect();
+    tx.commit().await?;
+    let stored = signer.map_or_else(|| "unsigned".to_string(), |k| format!("key:{}", k.id()));
+    let trust = judge(&stored, name, &holders(&rows, name), &keys, &namespaces)?;
+    if trust.trusted() {
+        Ok(())
+    } else {
+        Err(CatalogError::Unsigned(format!(
+            "SWITCHYARD_REQUIRE_SIGNED is on and {name}'s signature is {}",
+            trust.state
+        )))
+    }
+}
+
+impl Catalog {
+    /// A catalog over `runtime`, with the plugins loaded from the binary and the plugin
+    /// directory (`local`), then the database's uploads, promotions and pins.
+    pub async fn start(
+        runtime: Runtime,
+        store: Store,
+        origins: Box<dyn Fn(&str) -> Origins + Send + Sync>,
+        max_upload: usize,
+        require_signed: bool,
+        local: Vec<Plugin>,
+    ) -> anyhow::Result<Arc<Catalog>> {
+        let mut versions: HashMap<String, BTreeMap<String, Loaded>> = HashMap::new();
+        for plugin in local {
+            let m = plugin.manifest();
+            let (name, version) = (m.name.clone(), m.version.clone());
+            let same = versions.entry(name.clone()).or_default();
+            if same
+                .insert(
+                    version,
+                    Loaded {
+                        plugin,
+                        local: true,
+                    },
+                )
+                .is_some()
+                || same.len() > 1
+            {
+                anyhow::bail!("{}", LoadError::Duplicate(name));
+            }
+        }
+        let catalog = Arc::new(Catalog {
+            runtime: Arc::new(runtime),
+            store,
+            origins,
+            max_upload,
+            require_signed,
+            current: RwLock::new(Arc::new(Snapshot {
+                generation: -1,
+                versions,
+                ..Snapshot::default()
+            })),
+            reloading: tokio::sync::Mutex::new(()),
+        });
+        catalog.reload().await?;
+        Ok(catalog)
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The version `name` runs for `pin` (its endpoint or tenant), else the promoted one, else
+    /// this host's own (bundled or directory) version.
+    fn resolve(&self, name: &str, pin: Option<(PinKind, &str)>) -> Option<Plugin> {
+        let s = self.snapshot();
+        let versions = s.versions.get(name)?;
+        let pinned = pin.and_then(|(kind, target)| {
+            s.pins
+                .get(&(kind, target.to_string(), name.to_string()))
+                .cloned()
+        });
+        let version = match pinned {
+            Some(v) => v,
+            None => match s.promoted.get(name) {
+                Some(p) => p.version.clone(),
+                None => versions
+                    .iter()
+                    .find(|(_, l)| l.local)
+                    .map(|(v, _)| v.clone())?,
+            },
+        };
+        versions.get(&version).map(|l| l.plugin.clone())
+    }
+
+    /// The connector `name` as `endpoint` runs it (`None` endpoint: the promoted version).
+    pub fn connector(&self, name: &str, endpoint: Option<&str>) -> Option<Arc<ConnectorPlugin>> {
+        match self.resolve(name, endpoint.map(|e| (PinKind::Endpoint, e)))? {
+            Plugin::Connector(c) => Some(c),
+            Plugin::Policy(_) => None,
+        }
+    }
+
+    /// The reply policy `name` as `tenant` runs it.
+    pub fn policy(&self, name: &str, tenant: &str) -> Option<Arc<PolicyPlugin>> {
+        match self.resolve(name, Some((PinKind::Tenant, tenant)))? {
+            Plugin::Policy(p) => Some(p),
+            Plugin::Connector(_) => None,
+        }
+    }
+
+    /// The largest component an upload may be, in bytes.
+    pub fn max_upload(&self) -> usize {
+        self.max_upload
+    }
+
+    /// How many plugin versions this host has loaded.
+    pub fn loaded(&self) -> usize {
+        self.snapshot().versions.values().map(BTreeMap::len).sum()
+    }
+
+    /// The catalog generation this host has loaded.
+    pub fn generation(&self) -> i64 {
+        self.snapshot().generation
+    }
+
+    /// Whether tenants of `partner` (`None`: the operator's own tenants) may use `name`: a
+    /// partner's plugin serves that partner's tenants only.
+    pub fn usable_by(&self, name: &str, partner: Option<&str>) -> bool {
+        match self.publisher(name) {
+            Some(p) => match p.strip_prefix("partner:") {
+                Some(owner) => Some(owner) == partner,
+                None => true,
+            },
+            // Loaded from this host's binary or directory but not yet recorded.
+            None => true,
+        }
+    }
+
+    /// The version `kind`/`target` pins `name` at, if any.
+    pub fn pinned(&self, kind: PinKind, target: &str, name: &str) -> Option<String> {
+        self.snapshot()
+            .pins
+            .get(&(kind, target.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Who published `name` (`None`: no such plugin).
+    pub fn publisher(&self, name: &str) -> Option<String> {
+        let s = self.snapshot();
+        s.rows
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.publisher.clone())
+    }
+
+    /// The plugins a caller sees: everything for the operator, otherwise what is published by
+    /// Switchyard, the operator or `partner` itself.
+    pub fn list(&self, partner: Option<&str>) -> Vec<PluginInfo> {
+        let s = self.snapshot();
+        let mine = partner.map(|p| format!("partner:{p}"));
+        let visible = |publisher: &str| {
+            partner.is_none()
+                || !publisher.starts_with("partner:")
+                || Some(publisher) == mine.as_deref()
+        };
+        let mut by_name: BTreeMap<&str, Vec<&PluginRow>> = BTreeMap::new();
+        for r in &s.rows {
+            if visible(&r.publisher) {
+                by_name.entry(&r.name).or_default().push(r);
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, rows)| {
+                let promotion = s.promoted.get(name);
+                let local = s
+                    .versions
+                    .get(name)
+                    .and_then(|v| v.iter().find(|(_, l)| l.local).map(|(v, _)| v.clone()));
+                let mut versions: Vec<VersionInfo> = Vec::new();
+                for r in &rows {
+                    // A bundled version re-recorded with new bytes (a rebuild) shows once: the
+                    // bytes this host runs.
+                    let loaded = s
+                        .versions
+                        .get(name)
+                        .and_then(|v| v.get(&r.version))
+                        .is_some_and(|l| l.plugin.sha256() == r.sha256);
+                    if r.source != "upload" && !loaded {
+                        continue;
+                    }
+                    let manifest: Option<Manifest> = serde_json::from_str(&r.manifest).ok();
+                    versions.push(VersionInfo {
+                        version: r.version.clone(),
+                        sha256: r.sha256.clone(),
+                        interface: r.interface.clone(),
+                        source: r.source.clone(),
+                        size_bytes: r.size_bytes,
+                        egress_requested: manifest.map(|m| m.egress).unwrap_or_default(),
+                        loaded,
+                        load_error: s.failures.get(&r.sha256).cloned(),
+                        pinned_by: s
+                            .pins
+                            .iter()
+                            .filter(|((_, _, p), v)| p == name && **v == r.version)
+                            .count(),
+                        uploaded_by: r.uploaded_by.clone(),
+                        uploaded_at: r.uploaded_at,
+                        signature: judge(
+                            &r.signature,
+                            name,
+                            &holders(&s.rows, name),
+                            &s.keys,
+                            &s.namespaces,
+                        )
+                        .unwrap_or_else(|_| SignatureInfo {
+                            state: "untrusted".into(),
+                            key: r.signature.strip_prefix("key:").map(str::to_string),
+                            publisher: None,
+                        }),
+                    });
+                }
+                PluginInfo {
+                    name: name.to_string(),
+                    world: rows.first().map(|r| r.world.clone()).unwrap_or_default(),
+                    publisher: rows
+                        .first()
+                        .map(|r| r.publisher.clone())
+                        .unwrap_or_default(),
+                    promoted: promotion.map(|p| p.version.clone()).or(local.clone()),
+                    promoted_reason: promotion
+                        .map(|p| p.reason.clone())
+                        .or(local.map(|_| "bundled with this host".to_string())),
+                    previous: promotion.and_then(|p| p.previous.clone()),
+                    versions,
+                }
+            })
+            .collect()
+    }
+
+    /// Load what the database holds and this host lacks, when the generation moved; whether
+    /// anything was reloaded.
+    pub async fn reload(&self) -> Result<bool, CatalogError> {
+        let _one = self.reloading.lock().await;
+        let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
+        let generation = tx.plugin_generation().await?;
+        let current = self.snapshot();
+        if generation == current.generation {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let rows = tx.plugin_rows().await?;
+        let promotions = tx.promotions().await?;
+        let pins = tx.pins().await?;
+        let keys = tx.publisher_keys().await?;
+        let namespaces: HashMap<String, String> =
+            tx.partner_namespaces().await?.into_iter().collect();
+        tx.commit().await?;
+        let mut versions: HashMap<String, BTreeMap<String, Loaded>> = HashMap::new();
+        for (name, vs) in &current.versions {
+            for (v, l) in vs {
+                if l.local {
+                    versions
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(v.clone(), l.clone());
+                }
+            }
+        }
+        let mut failures = HashMap::new();
+        for r in rows.iter().filter(|r| r.source == "upload") {
+            if self.require_signed {
+                let trust = judge(
+                    &r.signature,
+                    &r.name,
+                    &holders(&rows, &r.name),
+                    &keys,
+                    &namespaces,
+                );
+                if !trust.as_ref().is_ok_and(SignatureInfo::trusted) {
+                    let why = format!(
+                        "not loaded: SWITCHYARD_REQUIRE_SIGNED is on and its signature is not trusted ({})",
+                        trust.map(|t| t.state).unwrap_or_else(|e| e.to_string())
+                    );
+                    tracing::warn!(plugin = %r.name, version = %r.version, "{why}");
+                    failures.insert(r.sha256.clone(), why);
+                    continue;
+                }
+            }
+            let already = current
+                .versions
+                .get(&r.name)
+                .and_then(|v| v.get(&r.version))
+                .filter(|l| l.plugin.sha256() == r.sha256)
+                .cloned();
+            let loaded = match already {
+                Some(l) => l,
+                None => match self.load_stored(&r.sha256, &r.name).await {
+                    Ok(plugin) => Loaded {
+                        plugin,
+                        local: false,
+                    },
+                    Err(e) => {
+                        tracing::error!(plugin = %r.name, version = %r.version, error = %e, "uploaded plugin not loadable on this host");
+                        failures.insert(r.sha256.clone(), e.to_string());
+                        continue;
+                    }
+                },
+            };
+            let slot = versions.entry(r.name.clone()).or_default();
+            if slot.get(&r.version).is_some_and(|l| l.local) {
+                continue; // this host's own build of the same version wins
+            }
+            slot.insert(r.version.clone(), loaded);
+        }
+        let next = Snapshot {
+            generation,
+            versions,
+            promoted: promotions
+                .into_iter()
+                .map(|p| (p.name.clone(), p))
+                .collect(),
+            pins: pins
+                .into_iter()
+                .filter_map(|p: PinRow| {
+                    Some(((PinKind::parse(&p.kind)?, p.target, p.plugin), p.version))
+                })
+                .collect(),
+            rows,
+            failures,
+            keys,
+            namespaces,
+        };
+        if let Ok(mut slot) = self.current.write() {
+            *slot = Arc::new(next);
+        }
+        tracing::info!(generation, "plugin catalog loaded");
+        Ok(true)
+    }
+
+    /// Compile and link an uploaded version's stored bytes (off the async threads).
+    async fn load_stored(&self, sha256: &str, name: &str) -> Result<Plugin, CatalogError> {
+        let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
+        let bytes = tx.plugin_component(sha256).await?;
+        tx.commit().await?;
+        let bytes =
+            bytes.ok_or_else(|| CatalogError::NotFound(format!("{sha256} has no bytes")))?;
+        self.compile(bytes, name).await
+    }
+
+    async fn compile(&self, bytes: Vec<u8>, name: &str) -> Result<Plugin, CatalogError> {
+        let runtime = self.runtime.clone();
+        let origins = (self.origins)(name);
+        tokio::task::spawn_blocking(move || runtime.load(&bytes, origins))
+            .await
+            .map_err(|e| CatalogError::Task(e.to_string()))?
+            .map_err(CatalogError::Load)
+    }
+
+    /// Check, compile and store an uploaded component; the first version of a new name is
+    /// promoted at once. Returns the name, version and sha256, and whether it was new.
+    pub async fn upload(
+        &self,
+        bytes: Vec<u8>,
+        publisher: &Publisher,
+        actor: &str,
+    ) -> Result<(PluginRow, bool), CatalogError> {
+        if bytes.len() > self.max_upload {
+            return Err(CatalogError::TooLarge {
+                size: bytes.len(),
+                max: self.max_upload,
+            });
+        }
+        check_component(&bytes)?;
+        let manifest = Manifest::from_component(&bytes).map_err(LoadError::from)?;
+        let signer = signature::signer(&bytes)?;
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
+        let rows = tx.plugin_rows().await?;
+        let keys = tx.publisher_keys().await?;
+        let namespaces: HashMap<String, String> =
+            tx.partner_namespaces().await?.into_iter().collect();
+        tx.commit().await?;
+        let same_name: Vec<&PluginRow> = rows.iter().filter(|r| r.name == manifest.name).collect();
+        let name_holders = holders(&rows, &manifest.name);
+        check_namespace(publisher, &manifest.name, &name_holders)?;
+        let stored_signature = match &signer {
+            Some(key) => {
+                let registered = keys
+                    .iter()
+                    .any(|k| k.id == key.id() && k.public_key == key.to_text());
+                if registered {
+                    format!("key:{}", key.id())
+                } else {
+                    format!("key:{}:unregistered", key.id())
+                }
+            }
+            None => "unsigned".to_string(),
+        };
+        let trust = judge(
+            &stored_signature,
+            &manifest.name,
+            &name_holders,
+            &keys,
+            &namespaces,
+        )?;
+        if self.require_signed && !trust.trusted() {
+            return Err(CatalogError::Unsigned(match trust.key {
+                Some(k) => format!("SWITCHYARD_REQUIRE_SIGNED is on and key {k} is not a registered, unrevoked publisher key"),
+                None => "SWITCHYARD_REQUIRE_SIGNED is on: sign the component with `switchyard plugin sign` and register the key".into(),
+            }));
+        }
+        if let Some(existing) = same_name.iter().find(|r| r.version == manifest.version) {
+            if existing.sha256 == sha256 && existing.source == "upload" {
+                return Ok(((*existing).clone(), false));
+            }
+            return Err(CatalogError::VersionExists {
+                name: manifest.name.clone(),
+                version: manifest.version.clone(),
+            });
+        }
+        // The loader's checks: the component compiles, implements its world, imports nothing else.
+        self.compile(bytes.clone(), &manifest.name).await?;
+        let manifest_json =
+            serde_json::to_string(&manifest).map_err(|e| CatalogError::Task(e.to_string()))?;
+        let publisher_name = publisher.as_stored();
+        let world = manifest.world.as_str();
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        tx.insert_upload(&NewUpload {
+            sha256: &sha256,
+            name: &manifest.name,
+            version: &manifest.version,
+            world,
+            interface: &manifest.interface,
+            manifest: &manifest_json,
+            publisher: &publisher_name,
+            uploaded_by: actor,
+            component: &bytes,
+            signature: &stored_signature,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => CatalogError::VersionExists {
+                name: manifest.name.clone(),
+                version: manifest.version.clone(),
+            },
+            other => other.into(),
+        })?;
+        if same_name.is_empty() {
+            tx.promote(
+                &manifest.name,
+                &manifest.version,
+                None,
+                "first version",
+                actor,
+            )
+            .await?;
+        }
+        tx.bump_plugin_generation().await?;
+        let mut rows = tx.plugin_rows().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        let row = rows
+            .drain(..)
+            .find(|r| r.sha256 == sha256)
+            .ok_or_else(|| CatalogError::NotFound(format!("{sha256} vanished")))?;
+        tracing::info!(plugin = %manifest.name, version = %manifest.version, sha256 = %&sha256[..12], publisher = %publisher_name, actor, "plugin uploaded");
+        Ok((row, true))
+    }
+
+    /// Make `version` the one `name`'s unpinned calls run, on every host.
+    pub async fn promote(
+        &self,
+        name: &str,
+        version: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), CatalogError> {
+        let s = self.snapshot();
+        if !s
+            .versions
+            .get(name)
+            .is_some_and(|v| v.contains_key(version))
+        {
+            return Err(CatalogError::NotFound(format!(
+                "{name} {version} is not loaded on this host"
+            )));
+        }
+        let current = self.promoted_version(&s, name);
+        if current.as_deref() == Some(version) {
+            return Ok(());
+        }
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        tx.promote(name, version, current.as_deref(), reason, actor)
+            .await?;
+        tx.bump_plugin_generation().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        tracing::warn!(
+            plugin = name,
+            version,
+            reason,
+            actor,
+            "plugin version promoted"
+        );
+        Ok(())
+    }
+
+    /// Return `name` to the version promoted before the current one.
+    pub async fn roll_back(
+        &self,
+        name: &str,
+        why: &str,
+        actor: &str,
+    ) -> Result<String, CatalogError> {
+        let s = self.snapshot();
+        let previous = s
+            .promoted
+            .get(name)
+            .and_then(|p| p.previous.clone())
+            .ok_or_else(|| {
+                CatalogError::InUse(format!("{name} has no earlier promoted version"))
+            })?;
+        self.promote(name, &previous, &format!("rolled back: {why}"), actor)
+            .await?;
+        Ok(previous)
+    }
+
+    fn promoted_version(&self, s: &Snapshot, name: &str) -> Option<String> {
+        s.promoted.get(name).map(|p| p.version.clone()).or_else(|| {
+            s.versions
+                .get(name)?
+                .iter()
+                .find(|(_, l)| l.local)
+                .map(|(v, _)| v.clone())
+        })
+    }
+
+    /// Pin `kind`/`target`'s `name` at `version` (`None`: follow the promoted version).
+    pub async fn pin(
+        &self,
+        kind: PinKind,
+        target: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        if let Some(v) = version
+            && !self
+                .snapshot()
+                .versions
+                .get(name)
+                .is_some_and(|vs| vs.contains_key(v))
+        {
+            return Err(CatalogError::NotFound(format!(
+                "{name} {v} is not loaded on this host"
+            )));
+        }
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        tx.set_pin(kind.as_str(), target, name, version).await?;
+        tx.bump_plugin_generation().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        Ok(())
+    }
+
+    /// Delete an uploaded version nothing pins or promotes.
+    pub async fn delete(&self, name: &str, version: &str) -> Result<(), CatalogError> {
+        let s = self.snapshot();
+        let row = s
+            .rows
+            .iter()
+            .find(|r| r.name == name && r.version == version && r.source == "upload")
+            .ok_or_else(|| CatalogError::NotFound(format!("no uploaded {name} {version}")))?;
+        if self.promoted_version(&s, name).as_deref() == Some(version)
+            && s.rows.iter().filter(|r| r.name == name).count() > 1
+        {
+            return Err(CatalogError::InUse(format!(
+                "{name} {version} is the promoted version; promote another first"
+            )));
+        }
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        let pinned = tx.pins_on(name, version).await?;
+        if pinned > 0 {
+            return Err(CatalogError::InUse(format!(
+                "{name} {version} is pinned by {pinned} endpoint(s) or tenant(s)"
+            )));
+        }
+        tx.delete_upload(&row.name, &row.version).await?;
+        if s.rows.iter().filter(|r| r.name == name).count() == 1 {
+            tx.drop_promotion(name).await?;
+        }
+        tx.bump_plugin_generation().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        Ok(())
+    }
+
+    /// Register a publisher key (`publisher`: `operator` or `partner:<id>`).
+    pub async fn add_key(
+        &self,
+        publisher: &str,
+        key: &PublicKey,
+        label: Option<String>,
+    ) -> Result<PublisherKey, CatalogError> {
+        let record = PublisherKey {
+            id: key.id(),
+            publisher: publisher.to_string(),
+            public_key: key.to_text(),
+            label,
+            created_at: now_ms(),
+            revoked_at: None,
+        };
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        tx.insert_publisher_key(&record)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => CatalogError::VersionExists {
+                    name: "publisher key".into(),
+                    version: record.id.clone(),
+                },
+                other => other.into(),
+            })?;
+        tx.bump_plugin_generation().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        Ok(record)
+    }
+
+    /// Revoke a publisher key: its signatures are no longer trusted, on every host.
+    pub async fn revoke_key(&self, id: &str) -> Result<(), CatalogError> {
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        if !tx.revoke_publisher_key(id).await? {
+            return Err(CatalogError::NotFound(format!(
+                "no active publisher key {id}"
+            )));
+        }
+        tx.bump_plugin_generation().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        Ok(())
+    }
+
+    /// Every registered publisher key.
+    pub fn keys(&self) -> Vec<PublisherKey> {
+        self.snapshot().keys.clone()
+    }
+
+    /// Poll the generation every `interval` and reload on change, until `shutdown`.
+    pub fn spawn_poller(
+        self: &Arc<Self>,
+        interval: Duration,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let me = self.clone();
+        every("plugin catalog poller", interval, shutdown, move || {
+            let me = me.clone();
+            async move {
+                if let Err(e) = me.reload().await {
+                    tracing::warn!(error = %e, "plugin catalog reload failed");
+                }
+            }
+        });
+    }
+
+    /// The world of a loaded plugin name.
+    pub fn world(&self, name: &str) -> Option<World> {
+        self.resolve(name, None).map(|p| p.manifest().world)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_components_pass_the_header_check() {
+        assert!(check_component(b"\0asm\x0d\x00\x01\x00rest").is_ok());
+        assert_eq!(
+            check_component(b"\0asm\x01\x00\x00\x00rest")
+                .err()
+                .map(|e| e.code()),
+            Some("not_a_component")
+        );
+        assert!(check_component(b"PK\x03\x04zipfile").is_err());
+        assert!(check_component(b"\0asm").is_err());
+    }
+
+    #[test]
+    fn partners_publish_only_in_their_namespace_and_names_stay_with_their_publisher() {
+        let acme = Publisher::Partner {
+            id: "par_1".into(),
+            namespace: Some("acme".into()),
+        };
+        assert!(check_namespace(&acme, "acme-telegram", &[]).is_ok());
+        assert!(check_namespace(&acme, "acme-telegram", &["partner:par_1".into()]).is_ok());
+        // Outside the namespace, or a name Switchyard or another partner holds.
+        for (name, holders) in [
+            ("meta-cloud", vec!["switchyard".to_string()]),
+            ("acmex-bot", vec![]),
+            ("acme-bot", vec!["partner:par_2".to_string()]),
+        ] {
+            assert_eq!(
+                check_namespace(&acme, name, &holders)
+                    .err()
+                    .map(|e| e.code()),
+                Some("namespace_forbidden"),
+                "{name}"
+            );
+        }
+        let none = Publisher::Partner {
+            id: "par_3".into(),
+            namespace: None,
+        };
+        assert!(check_namespace(&none, "anything", &[]).is_err());
+        // The operator publishes any name no partner holds, Switchyard's own included.
+        assert!(check_namespace(&Publisher::Operator, "acme-bot", &[]).is_ok());
+        assert!(
+            check_namespace(&Publisher::Operator, "meta-cloud", &["switchyard".into()]).is_ok()
+        );
+        assert!(
+            check_namespace(&Publisher::Operator, "acme-bot", &["partner:par_1".into()]).is_err()
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! `/api/v1/plugins`: the operator and partners ship plugin versions to a running host, list
+//! them, promote one, roll back, and delete what nothing uses; `PUT /api/v1/endpoints/{id}/plugin`
+//! pins an endpoint's connector version. Partners act only in their own namespace and see only
+//! their own plugins beside the operator's and the bundled ones.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::{Auth, Operator};
+use super::json::ApiJson;
+use crate::catalog::{PinKind, PluginInfo, Publisher, VersionInfo};
+use crate::error::ApiError;
+use crate::store::{Mode, PublisherKey};
+use crate::tenancy::{Principal, Scope};
+
+/// An uploaded version, as stored.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UploadedPlugin {
+    /// Plugin name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// SHA-256 of the packed component (hex).
+    pub sha256: String,
+    /// `connector` or `reply-policy`.
+    pub world: String,
+    /// Interface package it was built against.
+    pub interface: String,
+    /// `switchyard`, `operator` or `partner:<id>`.
+    pub publisher: String,
+    /// Whether it is the name's promoted version now (a new name's first version is).
+    pub promoted: bool,
+}
+
+/// `POST …/plugins/{name}/promote` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Promote {
+    /// The version to promote (loaded on this host).
+    pub version: String,
+    /// Why, for the record (at most 200 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST …/plugins/{name}/rollback` body (`{}` when no reason is given).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollBack {
+    /// Why, for the record (at most 200 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `PUT /api/v1/endpoints/{endpoint}/plugin` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPin {
+    /// The connector version this endpoint runs; `null` follows the promoted version.
+    pub version: Option<String>,
+}
+
+/// The plugins the caller sees.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PluginList {
+    /// One entry per name.
+    pub data: Vec<PluginInfo>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct NamePath {
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct VersionPath {
+    name: String,
+    version: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct EndpointPath {
+    endpoint: String,
+}
+
+/// Who is publishing: the operator, or a partner with its namespace.
+async fn publisher(state: &AppState, principal: &Principal) -> Result<Publisher, ApiError> {
+    match principal {
+        Principal::Operator => Ok(Publisher::Operator),
+        Principal::Partner { partner_id, .. } => {
+            let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+            let namespace = tx.partner_namespace(partner_id).await?;
+            tx.commit().await?;
+            Ok(Publisher::Partner {
+                id: partner_id.clone(),
+                namespace,
+            })
+        }
+        Principal::Tenant { .. } => Err(ApiError::Forbidden),
+    }
+}
+
+/// The partner whose view the caller gets (`None`: the operator's, everything).
+fn viewer(principal: &Principal) -> Result<Option<&str>, ApiError> {
+    match principal {
+        Principal::Operator => Ok(None),
+        Principal::Partner { partner_id, .. } => Ok(Some(partner_id)),
+        Principal::Tenant { .. } => Err(ApiError::Forbidden),
+    }
+}
+
+/// The name as the caller sees it; 404 when it does not exist or belongs to another partner.
+fn visible(state: &AppState, principal: &Principal, name: &str) -> Result<PluginInfo, ApiError> {
+    state
+        .plugins
+        .list(viewer(principal)?)
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or(ApiError::NotFound("plugin"))
+}
+
+/// Changing a name (promote, roll back, delete) is for its publisher or the operator.
+fn may_change(principal: &Principal, info: &PluginInfo) -> Result<(), ApiError> {
+    match principal {
+        Principal::Operator => Ok(()),
+        Principal::Partner { partner_id, .. }
+            if info.publisher == format!("partner:{partner_id}") =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
+fn reason(given: Option<String>, default: &str) -> Result<String, ApiError> {
+    let r = given.unwrap_or_else(|| default.to_string());
+    if r.trim().is_empty() || r.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "invalid_reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    Ok(r)
+}
+
+/// Upload a packed component (operator; a partner in its namespace). It is checked, compiled
+/// and linked before it is stored; every host can call it within a second, with no restart.
+#[utoipa::path(
+    post,
+    path = "/api/v1/plugins",
+    tag = "plugins",
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "A component packed by `switchyard plugin pack`"),
+    responses(
+        (status = 201, description = "Stored and callable", body = UploadedPlugin),
+        (status = 200, description = "These exact bytes were already uploaded", body = UploadedPlugin),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+        crate::http::openapi::Unprocessable,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn upload(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: Body,
+) -> Result<(StatusCode, Json<UploadedPlugin>), ApiError> {
+    let publisher = publisher(&state, &principal).await?;
+    let max = state.plugins.max_upload();
+    let bytes = axum::body::to_bytes(body, max.saturating_add(1))
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    if bytes.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body is empty: send the packed component's bytes".into(),
+        ));
+    }
+    let actor = actor(&principal);
+    let (row, new) = state
+        .plugins
+        .upload(bytes.to_vec(), &publisher, &actor)
+        .await?;
+    let promoted = state
+        .plugins
+        .list(None)
+        .iter()
+        .any(|p| p.name == row.name && p.promoted.as_deref() == Some(row.version.as_str()));
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(UploadedPlugin {
+            name: row.name,
+            version: row.version,
+            sha256: row.sha256,
+            world: row.world,
+            interface: row.interface,
+            publisher: row.publisher,
+            promoted,
+        }),
+    ))
+}
+
+/// The plugins the caller may use: every name with its versions, promotion and pins.
+#[utoipa::path(
+    get,
+    path = "/api/v1/plugins",
+    tag = "plugins",
+    responses(
+        (status = 200, description = "OK", body = PluginList),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<PluginList>, ApiError> {
+    Ok(Json(PluginList {
+        data: state.plugins.list(viewer(&principal)?),
+    }))
+}
+
+/// One plugin name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/plugins/{name}",
+    tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    responses(
+        (status = 200, description = "OK", body = PluginInfo),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(p): Path<NamePath>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(visible(&state, &principal, &p.name)?))
+}
+
+/// One version of a plugin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/plugins/{name}/{version}",
+    tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Version")),
+    responses(
+        (status = 200, description = "OK", body = VersionInfo),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show_version(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(p): Path<VersionPath>,
+) -> Result<Json<VersionInfo>, ApiError> {
+    visible(&state, &principal, &p.name)?
+        .versions
+        .into_iter()
+        .find(|v| v.version == p.version)
+        .map(Json)
+        .ok_or(ApiError::NotFound("plugin version"))
+}
+
+/// Delete an uploaded version that nothing pins and that is not promoted.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/plugins/{name}/{version}",
+    tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Version")),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(p): Path<VersionPath>,
+) -> Result<StatusCode, ApiError> {
+    let info = visible(&state, &principal, &p.name)?;
+    may_change(&principal, &info)?;
+    state.plugins.delete(&p.name, &p.version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Make a version the one every unpinned call of this name runs, on every host.
+#[utoipa::path(
+    post,
+    path = "/api/v1/plugins/{name}/promote",
+    tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    request_body = Promote,
+    responses(
+        (status = 200, description = "Promoted", body = PluginInfo),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn promote(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(p): Path<NamePath>,
+    ApiJson(body): ApiJson<Promote>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let info = visible(&state, &principal, &p.name)?;
+    may_change(&principal, &info)?;
+    let why = reason(body.reason, "promoted")?;
+    let actor = actor(&principal);
+    state
+        .plugins
+        .promote(&p.name, &body.version, &why, &actor)
+        .await?;
+    Ok(Json(visible(&state, &principal, &p.name)?))
+}
+
+/// Return to the version promoted before the current one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/plugins/{name}/rollback",
+    tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    request_body = RollBack,
+    responses(
+        (status = 200, description = "Rolled back", body = PluginInfo),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn roll_back(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(p): Path<NamePath>,
+    ApiJson(body): ApiJson<RollBack>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let info = visible(&state, &principal, &p.name)?;
+    may_change(&principal, &info)?;
+    let why = reason(body.reason, "by request")?;
+    let actor = actor(&principal);
+    state.plugins.roll_back(&p.name, &why, &actor).await?;
+    Ok(Json(visible(&state, &principal, &p.name)?))
+}
+
+/// Pin the connector version an endpoint runs, or (`null`) follow the promoted one (the
+/// endpoint's owner: the operator or its partner).
+#[utoipa::path(
+    put,
+    path = "/api/v1/endpoints/{endpoint}/plugin",
+    tag = "plugins",
+    params(("endpoint" = String, Path, description = "Endpoint id (`end_…`)")),
+    request_body = PutPin,
+    responses(
+        (status = 200, description = "Pinned", body = PluginInfo),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn pin_endpoint(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(p): Path<EndpointPath>,
+    ApiJson(body): ApiJson<PutPin>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let endpoint = tx
+        .endpoint(&p.endpoint)
+        .await?
+        .ok_or(ApiError::NotFound("endpoint"))?;
+    tx.commit().await?;
+    let owner_ok = match &principal {
+        Principal::Operator => true,
+        Principal::Partner { partner_id, .. } => endpoint.owner == format!("partner:{partner_id}"),
+        Principal::Tenant { .. } => false,
+    };
+    if !owner_ok {
+        return Err(ApiError::NotFound("endpoint"));
+    }
+    state
+        .plugins
+        .pin(
+            PinKind::Endpoint,
+            &endpoint.id,
+            &endpoint.connector,
+            body.version.as_deref(),
+        )
+        .await?;
+    Ok(Json(visible(&state, &principal, &endpoint.connector)?))
+}
+
+fn actor(principal: &Principal) -> String {
+    match principal {
+        Principal::Partner { partner_id, .. } => format!("partner:{partner_id}"),
+        _ => "operator".to_string(),
+    }
+}
+
+/// `POST /api/v1/publisher-keys` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddKey {
+    /// Whose key: `operator`, or a partner id (`par_…`) whose namespace it may sign.
+    pub publisher: String,
+    /// `ed25519:<base64>`, as `switchyard plugin keygen` prints it.
+    pub public_key: String,
+    /// A label for people (at most 100 characters).
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// The registered publisher keys.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    /// Every key, revoked ones included.
+    pub data: Vec<PublisherKey>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct KeyPath {
+    key: String,
+}
+
+/// Trust a publisher's Ed25519 key for plugin signatures (operator only).
+#[utoipa::path(
+    post,
+    path = "/api/v1/publisher-keys",
+    tag = "plugins",
+    request_body = AddKey,
+    responses(
+        (status = 201, description = "Registered", body = PublisherKey),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_key(
+    State(state): State<AppState>,
+    _: Operator,
+    ApiJson(body): ApiJson<AddKey>,
+) -> Result<(StatusCode, Json<PublisherKey>), ApiError> {
+    let key = crate::runtime::signature::PublicKey::parse(&body.public_key)
+        .map_err(|e| ApiError::unprocessable("invalid_key", e.to_string()))?;
+    if body.label.as_ref().is_some_and(|l| l.chars().count() > 100) {
+        return Err(ApiError::unprocessable(
+            "invalid_label",
+            "label is at most 100 characters",
+        ));
+    }
+    let publisher = match body.publisher.as_str() {
+        "operator" => "operator".to_string(),
+        p if p.starts_with("par_") && p.len() <= 64 => {
+            let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+            let exists = tx.partner_exists(p).await?;
+            tx.commit().await?;
+            if !exists {
+                return Err(ApiError::NotFound("partner"));
+            }
+            format!("partner:{p}")
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_publisher",
+                "publisher is \"operator\" or a partner id (par_…)",
+            ));
+        }
+    };
+    let record = state
+        .plugins
+        .add_key(&publisher, &key, body.label)
+        .await
+        .map_err(|e| match e {
+            crate::catalog::CatalogError::VersionExists { .. } => ApiError::Conflict {
+                code: "key_exists",
+                message: format!("the key {} is registered already", key.id()),
+            },
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// The registered publisher keys (operator only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/publisher-keys",
+    tag = "plugins",
+    responses(
+        (status = 200, description = "OK", body = KeyList),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_keys(State(state): State<AppState>, _: Operator) -> Json<KeyList> {
+    Json(KeyList {
+        data: state.plugins.keys(),
+    })
+}
+
+/// Revoke a publisher key: versions it signed are untrusted from now on (operator only).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/publisher-keys/{key}",
+    tag = "plugins",
+    params(("key" = String, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(p): Path<KeyPath>,
+) -> Result<StatusCode, ApiError> {
+    state.plugins.revoke_key(&p.key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

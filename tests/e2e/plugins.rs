@@ -1,0 +1,671 @@
+//! The plugin catalog (issue 14) against the real binary: uploads checked before anything is
+//! stored, a version callable on every host sharing the database without a restart, versions
+//! side by side with promotion, pins and roll back, and partners kept to their namespace and
+//! their own tenants.
+
+use clap::Parser as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchyard::runtime::{Manifest, World};
+
+use crate::api::{Db, Host, OPERATOR, assert_error, graph_ok, setup};
+use crate::fake::Fake;
+use crate::ingress::{meta_message, sign};
+use crate::pg::PgDb;
+
+/// A bundled (or test) plugin's component repacked under another name, version or world.
+fn repack(from: &str, name: &str, version: &str, world: Option<World>) -> Vec<u8> {
+    let bytes = switchyard::bundled::BUNDLED
+        .iter()
+        .find(|(n, _)| *n == from)
+        .map(|(_, b)| b.to_vec())
+        .or_else(|| {
+            switchyard::bundled::testing_plugin(from)
+                .map(|p| std::fs::read(p).expect("testing plugin"))
+        })
+        .unwrap_or_else(|| panic!("no plugin {from}"));
+    let mut manifest = Manifest::from_component(&bytes).expect("manifest");
+    manifest.name = name.into();
+    manifest.version = version.into();
+    if let Some(w) = world {
+        manifest.world = w;
+        manifest.connection = None;
+        manifest.egress.clear();
+        manifest.credentials.clear();
+    }
+    let raw = switchyard::runtime::manifest::strip(&bytes).expect("strip");
+    manifest.embed(&raw).expect("embed")
+}
+
+/// `POST /api/v1/plugins` with raw bytes.
+async fn upload(h: &Host, token: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/plugins", h.base))
+        .bearer_auth(token)
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A signed Meta text message from 16505551234 to `number`.
+async fn inbound(h: &Host, endpoint: &str, number: &str, wamid: &str, text: &str) {
+    let body = meta_message(number, wamid, text);
+    let r = reqwest::Client::new()
+        .post(format!("{}/hooks/{endpoint}", h.base))
+        .header("x-hub-signature-256", sign("app-secret-1", &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(r.status(), 200);
+}
+
+/// The text of the `n`th reply Graph received from `number` (waits for it).
+async fn reply(graph: &Fake, number: &str, n: usize) -> String {
+    let path = format!("/v26.0/{number}/messages");
+    for _ in 0..1200 {
+        let sends: Vec<String> = graph
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == path)
+            .map(|r| {
+                let b: Value = serde_json::from_slice(&r.body).expect("json");
+                b["text"]["body"].as_str().unwrap_or_default().to_string()
+            })
+            .collect();
+        if let Some(text) = sends.get(n) {
+            return text.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no reply {n} from {number}");
+}
+
+const RULES: &str = r#"{"rules": [{"keywords": ["hours"], "reply": "We are open 9-17."}]}"#;
+
+/// The name as the operator sees it.
+async fn plugin(h: &Host, name: &str) -> Value {
+    h.ok(
+        Method::GET,
+        &format!("/api/v1/plugins/{name}"),
+        OPERATOR,
+        None,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn versions_live_side_by_side_with_promotion_pins_and_roll_back() {
+    let graph = Fake::start_with(graph_ok).await;
+    let h = Host::start(Db::Sqlite, &graph.origin).await;
+    let s = setup(&h).await;
+    // 1.0.0 echoes; 2.0.0 answers from rules. The first version of a new name is promoted.
+    let (status, v1) = upload(&h, OPERATOR, repack("echo", "shop-bot", "1.0.0", None)).await;
+    assert_eq!(status, 201, "{v1}");
+    assert_eq!(v1["promoted"], true);
+    assert_eq!(v1["world"], "reply-policy");
+    assert_eq!(v1["publisher"], "operator");
+    let (status, v2) = upload(
+        &h,
+        OPERATOR,
+        repack("auto-reply", "shop-bot", "2.0.0", None),
+    )
+    .await;
+    assert_eq!(status, 201, "{v2}");
+    assert_eq!(v2["promoted"], false, "a later version waits for promotion");
+    // The same bytes again: nothing new; the same version with other bytes: refused.
+    let (status, again) = upload(
+        &h,
+        OPERATOR,
+        repack("auto-reply", "shop-bot", "2.0.0", None),
+    )
+    .await;
+    assert_eq!((status, &again["sha256"]), (200, &v2["sha256"]));
+    let clash = upload(&h, OPERATOR, repack("echo", "shop-bot", "2.0.0", None)).await;
+    assert_error(&clash, 409, "version_exists");
+
+    for t in [&s.a, &s.b] {
+        let policy = h
+            .ok(
+                Method::PUT,
+                &format!("/api/v1/tenants/{}/policy", t.0),
+                &t.1,
+                Some(json!({"plugin": "shop-bot", "config": serde_json::from_str::<Value>(RULES).expect("json")})),
+            )
+            .await;
+        assert!(policy["version"].is_null(), "{policy}");
+    }
+    inbound(&h, &s.endpoint, "1001", "wamid.V1", "opening hours?").await;
+    assert_eq!(
+        reply(&graph, "1001", 0).await,
+        "opening hours?",
+        "1.0.0 echoes"
+    );
+
+    // Promote 2.0.0; tenant B pins 1.0.0.
+    let p = h
+        .ok(
+            Method::POST,
+            "/api/v1/plugins/shop-bot/promote",
+            OPERATOR,
+            Some(json!({"version": "2.0.0", "reason": "rules engine"})),
+        )
+        .await;
+    assert_eq!(p["promoted"], "2.0.0");
+    assert_eq!(p["previous"], "1.0.0");
+    assert_eq!(p["promoted_reason"], "rules engine");
+    let pinned = h
+        .ok(
+            Method::PUT,
+            &format!("/api/v1/tenants/{}/policy", s.b.0),
+            &s.b.1,
+            Some(json!({"plugin": "shop-bot", "version": "1.0.0",
+                        "config": serde_json::from_str::<Value>(RULES).expect("json")})),
+        )
+        .await;
+    assert_eq!(pinned["version"], "1.0.0");
+    inbound(&h, &s.endpoint, "1001", "wamid.V2", "opening hours?").await;
+    inbound(&h, &s.endpoint, "2002", "wamid.V3", "opening hours?").await;
+    assert_eq!(
+        reply(&graph, "1001", 1).await,
+        "We are open 9-17.",
+        "A runs 2.0.0"
+    );
+    assert_eq!(
+        reply(&graph, "2002", 0).await,
+        "opening hours?",
+        "B stays on 1.0.0"
+    );
+
+    // Roll back: A is back on 1.0.0, and the record says why.
+    let back = h
+        .ok(
+            Method::POST,
+            "/api/v1/plugins/shop-bot/rollback",
+            OPERATOR,
+            Some(json!({"reason": "customers complained"})),
+        )
+        .await;
+    assert_eq!(back["promoted"], "1.0.0");
+    assert_eq!(back["promoted_reason"], "rolled back: customers complained");
+    inbound(&h, &s.endpoint, "1001", "wamid.V4", "opening hours?").await;
+    assert_eq!(reply(&graph, "1001", 2).await, "opening hours?");
+
+    // 1.0.0 is promoted and pinned: not deletable; 2.0.0 is neither.
+    let info = plugin(&h, "shop-bot").await;
+    let v = |version: &str| {
+        info["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .find(|v| v["version"] == version)
+            .cloned()
+            .expect("version listed")
+    };
+    assert_eq!(v("1.0.0")["pinned_by"], 1);
+    assert_eq!(v("2.0.0")["loaded"], true);
+    assert_eq!(v("2.0.0")["source"], "upload");
+    let busy = h
+        .call(
+            Method::DELETE,
+            "/api/v1/plugins/shop-bot/1.0.0",
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_error(&busy, 409, "version_in_use");
+    let (status, _) = h
+        .call(
+            Method::DELETE,
+            "/api/v1/plugins/shop-bot/2.0.0",
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let gone = h
+        .call(
+            Method::GET,
+            "/api/v1/plugins/shop-bot/2.0.0",
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_error(&gone, 404, "not_found");
+    // A bundled version is not deletable.
+    let bundled = h
+        .call(
+            Method::DELETE,
+            "/api/v1/plugins/echo/0.1.0",
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_eq!(bundled.0, 404, "{}", bundled.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_uploads_are_refused_naming_the_check_and_nothing_is_stored() {
+    let graph = Fake::start_with(graph_ok).await;
+    let h = Host::start_with(Db::Sqlite, &graph.origin, &["--plugin-max-kib", "600"]).await;
+    let s = setup(&h).await;
+    let before = h.ok(Method::GET, "/api/v1/plugins", OPERATOR, None).await;
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "a core module",
+            b"\0asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00".to_vec(),
+            422,
+            "not_a_component",
+        ),
+        (
+            "not wasm",
+            b"PK\x03\x04 a zip file".to_vec(),
+            422,
+            "not_a_component",
+        ),
+        (
+            "no manifest",
+            switchyard::runtime::manifest::strip(&repack("echo", "plain-echo", "1.0.0", None))
+                .expect("strip"),
+            422,
+            "invalid_manifest",
+        ),
+        (
+            "a manifest that lies about the world",
+            repack("echo", "liar", "1.0.0", Some(World::Connector)),
+            422,
+            "wrong_world",
+        ),
+        (
+            "a connector's imports in a policy",
+            repack("greedy-policy", "sneaky", "1.0.0", None),
+            422,
+            "forbidden_import",
+        ),
+        (
+            "too large",
+            {
+                let mut big = repack("echo", "big-echo", "1.0.0", None);
+                big.resize(601 << 10, 0);
+                big
+            },
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (what, bytes, status, code) in cases {
+        let r = upload(&h, OPERATOR, bytes).await;
+        assert_eq!(
+            (r.0, r.1["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {}",
+            r.1
+        );
+    }
+    // Who may upload: not a tenant; a partner only in a namespace it was given.
+    let tenant = upload(&h, &s.a.1, repack("echo", "t-echo", "1.0.0", None)).await;
+    assert_error(&tenant, 403, "forbidden");
+    let no_ns = upload(&h, &s.p1.1, repack("echo", "one-echo", "1.0.0", None)).await;
+    assert_error(&no_ns, 403, "namespace_forbidden");
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/partners/{}/namespace", s.p1.0),
+        OPERATOR,
+        Some(json!({"namespace": "one"})),
+    )
+    .await;
+    for name in ["meta-cloud", "echo", "onex-echo", "two-echo"] {
+        let r = upload(&h, &s.p1.1, repack("echo", name, "9.0.0", None)).await;
+        assert_error(&r, 403, "namespace_forbidden");
+    }
+    // A namespace that would cover another publisher's plugin is refused.
+    let meta = h
+        .call(
+            Method::PUT,
+            &format!("/api/v1/partners/{}/namespace", s.p2.0),
+            Some(OPERATOR),
+            Some(json!({"namespace": "meta"})),
+        )
+        .await;
+    assert_error(&meta, 409, "namespace_taken");
+    let after = h.ok(Method::GET, "/api/v1/plugins", OPERATOR, None).await;
+    assert_eq!(before, after, "nothing was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partners_plugin_serves_only_that_partners_tenants() {
+    let graph = Fake::start_with(graph_ok).await;
+    let h = Host::start(Db::Sqlite, &graph.origin).await;
+    let s = setup(&h).await;
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/partners/{}/namespace", s.p1.0),
+        OPERATOR,
+        Some(json!({"namespace": "one"})),
+    )
+    .await;
+    let (status, up) = upload(&h, &s.p1.1, repack("echo", "one-echo", "1.0.0", None)).await;
+    assert_eq!(status, 201, "{up}");
+    assert_eq!(up["publisher"], format!("partner:{}", s.p1.0));
+    // Partner One and the operator see it; Partner Two does not, even by name.
+    let listed = |v: &Value| {
+        v["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|p| p["name"] == "one-echo")
+    };
+    assert!(listed(
+        &h.ok(Method::GET, "/api/v1/plugins", &s.p1.1, None).await
+    ));
+    assert!(listed(
+        &h.ok(Method::GET, "/api/v1/plugins", OPERATOR, None).await
+    ));
+    let two = h.ok(Method::GET, "/api/v1/plugins", &s.p2.1, None).await;
+    assert!(!listed(&two), "{two}");
+    assert!(
+        two["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|p| p["name"] == "echo"),
+        "bundled plugins are everyone's"
+    );
+    let hidden = h
+        .call(Method::GET, "/api/v1/plugins/one-echo", Some(&s.p2.1), None)
+        .await;
+    assert_error(&hidden, 404, "not_found");
+    let promote = h
+        .call(
+            Method::POST,
+            "/api/v1/plugins/one-echo/promote",
+            Some(&s.p2.1),
+            Some(json!({"version": "1.0.0"})),
+        )
+        .await;
+    assert_error(&promote, 404, "not_found");
+    // Tenant A (Partner One's) may choose it; tenant B (Partner Two's) may not.
+    let a = h
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tenants/{}/policy", s.a.0),
+            Some(&s.a.1),
+            Some(json!({"plugin": "one-echo"})),
+        )
+        .await;
+    assert_eq!(a.0, 200, "{}", a.1);
+    let b = h
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tenants/{}/policy", s.b.0),
+            Some(&s.b.1),
+            Some(json!({"plugin": "one-echo"})),
+        )
+        .await;
+    assert_error(&b, 422, "unknown_policy");
+    inbound(&h, &s.endpoint, "1001", "wamid.P1", "ping").await;
+    assert_eq!(reply(&graph, "1001", 0).await, "ping");
+}
+
+/// Upload on one host, call on the other: both share one PostgreSQL and neither restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_on_one_host_is_callable_on_another_without_a_restart() {
+    let Some(pg) = PgDb::create("an_upload_on_one_host_is_callable_on_another").await else {
+        return;
+    };
+    let (app, owner) = (pg.app_url(), pg.owner_url());
+    let graph = Fake::start_with(graph_ok).await;
+    let a = Host::start(Db::Postgres(pg), &graph.origin).await;
+    let b = Host::start_with(
+        Db::Sqlite,
+        &graph.origin,
+        &["--database-url", &app, "--database-owner-url", &owner],
+    )
+    .await;
+    let s = setup(&a).await;
+    let started = std::time::Instant::now();
+    let (status, up) = upload(&a, OPERATOR, repack("echo", "fleet-echo", "1.0.0", None)).await;
+    assert_eq!(status, 201, "{up}");
+    let uploaded = started.elapsed();
+    // Host B serves it within its poll interval (1 s by default).
+    let mut on_b = Value::Null;
+    for _ in 0..200 {
+        let (status, v) = b
+            .call(
+                Method::PUT,
+                &format!("/api/v1/tenants/{}/policy", s.a.0),
+                Some(&s.a.1),
+                Some(json!({"plugin": "fleet-echo"})),
+            )
+            .await;
+        on_b = v;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(on_b["plugin"], "fleet-echo", "{on_b}");
+    eprintln!(
+        "upload answered in {:?}; callable on the other host after {:?}",
+        uploaded,
+        started.elapsed()
+    );
+    inbound(&b, &s.endpoint, "1001", "wamid.F1", "hello fleet").await;
+    assert_eq!(reply(&graph, "1001", 0).await, "hello fleet");
+    drop(b);
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+/// Run the `switchyard` binary; `(success, stdout, stderr)`.
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run switchyard");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A version as the operator sees it.
+async fn version(h: &Host, name: &str, version: &str) -> Value {
+    h.ok(
+        Method::GET,
+        &format!("/api/v1/plugins/{name}/{version}"),
+        OPERATOR,
+        None,
+    )
+    .await
+}
+
+/// `SWITCHYARD_REQUIRE_SIGNED`: keys made and components signed with the CLI, registered by the
+/// operator; unsigned, unknown-key, tampered and out-of-namespace signatures refused; a revoked
+/// key's versions stop loading; an unsigned plugin directory stops the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_components_signed_by_registered_publisher_keys_load_when_required() {
+    let graph = Fake::start_with(graph_ok).await;
+    let h = Host::start_with(Db::Sqlite, &graph.origin, &["--require-signed"]).await;
+    let s = setup(&h).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    // Keys and signatures through the CLI.
+    let (ok, operator_public, err) = cli(&["plugin", "keygen", "--out", &file("operator.key")]);
+    assert!(ok, "{err}");
+    let operator_public = operator_public.trim().to_string();
+    assert!(operator_public.starts_with("ed25519:"), "{operator_public}");
+    let mode = std::fs::metadata(file("operator.key"))
+        .expect("key")
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let (ok, _, err) = cli(&["plugin", "keygen", "--out", &file("operator.key")]);
+    assert!(!ok && err.contains("must not exist"), "{err}");
+    std::fs::write(
+        file("bot.wasm"),
+        repack("echo", "signed-bot", "1.0.0", None),
+    )
+    .expect("write");
+    let (ok, out, err) = cli(&[
+        "plugin",
+        "sign",
+        &file("bot.wasm"),
+        "--key",
+        &file("operator.key"),
+        "-o",
+        &file("bot.signed.wasm"),
+    ]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = cli(&["plugin", "inspect", &file("bot.signed.wasm")]);
+    assert!(ok && err.contains("signed by key"), "{out}{err}");
+    let manifest: Value = serde_json::from_str(&out).expect("the manifest as JSON");
+    assert_eq!(manifest["name"], "signed-bot");
+    let signed = std::fs::read(file("bot.signed.wasm")).expect("signed");
+
+    // Unsigned, and signed by a key nobody registered: refused.
+    let unsigned = upload(&h, OPERATOR, repack("echo", "signed-bot", "1.0.0", None)).await;
+    assert_error(&unsigned, 403, "signature_required");
+    let unknown = upload(&h, OPERATOR, signed.clone()).await;
+    assert_error(&unknown, 403, "signature_required");
+    // Registered: accepted and shown as trusted.
+    let key = h
+        .ok(
+            Method::POST,
+            "/api/v1/publisher-keys",
+            OPERATOR,
+            Some(json!({"publisher": "operator", "public_key": operator_public, "label": "release key"})),
+        )
+        .await;
+    let key_id = key["id"].as_str().expect("id").to_string();
+    let again = h
+        .call(
+            Method::POST,
+            "/api/v1/publisher-keys",
+            Some(OPERATOR),
+            Some(json!({"publisher": "operator", "public_key": key["public_key"]})),
+        )
+        .await;
+    assert_error(&again, 409, "key_exists");
+    let partner_try = h
+        .call(
+            Method::POST,
+            "/api/v1/publisher-keys",
+            Some(&s.p1.1),
+            Some(json!({"publisher": "operator", "public_key": key["public_key"]})),
+        )
+        .await;
+    assert_error(&partner_try, 403, "forbidden");
+    // One flipped byte inside the signed part: refused whatever the key.
+    let mut tampered = signed.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    let bad = upload(&h, OPERATOR, tampered).await;
+    assert_error(&bad, 422, "bad_signature");
+    let (status, up) = upload(&h, OPERATOR, signed).await;
+    assert_eq!(status, 201, "{up}");
+    let v = version(&h, "signed-bot", "1.0.0").await;
+    assert_eq!(
+        v["signature"],
+        json!({"state": "trusted", "key": key_id, "publisher": "operator"})
+    );
+    assert_eq!(v["loaded"], true);
+
+    // A partner's key signs only its namespace: not `meta-cloud`, whoever uploads it.
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/partners/{}/namespace", s.p1.0),
+        OPERATOR,
+        Some(json!({"namespace": "one"})),
+    )
+    .await;
+    let partner_key = switchyard::runtime::signature::SecretKey::generate().expect("key");
+    h.ok(
+        Method::POST,
+        "/api/v1/publisher-keys",
+        OPERATOR,
+        Some(json!({"publisher": s.p1.0, "public_key": partner_key.public().to_text()})),
+    )
+    .await;
+    let sign =
+        |bytes: Vec<u8>| switchyard::runtime::signature::sign(&bytes, &partner_key).expect("sign");
+    let hijack = upload(
+        &h,
+        OPERATOR,
+        sign(repack("meta-cloud", "meta-cloud", "9.9.9", None)),
+    )
+    .await;
+    assert_error(&hijack, 403, "namespace_forbidden");
+    let (status, own) = upload(&h, &s.p1.1, sign(repack("echo", "one-bot", "1.0.0", None))).await;
+    assert_eq!(status, 201, "{own}");
+
+    // Revoking the operator's key: its version is untrusted and no longer loads.
+    let (status, _) = h
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/publisher-keys/{key_id}"),
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let v = version(&h, "signed-bot", "1.0.0").await;
+    assert_eq!(v["signature"]["state"], "untrusted", "{v}");
+    assert_eq!(v["loaded"], false, "{v}");
+    assert!(
+        v["load_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SWITCHYARD_REQUIRE_SIGNED")),
+        "{v}"
+    );
+
+    // An unsigned component in the plugin directory stops the start, naming it.
+    let plugins = tempfile::tempdir().expect("plugins");
+    std::fs::write(
+        plugins.path().join("dir-bot.wasm"),
+        repack("echo", "dir-bot", "1.0.0", None),
+    )
+    .expect("write");
+    let data = tempfile::tempdir().expect("data");
+    let cli = switchyard::config::Cli::try_parse_from([
+        "switchyard",
+        "serve",
+        "--data-dir",
+        &data.path().display().to_string(),
+        "--operator-token",
+        OPERATOR,
+        "--master-key",
+        crate::api::MASTER_KEY,
+        "--require-signed",
+        "--plugin-dir",
+        &plugins.path().display().to_string(),
+    ])
+    .expect("flags");
+    let switchyard::config::Command::Serve(serve) = cli.command else {
+        panic!("serve")
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let refused = switchyard::serve(serve.into_config().expect("config"), listener, async {})
+        .await
+        .expect_err("an unsigned directory plugin must stop the start");
+    let why = format!("{refused:#}");
+    assert!(
+        why.contains("dir-bot.wasm") && why.contains("SWITCHYARD_REQUIRE_SIGNED"),
+        "{why}"
+    );
+}
