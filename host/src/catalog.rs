@@ -119,6 +119,9 @@ pub enum CatalogError {
     /// `SWITCHYARD_REQUIRE_SIGNED` is on and no trusted publisher key signed it.
     #[error("{0}")]
     Unsigned(String),
+    /// A grant names a host the version's manifest does not request.
+    #[error("{0}")]
+    NotRequested(String),
 }
 
 impl CatalogError {
@@ -138,6 +141,7 @@ impl CatalogError {
             CatalogError::InUse(_) => "version_in_use",
             CatalogError::Signature(_) => "bad_signature",
             CatalogError::Unsigned(_) => "signature_required",
+            CatalogError::NotRequested(_) => "host_not_requested",
             CatalogError::Store(_) | CatalogError::Task(_) => "internal",
         }
     }
@@ -149,6 +153,8 @@ struct Loaded {
     plugin: Plugin,
     /// From this host's binary or plugin directory (not the database).
     local: bool,
+    /// The egress hosts it was loaded with (`None`: every requested host).
+    granted: Option<Vec<String>>,
 }
 
 /// What the host runs, as of one catalog generation.
@@ -170,6 +176,8 @@ struct Snapshot {
     keys: Vec<PublisherKey>,
     /// Partners' namespaces: partner id → namespace.
     namespaces: HashMap<String, String>,
+    /// Egress hosts the operator granted: (name, version) → hosts.
+    grants: HashMap<(String, String), Vec<String>>,
 }
 
 /// What a version's signature says, judged against the keys registered now.
@@ -234,6 +242,20 @@ fn judge(
     })
 }
 
+/// The egress hosts a stored version may reach: `None` (every requested host) unless a partner
+/// published it, then what the operator granted to that version.
+fn granted_to(
+    row: &PluginRow,
+    grants: &HashMap<(String, String), Vec<String>>,
+) -> Option<Vec<String>> {
+    row.publisher.starts_with("partner:").then(|| {
+        grants
+            .get(&(row.name.clone(), row.version.clone()))
+            .cloned()
+            .unwrap_or_default()
+    })
+}
+
 /// The publishers of `name` in `rows`.
 fn holders(rows: &[PluginRow], name: &str) -> Vec<String> {
     let mut h: Vec<String> = rows
@@ -280,6 +302,9 @@ pub struct VersionInfo {
     pub size_bytes: i64,
     /// Hosts its manifest asks to reach.
     pub egress_requested: Vec<String>,
+    /// Of those, the hosts it may reach: all for bundled, directory and operator-uploaded
+    /// versions; for a partner's version, what the operator granted to it.
+    pub egress_granted: Vec<String>,
     /// Whether this host has it loaded and callable.
     pub loaded: bool,
     /// Why this host could not load it, when it could not.
@@ -412,6 +437,7 @@ impl Catalog {
                     Loaded {
                         plugin,
                         local: true,
+                        granted: None,
                     },
                 )
                 .is_some()
@@ -565,13 +591,23 @@ impl Catalog {
                         continue;
                     }
                     let manifest: Option<Manifest> = serde_json::from_str(&r.manifest).ok();
+                    let requested = manifest.map(|m| m.egress).unwrap_or_default();
+                    let granted = match granted_to(r, &s.grants) {
+                        Some(g) => requested
+                            .iter()
+                            .filter(|h| g.contains(h))
+                            .cloned()
+                            .collect(),
+                        None => requested.clone(),
+                    };
                     versions.push(VersionInfo {
                         version: r.version.clone(),
                         sha256: r.sha256.clone(),
                         interface: r.interface.clone(),
                         source: r.source.clone(),
                         size_bytes: r.size_bytes,
-                        egress_requested: manifest.map(|m| m.egress).unwrap_or_default(),
+                        egress_requested: requested,
+                        egress_granted: granted,
                         loaded,
                         load_error: s.failures.get(&r.sha256).cloned(),
                         pinned_by: s
@@ -630,6 +666,10 @@ impl Catalog {
         let keys = tx.publisher_keys().await?;
         let namespaces: HashMap<String, String> =
             tx.partner_namespaces().await?.into_iter().collect();
+        let mut grants: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for (name, version, host) in tx.plugin_grants().await? {
+            grants.entry((name, version)).or_default().push(host);
+        }
         tx.commit().await?;
         let mut versions: HashMap<String, BTreeMap<String, Loaded>> = HashMap::new();
         for (name, vs) in &current.versions {
@@ -662,18 +702,20 @@ impl Catalog {
                     continue;
                 }
             }
+            let granted = granted_to(r, &grants);
             let already = current
                 .versions
                 .get(&r.name)
                 .and_then(|v| v.get(&r.version))
-                .filter(|l| l.plugin.sha256() == r.sha256)
+                .filter(|l| l.plugin.sha256() == r.sha256 && l.granted == granted)
                 .cloned();
             let loaded = match already {
                 Some(l) => l,
-                None => match self.load_stored(&r.sha256, &r.name).await {
+                None => match self.load_stored(&r.sha256, &r.name, granted.clone()).await {
                     Ok(plugin) => Loaded {
                         plugin,
                         local: false,
+                        granted,
                     },
                     Err(e) => {
                         tracing::error!(plugin = %r.name, version = %r.version, error = %e, "uploaded plugin not loadable on this host");
@@ -705,6 +747,7 @@ impl Catalog {
             failures,
             keys,
             namespaces,
+            grants,
         };
         if let Ok(mut slot) = self.current.write() {
             *slot = Arc::new(next);
@@ -714,22 +757,34 @@ impl Catalog {
     }
 
     /// Compile and link an uploaded version's stored bytes (off the async threads).
-    async fn load_stored(&self, sha256: &str, name: &str) -> Result<Plugin, CatalogError> {
+    async fn load_stored(
+        &self,
+        sha256: &str,
+        name: &str,
+        granted: Option<Vec<String>>,
+    ) -> Result<Plugin, CatalogError> {
         let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
         let bytes = tx.plugin_component(sha256).await?;
         tx.commit().await?;
         let bytes =
             bytes.ok_or_else(|| CatalogError::NotFound(format!("{sha256} has no bytes")))?;
-        self.compile(bytes, name).await
+        self.compile(bytes, name, granted).await
     }
 
-    async fn compile(&self, bytes: Vec<u8>, name: &str) -> Result<Plugin, CatalogError> {
+    async fn compile(
+        &self,
+        bytes: Vec<u8>,
+        name: &str,
+        granted: Option<Vec<String>>,
+    ) -> Result<Plugin, CatalogError> {
         let runtime = self.runtime.clone();
         let origins = (self.origins)(name);
-        tokio::task::spawn_blocking(move || runtime.load(&bytes, origins))
-            .await
-            .map_err(|e| CatalogError::Task(e.to_string()))?
-            .map_err(CatalogError::Load)
+        tokio::task::spawn_blocking(move || {
+            runtime.load_granted(&bytes, origins, granted.as_deref())
+        })
+        .await
+        .map_err(|e| CatalogError::Task(e.to_string()))?
+        .map_err(CatalogError::Load)
     }
 
     /// Check, compile and store an uploaded component; the first version of a new name is
@@ -795,7 +850,7 @@ impl Catalog {
             });
         }
         // The loader's checks: the component compiles, implements its world, imports nothing else.
-        self.compile(bytes.clone(), &manifest.name).await?;
+        self.compile(bytes.clone(), &manifest.name, None).await?;
         let manifest_json =
             serde_json::to_string(&manifest).map_err(|e| CatalogError::Task(e.to_string()))?;
         let publisher_name = publisher.as_stored();
@@ -967,6 +1022,42 @@ impl Catalog {
         tx.bump_plugin_generation().await?;
         tx.commit().await?;
         self.reload().await?;
+        Ok(())
+    }
+
+    /// Grant an uploaded version the egress `hosts` (each one its manifest requests), replacing
+    /// what it had; every host reloads it with them.
+    pub async fn grant(
+        &self,
+        name: &str,
+        version: &str,
+        hosts: &[String],
+        actor: &str,
+    ) -> Result<(), CatalogError> {
+        let s = self.snapshot();
+        let row = s
+            .rows
+            .iter()
+            .find(|r| r.name == name && r.version == version && r.source == "upload")
+            .ok_or_else(|| CatalogError::NotFound(format!("no uploaded {name} {version}")))?;
+        let requested = serde_json::from_str::<Manifest>(&row.manifest)
+            .map(|m| m.egress)
+            .unwrap_or_default();
+        if let Some(h) = hosts.iter().find(|h| !requested.contains(h)) {
+            return Err(CatalogError::NotRequested(format!(
+                "{name} {version} does not request {h} (it requests: {})",
+                requested.join(", ")
+            )));
+        }
+        let mut hosts = hosts.to_vec();
+        hosts.sort();
+        hosts.dedup();
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        tx.set_grants(name, version, &hosts, actor).await?;
+        tx.bump_plugin_generation().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        tracing::warn!(plugin = name, version, hosts = ?hosts, actor, "egress granted");
         Ok(())
     }
 

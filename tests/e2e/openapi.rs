@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/plugins/{name}/{version}"),
     ("post", "/api/v1/plugins/{name}/promote"),
     ("post", "/api/v1/plugins/{name}/rollback"),
+    ("put", "/api/v1/plugins/{name}/{version}/grants"),
     ("post", "/api/v1/publisher-keys"),
     ("get", "/api/v1/publisher-keys"),
     ("delete", "/api/v1/publisher-keys/{key}"),

@@ -669,3 +669,122 @@ async fn only_components_signed_by_registered_publisher_keys_load_when_required(
         "{why}"
     );
 }
+
+/// A partner's version reaches only the egress hosts the operator granted to it: before the
+/// grant a call fails naming the host; after it the host is reachable (here it does not resolve,
+/// which is a different error); a host the manifest does not request cannot be granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partners_egress_host_is_refused_until_the_operator_grants_it() {
+    use std::sync::Arc;
+    use switchyard::catalog::{Catalog, Publisher};
+    use switchyard::runtime::types::{HttpRequest, InboundEvent};
+    use switchyard::store::{Mode, Store};
+    use switchyard::tenancy::Scope;
+
+    let data = tempfile::tempdir().expect("data");
+    let store = Store::open(&format!(
+        "sqlite://{}?mode=rwc",
+        data.path().join("catalog.db").display()
+    ))
+    .await
+    .expect("store");
+    store.migrate().await.expect("migrate");
+    let mut tx = store.begin(Scope::Host, Mode::Write).await.expect("begin");
+    tx.insert_partner("par_one", "One").await.expect("partner");
+    tx.set_partner_namespace("par_one", "one")
+        .await
+        .expect("namespace");
+    tx.commit().await.expect("commit");
+    let runtime = switchyard::runtime::Runtime::new(
+        switchyard::runtime::RuntimeConfig::default(),
+        switchyard::runtime::Services {
+            secrets: Arc::new(switchyard::vault::StaticSecrets::new()),
+            egress: switchyard::egress::EgressClient::new(
+                std::time::Duration::from_secs(2),
+                1 << 20,
+            )
+            .expect("egress"),
+        },
+    )
+    .expect("runtime");
+    let catalog = Catalog::start(
+        runtime,
+        store.clone(),
+        Box::new(|_| Default::default()),
+        1 << 20,
+        false,
+        Vec::new(),
+    )
+    .await
+    .expect("catalog");
+    // Chaos, published by Partner One, asking for one host.
+    let packed = repack("chaos", "one-chaos", "1.0.0", None);
+    let mut manifest = Manifest::from_component(&packed).expect("manifest");
+    manifest.egress = vec!["public.example".into()];
+    let bytes = manifest
+        .embed(&switchyard::runtime::manifest::strip(&packed).expect("strip"))
+        .expect("embed");
+    let partner = Publisher::Partner {
+        id: "par_one".into(),
+        namespace: Some("one".into()),
+    };
+    catalog
+        .upload(bytes, &partner, "partner:par_one")
+        .await
+        .expect("upload");
+    let probe = |catalog: Arc<Catalog>| async move {
+        let plugin = catalog.connector("one-chaos", None).expect("loaded");
+        let events = plugin
+            .parse(
+                Default::default(),
+                &HttpRequest {
+                    method: "POST".into(),
+                    url: "https://hooks.example/hooks/end_1".into(),
+                    headers: Vec::new(),
+                    body: b"egress-anon https://public.example/x".to_vec(),
+                },
+            )
+            .await
+            .expect("call")
+            .expect("parse");
+        match events.as_slice() {
+            [InboundEvent::Ignored(outcome)] => outcome.clone(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(
+        probe(catalog.clone()).await,
+        "error EgressError::HostNotAllowed(\"public.example\")"
+    );
+    let info = catalog.list(None);
+    let v = &info
+        .iter()
+        .find(|p| p.name == "one-chaos")
+        .expect("listed")
+        .versions[0];
+    assert_eq!(
+        (v.egress_requested.clone(), v.egress_granted.clone()),
+        (vec!["public.example".to_string()], vec![])
+    );
+    let refused = catalog
+        .grant("one-chaos", "1.0.0", &["evil.example".into()], "operator")
+        .await
+        .expect_err("not requested");
+    assert_eq!(refused.code(), "host_not_requested");
+    catalog
+        .grant("one-chaos", "1.0.0", &["public.example".into()], "operator")
+        .await
+        .expect("grant");
+    let after = probe(catalog.clone()).await;
+    assert!(
+        after.starts_with("error") && !after.contains("HostNotAllowed"),
+        "granted: the host is tried (and does not resolve here): {after}"
+    );
+    let info = catalog.list(None);
+    let v = &info
+        .iter()
+        .find(|p| p.name == "one-chaos")
+        .expect("listed")
+        .versions[0];
+    assert_eq!(v.egress_granted, vec!["public.example".to_string()]);
+}

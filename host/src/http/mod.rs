@@ -184,6 +184,7 @@ pub fn router(state: AppState) -> Router {
             post(plugins::add_key).get(plugins::list_keys),
         )
         .route("/publisher-keys/{key}", delete(plugins::revoke_key))
+        .route("/plugins/{name}/{version}/grants", put(plugins::grant))
         .route("/plugins/{name}/promote", post(plugins::promote))
         .route("/plugins/{name}/rollback", post(plugins::roll_back))
         .route(

@@ -117,6 +117,7 @@ impl Modify for BearerAuth {
         super::plugins::add_key,
         super::plugins::list_keys,
         super::plugins::revoke_key,
+        super::plugins::grant,
         super::jobs::dead,
         super::jobs::replay,
         super::tenants::create,

@@ -557,3 +557,53 @@ pub async fn revoke_key(
     state.plugins.revoke_key(&p.key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `PUT …/plugins/{name}/{version}/grants` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutGrants {
+    /// The egress hosts this version may reach: each one its manifest requests (at most 64).
+    pub hosts: Vec<String>,
+}
+
+/// Grant a partner's plugin version the egress hosts it requests (operator only); calls to a
+/// host not granted fail with an error naming it.
+#[utoipa::path(
+    put,
+    path = "/api/v1/plugins/{name}/{version}/grants",
+    tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Version")),
+    request_body = PutGrants,
+    responses(
+        (status = 200, description = "Granted", body = VersionInfo),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn grant(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(p): Path<VersionPath>,
+    ApiJson(body): ApiJson<PutGrants>,
+) -> Result<Json<VersionInfo>, ApiError> {
+    if body.hosts.len() > 64 {
+        return Err(ApiError::unprocessable(
+            "too_many_hosts",
+            "at most 64 hosts per grant",
+        ));
+    }
+    state
+        .plugins
+        .grant(&p.name, &p.version, &body.hosts, "operator")
+        .await?;
+    visible(&state, &Principal::Operator, &p.name)?
+        .versions
+        .into_iter()
+        .find(|v| v.version == p.version)
+        .map(Json)
+        .ok_or(ApiError::NotFound("plugin version"))
+}

@@ -211,6 +211,17 @@ impl Runtime {
     ///
     /// `origins` are the exact origins the operator configured for it (see [`Origins`]).
     pub fn load(&self, bytes: &[u8], origins: impl Into<Origins>) -> Result<Plugin, LoadError> {
+        self.load_granted(bytes, origins, None)
+    }
+
+    /// [`Runtime::load`], reaching only the requested egress hosts in `granted` (`None`: every
+    /// host the manifest requests).
+    pub fn load_granted(
+        &self,
+        bytes: &[u8],
+        origins: impl Into<Origins>,
+        granted: Option<&[String]>,
+    ) -> Result<Plugin, LoadError> {
         let origins = origins.into();
         let manifest = Manifest::from_component(bytes)?;
         let label = format!("{}@{}", manifest.name, manifest.version);
@@ -228,11 +239,18 @@ impl Runtime {
             plugin: label.clone(),
             reason,
         })?;
+        let allowed = |hosts: &[String]| -> Vec<String> {
+            hosts
+                .iter()
+                .filter(|h| granted.is_none_or(|g| g.contains(h)))
+                .cloned()
+                .collect()
+        };
         let grants = Grants {
-            https_hosts: manifest.egress.clone(),
+            https_hosts: allowed(&manifest.egress),
             origins: origins.api,
             extra_origins: origins.extra,
-            credential_hosts: manifest.credentials.clone(),
+            credential_hosts: allowed(&manifest.credentials),
         };
         let world = manifest.world;
         let shared = Arc::new(PluginShared {

@@ -284,6 +284,46 @@ impl Tx {
         Ok(())
     }
 
+    /// Every egress grant: `(name, version, host)`.
+    pub async fn plugin_grants(&mut self) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT name, version, host FROM plugin_grants ORDER BY name, version, host",
+        )
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// Replace the egress hosts granted to `name` `version`.
+    pub async fn set_grants(
+        &mut self,
+        name: &str,
+        version: &str,
+        hosts: &[String],
+        by: &str,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM plugin_grants WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .execute(&mut *self.inner)
+            .await
+            .map_err(StoreError::from_write)?;
+        for host in hosts {
+            sqlx::query(
+                "INSERT INTO plugin_grants (name, version, host, granted_by, granted_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(name)
+            .bind(version)
+            .bind(host)
+            .bind(by)
+            .bind(now_ms())
+            .execute(&mut *self.inner)
+            .await
+            .map_err(StoreError::from_write)?;
+        }
+        Ok(())
+    }
+
     /// Every publisher key, revoked ones included.
     pub async fn publisher_keys(&mut self) -> Result<Vec<PublisherKey>> {
         Ok(sqlx::query_as(
