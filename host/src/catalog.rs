@@ -14,7 +14,8 @@ use crate::runtime::{
     ConnectorPlugin, LoadError, Manifest, Origins, Plugin, PolicyPlugin, Runtime, World,
 };
 use crate::store::{
-    Mode, NewUpload, PinRow, PluginRow, Promotion, PublisherKey, Store, StoreError, now_ms,
+    FailurePolicy, Mode, NewUpload, PinRow, PluginRow, Promotion, PublisherKey, Store, StoreError,
+    now_ms,
 };
 use crate::supervise::every;
 use crate::tenancy::Scope;
@@ -178,6 +179,48 @@ struct Snapshot {
     namespaces: HashMap<String, String>,
     /// Egress hosts the operator granted: (name, version) → hosts.
     grants: HashMap<(String, String), Vec<String>>,
+    /// Names' own failure policies.
+    policies: HashMap<String, FailurePolicy>,
+}
+
+/// Recent call outcomes of one promoted version, as one host saw them.
+#[derive(Default)]
+struct Watch {
+    /// The plugin's `(calls, faults)` at the last look.
+    last: (u64, u64),
+    /// `(when, calls, faults)` since each earlier look, newest last.
+    samples: std::collections::VecDeque<(std::time::Instant, u64, u64)>,
+}
+
+impl Watch {
+    /// Add what happened since the last look; `(calls, faults)` within `window`.
+    fn observe(&mut self, now: (u64, u64), window: Duration) -> (u64, u64) {
+        let at = std::time::Instant::now();
+        let delta = (
+            now.0.saturating_sub(self.last.0),
+            now.1.saturating_sub(self.last.1),
+        );
+        self.last = now;
+        self.samples.push_back((at, delta.0, delta.1));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _, _)| at.duration_since(*t) > window)
+        {
+            self.samples.pop_front();
+        }
+        self.samples
+            .iter()
+            .fold((0, 0), |(c, f), (_, dc, df)| (c + dc, f + df))
+    }
+}
+
+/// Whether `calls` calls with `faults` faults break `policy`.
+fn breaks(policy: &FailurePolicy, calls: u64, faults: u64) -> bool {
+    policy.auto_rollback == 1
+        && calls >= u64::try_from(policy.min_calls).unwrap_or(u64::MAX)
+        && faults.saturating_mul(100)
+            > calls.saturating_mul(u64::try_from(policy.max_fault_pct).unwrap_or(100))
 }
 
 /// What a version's signature says, judged against the keys registered now.
@@ -285,6 +328,52 @@ pub struct PluginInfo {
     pub previous: Option<String>,
     /// Every version, oldest first.
     pub versions: Vec<VersionInfo>,
+    /// When the host rolls the promoted version back by itself.
+    pub failure_policy: FailurePolicyView,
+}
+
+/// A name's failure policy (Istio's fail-open/closed, made a roll back): when the promoted
+/// version faults (traps, CPU deadline, memory cap) on more than `max_fault_pct` percent of at
+/// least `min_calls` calls within `window_secs`, a host rolls back to the previous promotion.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailurePolicyView {
+    /// Roll back automatically.
+    pub auto_rollback: bool,
+    /// Percentage of faulty calls that triggers it (1-100).
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_fault_pct: i64,
+    /// Calls needed in the window before it can trigger (1-100000).
+    #[schema(minimum = 1, maximum = 100000)]
+    pub min_calls: i64,
+    /// The sliding window in seconds (5-3600).
+    #[schema(minimum = 5, maximum = 3600)]
+    pub window_secs: i64,
+}
+
+impl FailurePolicyView {
+    fn of(p: &FailurePolicy) -> FailurePolicyView {
+        FailurePolicyView {
+            auto_rollback: p.auto_rollback == 1,
+            max_fault_pct: p.max_fault_pct,
+            min_calls: p.min_calls,
+            window_secs: p.window_secs,
+        }
+    }
+
+    /// The stored policy of `name`, when every field is in range.
+    pub fn for_name(&self, name: &str) -> Option<FailurePolicy> {
+        ((1..=100).contains(&self.max_fault_pct)
+            && (1..=100_000).contains(&self.min_calls)
+            && (5..=3600).contains(&self.window_secs))
+        .then(|| FailurePolicy {
+            name: name.to_string(),
+            auto_rollback: i64::from(self.auto_rollback),
+            max_fault_pct: self.max_fault_pct,
+            min_calls: self.min_calls,
+            window_secs: self.window_secs,
+        })
+    }
 }
 
 /// One version as the API shows it.
@@ -329,6 +418,8 @@ pub struct Catalog {
     current: RwLock<Arc<Snapshot>>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Call outcomes of promoted versions: (name, version) → recent window.
+    watches: std::sync::Mutex<HashMap<(String, String), Watch>>,
 }
 
 /// The wasm binary header's version field: a core module's, and a component's.
@@ -458,6 +549,7 @@ impl Catalog {
                 ..Snapshot::default()
             })),
             reloading: tokio::sync::Mutex::new(()),
+            watches: std::sync::Mutex::new(HashMap::new()),
         });
         catalog.reload().await?;
         Ok(catalog)
@@ -644,6 +736,12 @@ impl Catalog {
                         .or(local.map(|_| "bundled with this host".to_string())),
                     previous: promotion.and_then(|p| p.previous.clone()),
                     versions,
+                    failure_policy: FailurePolicyView::of(
+                        &s.policies
+                            .get(name)
+                            .cloned()
+                            .unwrap_or_else(|| FailurePolicy::default_for(name)),
+                    ),
                 }
             })
             .collect()
@@ -670,6 +768,12 @@ impl Catalog {
         for (name, version, host) in tx.plugin_grants().await? {
             grants.entry((name, version)).or_default().push(host);
         }
+        let policies = tx
+            .failure_policies()
+            .await?
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect();
         tx.commit().await?;
         let mut versions: HashMap<String, BTreeMap<String, Loaded>> = HashMap::new();
         for (name, vs) in &current.versions {
@@ -748,6 +852,7 @@ impl Catalog {
             keys,
             namespaces,
             grants,
+            policies,
         };
         if let Ok(mut slot) = self.current.write() {
             *slot = Arc::new(next);
@@ -1025,6 +1130,84 @@ impl Catalog {
         Ok(())
     }
 
+    /// Look at the promoted versions' recent calls and roll back, on every host, each one that
+    /// breaks its name's failure policy; the names rolled back.
+    pub async fn watch_once(&self) -> Result<Vec<String>, CatalogError> {
+        let s = self.snapshot();
+        let mut broken = Vec::new();
+        {
+            let mut watches = match self.watches.lock() {
+                Ok(w) => w,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let mut seen = Vec::new();
+            for (name, promotion) in &s.promoted {
+                let Some(previous) = &promotion.previous else {
+                    continue;
+                };
+                let Some(loaded) = s.versions.get(name).and_then(|v| v.get(&promotion.version))
+                else {
+                    continue;
+                };
+                let policy = s
+                    .policies
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| FailurePolicy::default_for(name));
+                let key = (name.clone(), promotion.version.clone());
+                let stats = loaded.plugin.call_stats();
+                let watch = watches.entry(key.clone()).or_insert_with(|| Watch {
+                    last: stats,
+                    ..Watch::default()
+                });
+                let window = Duration::from_secs(u64::try_from(policy.window_secs).unwrap_or(60));
+                let (calls, faults) = watch.observe(stats, window);
+                seen.push(key);
+                if breaks(&policy, calls, faults) {
+                    broken.push((
+                        name.clone(),
+                        promotion.version.clone(),
+                        previous.clone(),
+                        format!(
+                            "rolled back automatically: {faults} of {calls} calls of {} failed within {} s (traps, CPU deadline or memory cap; the policy allows {} %)",
+                            promotion.version, policy.window_secs, policy.max_fault_pct
+                        ),
+                    ));
+                }
+            }
+            watches.retain(|k, _| seen.contains(k));
+        }
+        let mut rolled = Vec::new();
+        for (name, from, to, reason) in broken {
+            let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+            let done = tx
+                .promote_if(&name, &from, &to, &reason, "switchyard")
+                .await?;
+            if done {
+                tx.bump_plugin_generation().await?;
+            }
+            tx.commit().await?;
+            if done {
+                tracing::error!(plugin = %name, from = %from, to = %to, "{reason}");
+                rolled.push(name);
+            }
+        }
+        if !rolled.is_empty() {
+            self.reload().await?;
+        }
+        Ok(rolled)
+    }
+
+    /// Set a name's failure policy (its publisher or the operator).
+    pub async fn set_failure_policy(&self, policy: &FailurePolicy) -> Result<(), CatalogError> {
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+        tx.set_failure_policy(policy).await?;
+        tx.bump_plugin_generation().await?;
+        tx.commit().await?;
+        self.reload().await?;
+        Ok(())
+    }
+
     /// Grant an uploaded version the egress `hosts` (each one its manifest requests), replacing
     /// what it had; every host reloads it with them.
     pub async fn grant(
@@ -1111,7 +1294,8 @@ impl Catalog {
         self.snapshot().keys.clone()
     }
 
-    /// Poll the generation every `interval` and reload on change, until `shutdown`.
+    /// Poll the generation every `interval` and reload on change, and watch the promoted
+    /// versions' faults, until `shutdown`.
     pub fn spawn_poller(
         self: &Arc<Self>,
         interval: Duration,
@@ -1123,6 +1307,9 @@ impl Catalog {
             async move {
                 if let Err(e) = me.reload().await {
                     tracing::warn!(error = %e, "plugin catalog reload failed");
+                }
+                if let Err(e) = me.watch_once().await {
+                    tracing::warn!(error = %e, "plugin failure watch failed");
                 }
             }
         });
@@ -1137,6 +1324,40 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_promoted_version_breaks_its_policy_only_past_the_share_within_the_window() {
+        let policy = FailurePolicy {
+            name: "x".into(),
+            auto_rollback: 1,
+            max_fault_pct: 50,
+            min_calls: 10,
+            window_secs: 60,
+        };
+        let mut w = Watch::default();
+        let window = Duration::from_secs(60);
+        // Too few calls: not yet, however bad.
+        assert_eq!(w.observe((5, 5), window), (5, 5));
+        assert!(!breaks(&policy, 5, 5));
+        // Half exactly is allowed; more is not.
+        assert_eq!(w.observe((10, 5), window), (10, 5));
+        assert!(!breaks(&policy, 10, 5));
+        assert_eq!(w.observe((12, 7), window), (12, 7));
+        assert!(breaks(&policy, 12, 7));
+        assert!(!breaks(
+            &FailurePolicy {
+                auto_rollback: 0,
+                ..policy.clone()
+            },
+            12,
+            7
+        ));
+        // Old samples leave the window.
+        let mut w = Watch::default();
+        w.observe((20, 20), Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(w.observe((21, 20), Duration::from_millis(1)), (1, 0));
+    }
 
     #[test]
     fn only_components_pass_the_header_check() {

@@ -9,3 +9,15 @@ CREATE TABLE plugin_grants (
     granted_at  BIGINT NOT NULL,
     PRIMARY KEY (name, version, host)
 );
+
+-- A failure policy per plugin name (issue 14, item 3): when the promoted version faults (traps,
+-- CPU deadline, memory cap) on more than max_fault_pct percent of at least min_calls calls
+-- within window_secs on a host, that host rolls the name back to its previous promotion.
+-- A name without a row has auto_rollback on, 50 %, 20 calls, 60 s.
+CREATE TABLE plugin_failure_policies (
+    name           TEXT PRIMARY KEY,
+    auto_rollback  BIGINT NOT NULL CHECK (auto_rollback IN (0, 1)),
+    max_fault_pct  BIGINT NOT NULL CHECK (max_fault_pct BETWEEN 1 AND 100),
+    min_calls      BIGINT NOT NULL CHECK (min_calls BETWEEN 1 AND 100000),
+    window_secs    BIGINT NOT NULL CHECK (window_secs BETWEEN 5 AND 3600)
+);

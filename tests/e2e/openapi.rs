@@ -25,6 +25,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/plugins/{name}/promote"),
     ("post", "/api/v1/plugins/{name}/rollback"),
     ("put", "/api/v1/plugins/{name}/{version}/grants"),
+    ("put", "/api/v1/plugins/{name}/failure-policy"),
     ("post", "/api/v1/publisher-keys"),
     ("get", "/api/v1/publisher-keys"),
     ("delete", "/api/v1/publisher-keys/{key}"),

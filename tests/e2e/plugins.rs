@@ -788,3 +788,80 @@ async fn a_partners_egress_host_is_refused_until_the_operator_grants_it() {
         .versions[0];
     assert_eq!(v.egress_granted, vec!["public.example".to_string()]);
 }
+
+/// Istio's failure policy made a roll back: a promoted version whose calls fault past its
+/// name's policy is rolled back by the host itself, the record says why, and every message of
+/// the window is answered afterwards by the restored version (the failed jobs were retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_faulting_promoted_version_is_rolled_back_by_itself_and_nothing_is_lost() {
+    let graph = Fake::start_with(graph_ok).await;
+    let h = Host::start_with(Db::Sqlite, &graph.origin, &["--plugin-poll-ms", "100"]).await;
+    let s = setup(&h).await;
+    let (status, _) = upload(&h, OPERATOR, repack("echo", "shop-bot", "1.0.0", None)).await;
+    assert_eq!(status, 201);
+    // 2.0.0 spins in every decide until the CPU deadline stops it.
+    let (status, _) = upload(
+        &h,
+        OPERATOR,
+        repack("busy-policy", "shop-bot", "2.0.0", None),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let bad_policy = h
+        .call(
+            Method::PUT,
+            "/api/v1/plugins/shop-bot/failure-policy",
+            Some(OPERATOR),
+            Some(json!({"auto_rollback": true, "max_fault_pct": 0, "min_calls": 3, "window_secs": 30})),
+        )
+        .await;
+    assert_error(&bad_policy, 422, "invalid_failure_policy");
+    let p = h
+        .ok(
+            Method::PUT,
+            "/api/v1/plugins/shop-bot/failure-policy",
+            OPERATOR,
+            Some(json!({"auto_rollback": true, "max_fault_pct": 50, "min_calls": 3, "window_secs": 30})),
+        )
+        .await;
+    assert_eq!(p["failure_policy"]["min_calls"], 3);
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.a.0),
+        &s.a.1,
+        Some(json!({"plugin": "shop-bot"})),
+    )
+    .await;
+    h.ok(
+        Method::POST,
+        "/api/v1/plugins/shop-bot/promote",
+        OPERATOR,
+        Some(json!({"version": "2.0.0"})),
+    )
+    .await;
+    let texts: Vec<String> = (0..6).map(|i| format!("question {i}")).collect();
+    for (i, text) in texts.iter().enumerate() {
+        inbound(&h, &s.endpoint, "1001", &format!("wamid.R{i}"), text).await;
+    }
+    let mut info = Value::Null;
+    for _ in 0..600 {
+        info = plugin(&h, "shop-bot").await;
+        if info["promoted"] == "1.0.0" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(info["promoted"], "1.0.0", "{info}");
+    let reason = info["promoted_reason"].as_str().expect("reason");
+    assert!(
+        reason.starts_with("rolled back automatically:") && reason.contains("of 2.0.0 failed"),
+        "{reason}"
+    );
+    // Every message of the window is answered by 1.0.0 once its job is retried.
+    let mut answered = Vec::new();
+    for n in 0..texts.len() {
+        answered.push(reply(&graph, "1001", n).await);
+    }
+    answered.sort();
+    assert_eq!(answered, texts);
+}

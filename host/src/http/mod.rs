@@ -188,6 +188,10 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins/{name}/promote", post(plugins::promote))
         .route("/plugins/{name}/rollback", post(plugins::roll_back))
         .route(
+            "/plugins/{name}/failure-policy",
+            put(plugins::put_failure_policy),
+        )
+        .route(
             "/plugins/{name}/{version}",
             get(plugins::show_version).delete(plugins::delete),
         )

@@ -118,6 +118,7 @@ impl Modify for BearerAuth {
         super::plugins::list_keys,
         super::plugins::revoke_key,
         super::plugins::grant,
+        super::plugins::put_failure_policy,
         super::jobs::dead,
         super::jobs::replay,
         super::tenants::create,

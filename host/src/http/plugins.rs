@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::{Auth, Operator};
 use super::json::ApiJson;
-use crate::catalog::{PinKind, PluginInfo, Publisher, VersionInfo};
+use crate::catalog::{FailurePolicyView, PinKind, PluginInfo, Publisher, VersionInfo};
 use crate::error::ApiError;
 use crate::store::{Mode, PublisherKey};
 use crate::tenancy::{Principal, Scope};
@@ -606,4 +606,40 @@ pub async fn grant(
         .find(|v| v.version == p.version)
         .map(Json)
         .ok_or(ApiError::NotFound("plugin version"))
+}
+
+/// Set when a plugin's promoted version is rolled back by the host itself (its publisher or the
+/// operator).
+#[utoipa::path(
+    put,
+    path = "/api/v1/plugins/{name}/failure-policy",
+    tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    request_body = FailurePolicyView,
+    responses(
+        (status = 200, description = "Set", body = PluginInfo),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_failure_policy(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(p): Path<NamePath>,
+    ApiJson(body): ApiJson<FailurePolicyView>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let info = visible(&state, &principal, &p.name)?;
+    may_change(&principal, &info)?;
+    let policy = body.for_name(&p.name).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_failure_policy",
+            "max_fault_pct is 1-100, min_calls 1-100000, window_secs 5-3600",
+        )
+    })?;
+    state.plugins.set_failure_policy(&policy).await?;
+    Ok(Json(visible(&state, &principal, &p.name)?))
 }

@@ -139,6 +139,34 @@ pub(crate) struct PluginShared {
     pub(crate) threads: tokio::runtime::Handle,
     /// Permits for calls other than `verify` (the pool minus the share reserved for it).
     pub(crate) general: Arc<tokio::sync::Semaphore>,
+    /// Its calls and faults so far.
+    pub(crate) stats: CallStats,
+}
+
+/// How one loaded plugin's calls ended, counted since it was loaded.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    calls: std::sync::atomic::AtomicU64,
+    faults: std::sync::atomic::AtomicU64,
+}
+
+impl CallStats {
+    /// Count a finished call; `fault` when the plugin itself failed (trap, CPU deadline,
+    /// memory cap), not when a provider was slow or the pool was full.
+    pub(crate) fn record(&self, fault: bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if fault {
+            self.faults.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(calls, faults)` so far.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.faults.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl Runtime {
@@ -263,6 +291,7 @@ impl Runtime {
             engine: self.engine.clone(),
             threads: self.threads_handle.clone(),
             general: self.general.clone(),
+            stats: CallStats::default(),
         });
         let linker = match world {
             World::Connector => &self.connector_linker,

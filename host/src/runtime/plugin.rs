@@ -43,6 +43,14 @@ impl Plugin {
             Plugin::Policy(p) => p.sha256(),
         }
     }
+
+    /// How its calls ended so far: `(calls, faults)`.
+    pub fn call_stats(&self) -> (u64, u64) {
+        match self {
+            Plugin::Connector(c) => c.shared.stats.read(),
+            Plugin::Policy(p) => p.shared.stats.read(),
+        }
+    }
 }
 
 /// A loaded connector, ready for calls.
@@ -251,12 +259,16 @@ impl PluginShared {
         let plugin = self.label.clone();
         let err = match outcome {
             Err(_) => {
+                self.stats.record(false);
                 return Err(CallError::WallClock {
                     plugin,
                     limit_ms: self.limits.wall_limit.as_millis() as u64,
                 });
             }
-            Ok(Ok(value)) => return Ok(value),
+            Ok(Ok(value)) => {
+                self.stats.record(false);
+                return Ok(value);
+            }
             Ok(Err(err)) => err,
         };
         let classified = if err.chain().any(|c| c.is::<CpuDeadline>()) {
@@ -286,6 +298,10 @@ impl PluginShared {
             }
             CallError::Trap { plugin, reason }
         };
+        match classified {
+            CallError::Busy(_) => {}
+            _ => self.stats.record(true),
+        }
         tracing::warn!(plugin = %self.label, error = %classified, "plugin call failed");
         Err(classified)
     }

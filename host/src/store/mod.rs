@@ -40,7 +40,7 @@ pub use ledger::LedgerRow;
 pub use lifecycle::{MediaRecord, TemplateRecord};
 pub use onboarding::{OnboardingRecord, OnboardingUpdate};
 pub use outbox::{Attempt, Slot};
-pub use plugins::{NewUpload, PinRow, PluginRow, Promotion, PublisherKey};
+pub use plugins::{FailurePolicy, NewUpload, PinRow, PluginRow, Promotion, PublisherKey};
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};
 pub use vault::{Holder, SealedKeyRow, SealedSecretRow};

@@ -93,6 +93,34 @@ pub struct Promotion {
     pub at: i64,
 }
 
+/// A plugin name's failure policy: when its promoted version is rolled back by itself.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct FailurePolicy {
+    /// Plugin name.
+    pub name: String,
+    /// Roll back automatically (1) or only by hand (0).
+    pub auto_rollback: i64,
+    /// Faults (traps, CPU deadline, memory cap) above this percentage of calls trigger it (1-100).
+    pub max_fault_pct: i64,
+    /// ... once at least this many calls were made in the window (1-100,000).
+    pub min_calls: i64,
+    /// The sliding window, in seconds (5-3,600).
+    pub window_secs: i64,
+}
+
+impl FailurePolicy {
+    /// The policy of a name that has none of its own.
+    pub fn default_for(name: &str) -> FailurePolicy {
+        FailurePolicy {
+            name: name.to_string(),
+            auto_rollback: 1,
+            max_fault_pct: 50,
+            min_calls: 20,
+            window_secs: 60,
+        }
+    }
+}
+
 /// One pin.
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct PinRow {
@@ -282,6 +310,62 @@ impl Tx {
             .await
             .map_err(StoreError::from_write)?;
         Ok(())
+    }
+
+    /// Every name's own failure policy.
+    pub async fn failure_policies(&mut self) -> Result<Vec<FailurePolicy>> {
+        Ok(sqlx::query_as(
+            "SELECT name, auto_rollback, max_fault_pct, min_calls, window_secs
+               FROM plugin_failure_policies ORDER BY name",
+        )
+        .fetch_all(&mut *self.inner)
+        .await?)
+    }
+
+    /// Set a name's failure policy.
+    pub async fn set_failure_policy(&mut self, p: &FailurePolicy) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO plugin_failure_policies (name, auto_rollback, max_fault_pct, min_calls, window_secs)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO UPDATE SET auto_rollback = excluded.auto_rollback,
+                max_fault_pct = excluded.max_fault_pct, min_calls = excluded.min_calls,
+                window_secs = excluded.window_secs",
+        )
+        .bind(&p.name)
+        .bind(p.auto_rollback)
+        .bind(p.max_fault_pct)
+        .bind(p.min_calls)
+        .bind(p.window_secs)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// Promote `to` only while `from` is promoted (an automatic roll back, made by whichever
+    /// host sees the faults first); whether it happened.
+    pub async fn promote_if(
+        &mut self,
+        name: &str,
+        from: &str,
+        to: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE plugin_promotions SET version = $3, previous = $2, reason = $4, actor = $5, at = $6
+              WHERE name = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(from)
+        .bind(to)
+        .bind(reason)
+        .bind(actor)
+        .bind(now_ms())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Every egress grant: `(name, version, host)`.
