@@ -1,5 +1,6 @@
 //! One plugin call on a realistic 1.5 KB Meta webhook: fresh instance + `parse`, against the
-//! same parser compiled natively, plus the fixed cost of a call (echo policy).
+//! same parser compiled natively, plus the fixed cost of a call (echo policy), and the same
+//! call resolved through the plugin catalog (pins, promotion, hot loading) as the host makes it.
 //!
 //! Run: `cargo bench -p switchyard --bench plugin_call`
 
@@ -74,6 +75,43 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.bench_function("native_serde_parse", |b| b.iter(|| native_parse(BODY)));
+    // As the host calls it: the catalog resolves the endpoint's pin (none), the promoted version
+    // (none) and this host's bundled one, then the same parse.
+    let data = tempfile::tempdir().expect("tempdir");
+    let catalog = tokio.block_on(async {
+        let store = switchyard::store::Store::open(&format!(
+            "sqlite://{}?mode=rwc",
+            data.path().join("bench.db").display()
+        ))
+        .await
+        .expect("store");
+        store.migrate().await.expect("migrate");
+        let local = vec![rt.load(bundled("meta-cloud"), Vec::new()).expect("meta")];
+        switchyard::catalog::Catalog::start(
+            runtime(),
+            store,
+            Box::new(|_| Default::default()),
+            1 << 20,
+            false,
+            local,
+        )
+        .await
+        .expect("catalog")
+    });
+    group.bench_function("catalog_resolved_parse", |b| {
+        b.iter(|| {
+            let plugin = catalog
+                .connector("meta-cloud", Some("end_1"))
+                .expect("resolved");
+            tokio
+                .block_on(plugin.parse(SecretScope::default(), &req))
+                .expect("call")
+                .expect("parse")
+        })
+    });
+    group.bench_function("catalog_resolve_only", |b| {
+        b.iter(|| catalog.connector("meta-cloud", Some("end_1")))
+    });
     group.finish();
 
     let party = Party {

@@ -168,7 +168,7 @@ struct Snapshot {
     /// Promotions from the database: name → promotion.
     promoted: HashMap<String, Promotion>,
     /// (kind, target, plugin) → pinned version.
-    pins: HashMap<(PinKind, String, String), String>,
+    pins: Pins,
     /// Every row of the catalog, for listing.
     rows: Vec<PluginRow>,
     /// Uploaded versions this host could not load: sha256 → why.
@@ -181,6 +181,49 @@ struct Snapshot {
     grants: HashMap<(String, String), Vec<String>>,
     /// Names' own failure policies.
     policies: HashMap<String, FailurePolicy>,
+}
+
+/// Pinned versions by kind, target and plugin name, looked up without allocating (every call
+/// resolves its plugin here).
+#[derive(Default)]
+struct Pins {
+    endpoint: HashMap<String, HashMap<String, String>>,
+    tenant: HashMap<String, HashMap<String, String>>,
+}
+
+impl Pins {
+    fn of(&self, kind: PinKind) -> &HashMap<String, HashMap<String, String>> {
+        match kind {
+            PinKind::Endpoint => &self.endpoint,
+            PinKind::Tenant => &self.tenant,
+        }
+    }
+
+    fn get(&self, kind: PinKind, target: &str, plugin: &str) -> Option<&str> {
+        self.of(kind).get(target)?.get(plugin).map(String::as_str)
+    }
+
+    /// How many endpoints and tenants pin `plugin` at `version`.
+    fn count(&self, plugin: &str, version: &str) -> usize {
+        [&self.endpoint, &self.tenant]
+            .iter()
+            .flat_map(|m| m.values())
+            .filter(|by| by.get(plugin).is_some_and(|v| v == version))
+            .count()
+    }
+
+    fn from_rows(rows: Vec<PinRow>) -> Pins {
+        let mut pins = Pins::default();
+        for p in rows {
+            let map = match PinKind::parse(&p.kind) {
+                Some(PinKind::Endpoint) => &mut pins.endpoint,
+                Some(PinKind::Tenant) => &mut pins.tenant,
+                None => continue,
+            };
+            map.entry(p.target).or_default().insert(p.plugin, p.version);
+        }
+        pins
+    }
 }
 
 /// Recent call outcomes of one promoted version, as one host saw them.
@@ -567,22 +610,18 @@ impl Catalog {
     fn resolve(&self, name: &str, pin: Option<(PinKind, &str)>) -> Option<Plugin> {
         let s = self.snapshot();
         let versions = s.versions.get(name)?;
-        let pinned = pin.and_then(|(kind, target)| {
-            s.pins
-                .get(&(kind, target.to_string(), name.to_string()))
-                .cloned()
-        });
+        let pinned = pin.and_then(|(kind, target)| s.pins.get(kind, target, name));
         let version = match pinned {
             Some(v) => v,
             None => match s.promoted.get(name) {
-                Some(p) => p.version.clone(),
+                Some(p) => p.version.as_str(),
                 None => versions
                     .iter()
                     .find(|(_, l)| l.local)
-                    .map(|(v, _)| v.clone())?,
+                    .map(|(v, _)| v.as_str())?,
             },
         };
-        versions.get(&version).map(|l| l.plugin.clone())
+        versions.get(version).map(|l| l.plugin.clone())
     }
 
     /// The connector `name` as `endpoint` runs it (`None` endpoint: the promoted version).
@@ -633,8 +672,8 @@ impl Catalog {
     pub fn pinned(&self, kind: PinKind, target: &str, name: &str) -> Option<String> {
         self.snapshot()
             .pins
-            .get(&(kind, target.to_string(), name.to_string()))
-            .cloned()
+            .get(kind, target, name)
+            .map(str::to_string)
     }
 
     /// Who published `name` (`None`: no such plugin).
@@ -702,11 +741,7 @@ impl Catalog {
                         egress_granted: granted,
                         loaded,
                         load_error: s.failures.get(&r.sha256).cloned(),
-                        pinned_by: s
-                            .pins
-                            .iter()
-                            .filter(|((_, _, p), v)| p == name && **v == r.version)
-                            .count(),
+                        pinned_by: s.pins.count(name, &r.version),
                         uploaded_by: r.uploaded_by.clone(),
                         uploaded_at: r.uploaded_at,
                         signature: judge(
@@ -841,12 +876,7 @@ impl Catalog {
                 .into_iter()
                 .map(|p| (p.name.clone(), p))
                 .collect(),
-            pins: pins
-                .into_iter()
-                .filter_map(|p: PinRow| {
-                    Some(((PinKind::parse(&p.kind)?, p.target, p.plugin), p.version))
-                })
-                .collect(),
+            pins: Pins::from_rows(pins),
             rows,
             failures,
             keys,
