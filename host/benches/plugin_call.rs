@@ -86,7 +86,10 @@ fn bench(c: &mut Criterion) {
         .await
         .expect("store");
         store.migrate().await.expect("migrate");
-        let local = vec![rt.load(bundled("meta-cloud"), Vec::new()).expect("meta")];
+        let local = vec![switchyard::catalog::LocalPlugin {
+            plugin: rt.load(bundled("meta-cloud"), Vec::new()).expect("meta"),
+            directory_signer: None,
+        }];
         switchyard::catalog::Catalog::start(
             runtime(),
             store,

@@ -123,6 +123,15 @@ pub enum CatalogError {
     /// A grant names a host the version's manifest does not request.
     #[error("{0}")]
     NotRequested(String),
+    /// A pin or promotion names a version this host does not have loaded.
+    #[error("{0}")]
+    UnknownVersion(String),
+    /// The publisher keeps as many uploaded versions as it may.
+    #[error("{0}")]
+    Quota(String),
+    /// Uploads already being checked on this host are at their limit.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl CatalogError {
@@ -143,6 +152,9 @@ impl CatalogError {
             CatalogError::Signature(_) => "bad_signature",
             CatalogError::Unsigned(_) => "signature_required",
             CatalogError::NotRequested(_) => "host_not_requested",
+            CatalogError::UnknownVersion(_) => "unknown_version",
+            CatalogError::Quota(_) => "upload_quota",
+            CatalogError::Busy(_) => "too_many_uploads",
             CatalogError::Store(_) | CatalogError::Task(_) => "internal",
         }
     }
@@ -342,6 +354,34 @@ fn granted_to(
     })
 }
 
+/// How a signature is recorded: `unsigned`, `key:<id>` when the very key is registered, else
+/// `key:<id>:unregistered` (never matched by id alone).
+fn stored_signature(signer: Option<&PublicKey>, keys: &[PublisherKey]) -> String {
+    match signer {
+        Some(key)
+            if keys
+                .iter()
+                .any(|k| k.id == key.id() && k.public_key == key.to_text()) =>
+        {
+            format!("key:{}", key.id())
+        }
+        Some(key) => format!("key:{}:unregistered", key.id()),
+        None => "unsigned".to_string(),
+    }
+}
+
+/// The most versions one partner may keep uploaded (each is compiled on every host).
+pub const MAX_PARTNER_VERSIONS: i64 = 100;
+
+/// A plugin this host loaded at start, and from where.
+pub struct LocalPlugin {
+    /// The loaded plugin.
+    pub plugin: Plugin,
+    /// `None` for a bundled one (part of the binary); for a plugin-directory one, the key its
+    /// valid signature names (`Some(None)`: unsigned), judged again on every reload.
+    pub directory_signer: Option<Option<PublicKey>>,
+}
+
 /// The publishers of `name` in `rows`.
 fn holders(rows: &[PluginRow], name: &str) -> Vec<String> {
     let mut h: Vec<String> = rows
@@ -354,6 +394,16 @@ fn holders(rows: &[PluginRow], name: &str) -> Vec<String> {
     h
 }
 
+/// Whose view of the catalog a listing is.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer<'a> {
+    /// The operator: everything.
+    Operator,
+    /// A partner, or a tenant of that partner (`None`: a tenant of the operator's own): the
+    /// public plugins and that partner's.
+    PartnerOf(Option<&'a str>),
+}
+
 /// A name's versions as the API shows them.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
@@ -363,6 +413,8 @@ pub struct PluginInfo {
     pub world: String,
     /// `switchyard` (bundled), `operator` or `partner:<id>`.
     pub publisher: String,
+    /// Who may use it: `every tenant`, or `tenants of partner <id>`.
+    pub usable_by: String,
     /// The version calls run when nothing pins one.
     pub promoted: Option<String>,
     /// Why that version is promoted (`bundled`, `first version`, `promoted: …`, `rolled back: …`).
@@ -434,6 +486,9 @@ pub struct VersionInfo {
     pub size_bytes: i64,
     /// Hosts its manifest asks to reach.
     pub egress_requested: Vec<String>,
+    /// Of those, the hosts its manifest says receive the connection's credentials (a grant of
+    /// such a host lets them go there).
+    pub credentials_requested: Vec<String>,
     /// Of those, the hosts it may reach: all for bundled, directory and operator-uploaded
     /// versions; for a partner's version, what the operator granted to it.
     pub egress_granted: Vec<String>,
@@ -458,11 +513,16 @@ pub struct Catalog {
     origins: Box<dyn Fn(&str) -> Origins + Send + Sync>,
     max_upload: usize,
     require_signed: bool,
+    /// What this host loaded at start from its binary and plugin directory.
+    local: Vec<LocalPlugin>,
     current: RwLock<Arc<Snapshot>>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
     /// Call outcomes of promoted versions: (name, version) → recent window.
     watches: std::sync::Mutex<HashMap<(String, String), Watch>>,
+    /// Uploads checked and compiled at once on this host (each holds the component twice and
+    /// a compile thread).
+    uploads: tokio::sync::Semaphore,
 }
 
 /// The wasm binary header's version field: a core module's, and a component's.
@@ -537,7 +597,7 @@ pub async fn check_directory_signature(
     let keys = tx.publisher_keys().await?;
     let namespaces: HashMap<String, String> = tx.partner_namespaces().await?.into_iter().collect();
     tx.commit().await?;
-    let stored = signer.map_or_else(|| "unsigned".to_string(), |k| format!("key:{}", k.id()));
+    let stored = stored_signature(signer.as_ref(), &keys);
     let trust = judge(&stored, name, &holders(&rows, name), &keys, &namespaces)?;
     if trust.trusted() {
         Ok(())
@@ -558,26 +618,13 @@ impl Catalog {
         origins: Box<dyn Fn(&str) -> Origins + Send + Sync>,
         max_upload: usize,
         require_signed: bool,
-        local: Vec<Plugin>,
+        local: Vec<LocalPlugin>,
     ) -> anyhow::Result<Arc<Catalog>> {
-        let mut versions: HashMap<String, BTreeMap<String, Loaded>> = HashMap::new();
-        for plugin in local {
-            let m = plugin.manifest();
-            let (name, version) = (m.name.clone(), m.version.clone());
-            let same = versions.entry(name.clone()).or_default();
-            if same
-                .insert(
-                    version,
-                    Loaded {
-                        plugin,
-                        local: true,
-                        granted: None,
-                    },
-                )
-                .is_some()
-                || same.len() > 1
-            {
-                anyhow::bail!("{}", LoadError::Duplicate(name));
+        let mut names = std::collections::HashSet::new();
+        for l in &local {
+            let name = &l.plugin.manifest().name;
+            if !names.insert(name.clone()) {
+                anyhow::bail!("{}", LoadError::Duplicate(name.clone()));
             }
         }
         let catalog = Arc::new(Catalog {
@@ -586,13 +633,14 @@ impl Catalog {
             origins,
             max_upload,
             require_signed,
+            local,
             current: RwLock::new(Arc::new(Snapshot {
                 generation: -1,
-                versions,
                 ..Snapshot::default()
             })),
             reloading: tokio::sync::Mutex::new(()),
             watches: std::sync::Mutex::new(HashMap::new()),
+            uploads: tokio::sync::Semaphore::new(2),
         });
         catalog.reload().await?;
         Ok(catalog)
@@ -685,15 +733,17 @@ impl Catalog {
             .map(|r| r.publisher.clone())
     }
 
-    /// The plugins a caller sees: everything for the operator, otherwise what is published by
-    /// Switchyard, the operator or `partner` itself.
-    pub fn list(&self, partner: Option<&str>) -> Vec<PluginInfo> {
+    /// The plugins a caller sees: everything for the operator; otherwise what Switchyard and
+    /// the operator publish, and the caller's partner's own.
+    pub fn list(&self, viewer: Viewer<'_>) -> Vec<PluginInfo> {
         let s = self.snapshot();
-        let mine = partner.map(|p| format!("partner:{p}"));
-        let visible = |publisher: &str| {
-            partner.is_none()
-                || !publisher.starts_with("partner:")
-                || Some(publisher) == mine.as_deref()
+        let mine = match viewer {
+            Viewer::Operator => None,
+            Viewer::PartnerOf(p) => Some(p.map(|p| format!("partner:{p}"))),
+        };
+        let visible = |publisher: &str| match &mine {
+            None => true,
+            Some(own) => !publisher.starts_with("partner:") || Some(publisher) == own.as_deref(),
         };
         let mut by_name: BTreeMap<&str, Vec<&PluginRow>> = BTreeMap::new();
         for r in &s.rows {
@@ -722,7 +772,9 @@ impl Catalog {
                         continue;
                     }
                     let manifest: Option<Manifest> = serde_json::from_str(&r.manifest).ok();
-                    let requested = manifest.map(|m| m.egress).unwrap_or_default();
+                    let (requested, credentials) = manifest
+                        .map(|m| (m.egress, m.credentials))
+                        .unwrap_or_default();
                     let granted = match granted_to(r, &s.grants) {
                         Some(g) => requested
                             .iter()
@@ -738,6 +790,7 @@ impl Catalog {
                         source: r.source.clone(),
                         size_bytes: r.size_bytes,
                         egress_requested: requested,
+                        credentials_requested: credentials,
                         egress_granted: granted,
                         loaded,
                         load_error: s.failures.get(&r.sha256).cloned(),
@@ -758,13 +811,18 @@ impl Catalog {
                         }),
                     });
                 }
+                let publisher = rows
+                    .first()
+                    .map(|r| r.publisher.clone())
+                    .unwrap_or_default();
                 PluginInfo {
                     name: name.to_string(),
                     world: rows.first().map(|r| r.world.clone()).unwrap_or_default(),
-                    publisher: rows
-                        .first()
-                        .map(|r| r.publisher.clone())
-                        .unwrap_or_default(),
+                    publisher: publisher.clone(),
+                    usable_by: match publisher.strip_prefix("partner:") {
+                        Some(p) => format!("tenants of partner {p}"),
+                        None => "every tenant".into(),
+                    },
                     promoted: promotion.map(|p| p.version.clone()).or(local.clone()),
                     promoted_reason: promotion
                         .map(|p| p.reason.clone())
@@ -811,35 +869,44 @@ impl Catalog {
             .collect();
         tx.commit().await?;
         let mut versions: HashMap<String, BTreeMap<String, Loaded>> = HashMap::new();
-        for (name, vs) in &current.versions {
-            for (v, l) in vs {
-                if l.local {
-                    versions
-                        .entry(name.clone())
-                        .or_default()
-                        .insert(v.clone(), l.clone());
-                }
-            }
-        }
         let mut failures = HashMap::new();
+        // Why a version may not load now: SWITCHYARD_REQUIRE_SIGNED and a signature that is not
+        // (or no longer) trusted.
+        let distrusted = |stored: &str, name: &str| -> Option<String> {
+            if !self.require_signed {
+                return None;
+            }
+            match judge(stored, name, &holders(&rows, name), &keys, &namespaces) {
+                Ok(t) if t.trusted() => None,
+                other => Some(format!(
+                    "not loaded: SWITCHYARD_REQUIRE_SIGNED is on and its signature is not trusted ({})",
+                    other.map(|t| t.state).unwrap_or_else(|e| e.to_string())
+                )),
+            }
+        };
+        for l in &self.local {
+            let m = l.plugin.manifest();
+            if let Some(signer) = &l.directory_signer
+                && let Some(why) = distrusted(&stored_signature(signer.as_ref(), &keys), &m.name)
+            {
+                tracing::warn!(plugin = %m.name, version = %m.version, "{why}");
+                failures.insert(l.plugin.sha256().to_string(), why);
+                continue;
+            }
+            versions.entry(m.name.clone()).or_default().insert(
+                m.version.clone(),
+                Loaded {
+                    plugin: l.plugin.clone(),
+                    local: true,
+                    granted: None,
+                },
+            );
+        }
         for r in rows.iter().filter(|r| r.source == "upload") {
-            if self.require_signed {
-                let trust = judge(
-                    &r.signature,
-                    &r.name,
-                    &holders(&rows, &r.name),
-                    &keys,
-                    &namespaces,
-                );
-                if !trust.as_ref().is_ok_and(SignatureInfo::trusted) {
-                    let why = format!(
-                        "not loaded: SWITCHYARD_REQUIRE_SIGNED is on and its signature is not trusted ({})",
-                        trust.map(|t| t.state).unwrap_or_else(|e| e.to_string())
-                    );
-                    tracing::warn!(plugin = %r.name, version = %r.version, "{why}");
-                    failures.insert(r.sha256.clone(), why);
-                    continue;
-                }
+            if let Some(why) = distrusted(&r.signature, &r.name) {
+                tracing::warn!(plugin = %r.name, version = %r.version, "{why}");
+                failures.insert(r.sha256.clone(), why);
+                continue;
             }
             let granted = granted_to(r, &grants);
             let already = current
@@ -937,6 +1004,11 @@ impl Catalog {
             });
         }
         check_component(&bytes)?;
+        let _one = self.uploads.try_acquire().map_err(|_| {
+            CatalogError::Busy(
+                "two uploads are being checked on this host; try again shortly".into(),
+            )
+        })?;
         let manifest = Manifest::from_component(&bytes).map_err(LoadError::from)?;
         let signer = signature::signer(&bytes)?;
         let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
@@ -947,21 +1019,21 @@ impl Catalog {
             tx.partner_namespaces().await?.into_iter().collect();
         tx.commit().await?;
         let same_name: Vec<&PluginRow> = rows.iter().filter(|r| r.name == manifest.name).collect();
+        if let Publisher::Partner { id, .. } = publisher {
+            let mine = format!("partner:{id}");
+            let stored = rows
+                .iter()
+                .filter(|r| r.publisher == mine && r.source == "upload")
+                .count();
+            if i64::try_from(stored).unwrap_or(i64::MAX) >= MAX_PARTNER_VERSIONS {
+                return Err(CatalogError::Quota(format!(
+                    "this partner keeps {stored} uploaded versions, the most allowed; delete unused ones first"
+                )));
+            }
+        }
         let name_holders = holders(&rows, &manifest.name);
         check_namespace(publisher, &manifest.name, &name_holders)?;
-        let stored_signature = match &signer {
-            Some(key) => {
-                let registered = keys
-                    .iter()
-                    .any(|k| k.id == key.id() && k.public_key == key.to_text());
-                if registered {
-                    format!("key:{}", key.id())
-                } else {
-                    format!("key:{}:unregistered", key.id())
-                }
-            }
-            None => "unsigned".to_string(),
-        };
+        let stored_signature = stored_signature(signer.as_ref(), &keys);
         let trust = judge(
             &stored_signature,
             &manifest.name,
@@ -977,6 +1049,14 @@ impl Catalog {
         }
         if let Some(existing) = same_name.iter().find(|r| r.version == manifest.version) {
             if existing.sha256 == sha256 && existing.source == "upload" {
+                // The same bytes again: nothing new, but a key registered since is noticed.
+                if existing.signature != stored_signature {
+                    let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
+                    tx.set_signature(&sha256, &stored_signature).await?;
+                    tx.bump_plugin_generation().await?;
+                    tx.commit().await?;
+                    self.reload().await?;
+                }
                 return Ok(((*existing).clone(), false));
             }
             return Err(CatalogError::VersionExists {
@@ -1041,13 +1121,14 @@ impl Catalog {
         reason: &str,
         actor: &str,
     ) -> Result<(), CatalogError> {
+        self.reload().await?;
         let s = self.snapshot();
         if !s
             .versions
             .get(name)
             .is_some_and(|v| v.contains_key(version))
         {
-            return Err(CatalogError::NotFound(format!(
+            return Err(CatalogError::UnknownVersion(format!(
                 "{name} {version} is not loaded on this host"
             )));
         }
@@ -1109,14 +1190,17 @@ impl Catalog {
         name: &str,
         version: Option<&str>,
     ) -> Result<(), CatalogError> {
+        // Up to date first (one query when nothing changed), so the comparison below is fair.
+        self.reload().await?;
+        let s = self.snapshot();
+        // Saving the same pin again changes nothing and makes no host reload.
+        if s.pins.get(kind, target, name) == version {
+            return Ok(());
+        }
         if let Some(v) = version
-            && !self
-                .snapshot()
-                .versions
-                .get(name)
-                .is_some_and(|vs| vs.contains_key(v))
+            && !s.versions.get(name).is_some_and(|vs| vs.contains_key(v))
         {
-            return Err(CatalogError::NotFound(format!(
+            return Err(CatalogError::UnknownVersion(format!(
                 "{name} {v} is not loaded on this host"
             )));
         }
@@ -1130,6 +1214,8 @@ impl Catalog {
 
     /// Delete an uploaded version nothing pins or promotes.
     pub async fn delete(&self, name: &str, version: &str) -> Result<(), CatalogError> {
+        // Decide on what the database says now, not on a poll that may be a second old.
+        self.reload().await?;
         let s = self.snapshot();
         let row = s
             .rows
@@ -1175,6 +1261,16 @@ impl Catalog {
                 let Some(previous) = &promotion.previous else {
                     continue;
                 };
+                // Only to a version this host can run, and only one automatic step: a version
+                // restored automatically is not rolled back again by itself (no flip-flop).
+                if !s
+                    .versions
+                    .get(name)
+                    .is_some_and(|v| v.contains_key(previous))
+                    || promotion.reason.starts_with("rolled back automatically")
+                {
+                    continue;
+                }
                 let Some(loaded) = s.versions.get(name).and_then(|v| v.get(&promotion.version))
                 else {
                     continue;

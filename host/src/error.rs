@@ -203,7 +203,15 @@ impl From<crate::catalog::CatalogError> for ApiError {
             E::TooLarge { .. } => ApiError::PayloadTooLarge,
             E::NotAComponent(_) | E::Load(_) => ApiError::Unprocessable { code, message },
             E::Namespace(_) | E::Unsigned(_) => ApiError::Refused { code, message },
-            E::Signature(_) | E::NotRequested(_) => ApiError::Unprocessable { code, message },
+            E::Signature(_) | E::NotRequested(_) | E::UnknownVersion(_) => {
+                ApiError::Unprocessable { code, message }
+            }
+            E::Quota(_) => ApiError::Refused { code, message },
+            E::Busy(_) => ApiError::TooManyRequests {
+                code,
+                message,
+                retry_after: 5,
+            },
             E::VersionExists { .. } | E::InUse(_) => ApiError::Conflict { code, message },
             E::NotFound(_) => ApiError::NotFound("plugin"),
             E::Store(s) => s.into(),

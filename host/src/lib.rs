@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::egress::EgressClient;
-use crate::runtime::{Plugin, Runtime, Services};
+use crate::runtime::{Runtime, Services};
 use crate::store::{PluginSource, Store};
 use crate::tenancy::auth::OperatorToken;
 use crate::vault::{StaticSecrets, Vault};
@@ -226,7 +226,7 @@ async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
     store: &Store,
-) -> anyhow::Result<Vec<Plugin>> {
+) -> anyhow::Result<Vec<catalog::LocalPlugin>> {
     let mut local = Vec::new();
     let mut sources: Vec<(String, Vec<u8>, PluginSource)> = bundled::BUNDLED
         .iter()
@@ -262,7 +262,16 @@ async fn load_plugins(
             runtime::Plugin::Connector(c) => c.sha256().to_string(),
             runtime::Plugin::Policy(p) => p.sha256().to_string(),
         };
-        local.push(plugin);
+        let directory_signer = match source {
+            PluginSource::Bundled => None,
+            PluginSource::Directory => Some(
+                runtime::signature::signer(&bytes).with_context(|| format!("plugin {origin}"))?,
+            ),
+        };
+        local.push(catalog::LocalPlugin {
+            plugin,
+            directory_signer,
+        });
         store
             .record_plugin(&manifest, &sha256, bytes.len(), source)
             .await?;

@@ -173,6 +173,15 @@ async fn versions_live_side_by_side_with_promotion_pins_and_roll_back() {
         )
         .await;
     assert_eq!(pinned["version"], "1.0.0");
+    let unknown = h
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tenants/{}/policy", s.b.0),
+            Some(&s.b.1),
+            Some(json!({"plugin": "shop-bot", "version": "9.9.9"})),
+        )
+        .await;
+    assert_error(&unknown, 422, "unknown_version");
     inbound(&h, &s.endpoint, "1001", "wamid.V2", "opening hours?").await;
     inbound(&h, &s.endpoint, "2002", "wamid.V3", "opening hours?").await;
     assert_eq!(
@@ -223,6 +232,16 @@ async fn versions_live_side_by_side_with_promotion_pins_and_roll_back() {
         )
         .await;
     assert_error(&busy, 409, "version_in_use");
+    // B leaves shop-bot: its pin goes with it.
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.b.0),
+        &s.b.1,
+        Some(json!({"plugin": "echo"})),
+    )
+    .await;
+    let info = plugin(&h, "shop-bot").await;
+    assert_eq!(info["versions"][0]["pinned_by"], 0, "{info}");
     let (status, _) = h
         .call(
             Method::DELETE,
@@ -384,6 +403,21 @@ async fn a_partners_plugin_serves_only_that_partners_tenants() {
         .call(Method::GET, "/api/v1/plugins/one-echo", Some(&s.p2.1), None)
         .await;
     assert_error(&hidden, 404, "not_found");
+    // Tenants see what they may choose: A (Partner One's) sees it, B (Partner Two's) does not.
+    let for_a = h.ok(Method::GET, "/api/v1/plugins", &s.a.1, None).await;
+    let one = for_a["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|p| p["name"] == "one-echo")
+        .cloned()
+        .expect("tenant A sees its partner's plugin");
+    assert_eq!(one["usable_by"], format!("tenants of partner {}", s.p1.0));
+    assert!(!listed(
+        &h.ok(Method::GET, "/api/v1/plugins", &s.b.1, None).await
+    ));
+    let tenant_upload = upload(&h, &s.a.1, repack("echo", "one-other", "1.0.0", None)).await;
+    assert_error(&tenant_upload, 403, "forbidden");
     let promote = h
         .call(
             Method::POST,
@@ -414,6 +448,22 @@ async fn a_partners_plugin_serves_only_that_partners_tenants() {
     assert_error(&b, 422, "unknown_policy");
     inbound(&h, &s.endpoint, "1001", "wamid.P1", "ping").await;
     assert_eq!(reply(&graph, "1001", 0).await, "ping");
+    // Nor may Partner Two's tenant connect through Partner One's connector, even one that
+    // makes its own endpoint per connection.
+    let (status, _) = upload(&h, &s.p1.1, repack("chaos", "one-chaos", "1.0.0", None)).await;
+    assert_eq!(status, 201);
+    let connect = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/tenants/{}/connections", s.b.0),
+            Some(&s.b.1),
+            Some(
+                json!({"connector": "one-chaos", "settings": {}, "secrets": {},
+                        "consent": {"document_version": "2026-11", "scopes": ["messaging"]}}),
+            ),
+        )
+        .await;
+    assert_error(&connect, 422, "unknown_connector");
 }
 
 /// Upload on one host, call on the other: both share one PostgreSQL and neither restarts.
@@ -756,7 +806,7 @@ async fn a_partners_egress_host_is_refused_until_the_operator_grants_it() {
         probe(catalog.clone()).await,
         "error EgressError::HostNotAllowed(\"public.example\")"
     );
-    let info = catalog.list(None);
+    let info = catalog.list(switchyard::catalog::Viewer::Operator);
     let v = &info
         .iter()
         .find(|p| p.name == "one-chaos")
@@ -780,13 +830,36 @@ async fn a_partners_egress_host_is_refused_until_the_operator_grants_it() {
         after.starts_with("error") && !after.contains("HostNotAllowed"),
         "granted: the host is tried (and does not resolve here): {after}"
     );
-    let info = catalog.list(None);
+    let info = catalog.list(switchyard::catalog::Viewer::Operator);
     let v = &info
         .iter()
         .find(|p| p.name == "one-chaos")
         .expect("listed")
         .versions[0];
     assert_eq!(v.egress_granted, vec!["public.example".to_string()]);
+    // Deleted and uploaded again with other bytes under the same version: no grant carries over.
+    catalog.delete("one-chaos", "1.0.0").await.expect("delete");
+    let mut other = manifest.clone();
+    other.credentials = vec!["public.example".into()];
+    let bytes = other
+        .embed(&switchyard::runtime::manifest::strip(&packed).expect("strip"))
+        .expect("embed");
+    catalog
+        .upload(bytes, &partner, "partner:par_one")
+        .await
+        .expect("upload again");
+    assert_eq!(
+        probe(catalog.clone()).await,
+        "error EgressError::HostNotAllowed(\"public.example\")"
+    );
+    let info = catalog.list(switchyard::catalog::Viewer::Operator);
+    let v = &info
+        .iter()
+        .find(|p| p.name == "one-chaos")
+        .expect("listed")
+        .versions[0];
+    assert_eq!(v.credentials_requested, vec!["public.example".to_string()]);
+    assert!(v.egress_granted.is_empty());
 }
 
 /// Istio's failure policy made a roll back: a promoted version whose calls fault past its
@@ -864,4 +937,16 @@ async fn a_faulting_promoted_version_is_rolled_back_by_itself_and_nothing_is_los
     }
     answered.sort();
     assert_eq!(answered, texts);
+    // The faulty version can go; a roll back never targets a version that is not loaded.
+    let (status, _) = h
+        .call(
+            Method::DELETE,
+            "/api/v1/plugins/shop-bot/2.0.0",
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let info = plugin(&h, "shop-bot").await;
+    assert_eq!(info["promoted"], "1.0.0", "{info}");
 }

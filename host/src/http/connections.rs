@@ -239,9 +239,14 @@ pub(crate) async fn connect(
     origin: &consent::Origin,
     req: NewConnect,
 ) -> Result<Connected, ApiError> {
+    // A partner's connector serves that partner's tenants only (also with its own endpoints).
+    let usable = state
+        .plugins
+        .usable_by(&req.connector, access.tenant.partner_id.as_deref());
     let plugin = state
         .plugins
         .connector(&req.connector, req.endpoint.as_deref())
+        .filter(|_| usable)
         .ok_or_else(|| {
             ApiError::unprocessable(
                 "unknown_connector",

@@ -62,7 +62,7 @@ fn checked_namespace(state: &AppState, partner: &str, ns: &str) -> Result<(), Ap
     let prefix = format!("{ns}-");
     if let Some(p) = state
         .plugins
-        .list(None)
+        .list(crate::catalog::Viewer::Operator)
         .into_iter()
         .find(|p| p.name.starts_with(&prefix) && p.publisher != me)
     {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::{Auth, Operator};
 use super::json::ApiJson;
-use crate::catalog::{FailurePolicyView, PinKind, PluginInfo, Publisher, VersionInfo};
+use crate::catalog::{FailurePolicyView, PinKind, PluginInfo, Publisher, VersionInfo, Viewer};
 use crate::error::ApiError;
 use crate::store::{Mode, PublisherKey};
 use crate::tenancy::{Principal, Scope};
@@ -104,20 +104,31 @@ async fn publisher(state: &AppState, principal: &Principal) -> Result<Publisher,
     }
 }
 
-/// The partner whose view the caller gets (`None`: the operator's, everything).
-fn viewer(principal: &Principal) -> Result<Option<&str>, ApiError> {
-    match principal {
-        Principal::Operator => Ok(None),
-        Principal::Partner { partner_id, .. } => Ok(Some(partner_id)),
-        Principal::Tenant { .. } => Err(ApiError::Forbidden),
-    }
+/// The plugins the caller sees: the operator everything; a partner, and a tenant, the public
+/// plugins and its (or its partner's) own.
+async fn list_for(state: &AppState, principal: &Principal) -> Result<Vec<PluginInfo>, ApiError> {
+    Ok(match principal {
+        Principal::Operator => state.plugins.list(Viewer::Operator),
+        Principal::Partner { partner_id, .. } => {
+            state.plugins.list(Viewer::PartnerOf(Some(partner_id)))
+        }
+        Principal::Tenant { tenant_id, .. } => {
+            let access = crate::tenancy::auth::access(&state.store, principal, tenant_id).await?;
+            state
+                .plugins
+                .list(Viewer::PartnerOf(access.tenant.partner_id.as_deref()))
+        }
+    })
 }
 
 /// The name as the caller sees it; 404 when it does not exist or belongs to another partner.
-fn visible(state: &AppState, principal: &Principal, name: &str) -> Result<PluginInfo, ApiError> {
-    state
-        .plugins
-        .list(viewer(principal)?)
+async fn visible(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+) -> Result<PluginInfo, ApiError> {
+    list_for(state, principal)
+        .await?
         .into_iter()
         .find(|p| p.name == name)
         .ok_or(ApiError::NotFound("plugin"))
@@ -189,7 +200,7 @@ pub async fn upload(
         .await?;
     let promoted = state
         .plugins
-        .list(None)
+        .list(Viewer::Operator)
         .iter()
         .any(|p| p.name == row.name && p.promoted.as_deref() == Some(row.version.as_str()));
     let status = if new {
@@ -228,7 +239,7 @@ pub async fn list(
     Auth(principal): Auth,
 ) -> Result<Json<PluginList>, ApiError> {
     Ok(Json(PluginList {
-        data: state.plugins.list(viewer(&principal)?),
+        data: list_for(&state, &principal).await?,
     }))
 }
 
@@ -251,7 +262,7 @@ pub async fn show(
     Auth(principal): Auth,
     Path(p): Path<NamePath>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(visible(&state, &principal, &p.name)?))
+    Ok(Json(visible(&state, &principal, &p.name).await?))
 }
 
 /// One version of a plugin.
@@ -273,7 +284,8 @@ pub async fn show_version(
     Auth(principal): Auth,
     Path(p): Path<VersionPath>,
 ) -> Result<Json<VersionInfo>, ApiError> {
-    visible(&state, &principal, &p.name)?
+    visible(&state, &principal, &p.name)
+        .await?
         .versions
         .into_iter()
         .find(|v| v.version == p.version)
@@ -301,7 +313,7 @@ pub async fn delete(
     Auth(principal): Auth,
     Path(p): Path<VersionPath>,
 ) -> Result<StatusCode, ApiError> {
-    let info = visible(&state, &principal, &p.name)?;
+    let info = visible(&state, &principal, &p.name).await?;
     may_change(&principal, &info)?;
     state.plugins.delete(&p.name, &p.version).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -330,7 +342,7 @@ pub async fn promote(
     Path(p): Path<NamePath>,
     ApiJson(body): ApiJson<Promote>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    let info = visible(&state, &principal, &p.name)?;
+    let info = visible(&state, &principal, &p.name).await?;
     may_change(&principal, &info)?;
     let why = reason(body.reason, "promoted")?;
     let actor = actor(&principal);
@@ -338,7 +350,7 @@ pub async fn promote(
         .plugins
         .promote(&p.name, &body.version, &why, &actor)
         .await?;
-    Ok(Json(visible(&state, &principal, &p.name)?))
+    Ok(Json(visible(&state, &principal, &p.name).await?))
 }
 
 /// Return to the version promoted before the current one.
@@ -365,12 +377,12 @@ pub async fn roll_back(
     Path(p): Path<NamePath>,
     ApiJson(body): ApiJson<RollBack>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    let info = visible(&state, &principal, &p.name)?;
+    let info = visible(&state, &principal, &p.name).await?;
     may_change(&principal, &info)?;
     let why = reason(body.reason, "by request")?;
     let actor = actor(&principal);
     state.plugins.roll_back(&p.name, &why, &actor).await?;
-    Ok(Json(visible(&state, &principal, &p.name)?))
+    Ok(Json(visible(&state, &principal, &p.name).await?))
 }
 
 /// Pin the connector version an endpoint runs, or (`null`) follow the promoted one (the
@@ -420,7 +432,9 @@ pub async fn pin_endpoint(
             body.version.as_deref(),
         )
         .await?;
-    Ok(Json(visible(&state, &principal, &endpoint.connector)?))
+    Ok(Json(
+        visible(&state, &principal, &endpoint.connector).await?,
+    ))
 }
 
 fn actor(principal: &Principal) -> String {
@@ -600,7 +614,8 @@ pub async fn grant(
         .plugins
         .grant(&p.name, &p.version, &body.hosts, "operator")
         .await?;
-    visible(&state, &Principal::Operator, &p.name)?
+    visible(&state, &Principal::Operator, &p.name)
+        .await?
         .versions
         .into_iter()
         .find(|v| v.version == p.version)
@@ -632,7 +647,7 @@ pub async fn put_failure_policy(
     Path(p): Path<NamePath>,
     ApiJson(body): ApiJson<FailurePolicyView>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    let info = visible(&state, &principal, &p.name)?;
+    let info = visible(&state, &principal, &p.name).await?;
     may_change(&principal, &info)?;
     let policy = body.for_name(&p.name).ok_or_else(|| {
         ApiError::unprocessable(
@@ -641,5 +656,5 @@ pub async fn put_failure_policy(
         )
     })?;
     state.plugins.set_failure_policy(&policy).await?;
-    Ok(Json(visible(&state, &principal, &p.name)?))
+    Ok(Json(visible(&state, &principal, &p.name).await?))
 }

@@ -326,6 +326,16 @@ pub async fn put_policy(
             ),
         ));
     }
+    // A pin on the plugin the tenant leaves would block its publisher's deletes for nothing.
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
+    let before = tx.policy().await?;
+    tx.commit().await?;
+    if let Some(old) = before.filter(|p| p.plugin != body.plugin) {
+        state
+            .plugins
+            .pin(PinKind::Tenant, tenant_id, &old.plugin, None)
+            .await?;
+    }
     state
         .plugins
         .pin(

@@ -183,7 +183,8 @@ impl Tx {
         Ok(())
     }
 
-    /// Delete an uploaded version; whether it existed.
+    /// Delete an uploaded version and its egress grants (new bytes under the same version
+    /// start with none); whether it existed.
     pub async fn delete_upload(&mut self, name: &str, version: &str) -> Result<bool> {
         let done = sqlx::query(
             "DELETE FROM plugins WHERE name = $1 AND version = $2 AND source = 'upload'",
@@ -192,7 +193,33 @@ impl Tx {
         .bind(version)
         .execute(&mut *self.inner)
         .await?;
+        sqlx::query("DELETE FROM plugin_grants WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .execute(&mut *self.inner)
+            .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Record the signature judged at a later upload of the same bytes.
+    pub async fn set_signature(&mut self, sha256: &str, signature: &str) -> Result<()> {
+        sqlx::query("UPDATE plugins SET signature = $2 WHERE sha256 = $1")
+            .bind(sha256)
+            .bind(signature)
+            .execute(&mut *self.inner)
+            .await
+            .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// How many uploaded versions `publisher` has stored.
+    pub async fn uploads_by(&mut self, publisher: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM plugins WHERE publisher = $1 AND source = 'upload'",
+        )
+        .bind(publisher)
+        .fetch_one(&mut *self.inner)
+        .await?)
     }
 
     /// Every name's promotion.
