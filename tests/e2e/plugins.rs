@@ -278,6 +278,13 @@ async fn bad_uploads_are_refused_naming_the_check_and_nothing_is_stored() {
     let h = Host::start_with(Db::Sqlite, &graph.origin, &["--plugin-max-kib", "600"]).await;
     let s = setup(&h).await;
     let before = h.ok(Method::GET, "/api/v1/plugins", OPERATOR, None).await;
+    let cached = || {
+        std::fs::read_dir(h.data.path().join("cache"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let cached_before = cached();
+    assert!(cached_before > 0, "the host caches compiled plugins");
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
             "a core module",
@@ -358,6 +365,11 @@ async fn bad_uploads_are_refused_naming_the_check_and_nothing_is_stored() {
     assert_error(&meta, 409, "namespace_taken");
     let after = h.ok(Method::GET, "/api/v1/plugins", OPERATOR, None).await;
     assert_eq!(before, after, "nothing was stored");
+    assert_eq!(
+        cached(),
+        cached_before,
+        "components refused after compiling leave no compiled code behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -69,9 +69,7 @@ pub(crate) fn compile(
     let Some((dir, key)) = cache else {
         return Component::new(engine, bytes).map_err(|e| format!("{e:#}"));
     };
-    let mut hasher = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let name = format!("{sha256}-{:016x}.cwasm", hasher.finish());
+    let name = file_name(engine, sha256);
     let path = dir.join(&name);
     if let Some(component) = read_cached(engine, &path, &name, key) {
         return Ok(component);
@@ -81,6 +79,19 @@ pub(crate) fn compile(
         tracing::warn!(path = %path.display(), error = %e, "could not cache compiled plugin");
     }
     Ok(component)
+}
+
+/// The cache file of `sha256`'s compilation for this engine.
+fn file_name(engine: &Engine, sha256: &str) -> String {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{sha256}-{:016x}.cwasm", hasher.finish())
+}
+
+/// Drop the cached compilation of a component that failed the loader's later checks, so
+/// refused components do not accumulate in the cache.
+pub(crate) fn forget(engine: &Engine, sha256: &str, dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(file_name(engine, sha256)));
 }
 
 fn read_cached(engine: &Engine, path: &Path, name: &str, key: &CacheKey) -> Option<Component> {

@@ -297,7 +297,14 @@ impl Runtime {
             World::Connector => &self.connector_linker,
             World::ReplyPolicy => &self.policy_linker,
         };
-        plugin::link(&self.engine, linker, &component, shared)
+        let sha256 = shared.sha256.clone();
+        let linked = plugin::link(&self.engine, linker, &component, shared);
+        if linked.is_err()
+            && let Some(dir) = self.config.cache_dir.as_deref()
+        {
+            cache::forget(&self.engine, &sha256, dir);
+        }
+        linked
     }
 }
 
