@@ -300,9 +300,14 @@ impl Providers {
             account_id: c.account_id.clone(),
             api_base_url: self.base_url(&c.connector).unwrap_or_default().to_string(),
             settings: settings.into_iter().collect(),
-            callback_url: Some(crate::jobs::webhook_url(public_url, &c.endpoint_id)),
+            callback_url: Some(webhook_url(public_url, &c.endpoint_id)),
         }
     }
+}
+
+/// The public URL a provider calls for `endpoint_id`.
+pub fn webhook_url(public_url: &str, endpoint_id: &str) -> String {
+    format!("{public_url}/hooks/{endpoint_id}")
 }
 
 #[cfg(test)]

@@ -773,11 +773,6 @@ impl Workers {
     }
 }
 
-/// The public URL a provider calls for `endpoint_id`.
-pub fn webhook_url(public_url: &str, endpoint_id: &str) -> String {
-    format!("{public_url}/hooks/{endpoint_id}")
-}
-
 /// The message kind a stored name stands for.
 pub(crate) fn kind_from_name(name: &str) -> MessageKind {
     [

@@ -133,7 +133,7 @@ impl Drop for PluginCallPermit {
 impl AppState {
     /// The public webhook URL of an endpoint.
     pub fn webhook_url(&self, endpoint_id: &str) -> String {
-        crate::jobs::webhook_url(&self.public_url, endpoint_id)
+        crate::connector::webhook_url(&self.public_url, endpoint_id)
     }
 
     /// The browser URL of a redirect flow: this host's page that sets the flow's cookie and
