@@ -902,7 +902,21 @@ impl Catalog {
                 },
             );
         }
+        // Only versions a call can reach are compiled and kept: promoted ones, what a roll back
+        // returns to, and pinned ones. Others load when promoted or pinned.
+        let needed: std::collections::HashSet<(String, String)> = promotions
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.version.clone())
+                    .chain(p.previous.clone())
+                    .map(|v| (p.name.clone(), v))
+            })
+            .chain(pins.iter().map(|p| (p.plugin.clone(), p.version.clone())))
+            .collect();
         for r in rows.iter().filter(|r| r.source == "upload") {
+            if !needed.contains(&(r.name.clone(), r.version.clone())) {
+                continue;
+            }
             if let Some(why) = distrusted(&r.signature, &r.name) {
                 tracing::warn!(plugin = %r.name, version = %r.version, "{why}");
                 failures.insert(r.sha256.clone(), why);
@@ -1113,6 +1127,49 @@ impl Catalog {
         Ok((row, true))
     }
 
+    /// Check that `name` `version` can run on this host: loaded already, or an upload that is
+    /// trusted and loads (compiled now, through the cache; kept once a promotion or pin needs it).
+    async fn ensure_loadable(
+        &self,
+        s: &Snapshot,
+        name: &str,
+        version: &str,
+    ) -> Result<(), CatalogError> {
+        if s.versions
+            .get(name)
+            .is_some_and(|v| v.contains_key(version))
+        {
+            return Ok(());
+        }
+        let unknown = || {
+            CatalogError::UnknownVersion(format!(
+                "{name} {version} is not a version this host can run"
+            ))
+        };
+        let row = s
+            .rows
+            .iter()
+            .find(|r| r.name == name && r.version == version && r.source == "upload")
+            .ok_or_else(unknown)?;
+        if self.require_signed {
+            let trust = judge(
+                &row.signature,
+                name,
+                &holders(&s.rows, name),
+                &s.keys,
+                &s.namespaces,
+            );
+            if !trust.is_ok_and(|t| t.trusted()) {
+                return Err(CatalogError::Unsigned(format!(
+                    "SWITCHYARD_REQUIRE_SIGNED is on and {name} {version}'s signature is not trusted"
+                )));
+            }
+        }
+        self.load_stored(&row.sha256, name, granted_to(row, &s.grants))
+            .await
+            .map(|_| ())
+    }
+
     /// Make `version` the one `name`'s unpinned calls run, on every host.
     pub async fn promote(
         &self,
@@ -1123,15 +1180,7 @@ impl Catalog {
     ) -> Result<(), CatalogError> {
         self.reload().await?;
         let s = self.snapshot();
-        if !s
-            .versions
-            .get(name)
-            .is_some_and(|v| v.contains_key(version))
-        {
-            return Err(CatalogError::UnknownVersion(format!(
-                "{name} {version} is not loaded on this host"
-            )));
-        }
+        self.ensure_loadable(&s, name, version).await?;
         let current = self.promoted_version(&s, name);
         if current.as_deref() == Some(version) {
             return Ok(());
@@ -1197,12 +1246,8 @@ impl Catalog {
         if s.pins.get(kind, target, name) == version {
             return Ok(());
         }
-        if let Some(v) = version
-            && !s.versions.get(name).is_some_and(|vs| vs.contains_key(v))
-        {
-            return Err(CatalogError::UnknownVersion(format!(
-                "{name} {v} is not loaded on this host"
-            )));
+        if let Some(v) = version {
+            self.ensure_loadable(&s, name, v).await?;
         }
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
         tx.set_pin(kind.as_str(), target, name, version).await?;

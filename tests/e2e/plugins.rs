@@ -122,6 +122,19 @@ async fn versions_live_side_by_side_with_promotion_pins_and_roll_back() {
     .await;
     assert_eq!(status, 201, "{v2}");
     assert_eq!(v2["promoted"], false, "a later version waits for promotion");
+    // Checked and compiled at upload, but kept in memory only once a call can reach it.
+    let waiting = h
+        .ok(
+            Method::GET,
+            "/api/v1/plugins/shop-bot/2.0.0",
+            OPERATOR,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (&waiting["loaded"], &waiting["load_error"]),
+        (&json!(false), &Value::Null)
+    );
     // The same bytes again: nothing new; the same version with other bytes: refused.
     let (status, again) = upload(
         &h,
