@@ -17,7 +17,7 @@ use crate::store::{
     FailurePolicy, Mode, NewUpload, PinRow, PluginRow, Promotion, PublisherKey, Store, StoreError,
     now_ms,
 };
-use crate::supervise::every;
+use crate::supervise::{Ended, every, supervise};
 use crate::tenancy::Scope;
 
 /// Who publishes a plugin: the namespace its names must live in.
@@ -1472,6 +1472,35 @@ impl Catalog {
         interval: Duration,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        // PostgreSQL announces each change: reload at once (the poll stays as the fallback).
+        let (listener, stopping) = (self.clone(), shutdown.clone());
+        supervise("plugin catalog listener", move || {
+            let (me, mut stop) = (listener.clone(), stopping.clone());
+            async move {
+                let mut listen = match me.store.listen(crate::store::PLUGIN_CHANNEL).await {
+                    Ok(Some(l)) => l,
+                    Ok(None) => return Ended::Finished, // SQLite: the poll alone
+                    Err(e) => {
+                        tracing::warn!(error = %e, "plugin catalog: LISTEN failed");
+                        return Ended::Unexpectedly;
+                    }
+                };
+                loop {
+                    tokio::select! {
+                        got = listen.recv() => {
+                            if let Err(e) = got {
+                                tracing::warn!(error = %e, "plugin catalog: LISTEN connection lost");
+                                return Ended::Unexpectedly;
+                            }
+                            if let Err(e) = me.reload().await {
+                                tracing::warn!(error = %e, "plugin catalog reload failed");
+                            }
+                        }
+                        _ = stop.changed() => return Ended::Finished,
+                    }
+                }
+            }
+        });
         let me = self.clone();
         every("plugin catalog poller", interval, shutdown, move || {
             let me = me.clone();

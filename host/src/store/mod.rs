@@ -108,7 +108,21 @@ pub struct Store {
     /// The tasks holding a write transaction now: a second one in the same task is refused at
     /// once, on both backends, instead of waiting on the gate it holds itself.
     writers: Writers,
+    /// PostgreSQL: the URL, for a `LISTEN` connection of its own (it may hold a password).
+    listen_url: Option<Arc<ListenUrl>>,
 }
+
+/// A database URL kept for `LISTEN`; its Debug output shows nothing of it.
+struct ListenUrl(String);
+
+impl std::fmt::Debug for ListenUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListenUrl([redacted])")
+    }
+}
+
+/// The PostgreSQL channel every plugin catalog change is announced on.
+pub const PLUGIN_CHANNEL: &str = "switchyard_plugins";
 
 /// The tokio tasks that hold an open write transaction.
 #[derive(Debug, Clone, Default)]
@@ -265,7 +279,19 @@ impl Store {
             backend,
             write_gate: Arc::default(),
             writers: Writers::default(),
+            listen_url: (backend == Backend::Postgres)
+                .then(|| Arc::new(ListenUrl(url.to_string()))),
         })
+    }
+
+    /// A connection listening on `channel` (PostgreSQL; `None` on SQLite, where hosts poll).
+    pub async fn listen(&self, channel: &str) -> Result<Option<sqlx::postgres::PgListener>> {
+        let Some(url) = &self.listen_url else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect(&url.0).await?;
+        listener.listen(channel).await?;
+        Ok(Some(listener))
     }
 
     /// Which engine this is.

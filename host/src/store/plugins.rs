@@ -330,12 +330,19 @@ impl Tx {
         )
     }
 
-    /// Mark the catalog changed: every host reloads what differs.
+    /// Mark the catalog changed: every host reloads what differs (PostgreSQL also announces it
+    /// at commit, so hosts need not wait for their next poll).
     pub async fn bump_plugin_generation(&mut self) -> Result<()> {
         sqlx::query("UPDATE plugin_generation SET generation = generation + 1 WHERE id = 1")
             .execute(&mut *self.inner)
             .await
             .map_err(StoreError::from_write)?;
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(super::PLUGIN_CHANNEL)
+                .execute(&mut *self.inner)
+                .await?;
+        }
         Ok(())
     }
 
