@@ -983,3 +983,88 @@ async fn a_faulting_promoted_version_is_rolled_back_by_itself_and_nothing_is_los
     let info = plugin(&h, "shop-bot").await;
     assert_eq!(info["promoted"], "1.0.0", "{info}");
 }
+
+/// With `SWITCHYARD_REQUIRE_SIGNED`, a plugin-directory component is judged again on every
+/// reload: revoking its key unloads it on every host without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_directory_plugin_whose_key_is_revoked_stops_loading() {
+    use std::sync::Arc;
+    use switchyard::catalog::{Catalog, LocalPlugin};
+    use switchyard::runtime::signature::{self, SecretKey};
+    use switchyard::store::Store;
+
+    let data = tempfile::tempdir().expect("data");
+    let store = Store::open(&format!(
+        "sqlite://{}?mode=rwc",
+        data.path().join("catalog.db").display()
+    ))
+    .await
+    .expect("store");
+    store.migrate().await.expect("migrate");
+    let runtime = switchyard::runtime::Runtime::new(
+        switchyard::runtime::RuntimeConfig::default(),
+        switchyard::runtime::Services {
+            secrets: Arc::new(switchyard::vault::StaticSecrets::new()),
+            egress: switchyard::egress::EgressClient::new(
+                std::time::Duration::from_secs(2),
+                1 << 20,
+            )
+            .expect("egress"),
+        },
+    )
+    .expect("runtime");
+    let key = SecretKey::generate().expect("key");
+    let signed = signature::sign(&repack("echo", "dir-echo", "1.0.0", None), &key).expect("sign");
+    let plugin = runtime.load(&signed, Vec::new()).expect("load");
+    let local = vec![LocalPlugin {
+        plugin,
+        directory_signer: Some(signature::signer(&signed).expect("verifies")),
+    }];
+    // Trusted when the host starts.
+    let boot = Catalog::start(
+        switchyard::runtime::Runtime::new(
+            switchyard::runtime::RuntimeConfig::default(),
+            switchyard::runtime::Services {
+                secrets: Arc::new(switchyard::vault::StaticSecrets::new()),
+                egress: switchyard::egress::EgressClient::new(
+                    std::time::Duration::from_secs(2),
+                    1 << 20,
+                )
+                .expect("egress"),
+            },
+        )
+        .expect("runtime"),
+        store.clone(),
+        Box::new(|_| Default::default()),
+        1 << 20,
+        true,
+        Vec::new(),
+    )
+    .await
+    .expect("catalog");
+    let registered = boot
+        .add_key("operator", &key.public(), None)
+        .await
+        .expect("register");
+    let catalog = Catalog::start(
+        runtime,
+        store.clone(),
+        Box::new(|_| Default::default()),
+        1 << 20,
+        true,
+        local,
+    )
+    .await
+    .expect("catalog");
+    assert!(
+        catalog.policy("dir-echo", "ten_1").is_some(),
+        "trusted at start"
+    );
+    // Revoked (through another host): this one unloads it at its next reload.
+    boot.revoke_key(&registered.id).await.expect("revoke");
+    catalog.reload().await.expect("reload");
+    assert!(
+        catalog.policy("dir-echo", "ten_1").is_none(),
+        "no longer trusted, no longer callable"
+    );
+}
