@@ -1068,3 +1068,46 @@ async fn a_directory_plugin_whose_key_is_revoked_stops_loading() {
         "no longer trusted, no longer callable"
     );
 }
+
+/// A partner keeps at most `MAX_PARTNER_VERSIONS` uploaded versions; the next is refused until
+/// it deletes one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partner_stores_a_bounded_number_of_versions() {
+    let graph = Fake::start_with(graph_ok).await;
+    let h = Host::start(Db::Sqlite, &graph.origin).await;
+    let s = setup(&h).await;
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/partners/{}/namespace", s.p1.0),
+        OPERATOR,
+        Some(json!({"namespace": "one"})),
+    )
+    .await;
+    let max = switchyard::catalog::MAX_PARTNER_VERSIONS;
+    for n in 0..max {
+        let (status, v) = upload(
+            &h,
+            &s.p1.1,
+            repack("echo", "one-echo", &format!("1.0.{n}"), None),
+        )
+        .await;
+        assert_eq!(status, 201, "version {n}: {v}");
+    }
+    let over = upload(&h, &s.p1.1, repack("echo", "one-echo", "2.0.0", None)).await;
+    assert_error(&over, 403, "upload_quota");
+    // One deleted (not the promoted first one): room for one more.
+    let (status, _) = h
+        .call(
+            Method::DELETE,
+            "/api/v1/plugins/one-echo/1.0.7",
+            Some(&s.p1.1),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, v) = upload(&h, &s.p1.1, repack("echo", "one-echo", "2.0.0", None)).await;
+    assert_eq!(status, 201, "{v}");
+    // The operator is not a partner: no such bound.
+    let (status, _) = upload(&h, OPERATOR, repack("echo", "op-echo", "1.0.0", None)).await;
+    assert_eq!(status, 201);
+}
