@@ -195,6 +195,25 @@ struct Snapshot {
     policies: HashMap<String, FailurePolicy>,
 }
 
+impl Snapshot {
+    /// This host's own (bundled or directory) version of `name`.
+    fn local_version(&self, name: &str) -> Option<&str> {
+        self.versions
+            .get(name)?
+            .iter()
+            .find(|(_, l)| l.local)
+            .map(|(v, _)| v.as_str())
+    }
+
+    /// The version `name`'s unpinned calls run: the promoted one, else this host's own.
+    fn promoted_version(&self, name: &str) -> Option<&str> {
+        match self.promoted.get(name) {
+            Some(p) => Some(p.version.as_str()),
+            None => self.local_version(name),
+        }
+    }
+}
+
 /// Pinned versions by kind, target and plugin name, looked up without allocating (every call
 /// resolves its plugin here).
 #[derive(Default)]
@@ -658,17 +677,9 @@ impl Catalog {
     fn resolve(&self, name: &str, pin: Option<(PinKind, &str)>) -> Option<Plugin> {
         let s = self.snapshot();
         let versions = s.versions.get(name)?;
-        let pinned = pin.and_then(|(kind, target)| s.pins.get(kind, target, name));
-        let version = match pinned {
-            Some(v) => v,
-            None => match s.promoted.get(name) {
-                Some(p) => p.version.as_str(),
-                None => versions
-                    .iter()
-                    .find(|(_, l)| l.local)
-                    .map(|(v, _)| v.as_str())?,
-            },
-        };
+        let version = pin
+            .and_then(|(kind, target)| s.pins.get(kind, target, name))
+            .or_else(|| s.promoted_version(name))?;
         versions.get(version).map(|l| l.plugin.clone())
     }
 
@@ -736,6 +747,16 @@ impl Catalog {
     /// The plugins a caller sees: everything for the operator; otherwise what Switchyard and
     /// the operator publish, and the caller's partner's own.
     pub fn list(&self, viewer: Viewer<'_>) -> Vec<PluginInfo> {
+        self.describe(viewer, None)
+    }
+
+    /// One name as `viewer` sees it (`None`: no such plugin, or not theirs to see).
+    pub fn info(&self, viewer: Viewer<'_>, name: &str) -> Option<PluginInfo> {
+        self.describe(viewer, Some(name)).pop()
+    }
+
+    /// The listing of every name, or of `only` that one.
+    fn describe(&self, viewer: Viewer<'_>, only: Option<&str>) -> Vec<PluginInfo> {
         let s = self.snapshot();
         let mine = match viewer {
             Viewer::Operator => None,
@@ -747,7 +768,7 @@ impl Catalog {
         };
         let mut by_name: BTreeMap<&str, Vec<&PluginRow>> = BTreeMap::new();
         for r in &s.rows {
-            if visible(&r.publisher) {
+            if visible(&r.publisher) && only.is_none_or(|n| n == r.name) {
                 by_name.entry(&r.name).or_default().push(r);
             }
         }
@@ -755,10 +776,8 @@ impl Catalog {
             .into_iter()
             .map(|(name, rows)| {
                 let promotion = s.promoted.get(name);
-                let local = s
-                    .versions
-                    .get(name)
-                    .and_then(|v| v.iter().find(|(_, l)| l.local).map(|(v, _)| v.clone()));
+                let local = s.local_version(name).map(str::to_string);
+                let name_holders = holders(&s.rows, name);
                 let mut versions: Vec<VersionInfo> = Vec::new();
                 for r in &rows {
                     // A bundled version re-recorded with new bytes (a rebuild) shows once: the
@@ -797,18 +816,12 @@ impl Catalog {
                         pinned_by: s.pins.count(name, &r.version),
                         uploaded_by: r.uploaded_by.clone(),
                         uploaded_at: r.uploaded_at,
-                        signature: judge(
-                            &r.signature,
-                            name,
-                            &holders(&s.rows, name),
-                            &s.keys,
-                            &s.namespaces,
-                        )
-                        .unwrap_or_else(|_| SignatureInfo {
-                            state: "untrusted".into(),
-                            key: r.signature.strip_prefix("key:").map(str::to_string),
-                            publisher: None,
-                        }),
+                        signature: judge(&r.signature, name, &name_holders, &s.keys, &s.namespaces)
+                            .unwrap_or_else(|_| SignatureInfo {
+                                state: "untrusted".into(),
+                                key: r.signature.strip_prefix("key:").map(str::to_string),
+                                publisher: None,
+                            }),
                     });
                 }
                 let publisher = rows
@@ -1181,7 +1194,7 @@ impl Catalog {
         self.reload().await?;
         let s = self.snapshot();
         self.ensure_loadable(&s, name, version).await?;
-        let current = self.promoted_version(&s, name);
+        let current = s.promoted_version(name).map(str::to_string);
         if current.as_deref() == Some(version) {
             return Ok(());
         }
@@ -1221,16 +1234,6 @@ impl Catalog {
         Ok(previous)
     }
 
-    fn promoted_version(&self, s: &Snapshot, name: &str) -> Option<String> {
-        s.promoted.get(name).map(|p| p.version.clone()).or_else(|| {
-            s.versions
-                .get(name)?
-                .iter()
-                .find(|(_, l)| l.local)
-                .map(|(v, _)| v.clone())
-        })
-    }
-
     /// Pin `kind`/`target`'s `name` at `version` (`None`: follow the promoted version).
     pub async fn pin(
         &self,
@@ -1267,7 +1270,7 @@ impl Catalog {
             .iter()
             .find(|r| r.name == name && r.version == version && r.source == "upload")
             .ok_or_else(|| CatalogError::NotFound(format!("no uploaded {name} {version}")))?;
-        if self.promoted_version(&s, name).as_deref() == Some(version)
+        if s.promoted_version(name) == Some(version)
             && s.rows.iter().filter(|r| r.name == name).count() > 1
         {
             return Err(CatalogError::InUse(format!(

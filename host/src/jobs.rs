@@ -225,28 +225,21 @@ impl Workers {
             .receipt_id
             .as_deref()
             .ok_or_else(|| JobError::Permanent("job has no receipt".into()))?;
-        let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
+        // One transaction reads the receipt and claims its body's first delivery: a provider's
+        // redelivery of a body already applied (our 200 did not reach it) is stored but not
+        // applied again, so a replayed `PARTNER_REMOVED` cannot end a number reconnected
+        // meanwhile.
+        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
         let receipt = tx
             .receipt(id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("receipt {id} is gone")))?;
-        tx.commit().await?;
-        let cached = self
-            .endpoints
-            .get(&self.store, &self.vault, &receipt.endpoint_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent("the receipt's endpoint is gone".into()))?;
-        let endpoint = &cached.endpoint;
-        // A provider's redelivery of a body already applied (our 200 did not reach it) is
-        // stored but not applied again: a replayed `PARTNER_REMOVED` must not end a number
-        // reconnected meanwhile.
         let digest: [u8; 32] =
             <sha2::Sha256 as sha2::Digest>::digest(receipt.body.as_deref().unwrap_or_default())
                 .into();
-        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
         let first = tx
             .first_delivery(
-                &endpoint.id,
+                &receipt.endpoint_id,
                 &digest,
                 id,
                 receipt.received_at,
@@ -258,6 +251,12 @@ impl Workers {
             tracing::info!(receipt = %id, first = %first, "the provider delivered an identical body again: not applied twice");
             return Ok(());
         }
+        let cached = self
+            .endpoints
+            .get(&self.store, &self.vault, &receipt.endpoint_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent("the receipt's endpoint is gone".into()))?;
+        let endpoint = &cached.endpoint;
         let plugin = self
             .plugins
             .connector(&endpoint.connector, Some(&endpoint.id))
@@ -740,35 +739,28 @@ impl Workers {
             .store
             .begin(Scope::Tenant(tenant.clone()), Mode::Read)
             .await?;
-        let Some(c) = tx.connection(connection_id).await? else {
-            tx.commit().await?;
+        let c = tx.connection(connection_id).await?;
+        tx.commit().await?;
+        let Some(c) = c.filter(|c| c.status != "disconnected") else {
             return Ok(false);
         };
-        if c.status == "disconnected" {
-            tx.commit().await?;
-            return Ok(false);
-        }
-        let secrets = self
-            .vault
-            .open_connection(&mut tx, &c.id)
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
-        tx.commit().await?;
-        let plugin = self
-            .plugins
-            .connector(&c.connector, Some(&c.endpoint_id))
-            .ok_or_else(|| JobError::Retry(format!("connector {} is not loaded", c.connector)))?;
-        let info = self
-            .providers
-            .connection_info(&c, plugin.shape(), &self.public_url);
-        let call = Vault::call_scope(None, Some((&c, secrets)));
-        match plugin.check_credentials(call, &info).await {
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(e)) if matches!(e.kind, ErrorKind::Transient | ErrorKind::RateLimited) => Err(
+        let asked = crate::lifecycle::ask_provider(
+            &self.store,
+            &self.vault,
+            &self.plugins,
+            &self.providers,
+            &self.public_url,
+            tenant,
+            &c,
+        )
+        .await
+        .map_err(JobError::Retry)?;
+        match asked {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind, ErrorKind::Transient | ErrorKind::RateLimited) => Err(
                 JobError::Retry(format!("credential check: {} {}", e.code, e.message)),
             ),
-            Ok(Err(_)) => Ok(false),
-            Err(e) => Err(JobError::Retry(e.to_string())),
+            Err(_) => Ok(false),
         }
     }
 }

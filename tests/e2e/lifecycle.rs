@@ -586,58 +586,50 @@ async fn a_reconnect_renews_the_connection_and_keeps_contacts_and_history() {
         .await;
     crate::api::assert_error(&other, 409, "number_already_connected");
 
+    // A connects 1001 again: the same connection, renewed, live (the answer, for more checks).
+    let reconnect = || async {
+        let (status, renewed) = h
+            .call(
+                Method::POST,
+                &connections,
+                Some(&s.a.1),
+                Some(crate::api::connect_body(&s.endpoint, "1001", "token-a2")),
+            )
+            .await;
+        assert_eq!(status, 200, "{renewed}");
+        assert_eq!(renewed["id"], s.a_connection.as_str());
+        assert_eq!(renewed["status"], "live");
+        renewed
+    };
+    // The customer writes again: the message joins the one conversation there is.
+    let customer_writes = |wamid: &'static str, text: &'static str, total: usize| {
+        let (h, s, conversations, conversation) = (&h, &s, &conversations, &conversation);
+        async move {
+            post_hook(
+                h,
+                &s.endpoint,
+                text_message("16505551234", wamid, text, now_s()),
+            )
+            .await;
+            drained(h).await;
+            let list = h.ok(Method::GET, conversations, &s.a.1, None).await;
+            assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+            assert_eq!(&list["data"][0]["id"], conversation);
+            assert_eq!(messages_with(h, &s.a, "16505551234").await.len(), total);
+        }
+    };
     // A reconnects with a new token: the same connection, renewed.
-    let (status, renewed) = h
-        .call(
-            Method::POST,
-            &connections,
-            Some(&s.a.1),
-            Some(crate::api::connect_body(&s.endpoint, "1001", "token-a2")),
-        )
-        .await;
-    assert_eq!(status, 200, "{renewed}");
-    assert_eq!(renewed["id"], s.a_connection.as_str());
-    assert_eq!(renewed["status"], "live");
+    let renewed = reconnect().await;
     assert!(renewed["status_reason"].is_null(), "{renewed}");
-    post_hook(
-        &h,
-        &s.endpoint,
-        text_message("16505551234", "wamid.RC2", "second", now_s()),
-    )
-    .await;
-    drained(&h).await;
-    let after = h.ok(Method::GET, &conversations, &s.a.1, None).await;
-    assert_eq!(after["data"].as_array().map(Vec::len), Some(1), "{after}");
-    assert_eq!(after["data"][0]["id"], conversation);
-    assert_eq!(messages_with(&h, &s.a, "16505551234").await.len(), 2);
+    customer_writes("wamid.RC2", "second", 2).await;
 
     // Disconnected, then connected again: still the same connection and conversation; the
     // ledger shows each grant.
     let gone = h.ok(Method::DELETE, &path, &s.a_keys["admin"], None).await;
     assert_eq!(gone["status"], "disconnected");
-    let (status, back) = h
-        .call(
-            Method::POST,
-            &connections,
-            Some(&s.a.1),
-            Some(crate::api::connect_body(&s.endpoint, "1001", "token-a2")),
-        )
-        .await;
-    assert_eq!(status, 200, "{back}");
-    assert_eq!(back["id"], s.a_connection.as_str());
-    assert_eq!(back["status"], "live");
+    let back = reconnect().await;
     assert!(back["disconnected_at"].is_null(), "{back}");
-    post_hook(
-        &h,
-        &s.endpoint,
-        text_message("16505551234", "wamid.RC3", "third", now_s()),
-    )
-    .await;
-    drained(&h).await;
-    let last = h.ok(Method::GET, &conversations, &s.a.1, None).await;
-    assert_eq!(last["data"].as_array().map(Vec::len), Some(1), "{last}");
-    assert_eq!(last["data"][0]["id"], conversation);
-    assert_eq!(messages_with(&h, &s.a, "16505551234").await.len(), 3);
+    customer_writes("wamid.RC3", "third", 3).await;
     let listed = h.ok(Method::GET, &connections, &s.a.1, None).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
     let ledger = h

@@ -37,6 +37,45 @@ fn repack(from: &str, name: &str, version: &str, world: Option<World>) -> Vec<u8
     manifest.embed(&raw).expect("embed")
 }
 
+/// The operator gives `partner` the plugin namespace `ns`.
+async fn give_namespace(h: &Host, partner: &str, ns: &str) {
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/partners/{partner}/namespace"),
+        OPERATOR,
+        Some(json!({ "namespace": ns })),
+    )
+    .await;
+}
+
+/// A plugin runtime with no secrets, for catalogs driven in-process.
+fn bare_runtime() -> switchyard::runtime::Runtime {
+    switchyard::runtime::Runtime::new(
+        switchyard::runtime::RuntimeConfig::default(),
+        switchyard::runtime::Services {
+            secrets: std::sync::Arc::new(switchyard::vault::StaticSecrets::new()),
+            egress: switchyard::egress::EgressClient::new(
+                std::time::Duration::from_secs(2),
+                1 << 20,
+            )
+            .expect("egress"),
+        },
+    )
+    .expect("runtime")
+}
+
+/// A migrated SQLite store in `dir`, for catalogs driven in-process.
+async fn catalog_store(dir: &tempfile::TempDir) -> switchyard::store::Store {
+    let store = switchyard::store::Store::open(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("catalog.db").display()
+    ))
+    .await
+    .expect("store");
+    store.migrate().await.expect("migrate");
+    store
+}
+
 /// `POST /api/v1/plugins` with raw bytes.
 async fn upload(h: &Host, token: &str, bytes: Vec<u8>) -> (u16, Value) {
     let r = reqwest::Client::new()
@@ -355,13 +394,7 @@ async fn bad_uploads_are_refused_naming_the_check_and_nothing_is_stored() {
     assert_error(&tenant, 403, "forbidden");
     let no_ns = upload(&h, &s.p1.1, repack("echo", "one-echo", "1.0.0", None)).await;
     assert_error(&no_ns, 403, "namespace_forbidden");
-    h.ok(
-        Method::PUT,
-        &format!("/api/v1/partners/{}/namespace", s.p1.0),
-        OPERATOR,
-        Some(json!({"namespace": "one"})),
-    )
-    .await;
+    give_namespace(&h, &s.p1.0, "one").await;
     for name in ["meta-cloud", "echo", "onex-echo", "two-echo"] {
         let r = upload(&h, &s.p1.1, repack("echo", name, "9.0.0", None)).await;
         assert_error(&r, 403, "namespace_forbidden");
@@ -390,13 +423,7 @@ async fn a_partners_plugin_serves_only_that_partners_tenants() {
     let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
-    h.ok(
-        Method::PUT,
-        &format!("/api/v1/partners/{}/namespace", s.p1.0),
-        OPERATOR,
-        Some(json!({"namespace": "one"})),
-    )
-    .await;
+    give_namespace(&h, &s.p1.0, "one").await;
     let (status, up) = upload(&h, &s.p1.1, repack("echo", "one-echo", "1.0.0", None)).await;
     assert_eq!(status, 201, "{up}");
     assert_eq!(up["publisher"], format!("partner:{}", s.p1.0));
@@ -668,13 +695,7 @@ async fn only_components_signed_by_registered_publisher_keys_load_when_required(
     assert_eq!(v["loaded"], true);
 
     // A partner's key signs only its namespace: not `meta-cloud`, whoever uploads it.
-    h.ok(
-        Method::PUT,
-        &format!("/api/v1/partners/{}/namespace", s.p1.0),
-        OPERATOR,
-        Some(json!({"namespace": "one"})),
-    )
-    .await;
+    give_namespace(&h, &s.p1.0, "one").await;
     let partner_key = switchyard::runtime::signature::SecretKey::generate().expect("key");
     h.ok(
         Method::POST,
@@ -761,35 +782,18 @@ async fn a_partners_egress_host_is_refused_until_the_operator_grants_it() {
     use std::sync::Arc;
     use switchyard::catalog::{Catalog, Publisher};
     use switchyard::runtime::types::{HttpRequest, InboundEvent};
-    use switchyard::store::{Mode, Store};
+    use switchyard::store::Mode;
     use switchyard::tenancy::Scope;
 
     let data = tempfile::tempdir().expect("data");
-    let store = Store::open(&format!(
-        "sqlite://{}?mode=rwc",
-        data.path().join("catalog.db").display()
-    ))
-    .await
-    .expect("store");
-    store.migrate().await.expect("migrate");
+    let store = catalog_store(&data).await;
     let mut tx = store.begin(Scope::Host, Mode::Write).await.expect("begin");
     tx.insert_partner("par_one", "One").await.expect("partner");
     tx.set_partner_namespace("par_one", "one")
         .await
         .expect("namespace");
     tx.commit().await.expect("commit");
-    let runtime = switchyard::runtime::Runtime::new(
-        switchyard::runtime::RuntimeConfig::default(),
-        switchyard::runtime::Services {
-            secrets: Arc::new(switchyard::vault::StaticSecrets::new()),
-            egress: switchyard::egress::EgressClient::new(
-                std::time::Duration::from_secs(2),
-                1 << 20,
-            )
-            .expect("egress"),
-        },
-    )
-    .expect("runtime");
+    let runtime = bare_runtime();
     let catalog = Catalog::start(
         runtime,
         store.clone(),
@@ -988,31 +992,12 @@ async fn a_faulting_promoted_version_is_rolled_back_by_itself_and_nothing_is_los
 /// reload: revoking its key unloads it on every host without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_directory_plugin_whose_key_is_revoked_stops_loading() {
-    use std::sync::Arc;
     use switchyard::catalog::{Catalog, LocalPlugin};
     use switchyard::runtime::signature::{self, SecretKey};
-    use switchyard::store::Store;
 
     let data = tempfile::tempdir().expect("data");
-    let store = Store::open(&format!(
-        "sqlite://{}?mode=rwc",
-        data.path().join("catalog.db").display()
-    ))
-    .await
-    .expect("store");
-    store.migrate().await.expect("migrate");
-    let runtime = switchyard::runtime::Runtime::new(
-        switchyard::runtime::RuntimeConfig::default(),
-        switchyard::runtime::Services {
-            secrets: Arc::new(switchyard::vault::StaticSecrets::new()),
-            egress: switchyard::egress::EgressClient::new(
-                std::time::Duration::from_secs(2),
-                1 << 20,
-            )
-            .expect("egress"),
-        },
-    )
-    .expect("runtime");
+    let store = catalog_store(&data).await;
+    let runtime = bare_runtime();
     let key = SecretKey::generate().expect("key");
     let signed = signature::sign(&repack("echo", "dir-echo", "1.0.0", None), &key).expect("sign");
     let plugin = runtime.load(&signed, Vec::new()).expect("load");
@@ -1022,18 +1007,7 @@ async fn a_directory_plugin_whose_key_is_revoked_stops_loading() {
     }];
     // Trusted when the host starts.
     let boot = Catalog::start(
-        switchyard::runtime::Runtime::new(
-            switchyard::runtime::RuntimeConfig::default(),
-            switchyard::runtime::Services {
-                secrets: Arc::new(switchyard::vault::StaticSecrets::new()),
-                egress: switchyard::egress::EgressClient::new(
-                    std::time::Duration::from_secs(2),
-                    1 << 20,
-                )
-                .expect("egress"),
-            },
-        )
-        .expect("runtime"),
+        bare_runtime(),
         store.clone(),
         Box::new(|_| Default::default()),
         1 << 20,
@@ -1076,13 +1050,7 @@ async fn a_partner_stores_a_bounded_number_of_versions() {
     let graph = Fake::start_with(graph_ok).await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
-    h.ok(
-        Method::PUT,
-        &format!("/api/v1/partners/{}/namespace", s.p1.0),
-        OPERATOR,
-        Some(json!({"namespace": "one"})),
-    )
-    .await;
+    give_namespace(&h, &s.p1.0, "one").await;
     let max = switchyard::catalog::MAX_PARTNER_VERSIONS;
     for n in 0..max {
         let (status, v) = upload(

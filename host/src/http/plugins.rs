@@ -104,21 +104,34 @@ async fn publisher(state: &AppState, principal: &Principal) -> Result<Publisher,
     }
 }
 
+/// Whose view the caller gets: `None` the operator's (everything); else the partner whose
+/// plugins it sees beside the public ones (a tenant: its partner's, `Some(None)` for none).
+async fn viewer_of(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<Option<Option<String>>, ApiError> {
+    Ok(match principal {
+        Principal::Operator => None,
+        Principal::Partner { partner_id, .. } => Some(Some(partner_id.clone())),
+        Principal::Tenant { tenant_id, .. } => {
+            let access = crate::tenancy::auth::access(&state.store, principal, tenant_id).await?;
+            Some(access.tenant.partner_id)
+        }
+    })
+}
+
+fn as_viewer(v: &Option<Option<String>>) -> Viewer<'_> {
+    match v {
+        None => Viewer::Operator,
+        Some(partner) => Viewer::PartnerOf(partner.as_deref()),
+    }
+}
+
 /// The plugins the caller sees: the operator everything; a partner, and a tenant, the public
 /// plugins and its (or its partner's) own.
 async fn list_for(state: &AppState, principal: &Principal) -> Result<Vec<PluginInfo>, ApiError> {
-    Ok(match principal {
-        Principal::Operator => state.plugins.list(Viewer::Operator),
-        Principal::Partner { partner_id, .. } => {
-            state.plugins.list(Viewer::PartnerOf(Some(partner_id)))
-        }
-        Principal::Tenant { tenant_id, .. } => {
-            let access = crate::tenancy::auth::access(&state.store, principal, tenant_id).await?;
-            state
-                .plugins
-                .list(Viewer::PartnerOf(access.tenant.partner_id.as_deref()))
-        }
-    })
+    let viewer = viewer_of(state, principal).await?;
+    Ok(state.plugins.list(as_viewer(&viewer)))
 }
 
 /// The name as the caller sees it; 404 when it does not exist or belongs to another partner.
@@ -127,10 +140,10 @@ async fn visible(
     principal: &Principal,
     name: &str,
 ) -> Result<PluginInfo, ApiError> {
-    list_for(state, principal)
-        .await?
-        .into_iter()
-        .find(|p| p.name == name)
+    let viewer = viewer_of(state, principal).await?;
+    state
+        .plugins
+        .info(as_viewer(&viewer), name)
         .ok_or(ApiError::NotFound("plugin"))
 }
 
@@ -200,9 +213,8 @@ pub async fn upload(
         .await?;
     let promoted = state
         .plugins
-        .list(Viewer::Operator)
-        .iter()
-        .any(|p| p.name == row.name && p.promoted.as_deref() == Some(row.version.as_str()));
+        .info(Viewer::Operator, &row.name)
+        .is_some_and(|p| p.promoted.as_deref() == Some(row.version.as_str()));
     let status = if new {
         StatusCode::CREATED
     } else {

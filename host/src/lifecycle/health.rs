@@ -155,6 +155,39 @@ pub async fn expire_onboarding_once(
     Ok(shredded)
 }
 
+/// Ask a connection's connector whether the provider accepts its credentials (its secrets are
+/// opened for this one call); `Err` when no call could be made.
+pub(crate) async fn ask_provider(
+    store: &Store,
+    vault: &Vault,
+    plugins: &Catalog,
+    providers: &crate::connector::Providers,
+    public_url: &str,
+    tenant: &TenantScope,
+    c: &ConnectionRecord,
+) -> Result<
+    Result<crate::runtime::types::CredentialHealth, crate::runtime::types::ProviderError>,
+    String,
+> {
+    let plugin = plugins
+        .connector(&c.connector, Some(&c.endpoint_id))
+        .ok_or_else(|| format!("connector {} is not loaded", c.connector))?;
+    let mut tx = store
+        .begin(Scope::Tenant(tenant.clone()), Mode::Read)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secrets = vault
+        .open_connection(&mut tx, &c.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    let info = providers.connection_info(c, plugin.shape(), public_url);
+    plugin
+        .check_credentials(Vault::call_scope(None, Some((c, secrets))), &info)
+        .await
+        .map_err(|e| format!("connector failed: {e}"))
+}
+
 impl Lifecycle {
     /// Start the periodic credential check (every `interval`, first after one interval) and
     /// the `connecting` and expired-onboarding sweeps (every minute); all stop when `shutdown`
@@ -213,29 +246,19 @@ impl Lifecycle {
 
     /// Check one connection and record the verdict; `Err` when nobody answered.
     async fn check(&self, tenant: &TenantScope, c: &ConnectionRecord) -> Result<Verdict, String> {
-        let plugin = self
-            .plugins
-            .connector(&c.connector, Some(&c.endpoint_id))
-            .ok_or_else(|| format!("connector {} is not loaded", c.connector))?;
         let scope = Scope::Tenant(tenant.clone());
-        let mut tx = self
-            .store
-            .begin(scope.clone(), Mode::Read)
-            .await
-            .map_err(|e| e.to_string())?;
-        let secrets = self
-            .vault
-            .open_connection(&mut tx, &c.id)
-            .await
-            .map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())?;
-        let info = self
-            .providers
-            .connection_info(c, plugin.shape(), &self.public_url);
-        let call_scope = Vault::call_scope(None, Some((c, secrets)));
-        let (verdict, expires_at) = match plugin.check_credentials(call_scope, &info).await {
-            Err(e) => return Err(format!("connector failed: {e}")),
-            Ok(Err(e)) => match e.kind {
+        let asked = ask_provider(
+            &self.store,
+            &self.vault,
+            &self.plugins,
+            &self.providers,
+            &self.public_url,
+            tenant,
+            c,
+        )
+        .await?;
+        let (verdict, expires_at) = match asked {
+            Err(e) => match e.kind {
                 ErrorKind::AuthExpired => (
                     Verdict::Expired(format!(
                         "the provider refused the access token ({} {}); reconnect the number to renew it",
@@ -245,7 +268,7 @@ impl Lifecycle {
                 ),
                 _ => return Err(format!("{} {}", e.code, e.message)),
             },
-            Ok(Ok(health)) => {
+            Ok(health) => {
                 let reported = health
                     .expires_at
                     .and_then(|s| i64::try_from(s).ok())
