@@ -15,7 +15,8 @@ use std::process::Command;
 mod manifest_section;
 
 const TARGET: &str = "wasm32-wasip2";
-const INTERFACE: &str = "switchyard:plugin@0.1.0";
+/// The interface a plugin whose metadata names none was built against.
+const DEFAULT_INTERFACE: &str = "switchyard:plugin@0.1.0";
 
 fn main() {
     if let Err(message) = run() {
@@ -73,9 +74,16 @@ fn run() -> Result<(), String> {
             "name": pkg.name,
             "version": pkg.version,
             "world": pkg.world,
-            "interface": INTERFACE,
+            "interface": pkg.interface,
             "egress": pkg.egress,
         });
+        if let Some(base) = &pkg.api_base_url {
+            manifest["api_base_url"] = serde_json::json!(base);
+        }
+        if let Some(channel) = &pkg.channel {
+            manifest["channel"] =
+                serde_json::from_str(channel).map_err(|e| format!("{}: {e}", pkg.name))?;
+        }
         if !pkg.credentials.is_empty() {
             manifest["credentials"] = serde_json::json!(pkg.credentials);
         }
@@ -176,6 +184,12 @@ struct PluginPackage {
     name: String,
     version: String,
     world: String,
+    /// The interface package and version it targets.
+    interface: String,
+    /// A 0.2.0 connector's provider API base URL.
+    api_base_url: Option<String>,
+    /// A connector's channel rules (JSON), if declared.
+    channel: Option<String>,
     egress: Vec<String>,
     credentials: Vec<String>,
     bundle: String,
@@ -233,6 +247,12 @@ fn plugin_packages(plugins: &Path) -> Result<Vec<PluginPackage>, String> {
             name: text(&pkg["name"], "name")?,
             version: text(&pkg["version"], "version")?,
             world: text(&sy["world"], "world")?,
+            interface: sy["interface"]
+                .as_str()
+                .unwrap_or(DEFAULT_INTERFACE)
+                .to_string(),
+            api_base_url: sy["api_base_url"].as_str().map(str::to_string),
+            channel: (!sy["channel"].is_null()).then(|| sy["channel"].to_string()),
             bundle: text(&sy["bundle"], "bundle")?,
             egress: hosts(&sy["egress"]),
             credentials: hosts(&sy["credentials"]),

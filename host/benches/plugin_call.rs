@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
         body: BODY.to_vec(),
     };
     let events = tokio
-        .block_on(meta.parse(SecretScope::default(), &req))
+        .block_on(meta.parse(SecretScope::default(), &req, None))
         .expect("call")
         .expect("parse");
     assert_eq!(events.len(), native_parse(BODY), "same work on both sides");
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("plugin_fresh_instance_parse", |b| {
         b.iter(|| {
             tokio
-                .block_on(meta.parse(SecretScope::default(), &req))
+                .block_on(meta.parse(SecretScope::default(), &req, None))
                 .expect("call")
                 .expect("parse")
         })
@@ -107,7 +107,7 @@ fn bench(c: &mut Criterion) {
                 .connector("meta-cloud", Some("end_1"))
                 .expect("resolved");
             tokio
-                .block_on(plugin.parse(SecretScope::default(), &req))
+                .block_on(plugin.parse(SecretScope::default(), &req, None))
                 .expect("call")
                 .expect("parse")
         })
@@ -125,6 +125,8 @@ fn bench(c: &mut Criterion) {
     let ctx = ConversationContext {
         tenant_id: "ten_1".into(),
         conversation_id: "cnv_1".into(),
+        channel: "meta-cloud".into(),
+        rules: switchyard::runtime::manifest::ChannelRules::whatsapp().to_wit(),
         contact: party.clone(),
         window_open: true,
         window_closes_at: None,
@@ -144,6 +146,7 @@ fn bench(c: &mut Criterion) {
         reply_to: None,
         referral: None,
         details: None,
+        edits: None,
     };
     c.bench_function("echo_policy_fresh_instance_decide", |b| {
         b.iter(|| tokio.block_on(echo.decide(&ctx, &msg)).expect("decide"))

@@ -125,6 +125,13 @@ pub struct ServeArgs {
     /// hosts do).
     #[arg(long, env = "SWITCHYARD_EGRESS_ORIGINS", value_delimiter = ',')]
     pub egress_origins: Vec<String>,
+    /// Provider API base URLs by connector, as `connector=http(s)://host[:port][/path]`,
+    /// comma-separated: where a connector's API calls go instead of the URL its manifest names
+    /// (a sandbox, or a fake in tests). That origin receives the connection's credentials.
+    /// For `meta-cloud` and `twilio` it overrides SWITCHYARD_META_GRAPH_URL and
+    /// SWITCHYARD_TWILIO_API_URL.
+    #[arg(long, env = "SWITCHYARD_API_URLS", value_delimiter = ',')]
+    pub api_urls: Vec<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -377,6 +384,14 @@ pub enum PluginCommand {
         /// see docs/plugin-authors.md); without it the generic shape applies.
         #[arg(long)]
         connection: Option<PathBuf>,
+        /// A 0.2.0 connector's provider API base URL (https, on a credential host); the
+        /// operator may point it elsewhere with `SWITCHYARD_API_URLS`.
+        #[arg(long)]
+        api_base_url: Option<String>,
+        /// A connector's channel rules as JSON (`{"text_limit": 4096, ...}`, see
+        /// docs/plugin-authors.md); without it WhatsApp's rules apply.
+        #[arg(long)]
+        channel: Option<PathBuf>,
         /// Where to write the packed plugin.
         #[arg(long, short)]
         output: PathBuf,
@@ -583,6 +598,28 @@ impl ServeArgs {
             let base = url.as_str().trim_end_matches('/').to_string();
             provider_urls.insert(plugin.to_string(), base);
         }
+        for entry in self.api_urls.iter().filter(|e| !e.trim().is_empty()) {
+            let bad = |reason: &str| ConfigError {
+                variable: "SWITCHYARD_API_URLS",
+                reason: format!("{entry:?}: {reason}"),
+            };
+            let (plugin, base) = entry
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| bad("expected connector=http(s)://host[:port][/path]"))?;
+            let url = url::Url::parse(base).map_err(|e| bad(&e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https")
+                || url.host_str().is_none()
+                || url.query().is_some()
+                || !url.username().is_empty()
+            {
+                return Err(bad("expected an http(s) URL without query or user"));
+            }
+            provider_urls.insert(
+                plugin.to_string(),
+                url.as_str().trim_end_matches('/').to_string(),
+            );
+        }
         // The version is one Graph URL path segment: `v26.0`, never anything that could add one.
         let version_ok = self
             .meta_graph_version
@@ -725,6 +762,27 @@ mod tests {
         ] {
             let c = parse(&["--database-url", given]).expect("config");
             assert_eq!(c.database_url, used);
+        }
+    }
+
+    #[test]
+    fn api_urls_point_any_connector_at_its_provider() {
+        let c = parse(&[
+            "--api-urls",
+            "telegram=http://127.0.0.1:4011/,twilio=https://twilio.example/base",
+        ])
+        .expect("config");
+        assert_eq!(c.provider_urls["telegram"], "http://127.0.0.1:4011");
+        assert_eq!(c.origins("telegram").api, vec!["http://127.0.0.1:4011"]);
+        // It overrides the dedicated flag's default.
+        assert_eq!(c.provider_urls["twilio"], "https://twilio.example/base");
+        for bad in [
+            "telegram",
+            "telegram=ftp://x",
+            "telegram=http://u@x",
+            "telegram=http://x/?a=1",
+        ] {
+            assert!(parse(&["--api-urls", bad]).is_err(), "{bad}");
         }
     }
 

@@ -57,11 +57,9 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// The credential the host adds to a request.
+/// A credential the host adds to a request.
 #[derive(Debug)]
 pub enum Auth {
-    /// No credential.
-    None,
     /// `Authorization: Bearer <token>`.
     Bearer(Secret),
     /// `Authorization: Basic base64(user:password)`.
@@ -70,6 +68,21 @@ pub enum Auth {
         user: String,
         /// Password (e.g. Twilio auth token).
         password: Secret,
+    },
+    /// A header whose whole value is the secret.
+    Header {
+        /// Header name.
+        name: String,
+        /// Its value.
+        value: Secret,
+    },
+    /// The secret in place of each `{{name}}` in the URL, percent-encoded (Telegram's
+    /// `/bot<token>/` path).
+    InUrl {
+        /// The placeholder's name.
+        name: String,
+        /// Its value.
+        value: Secret,
     },
 }
 
@@ -223,14 +236,16 @@ impl EgressClient {
         &self,
         grants: &Grants,
         req: Request,
-        auth: Auth,
+        auth: &[Auth],
         secrets: &[Secret],
     ) -> Result<Response, EgressError> {
+        // Judged on the URL as the plugin wrote it: a secret never decides where a request goes.
         let first = grants.check(&req.url)?;
-        if !matches!(auth, Auth::None) && !grants.carries_credentials(&first) {
+        if !auth.is_empty() && !grants.carries_credentials(&first) {
             return Err(EgressError::CredentialNotAllowed(host_of(&first)));
         }
-        let authorization = authorization(&auth)?;
+        let first = with_url_secrets(&req.url, first, auth)?;
+        let authorization = authorization(auth)?;
         let mut method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| EgressError::InvalidUrl(format!("bad method {:?}", req.method)))?;
         let mut body = req.body;
@@ -260,10 +275,10 @@ impl EgressClient {
                 }
                 builder = builder.header(name.as_str(), value.as_str());
             }
-            if let Some(value) = &authorization
-                && url.origin() == first.origin()
-            {
-                builder = builder.header(reqwest::header::AUTHORIZATION, value.clone());
+            if url.origin() == first.origin() {
+                for (name, value) in &authorization {
+                    builder = builder.header(name, value.clone());
+                }
             }
             let resp = builder.body(body.clone()).send().await.map_err(classify)?;
             let status = resp.status();
@@ -338,33 +353,102 @@ fn host_of(url: &url::Url) -> String {
     url.host_str().unwrap_or_default().to_ascii_lowercase()
 }
 
-/// The `Authorization` header value for `auth`, marked sensitive (never logged by the client).
-fn authorization(auth: &Auth) -> Result<Option<reqwest::header::HeaderValue>, EgressError> {
-    Ok(match auth {
-        Auth::None => None,
-        Auth::Bearer(token) => {
-            let mut value = b"Bearer ".to_vec();
-            value.extend_from_slice(token.expose());
-            let header = sensitive(&value);
-            zeroize::Zeroize::zeroize(&mut value);
-            Some(header?)
+/// The headers `auth` adds, marked sensitive (never logged by the client).
+fn authorization(
+    auth: &[Auth],
+) -> Result<Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>, EgressError> {
+    use reqwest::header::{AUTHORIZATION, HeaderName};
+    let mut out = Vec::new();
+    for a in auth {
+        let mut value = match a {
+            Auth::InUrl { .. } => continue,
+            Auth::Bearer(token) => {
+                let mut value = b"Bearer ".to_vec();
+                value.extend_from_slice(token.expose());
+                value
+            }
+            Auth::Basic { user, password } => {
+                use base64::Engine as _;
+                let mut pair = format!("{user}:").into_bytes();
+                pair.extend_from_slice(password.expose());
+                let mut value = b"Basic ".to_vec();
+                value.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(&pair)
+                        .as_bytes(),
+                );
+                zeroize::Zeroize::zeroize(&mut pair);
+                value
+            }
+            Auth::Header { value, .. } => value.expose().to_vec(),
+        };
+        let name = match a {
+            Auth::Header { name, .. } => {
+                let lower = name.to_ascii_lowercase();
+                if lower != "authorization" && RESERVED_HEADERS.contains(&lower.as_str()) {
+                    return Err(EgressError::InvalidUrl(format!(
+                        "a credential cannot be sent as the {lower} header"
+                    )));
+                }
+                HeaderName::from_bytes(lower.as_bytes()).map_err(|_| {
+                    EgressError::InvalidUrl(format!("{name:?} is not a header name"))
+                })?
+            }
+            _ => AUTHORIZATION,
+        };
+        let header = sensitive(&value);
+        zeroize::Zeroize::zeroize(&mut value);
+        out.push((name, header?));
+    }
+    Ok(out)
+}
+
+/// `url` with each `{{name}}` of an [`Auth::InUrl`] replaced by its secret, percent-encoded;
+/// `checked` is `url` as parsed and allowed. Every placeholder must appear, and the origin may
+/// not change.
+fn with_url_secrets(url: &str, checked: url::Url, auth: &[Auth]) -> Result<url::Url, EgressError> {
+    let mut raw = zeroize::Zeroizing::new(url.to_string());
+    let mut any = false;
+    for a in auth {
+        let Auth::InUrl { name, value } = a else {
+            continue;
+        };
+        let placeholder = format!("{{{{{name}}}}}");
+        if !raw.contains(&placeholder) {
+            return Err(EgressError::InvalidUrl(format!(
+                "the URL has no {placeholder} for its secret"
+            )));
         }
-        Auth::Basic { user, password } => {
-            use base64::Engine as _;
-            let mut pair = format!("{user}:").into_bytes();
-            pair.extend_from_slice(password.expose());
-            let mut value = b"Basic ".to_vec();
-            value.extend_from_slice(
-                base64::engine::general_purpose::STANDARD
-                    .encode(&pair)
-                    .as_bytes(),
-            );
-            zeroize::Zeroize::zeroize(&mut pair);
-            let header = sensitive(&value);
-            zeroize::Zeroize::zeroize(&mut value);
-            Some(header?)
+        let encoded = zeroize::Zeroizing::new(percent_encode(value.expose()));
+        *raw = raw.replace(&placeholder, &encoded);
+        any = true;
+    }
+    if !any {
+        return Ok(checked);
+    }
+    let out = url::Url::parse(&raw)
+        .map_err(|_| EgressError::InvalidUrl("the URL with its secrets is not valid".into()))?;
+    if out.origin() != checked.origin() {
+        return Err(EgressError::InvalidUrl(
+            "a secret may not change the URL's origin".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Percent-encode all but RFC 3986's unreserved characters and `:` (valid in a path segment,
+/// and part of Telegram's tokens). Hand-written: `url`'s encoders either keep `/` and `?` or
+/// escape `:`, and this is eight lines.
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
-    })
+    }
+    out
 }
 
 fn sensitive(value: &[u8]) -> Result<reqwest::header::HeaderValue, EgressError> {
@@ -512,11 +596,47 @@ mod tests {
                 body: Vec::new(),
             };
             assert_eq!(
-                client.send(&g, req, Auth::None, &[]).await,
+                client.send(&g, req, &[], &[]).await,
                 Err(EgressError::AddressNotAllowed(host.into())),
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn url_secrets_fill_their_placeholders_and_cannot_move_the_request() {
+        let secret = |v: &str| Secret::new(v.as_bytes().to_vec());
+        let checked = |u: &str| url::Url::parse(u).expect("url");
+        let raw = "https://api.telegram.org/bot{{bot_token}}/setWebhook?secret_token={{hook}}";
+        let auth = [
+            Auth::InUrl {
+                name: "bot_token".into(),
+                value: secret("123:AB/c?d"),
+            },
+            Auth::InUrl {
+                name: "hook".into(),
+                value: secret("x y&z"),
+            },
+        ];
+        let out = with_url_secrets(raw, checked(raw), &auth).expect("filled");
+        assert_eq!(
+            out.as_str(),
+            "https://api.telegram.org/bot123:AB%2Fc%3Fd/setWebhook?secret_token=x%20y%26z"
+        );
+        // A placeholder the URL lacks is refused, not silently skipped.
+        let missing = "https://api.telegram.org/getMe";
+        assert!(matches!(
+            with_url_secrets(missing, checked(missing), &auth[..1]),
+            Err(EgressError::InvalidUrl(_))
+        ));
+        // A secret in the authority cannot change the origin the grants judged.
+        let sneaky = "https://{{bot_token}}@api.telegram.org/x";
+        let auth = [Auth::InUrl {
+            name: "bot_token".into(),
+            value: secret("evil.example"),
+        }];
+        let moved = with_url_secrets(sneaky, checked(sneaky), &auth);
+        assert!(moved.is_err() || moved.is_ok_and(|u| u.host_str() == Some("api.telegram.org")));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
 use crate::runtime::types::{HttpRequest, HttpResponse, Verdict};
-use crate::store::{EndpointRecord, Mode, NewReceipt, Store, StoreError};
+use crate::store::{ConnectionRecord, EndpointRecord, Mode, NewReceipt, Store, StoreError};
 use crate::tenancy::{Scope, auth};
 use crate::vault::{Secret, SecretScope, Vault, VaultError};
 
@@ -279,6 +279,8 @@ pub struct CachedEndpoint {
     pub endpoint: EndpointRecord,
     /// Its secrets (and a per-connection endpoint's connection's), opened.
     pub scope: SecretScope,
+    /// A per-connection endpoint's connection.
+    pub connection: Option<ConnectionRecord>,
 }
 
 /// Cached endpoints by id, with when they were read.
@@ -312,8 +314,12 @@ impl EndpointCache {
         };
         let own = vault.open_endpoint(&mut tx, &endpoint).await?;
         tx.commit().await?;
-        let scope = secret_scope(store, vault, &endpoint, own).await?;
-        let entry = std::sync::Arc::new(CachedEndpoint { endpoint, scope });
+        let (scope, connection) = secret_scope(store, vault, &endpoint, own).await?;
+        let entry = std::sync::Arc::new(CachedEndpoint {
+            endpoint,
+            scope,
+            connection,
+        });
         if let Ok(mut entries) = self.entries.write() {
             entries.retain(|_, (at, _)| at.elapsed() < ENDPOINT_TTL);
             entries.insert(id.to_string(), (std::time::Instant::now(), entry.clone()));
@@ -331,13 +337,14 @@ impl EndpointCache {
 }
 
 /// The secrets `verify` and `parse` may use: the endpoint's own (`own`, opened by the caller
-/// with the endpoint), and for a per-connection endpoint (Twilio) its connection's.
+/// with the endpoint), and for a per-connection endpoint (Twilio, Telegram) its connection's;
+/// with that connection.
 async fn secret_scope(
     store: &Store,
     vault: &Vault,
     endpoint: &EndpointRecord,
     own: Vec<(String, Secret)>,
-) -> Result<SecretScope, VaultError> {
+) -> Result<(SecretScope, Option<ConnectionRecord>), VaultError> {
     let mut connection = None;
     if endpoint.tenant_id.is_some()
         && let Some((scope, connection_id)) = auth::route_of(store, &endpoint.id).await?
@@ -349,10 +356,11 @@ async fn secret_scope(
         }
         tx.commit().await?;
     }
-    Ok(Vault::call_scope(
+    let scope = Vault::call_scope(
         Some((endpoint, own)),
         connection.as_ref().map(|(c, s)| (c, s.clone())),
-    ))
+    );
+    Ok((scope, connection.map(|(c, _)| c)))
 }
 
 /// Store the receipt with its body and queue its processing, in one transaction shared with
@@ -500,6 +508,7 @@ mod tests {
                 created_at: 0,
             },
             scope: SecretScope::default(),
+            connection: None,
         })
     }
 

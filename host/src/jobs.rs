@@ -270,7 +270,13 @@ impl Workers {
             headers: serde_json::from_str(&receipt.headers).unwrap_or_default(),
             body: receipt.body.unwrap_or_default(),
         };
-        let events = match plugin.parse(scope, &request).await {
+        // A per-connection endpoint tells the connector whose it is (Telegram's updates do not
+        // name the bot they are for).
+        let connection = cached
+            .connection
+            .as_ref()
+            .map(|c| self.providers.connection_info(c, &plugin, &self.public_url));
+        let events = match plugin.parse(scope, &request, connection.as_ref()).await {
             Ok(Ok(events)) => events,
             // An authentic body the connector cannot read: keep it dead-lettered for a replay
             // once the plugin is fixed.
@@ -329,6 +335,8 @@ impl Workers {
                     .text
                     .clone()
                     .or_else(|| m.media.iter().find_map(|r| r.caption.clone()));
+                // The whole message, for the policy's decision (media, location, replies…).
+                let whole = serde_json::to_string(&m).ok();
                 let inserted = tx
                     .insert_message(&NewMessage {
                         conversation_id: &conversation,
@@ -339,8 +347,8 @@ impl Workers {
                         body: body.as_deref(),
                         status: "received",
                         idempotency_key: None,
-                        reply_to: None,
-                        content: None,
+                        reply_to: m.reply_to.as_deref(),
+                        content: whole.as_deref(),
                         sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
                     })
                     .await;
@@ -540,6 +548,7 @@ impl Workers {
                 kind: error_kind_from_name(kind),
                 code: code.clone(),
                 message: text.clone(),
+                retry_after: None,
             };
             self.after_failed_status(&mut tx, &s.tenant, &message, &e)
                 .await?;
@@ -670,7 +679,8 @@ impl Workers {
 
     /// A provider account event: every connection of this endpoint on that account is ended
     /// (access removed: shredded, ledger `revoked-at-provider`), paused (`error`) or resumed.
-    /// Idempotent: a connection already in the target state is left alone.
+    /// Idempotent: a connection already in the target state is left alone, and one changed
+    /// after the event happened is not changed back.
     async fn account_event(&self, endpoint_id: &str, a: &AccountEvent) -> Result<(), JobError> {
         let on_account = self.on_account(endpoint_id, &a.account_id).await?;
         let matched = on_account.len();
@@ -687,6 +697,14 @@ impl Workers {
             let Some(c) = tx.connection(&connection_id).await? else {
                 continue;
             };
+            // An event from before the connection's last change (a reconnect, a restriction
+            // lifted since) describes a state that no longer holds.
+            if let Some(at) = a.occurred_at
+                && i64::try_from(at).unwrap_or(i64::MAX).saturating_mul(1000) < c.updated_at
+            {
+                tracing::info!(connection = %c.id, details = %a.details, "account event older than the connection's last change: ignored");
+                continue;
+            }
             let reason = format!("the provider reported {}", a.details);
             match a.change {
                 AccountChange::AccessRemoved => {

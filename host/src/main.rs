@@ -155,6 +155,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             egress,
             connection,
             credentials,
+            api_base_url,
+            channel,
             output,
         }) => {
             let world = match world.as_str() {
@@ -166,13 +168,22 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 name,
                 version,
                 world,
-                interface: switchyard::runtime::manifest::SUPPORTED_INTERFACES
-                    .last()
-                    .copied()
-                    .unwrap_or_default()
-                    .to_string(),
+                interface: interface_of(&component)?.as_str().to_string(),
                 egress,
                 credentials,
+                api_base_url,
+                channel: match channel {
+                    Some(path) => Some(
+                        serde_json::from_slice(
+                            &std::fs::read(&path)
+                                .with_context(|| format!("reading {}", path.display()))?,
+                        )
+                        .with_context(|| {
+                            format!("{} is not a channel-rules file", path.display())
+                        })?,
+                    ),
+                    None => None,
+                },
                 connection: match connection {
                     Some(path) => Some(
                         serde_json::from_slice(
@@ -273,4 +284,17 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// The interface version a component was built against, read from its exports.
+fn interface_of(component: &std::path::Path) -> anyhow::Result<switchyard::runtime::Interface> {
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    switchyard::runtime::Interface::detect(&bytes).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} exports no switchyard:plugin channel or policy interface this host supports ({})",
+            component.display(),
+            switchyard::runtime::manifest::SUPPORTED_INTERFACES.join(", ")
+        )
+    })
 }

@@ -109,7 +109,7 @@ impl Workers {
             })?;
         let info = self
             .providers
-            .connection_info(&connection, plugin.shape(), &self.public_url);
+            .connection_info(&connection, &plugin, &self.public_url);
         let wanted = MediaRef {
             provider_media_id: media.provider_media_id.clone(),
             url: media.url.clone(),

@@ -12,11 +12,14 @@ use std::time::Duration;
 use crate::jobs::{
     JobError, MessageJob, SEND, WINDOW_MS, Workers, error_kind_name, kind_from_name,
 };
+use crate::runtime::manifest::ChannelRules;
 use crate::runtime::types::{
     Action, Content, ConversationContext, ErrorKind, InboundMessage, MediaRef, OutboundMessage,
     Party, ProviderError, Reply, Template, TemplateCategory, Turn,
 };
-use crate::store::{Attempt, Job, MessageContext, Mode, NewMessage, Slot, StoreError, Tx, now_ms};
+use crate::store::{
+    Attempt, ConnectionRecord, Job, MessageContext, Mode, NewMessage, Slot, StoreError, Tx, now_ms,
+};
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
 
@@ -32,8 +35,10 @@ const PAUSE_RECHECK_MS: i64 = 60_000;
 
 /// What the host knows when it judges a proposed reply.
 #[derive(Debug, Clone, Copy)]
-pub struct Rules {
-    /// The 24-hour customer-service window is open.
+pub struct Rules<'a> {
+    /// What the connection's channel allows (its connector declares it).
+    pub channel: &'a ChannelRules,
+    /// Free-form replies are allowed now (the channel's window is open, or it has none).
     pub window_open: bool,
     /// The tenant holds active marketing consent for this connection.
     pub marketing_allowed: bool,
@@ -43,12 +48,53 @@ pub struct Rules {
     pub contact_stopped_marketing: bool,
 }
 
+/// Whether free-form replies are allowed at `now` (Unix ms) on `channel` for a contact who last
+/// wrote at `last_inbound_at`, and when the window closes if it is open and the channel has one.
+/// A contact who never wrote gets nothing free-form, on any channel (inbound first).
+pub fn window(
+    channel: &ChannelRules,
+    last_inbound_at: Option<i64>,
+    now: i64,
+) -> (bool, Option<i64>) {
+    match (channel.window_seconds, last_inbound_at) {
+        (_, None) => (false, None),
+        (None, Some(_)) => (true, None),
+        (Some(seconds), Some(at)) => {
+            let closes = at.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX) * 1000);
+            (closes > now, (closes > now).then_some(closes))
+        }
+    }
+}
+
+/// Why `content` cannot go out on `channel` at all, if it cannot.
+fn beyond_channel(content: &Content, channel: &ChannelRules) -> Option<&'static str> {
+    match content {
+        Content::Template(_) if !channel.templates => Some("the channel has no templates"),
+        Content::Text(t) if t.chars().count() > channel.text_limit as usize => {
+            Some("the text is longer than the channel allows")
+        }
+        Content::Media(m) if !channel.media.iter().any(|k| k == media_kind(m)) => {
+            Some("the channel cannot send this kind of media")
+        }
+        Content::Reaction(_) if !channel.reactions => Some("the channel has no reactions"),
+        _ => None,
+    }
+}
+
 /// The host's verdict on a reply a policy proposed, whatever the policy meant: the reply to send
 /// (its template fallback instead, when the window is closed) or why nothing may go out.
 pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
     if !rules.contact_wrote_first {
         return Err("the contact never wrote first");
     }
+    if let Some(why) = beyond_channel(&reply.content, rules.channel) {
+        return Err(why);
+    }
+    // A channel without templates keeps no fallback.
+    let reply = Reply {
+        fallback: reply.fallback.filter(|_| rules.channel.templates),
+        ..reply
+    };
     // Why a template may not go out, if it may not: (as the reply, as a fallback).
     let refused = |t: &Template| match t.category {
         TemplateCategory::Marketing if rules.contact_stopped_marketing => Some((
@@ -137,6 +183,7 @@ pub fn describe(content: &Content) -> (&'static str, Option<String>) {
     }
 }
 
+/// The kind of media a reference is, by its MIME type (`document` when unknown).
 fn media_kind(m: &MediaRef) -> &'static str {
     match m.mime_type.as_deref().and_then(|t| t.split('/').next()) {
         Some("image") => "image",
@@ -196,6 +243,16 @@ fn now_us() -> i64 {
 }
 
 impl Workers {
+    /// What `connection`'s channel allows, as its loaded connector declares it.
+    fn channel_rules(&self, connection: &ConnectionRecord) -> Result<ChannelRules, JobError> {
+        self.plugins
+            .connector(&connection.connector, Some(&connection.endpoint_id))
+            .map(|c| c.manifest().channel_rules())
+            .ok_or_else(|| {
+                JobError::Retry(format!("connector {} is not loaded", connection.connector))
+            })
+    }
+
     /// The tenant and message a `decide` or `send` job names, and a read transaction in that
     /// tenant's scope to go on reading with.
     async fn job_message(
@@ -243,9 +300,9 @@ impl Workers {
             .plugins
             .policy(&policy.plugin, &p.tenant)
             .ok_or_else(|| JobError::Retry(format!("policy {} is not loaded", policy.plugin)))?;
+        let channel = self.channel_rules(&connection)?;
         let now = now_ms();
-        let window_closes = m.last_inbound_at.map(|t| t + WINDOW_MS);
-        let window_open = window_closes.is_some_and(|t| t > now);
+        let (window_open, window_closes) = window(&channel, m.last_inbound_at, now);
         let party = Party {
             phone: m.contact_phone.clone(),
             user_id: m.contact_user_id.clone(),
@@ -254,20 +311,32 @@ impl Workers {
         let ctx = ConversationContext {
             tenant_id: p.tenant.clone(),
             conversation_id: m.conversation_id.clone(),
+            channel: connection.connector.clone(),
+            rules: channel.to_wit(),
             contact: party.clone(),
             window_open,
             window_closes_at: window_closes.map(|t| (t / 1000) as u64),
             history: history
                 .into_iter()
-                .map(|(direction, text, at)| Turn {
-                    inbound: direction == "in",
-                    text,
-                    timestamp: (at / 1000) as u64,
+                // The message being decided on is the message, not its history.
+                .filter(|h| h.provider_message_id != m.provider_message_id || h.direction != "in")
+                .map(|h| Turn {
+                    inbound: h.direction == "in",
+                    kind: kind_from_name(&h.kind),
+                    text: h.body,
+                    provider_message_id: h.provider_message_id,
+                    timestamp: (h.created_at / 1000) as u64,
                 })
                 .collect(),
             config: policy.config.clone(),
         };
-        let msg = InboundMessage {
+        // The whole message as the connector parsed it; rows stored before messages kept it
+        // give what they have.
+        let stored = m
+            .content
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<InboundMessage>(json).ok());
+        let msg = stored.unwrap_or_else(|| InboundMessage {
             provider_message_id: m.provider_message_id.clone().unwrap_or_default(),
             channel_address: connection.channel_address.clone(),
             sender: party,
@@ -277,15 +346,17 @@ impl Workers {
             media: Vec::new(),
             location: None,
             interactive: None,
-            reply_to: None,
+            reply_to: m.reply_to.clone(),
             referral: None,
             details: None,
-        };
+            edits: None,
+        });
         let actions = plugin
             .decide(&ctx, &msg)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
         let rules = Rules {
+            channel: &channel,
             window_open,
             marketing_allowed: crate::consent::marketing_allowed(
                 &self.store,
@@ -399,8 +470,15 @@ impl Workers {
             return Ok(());
         }
         let mut reply = stored_reply(&m)?;
+        let plugin = self
+            .plugins
+            .connector(&connection.connector, Some(&connection.endpoint_id))
+            .ok_or_else(|| {
+                JobError::Retry(format!("connector {} is not loaded", connection.connector))
+            })?;
+        let channel = plugin.manifest().channel_rules();
         // The window may have closed while the reply waited: its fallback, or nothing.
-        let window_open = m.last_inbound_at.is_some_and(|t| t + WINDOW_MS > now);
+        let (window_open, _) = window(&channel, m.last_inbound_at, now);
         if !window_open && !matches!(reply.content, Content::Template(_)) {
             let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
             let next = self
@@ -410,7 +488,7 @@ impl Workers {
                     &reply,
                     (
                         "host",
-                        "the 24-hour window closed before the reply was sent",
+                        "the customer-service window closed before the reply was sent",
                     ),
                 )
                 .await?;
@@ -423,6 +501,7 @@ impl Workers {
         // The host's rules again, with what may have changed since the decision: marketing
         // consent, the contact stopping marketing, the window (handled just above).
         let rules = Rules {
+            channel: &channel,
             window_open,
             marketing_allowed,
             contact_wrote_first: m.last_inbound_at.is_some(),
@@ -453,13 +532,6 @@ impl Workers {
                 return Ok(());
             }
         }
-        let plugin = self
-            .plugins
-            .connector(&connection.connector, Some(&connection.endpoint_id))
-            .ok_or_else(|| {
-                JobError::Retry(format!("connector {} is not loaded", connection.connector))
-            })?;
-
         // Record the attempt and book a rate slot in one transaction; a slot too far ahead
         // undoes both and waits in the queue.
         let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
@@ -498,7 +570,7 @@ impl Workers {
 
         let info = self
             .providers
-            .connection_info(&connection, plugin.shape(), &self.public_url);
+            .connection_info(&connection, &plugin, &self.public_url);
         let out = OutboundMessage {
             to: Party {
                 phone: m.contact_phone.clone(),
@@ -506,7 +578,7 @@ impl Workers {
                 name: None,
             },
             content: reply.content.clone(),
-            reply_to: m.reply_to.clone(),
+            reply_to: m.reply_to.clone().filter(|_| channel.reply_context),
             idempotency_key: m.idempotency_key.clone().unwrap_or_else(|| m.id.clone()),
         };
         let call_scope = Vault::call_scope(None, Some((&connection, secrets)));
@@ -547,7 +619,14 @@ impl Workers {
         match e.kind {
             ErrorKind::RateLimited => {
                 tx.end_send_attempt(&m.id, true).await?;
-                Err(JobError::Retry(what))
+                // As long as the provider asks (Telegram's `retry_after`), within reason.
+                match e.retry_after {
+                    Some(s) => Err(JobError::Defer(
+                        now_ms() + i64::from(s.min(3600)) * 1000,
+                        what,
+                    )),
+                    None => Err(JobError::Retry(what)),
+                }
             }
             // A 5xx or a timeout: the provider may have taken it.
             ErrorKind::Transient => {
@@ -691,8 +770,12 @@ mod tests {
         }
     }
 
-    fn rules(window_open: bool, marketing_allowed: bool) -> Rules {
+    static WHATSAPP: std::sync::LazyLock<ChannelRules> =
+        std::sync::LazyLock::new(ChannelRules::whatsapp);
+
+    fn rules(window_open: bool, marketing_allowed: bool) -> Rules<'static> {
         Rules {
+            channel: &WHATSAPP,
             window_open,
             marketing_allowed,
             contact_wrote_first: true,

@@ -166,6 +166,43 @@ impl Host {
 }
 
 impl Api {
+    /// The tenant's conversation whose contact's `field` (`contact_phone`, `contact_user_id`)
+    /// is `value`, and its messages newest first; `None` while there is none.
+    pub async fn conversation_with(
+        &self,
+        tenant: &(String, String),
+        field: &str,
+        value: &str,
+    ) -> Option<(Value, Vec<Value>)> {
+        let convs = self
+            .ok(
+                Method::GET,
+                &format!("/api/v1/tenants/{}/conversations", tenant.0),
+                &tenant.1,
+                None,
+            )
+            .await;
+        let conv = convs["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|c| c[field].as_str() == Some(value))?
+            .clone();
+        let msgs = self
+            .ok(
+                Method::GET,
+                &format!(
+                    "/api/v1/tenants/{}/conversations/{}/messages",
+                    tenant.0,
+                    conv["id"].as_str().expect("id")
+                ),
+                &tenant.1,
+                None,
+            )
+            .await;
+        Some((conv, msgs["data"].as_array().expect("data").clone()))
+    }
+
     /// A client of the API at `base` (`http://host:port`).
     pub fn new(base: &str) -> Api {
         Api {

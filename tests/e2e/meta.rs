@@ -9,7 +9,7 @@ use switchyard::runtime::types::{
     ConnectionInfo, Content, ErrorKind, HttpRequest, InboundEvent, OutboundMessage, Party, Verdict,
 };
 use switchyard::runtime::{ConnectorPlugin, Plugin, Runtime, RuntimeConfig, Services};
-use switchyard::vault::{SecretName, SecretScope, StaticSecrets};
+use switchyard::vault::{SecretScope, StaticSecrets};
 
 use crate::fake::Fake;
 
@@ -18,9 +18,9 @@ const TOKEN: &str = "EAAG-canary-access-token";
 
 fn meta(origins: Vec<String>) -> (Runtime, Arc<ConnectorPlugin>) {
     let secrets = StaticSecrets::new()
-        .with("end_meta", SecretName::AppSecret, APP_SECRET)
-        .with("end_meta", SecretName::VerifyToken, "my verify token")
-        .with("con_meta", SecretName::AccessToken, TOKEN);
+        .with("end_meta", "app_secret", APP_SECRET)
+        .with("end_meta", "verify_token", "my verify token")
+        .with("con_meta", "access_token", TOKEN);
     let rt = Runtime::new(
         RuntimeConfig::default(),
         Services {
@@ -167,7 +167,11 @@ async fn one_flipped_bit_anywhere_is_rejected_and_raw_unicode_bytes_are_signed()
 async fn parses_the_benchmark_webhook() {
     let (_rt, meta) = meta(Vec::new());
     let events = meta
-        .parse(scope(), &signed(&fixture("bench_1500.json"), APP_SECRET))
+        .parse(
+            scope(),
+            &signed(&fixture("bench_1500.json"), APP_SECRET),
+            None,
+        )
         .await
         .expect("call")
         .expect("parse");

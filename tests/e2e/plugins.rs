@@ -830,6 +830,7 @@ async fn a_partners_egress_host_is_refused_until_the_operator_grants_it() {
                     headers: Vec::new(),
                     body: b"egress-anon https://public.example/x".to_vec(),
                 },
+                None,
             )
             .await
             .expect("call")

@@ -153,37 +153,10 @@ impl Run {
 
     /// The conversation with `from`: `(conversation, messages newest first)`.
     async fn conversation(&self, from: &str) -> (Value, Vec<Value>) {
-        let t = &self.tenant;
-        let convs = self
-            .h
-            .ok(
-                Method::GET,
-                &format!("/api/v1/tenants/{}/conversations", t.0),
-                &t.1,
-                None,
-            )
-            .await;
-        let conv = convs["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .find(|c| c["contact_phone"] == from)
-            .unwrap_or_else(|| panic!("no conversation with {from}: {convs}"))
-            .clone();
-        let msgs = self
-            .h
-            .ok(
-                Method::GET,
-                &format!(
-                    "/api/v1/tenants/{}/conversations/{}/messages",
-                    t.0,
-                    conv["id"].as_str().expect("id")
-                ),
-                &t.1,
-                None,
-            )
-            .await;
-        (conv, msgs["data"].as_array().expect("data").clone())
+        self.h
+            .conversation_with(&self.tenant, "contact_phone", from)
+            .await
+            .unwrap_or_else(|| panic!("no conversation with {from}"))
     }
 
     /// Bodies of the sends the fake Graph received for recipient `to`.

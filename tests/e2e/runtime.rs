@@ -12,7 +12,7 @@ use switchyard::runtime::{
     CallError, ConnectorPlugin, LoadError, Manifest, Origins, Plugin, PolicyPlugin, Runtime,
     RuntimeConfig, Services, World,
 };
-use switchyard::vault::{SecretName, SecretScope, StaticSecrets};
+use switchyard::vault::{SecretScope, StaticSecrets};
 
 use crate::fake::Fake;
 
@@ -20,9 +20,9 @@ const CANARY: &str = "canary-token-7f3a9c";
 
 fn runtime(config: RuntimeConfig) -> Runtime {
     let secrets = StaticSecrets::new()
-        .with("end_1", SecretName::AppSecret, "app-secret")
-        .with("end_1", SecretName::VerifyToken, "verify-me")
-        .with("con_1", SecretName::AccessToken, CANARY);
+        .with("end_1", "app_secret", "app-secret")
+        .with("end_1", "verify_token", "verify-me")
+        .with("con_1", "access_token", CANARY);
     Runtime::new(
         config,
         Services {
@@ -86,7 +86,7 @@ fn scope() -> SecretScope {
 /// A normal call succeeds and returns the parsed message.
 async fn assert_serves(plugin: &ConnectorPlugin, text: &str) {
     let events = plugin
-        .parse(scope(), &post(&format!("ok {text}")))
+        .parse(scope(), &post(&format!("ok {text}")), None)
         .await
         .expect("call succeeds")
         .expect("parse succeeds");
@@ -98,7 +98,7 @@ async fn assert_serves(plugin: &ConnectorPlugin, text: &str) {
 
 async fn parse_err(plugin: &ConnectorPlugin, body: &str) -> CallError {
     plugin
-        .parse(scope(), &post(body))
+        .parse(scope(), &post(body), None)
         .await
         .expect_err("hostile call must fail")
 }
@@ -159,7 +159,7 @@ async fn egress_to_an_undeclared_host_is_refused() {
         ("https://evil.example/steal".to_string(), "evil.example"),
     ] {
         let events = plugin
-            .parse(scope(), &post(&format!("egress {url}")))
+            .parse(scope(), &post(&format!("egress {url}")), None)
             .await
             .expect("call")
             .expect("parse");
@@ -184,7 +184,11 @@ async fn granted_egress_gets_the_credential_and_never_shows_it_to_the_plugin() {
     let fake = Fake::start(200, "{\"token\":\"canary-token-7f3a9c\"}").await;
     let plugin = chaos(&rt, vec![fake.origin.clone()]);
     let events = plugin
-        .parse(scope(), &post(&format!("egress {}/v1/me", fake.origin)))
+        .parse(
+            scope(),
+            &post(&format!("egress {}/v1/me", fake.origin)),
+            None,
+        )
         .await
         .expect("call")
         .expect("parse");
@@ -274,7 +278,7 @@ async fn hostile_calls_run_concurrently_with_normal_ones() {
                 2 => "trap".to_string(),
                 _ => format!("ok call {i}"),
             };
-            (i, plugin.parse(scope(), &post(&body)).await)
+            (i, plugin.parse(scope(), &post(&body), None).await)
         }));
     }
     for task in tasks {
@@ -303,13 +307,13 @@ async fn a_full_pool_is_a_retryable_error_not_a_crash() {
         .map(|_| {
             let plugin = plugin.clone();
             let body = format!("egress {}/slow", slow.origin);
-            tokio::spawn(async move { plugin.parse(scope(), &post(&body)).await })
+            tokio::spawn(async move { plugin.parse(scope(), &post(&body), None).await })
         })
         .collect();
     while slow.requests().len() < 2 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let third = plugin.parse(scope(), &post("ok third")).await;
+    let third = plugin.parse(scope(), &post("ok third"), None).await;
     assert!(
         matches!(&third, Err(e @ CallError::Busy(2)) if e.is_retryable()),
         "{third:?}"
@@ -330,6 +334,8 @@ async fn the_echo_policy_loads_and_answers_text() {
     let ctx = ConversationContext {
         tenant_id: "ten_1".into(),
         conversation_id: "cnv_1".into(),
+        channel: "meta-cloud".into(),
+        rules: switchyard::runtime::manifest::ChannelRules::whatsapp().to_wit(),
         contact: Party {
             phone: Some("15550001111".into()),
             user_id: None,
@@ -353,6 +359,7 @@ async fn the_echo_policy_loads_and_answers_text() {
         reply_to: None,
         referral: None,
         details: None,
+        edits: None,
     };
     let actions = policy.decide(&ctx, &msg).await.expect("decide");
     match actions.as_slice() {
@@ -502,7 +509,7 @@ fn chaos_declaring(
 /// What one `egress …` command of chaos reported.
 async fn probe(plugin: &ConnectorPlugin, command: &str) -> String {
     let events = plugin
-        .parse(scope(), &post(command))
+        .parse(scope(), &post(command), None)
         .await
         .expect("call")
         .expect("parse");
@@ -735,6 +742,8 @@ fn policy_input(text: &str) -> (ConversationContext, InboundMessage) {
     let ctx = ConversationContext {
         tenant_id: "ten_1".into(),
         conversation_id: "cnv_1".into(),
+        channel: "meta-cloud".into(),
+        rules: switchyard::runtime::manifest::ChannelRules::whatsapp().to_wit(),
         contact: contact.clone(),
         window_open: true,
         window_closes_at: None,
@@ -754,6 +763,7 @@ fn policy_input(text: &str) -> (ConversationContext, InboundMessage) {
         reply_to: None,
         referral: None,
         details: None,
+        edits: None,
     };
     (ctx, msg)
 }

@@ -160,37 +160,11 @@ impl Run {
 
     /// Messages of the conversation with `phone`, newest first.
     async fn messages(&self, phone: &str) -> Vec<Value> {
-        let t = &self.tenant;
-        let convs = self
-            .h
-            .ok(
-                Method::GET,
-                &format!("/api/v1/tenants/{}/conversations", t.0),
-                &t.1,
-                None,
-            )
-            .await;
-        let conv = convs["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .find(|c| c["contact_phone"] == phone)
-            .unwrap_or_else(|| panic!("no conversation with {phone}: {convs}"))
-            .clone();
-        let msgs = self
-            .h
-            .ok(
-                Method::GET,
-                &format!(
-                    "/api/v1/tenants/{}/conversations/{}/messages",
-                    t.0,
-                    conv["id"].as_str().expect("id")
-                ),
-                &t.1,
-                None,
-            )
-            .await;
-        msgs["data"].as_array().expect("data").clone()
+        self.h
+            .conversation_with(&self.tenant, "contact_phone", phone)
+            .await
+            .unwrap_or_else(|| panic!("no conversation with {phone}"))
+            .1
     }
 }
 

@@ -259,7 +259,18 @@ pub(crate) async fn connect(
         &req.settings,
         &req.secrets,
     )?;
-    let secrets = req.secrets;
+    let mut secrets = req.secrets;
+    // Secrets the host makes for the connector (Telegram's webhook secret): 32 random bytes as
+    // 43 characters of base64url, which every provider's token alphabet takes.
+    for spec in plugin.shape().secrets.iter().filter(|s| s.generated) {
+        use base64::Engine as _;
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        ids::fill_random(bytes.as_mut());
+        let text = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
+        );
+        secrets.push((spec.name.clone(), Secret::new(text.as_bytes().to_vec())));
+    }
     let document_version = req.document_version.as_deref().map(str::trim);
     if document_version.is_some_and(|v| v.is_empty() || v.len() > 100) {
         return Err(ApiError::unprocessable(
@@ -344,37 +355,53 @@ pub(crate) async fn connect(
     };
     let info = state
         .providers
-        .connection_info(&draft, plugin.shape(), &state.public_url);
+        .connection_info(&draft, &plugin, &state.public_url);
     let scope = Vault::call_scope(None, Some((&draft, secrets.clone())));
     let _permit = state.plugin_calls.acquire(access.scope.id())?;
-    let health = match plugin.check_credentials(scope, &info).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => {
-            return Err(match e.kind {
-                ErrorKind::RateLimited | ErrorKind::Transient => ApiError::BadGateway {
-                    code: "provider_unavailable",
-                    message: format!(
-                        "the provider did not answer the credential check: {} {}",
-                        e.code, e.message
-                    ),
-                },
-                _ => ApiError::unprocessable(
-                    "invalid_credentials",
-                    format!(
-                        "the provider refused the credentials: {} {}",
-                        e.code, e.message
-                    ),
-                ),
-            });
-        }
-        Err(e) => {
-            tracing::warn!(connector = %req.connector, error = %e, "credential check failed");
-            return Err(ApiError::BadGateway {
-                code: "connector_failed",
-                message: format!("the connector failed while checking credentials: {e}"),
-            });
+    let refused = |step: &str, e: crate::runtime::types::ProviderError| match e.kind {
+        ErrorKind::RateLimited | ErrorKind::Transient => ApiError::BadGateway {
+            code: "provider_unavailable",
+            message: format!(
+                "the provider did not answer the {step}: {} {}",
+                e.code, e.message
+            ),
+        },
+        _ => ApiError::unprocessable(
+            "invalid_credentials",
+            format!("the provider refused the {step}: {} {}", e.code, e.message),
+        ),
+    };
+    let failed = |step: &str, e: crate::runtime::CallError| {
+        tracing::warn!(connector = %req.connector, error = %e, "{step} failed");
+        ApiError::BadGateway {
+            code: "connector_failed",
+            message: format!("the connector failed during the {step}: {e}"),
         }
     };
+    let health = match plugin.check_credentials(scope.clone(), &info).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return Err(refused("credential check", e)),
+        Err(e) => return Err(failed("credential check", e)),
+    };
+    let warning = crate::lifecycle::warning_reason(&health.warnings);
+    // A connector that sets the provider up (Telegram's setWebhook) does so once the
+    // credentials are proven and the address is known to be free: it points the provider's
+    // webhooks at this connection's endpoint.
+    if plugin.has_lifecycle() {
+        let mut host = state.store.begin(Scope::Host, Mode::Read).await?;
+        let elsewhere = host
+            .route_taken(&req.connector, &address, access.scope.id())
+            .await?;
+        host.commit().await?;
+        if elsewhere {
+            return Err(taken());
+        }
+        match plugin.connect(scope, &info).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(refused("webhook set-up", e)),
+            Err(e) => return Err(failed("webhook set-up", e)),
+        }
+    }
     let expires_at = health
         .expires_at
         .and_then(|s| i64::try_from(s).ok())
@@ -395,10 +422,7 @@ pub(crate) async fn connect(
         settings: &settings_json,
         status: "live",
         // What the connector warns about at once (a sandbox sender, no webhook subscription).
-        status_reason: health
-            .detail
-            .starts_with(crate::lifecycle::WARNING_PREFIX)
-            .then_some(health.detail.as_str()),
+        status_reason: warning.as_deref(),
         token_expires_at: expires_at,
     };
     let written = match &previous {
@@ -528,9 +552,10 @@ pub async fn show(
     Ok(Json(view(&state, c)))
 }
 
-/// Meta: unsubscribe the app from the connection's WABA when no other live number of the
-/// tenant still uses it (best effort: a failure is reported in the status reason, the
-/// disconnect goes on). `None` for other connectors or nothing to do.
+/// Undo at the provider what connecting set up, best effort (a failure is reported in the
+/// status reason, the disconnect goes on): a connector's own `disconnect` (Telegram's
+/// deleteWebhook); for Meta, unsubscribing the app from the connection's WABA when no other
+/// live number still uses it. `None` when there was nothing to do.
 async fn unsubscribe_at_provider(
     state: &AppState,
     access: &crate::tenancy::TenantAccess,
@@ -540,6 +565,22 @@ async fn unsubscribe_at_provider(
     let Some(c) = tx.connection(connection_id).await? else {
         return Ok(None);
     };
+    let lifecycle = state
+        .plugins
+        .connector(&c.connector, Some(&c.endpoint_id))
+        .is_some_and(|p| p.has_lifecycle());
+    if lifecycle && matches!(c.status.as_str(), "live" | "expired" | "error") {
+        tx.commit().await?;
+        let (_, plugin, info, scope, _permit) = provider_call(state, access, connection_id).await?;
+        return Ok(Some(match plugin.disconnect(scope, &info).await {
+            Ok(Ok(())) => "the provider stopped sending this connection's webhooks".into(),
+            Ok(Err(e)) => format!(
+                "the provider did not confirm it stopped the webhooks ({} {})",
+                e.code, e.message
+            ),
+            Err(e) => format!("the connector failed to stop the webhooks ({e})"),
+        }));
+    }
     let (Some(waba), "meta-cloud", "live" | "expired" | "error") = (
         c.account_id.clone(),
         c.connector.as_str(),
@@ -674,7 +715,7 @@ pub(super) async fn provider_call(
         })?;
     let info = state
         .providers
-        .connection_info(&c, plugin.shape(), &state.public_url);
+        .connection_info(&c, &plugin, &state.public_url);
     let scope = Vault::call_scope(None, Some((&c, secrets)));
     Ok((c, plugin, info, scope, permit))
 }
@@ -721,13 +762,11 @@ pub async fn verify(
     let (c, plugin, info, scope, _permit) = provider_call(&state, access, &p.connection).await?;
     let result = plugin.check_credentials(scope, &info).await;
     let (status, reason, refusal) = match result {
-        Ok(Ok(health)) => {
-            let warning = health
-                .detail
-                .starts_with(crate::lifecycle::WARNING_PREFIX)
-                .then(|| health.detail.clone());
-            ("live", warning, None)
-        }
+        Ok(Ok(health)) => (
+            "live",
+            crate::lifecycle::warning_reason(&health.warnings),
+            None,
+        ),
         Ok(Err(e)) => match crate::replies::connection_effect(e.kind) {
             Some((status, hint)) => (
                 status,

@@ -64,16 +64,28 @@ pub enum Verdict {
     Expired(String),
 }
 
+/// The status reason that records a connector's warnings (each marked with
+/// [`WARNING_PREFIX`]), if it gave any.
+pub fn warning_reason(warnings: &[String]) -> Option<String> {
+    (!warnings.is_empty()).then(|| {
+        warnings
+            .iter()
+            .map(|w| format!("{WARNING_PREFIX}{w}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    })
+}
+
 /// Judge a connection that passed its credential check from its token expiry (Unix ms, if
-/// known) at `now` and the connector's own warning (a `detail` starting with `warning: `, e.g.
-/// no webhook subscription): expired, live with the warnings (expiry within `warn_ms`), or
-/// live. `old_reason` is kept unless it is an old warning.
+/// known) at `now` and the connector's own warnings (e.g. no webhook subscription): expired,
+/// live with the warnings (expiry within `warn_ms`), or live. `old_reason` is kept unless it
+/// is an old warning.
 pub fn judge(
     expires_at: Option<i64>,
     now: i64,
     warn_ms: i64,
     old_reason: Option<&str>,
-    connector_warning: Option<&str>,
+    connector_warnings: &[String],
 ) -> Verdict {
     let mut warnings = Vec::new();
     match expires_at.filter(|t| *t > 0) {
@@ -89,9 +101,7 @@ pub fn judge(
         )),
         _ => {}
     }
-    if let Some(w) = connector_warning.filter(|w| w.starts_with(WARNING_PREFIX)) {
-        warnings.push(w.to_string());
-    }
+    warnings.extend(warning_reason(connector_warnings));
     if !warnings.is_empty() {
         return Verdict::Live(Some(warnings.join(" | ")));
     }
@@ -181,7 +191,7 @@ pub(crate) async fn ask_provider(
         .await
         .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
-    let info = providers.connection_info(c, plugin.shape(), public_url);
+    let info = providers.connection_info(c, &plugin, public_url);
     plugin
         .check_credentials(Vault::call_scope(None, Some((c, secrets))), &info)
         .await
@@ -281,7 +291,7 @@ impl Lifecycle {
                         now_ms(),
                         self.token_warn_ms,
                         c.status_reason.as_deref(),
-                        Some(health.detail.as_str()),
+                        &health.warnings,
                     ),
                     reported,
                 )
@@ -333,12 +343,12 @@ mod tests {
     fn expiry_is_judged_against_the_warning_window() {
         let now = 1_795_435_200_000;
         let warn = 7 * DAY;
-        let healthy = Some("+1 555 (Shop), quality rating GREEN");
+        let healthy: &[String] = &[];
         assert_eq!(judge(None, now, warn, None, healthy), Verdict::Unchanged);
         // `expires_at: 0` is a token that never expires.
-        assert_eq!(judge(Some(0), now, warn, None, None), Verdict::Unchanged);
+        assert_eq!(judge(Some(0), now, warn, None, &[]), Verdict::Unchanged);
         assert_eq!(
-            judge(Some(now + 30 * DAY), now, warn, Some("kept"), None),
+            judge(Some(now + 30 * DAY), now, warn, Some("kept"), &[]),
             Verdict::Unchanged
         );
         let Verdict::Live(Some(w)) = judge(Some(now + 2 * DAY), now, warn, None, healthy) else {
@@ -350,20 +360,20 @@ mod tests {
         );
         // A renewed token clears the old warning.
         assert_eq!(
-            judge(Some(now + 30 * DAY), now, warn, Some(&w), None),
+            judge(Some(now + 30 * DAY), now, warn, Some(&w), &[]),
             Verdict::Live(None)
         );
         assert!(matches!(
-            judge(Some(now - 1), now, warn, None, None),
+            judge(Some(now - 1), now, warn, None, &[]),
             Verdict::Expired(r) if r.contains("reconnect")
         ));
         // The connector's own warning (no webhook subscription) joins the expiry warning.
-        let sub = "warning: no app is subscribed to the webhooks";
+        let sub = ["no app is subscribed to the webhooks".to_string()];
         assert_eq!(
-            judge(None, now, warn, None, Some(sub)),
-            Verdict::Live(Some(sub.into()))
+            judge(None, now, warn, None, &sub),
+            Verdict::Live(Some("warning: no app is subscribed to the webhooks".into()))
         );
-        let Verdict::Live(Some(both)) = judge(Some(now + DAY), now, warn, None, Some(sub)) else {
+        let Verdict::Live(Some(both)) = judge(Some(now + DAY), now, warn, None, &sub) else {
             panic!("warnings expected")
         };
         assert!(both.contains("expires on") && both.contains("no app is subscribed"));

@@ -196,10 +196,7 @@ impl Graph {
             }
             None => Vec::new(),
         };
-        let auth = match token {
-            Some(t) => Auth::Bearer(t.clone()),
-            None => Auth::None,
-        };
+        let auth: Vec<Auth> = token.iter().map(|t| Auth::Bearer((*t).clone())).collect();
         let resp = self
             .egress
             .send(
@@ -210,7 +207,7 @@ impl Graph {
                     headers,
                     body,
                 },
-                auth,
+                &auth,
                 &[],
             )
             .await

@@ -1,20 +1,20 @@
 //! Host side of `switchyard:plugin/egress`: a plugin's HTTP goes through [`crate::egress`].
 
-use super::bindings::egress::{Credential, EgressError as WitEgressError, Host};
-use super::bindings::types::{HttpRequest, HttpResponse};
+use super::PluginShared;
+use super::bindings::egress::{EgressError as WitEgressError, Host};
+use super::bindings::types::{Credential, HttpRequest, HttpResponse};
 use super::state::CallState;
-use crate::egress::{Auth, EgressError, Request};
-use crate::vault::{Secret, SecretName};
+use crate::egress::{Auth, EgressError, Request, Response};
+use crate::vault::SecretScope;
 
 impl From<EgressError> for WitEgressError {
     fn from(e: EgressError) -> Self {
         match e {
             EgressError::HostNotAllowed(h) => WitEgressError::HostNotAllowed(h),
-            // 0.1.0 has no variant of its own for these: the closest ones, with the reason.
             EgressError::AddressNotAllowed(h) => {
                 WitEgressError::HostNotAllowed(format!("{h} (not a public address)"))
             }
-            e @ EgressError::CredentialNotAllowed(_) => WitEgressError::InvalidUrl(e.to_string()),
+            EgressError::CredentialNotAllowed(h) => WitEgressError::CredentialNotAllowed(h),
             e @ EgressError::TooManyRedirects => WitEgressError::ConnectionFailed(e.to_string()),
             EgressError::InvalidUrl(m) => WitEgressError::InvalidUrl(m),
             EgressError::Timeout => WitEgressError::Timeout,
@@ -24,37 +24,64 @@ impl From<EgressError> for WitEgressError {
     }
 }
 
-impl CallState {
-    fn auth(&self, credential: Credential) -> Result<Auth, WitEgressError> {
-        let shared = self.plugin.services.secrets.as_ref();
-        let get = |name| {
-            self.scope
-                .secret(shared, name)
-                .ok_or(WitEgressError::CredentialMissing)
+impl PluginShared {
+    /// The secrets `credentials` name, as egress adds them; each must be declared and held.
+    pub(crate) fn auth(
+        &self,
+        scope: &SecretScope,
+        credentials: Vec<Credential>,
+    ) -> Result<Vec<Auth>, WitEgressError> {
+        let get = |name: &str| {
+            self.secret(scope, name)
+                .map_err(|_| WitEgressError::CredentialMissing(name.chars().take(64).collect()))
         };
-        Ok(match credential {
-            Credential::None => Auth::None,
-            Credential::BearerAccessToken => Auth::Bearer(get(SecretName::AccessToken)?),
-            Credential::BasicAccountAuthToken => Auth::Basic {
-                user: self
-                    .scope
-                    .account_id
-                    .clone()
-                    .ok_or(WitEgressError::CredentialMissing)?,
-                password: get(SecretName::AuthToken)?,
-            },
-        })
-    }
-
-    /// Every secret this call's scope holds: all of them are redacted from responses.
-    fn held_secrets(&self) -> Vec<Secret> {
-        SecretName::ALL
+        credentials
             .into_iter()
-            .filter_map(|name| {
-                self.scope
-                    .secret(self.plugin.services.secrets.as_ref(), name)
+            .map(|c| {
+                Ok(match c {
+                    Credential::Bearer(name) => Auth::Bearer(get(&name)?),
+                    Credential::Basic(b) => Auth::Basic {
+                        password: get(&b.secret)?,
+                        user: b.user,
+                    },
+                    Credential::Header(h) => Auth::Header {
+                        value: get(&h.secret)?,
+                        name: h.header,
+                    },
+                    Credential::InUrl(name) => Auth::InUrl {
+                        value: get(&name)?,
+                        name,
+                    },
+                })
             })
             .collect()
+    }
+
+    /// Send `req` through the host's egress under this plugin's grants, adding `auth`; every
+    /// secret `scope` holds is redacted from the answer.
+    pub(crate) async fn egress(
+        &self,
+        scope: &SecretScope,
+        req: HttpRequest,
+        auth: Vec<Auth>,
+    ) -> Result<Response, EgressError> {
+        // Refuse before touching any secret.
+        let url = self.grants.check(&req.url)?;
+        if !auth.is_empty() && !self.grants.carries_credentials(&url) {
+            let host = url.host_str().unwrap_or_default().to_string();
+            return Err(EgressError::CredentialNotAllowed(host));
+        }
+        let secrets = scope.all(self.services.secrets.as_ref());
+        let request = Request {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+        };
+        self.services
+            .egress
+            .send(&self.grants, request, &auth, &secrets)
+            .await
     }
 }
 
@@ -62,33 +89,24 @@ impl Host for CallState {
     async fn send(
         &mut self,
         req: HttpRequest,
-        credential: Credential,
+        credentials: Vec<Credential>,
     ) -> Result<HttpResponse, WitEgressError> {
-        // Refuse before touching any secret.
+        // Refuse a request that may not go out before any secret is opened.
         let url = self.plugin.grants.check(&req.url)?;
-        if credential != Credential::None && !self.plugin.grants.carries_credentials(&url) {
+        if !credentials.is_empty() && !self.plugin.grants.carries_credentials(&url) {
             let host = url.host_str().unwrap_or_default().to_string();
             return Err(EgressError::CredentialNotAllowed(host).into());
         }
-        let auth = self.auth(credential)?;
-        let secrets = self.held_secrets();
-        let request = Request {
-            method: req.method,
-            url: req.url,
-            headers: req.headers,
-            body: req.body,
-        };
+        let auth = self.plugin.auth(&self.scope, credentials)?;
         // Waiting here is not guest time: the call's future is not being polled meanwhile.
-        let result = self
+        let resp = self
             .plugin
-            .services
-            .egress
-            .send(&self.plugin.grants, request, auth, &secrets)
-            .await;
-        let resp = result.map_err(|e| {
-            tracing::debug!(plugin = %self.plugin.label, error = %e, "egress refused or failed");
-            WitEgressError::from(e)
-        })?;
+            .egress(&self.scope, req, auth)
+            .await
+            .map_err(|e| {
+                tracing::debug!(plugin = %self.plugin.label, error = %e, "egress refused or failed");
+                WitEgressError::from(e)
+            })?;
         Ok(HttpResponse {
             status: resp.status,
             headers: resp.headers,

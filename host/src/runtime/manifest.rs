@@ -10,7 +10,56 @@ use serde::{Deserialize, Serialize};
 pub use super::manifest_section::{SECTION_NAME, append_custom_section};
 
 /// The interface versions this host can load, newest last.
-pub const SUPPORTED_INTERFACES: &[&str] = &["switchyard:plugin@0.1.0"];
+pub const SUPPORTED_INTERFACES: &[&str] = &["switchyard:plugin@0.1.0", "switchyard:plugin@0.2.0"];
+
+/// An interface version this host links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Interface {
+    /// `switchyard:plugin@0.1.0`, frozen.
+    V0_1_0,
+    /// `switchyard:plugin@0.2.0`, the newest.
+    V0_2_0,
+}
+
+impl Interface {
+    /// The newest version (the one `switchyard plugin new` and the SDK target).
+    pub const NEWEST: Interface = Interface::V0_2_0;
+
+    /// The package and version, e.g. `switchyard:plugin@0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interface::V0_1_0 => "switchyard:plugin@0.1.0",
+            Interface::V0_2_0 => "switchyard:plugin@0.2.0",
+        }
+    }
+
+    /// The version alone, e.g. `0.2.0`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Interface::V0_1_0 => "0.1.0",
+            Interface::V0_2_0 => "0.2.0",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Interface> {
+        [Interface::V0_1_0, Interface::V0_2_0]
+            .into_iter()
+            .find(|i| i.as_str() == s)
+    }
+
+    /// The version a component's `channel` or `policy` export names, read from its bytes
+    /// (for packing; the loader checks the exports properly).
+    pub fn detect(component: &[u8]) -> Option<Interface> {
+        [Interface::V0_2_0, Interface::V0_1_0]
+            .into_iter()
+            .find(|i| {
+                ["channel", "policy"].iter().any(|export| {
+                    let name = format!("switchyard:plugin/{export}@{}", i.version());
+                    memchr::memmem::find(component, name.as_bytes()).is_some()
+                })
+            })
+    }
+}
 
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,6 +110,108 @@ pub struct Manifest {
     /// credentials; other egress hosts (a CDN a redirect leads to) never see them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<String>,
+    /// The provider API's base URL (`https://` on a `credentials` host), given to the
+    /// connector as `connection-info.api-base-url` unless the operator configures another
+    /// (`SWITCHYARD_API_URLS`); 0.2.0 connectors only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+    /// What the connector's channel allows (connectors only); absent, WhatsApp's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<ChannelRules>,
+}
+
+/// What a channel allows, as its connector declares it (the WIT's `channel-rules`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRules {
+    /// Seconds after the customer's last message during which free-form replies are allowed;
+    /// absent: no such window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
+    /// Whether the channel has templates (the only thing sendable outside the window).
+    #[serde(default)]
+    pub templates: bool,
+    /// The longest text, in Unicode scalar values.
+    pub text_limit: u32,
+    /// The media kinds it sends: `image`, `audio`, `video`, `document`, `sticker`.
+    #[serde(default)]
+    pub media: Vec<String>,
+    /// Whether it sends reactions.
+    #[serde(default)]
+    pub reactions: bool,
+    /// Whether a reply can quote the message it answers.
+    #[serde(default)]
+    pub reply_context: bool,
+}
+
+/// The media kinds a channel may declare.
+pub const MEDIA_KINDS: &[&str] = &["image", "audio", "video", "document", "sticker"];
+
+impl ChannelRules {
+    /// WhatsApp's rules (Meta and Twilio): the 24-hour window, templates, 4,096 characters,
+    /// every media kind, reactions and replies; what a connector that declares none gets.
+    pub fn whatsapp() -> ChannelRules {
+        ChannelRules {
+            window_seconds: Some(24 * 3600),
+            templates: true,
+            text_limit: 4096,
+            media: MEDIA_KINDS.iter().map(|k| k.to_string()).collect(),
+            reactions: true,
+            reply_context: true,
+        }
+    }
+
+    /// The same rules in the interface's types (for a policy's context).
+    pub fn to_wit(&self) -> super::bindings::types::ChannelRules {
+        use super::bindings::types::MediaKind;
+        let kind = |k: &str| match k {
+            "image" => Some(MediaKind::Image),
+            "audio" => Some(MediaKind::Audio),
+            "video" => Some(MediaKind::Video),
+            "document" => Some(MediaKind::Document),
+            "sticker" => Some(MediaKind::Sticker),
+            _ => None,
+        };
+        super::bindings::types::ChannelRules {
+            window_seconds: self.window_seconds,
+            templates: self.templates,
+            text_limit: self.text_limit,
+            media: self.media.iter().filter_map(|k| kind(k)).collect(),
+            reactions: self.reactions,
+            reply_context: self.reply_context,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |reason: String| ManifestError::Invalid {
+            field: "channel",
+            reason,
+        };
+        if self.text_limit == 0 || self.text_limit > 65_536 {
+            return Err(invalid("text_limit must be 1 to 65536".into()));
+        }
+        if self.window_seconds == Some(0) {
+            return Err(invalid(
+                "window_seconds must be positive (leave it out for no window)".into(),
+            ));
+        }
+        if let Some(bad) = self
+            .media
+            .iter()
+            .find(|m| !MEDIA_KINDS.contains(&m.as_str()))
+        {
+            return Err(invalid(format!(
+                "unknown media kind {bad:?} (expected: {})",
+                MEDIA_KINDS.join(", ")
+            )));
+        }
+        if self.window_seconds.is_some() && !self.templates {
+            return Err(invalid(
+                "a channel with a window needs templates to answer outside it".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The settings and secrets a connector accepts, as it declares them.
@@ -134,6 +285,10 @@ pub struct SecretSpec {
     /// Where it is given: on the connection (the tenant's) or on the endpoint (its owner's).
     #[serde(default)]
     pub on: SecretOn,
+    /// The host generates it at connect (a random 43-character base64url value, e.g. the
+    /// webhook secret Telegram echoes back); nobody may give it. Connection secrets only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generated: bool,
 }
 
 /// Where a secret is given.
@@ -162,6 +317,7 @@ impl ConnectionShape {
             name: name.into(),
             required: false,
             on,
+            generated: false,
         };
         ConnectionShape {
             settings: vec![
@@ -207,8 +363,9 @@ impl ConnectionShape {
             .map(|s| s.name.as_str())
     }
 
-    /// Check the declaration itself: names, patterns, exactly one address, known secrets.
-    fn validate(&self) -> Result<(), ManifestError> {
+    /// Check the declaration itself: names, patterns, exactly one address, and secrets a
+    /// connector of `interface` can name.
+    fn validate(&self, interface: Interface) -> Result<(), ManifestError> {
         let invalid = |reason: String| ManifestError::Invalid {
             field: "connection",
             reason,
@@ -268,20 +425,41 @@ impl ConnectionShape {
         }
         let mut seen = std::collections::HashSet::new();
         for s in &self.secrets {
-            if crate::vault::SecretName::from_field(&s.name).is_none()
-                || !seen.insert(s.name.as_str())
-            {
-                let known = crate::vault::SecretName::ALL.map(|n| n.field());
+            // 0.1.0 names its secrets with a fixed enum; later versions by any declared name.
+            let known = match interface {
+                Interface::V0_1_0 => V0_1_0_SECRETS.contains(&s.name.as_str()),
+                _ => name_ok(&s.name),
+            };
+            if !known || !seen.insert(s.name.as_str()) {
                 return Err(invalid(format!(
-                    "secret {:?}: expected one of {} (each once)",
+                    "secret {:?}: {} (each once)",
                     s.name,
-                    known.join(", ")
+                    match interface {
+                        Interface::V0_1_0 =>
+                            format!("expected one of {}", V0_1_0_SECRETS.join(", ")),
+                        _ => "use 1-64 lower-case letters, digits and '_'".into(),
+                    }
+                )));
+            }
+            if s.generated && (s.on != SecretOn::Connection || s.required) {
+                return Err(invalid(format!(
+                    "secret {:?}: a generated secret is a connection's and never required of anyone",
+                    s.name
+                )));
+            }
+            if s.generated && interface == Interface::V0_1_0 {
+                return Err(invalid(format!(
+                    "secret {:?}: interface 0.1.0 cannot use generated secrets",
+                    s.name
                 )));
             }
         }
         Ok(())
     }
 }
+
+/// The secrets interface 0.1.0 can name (its `secret-name` enum, as field names).
+pub const V0_1_0_SECRETS: &[&str] = &["app_secret", "verify_token", "auth_token", "access_token"];
 
 /// A setting's pattern, anchored to match the whole value.
 pub fn anchored(pattern: &str) -> Result<regex::Regex, regex::Error> {
@@ -344,18 +522,9 @@ impl Manifest {
         if !version_ok {
             return Err(invalid("version", "use a semver version such as 1.2.3"));
         }
-        if !SUPPORTED_INTERFACES.contains(&self.interface.as_str()) {
-            return Err(ManifestError::Invalid {
-                field: "interface",
-                reason: format!(
-                    "{:?} is not supported by this host (supported: {})",
-                    self.interface,
-                    SUPPORTED_INTERFACES.join(", ")
-                ),
-            });
-        }
+        let interface = self.interface_version()?;
         match (&self.connection, self.world) {
-            (Some(shape), World::Connector) => shape.validate()?,
+            (Some(shape), World::Connector) => shape.validate(interface)?,
             (Some(_), World::ReplyPolicy) => {
                 return Err(ManifestError::Invalid {
                     field: "connection",
@@ -378,7 +547,54 @@ impl Manifest {
                 reason: format!("{host:?} is not one of the `egress` hosts"),
             });
         }
+        if let Some(base) = &self.api_base_url {
+            let parsed = url::Url::parse(base).ok().filter(|u| {
+                u.scheme() == "https"
+                    && u.host_str()
+                        .is_some_and(|h| self.credentials.iter().any(|c| c == h))
+                    && u.port().is_none()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && u.username().is_empty()
+            });
+            if parsed.is_none() || self.world != World::Connector || interface == Interface::V0_1_0
+            {
+                return Err(ManifestError::Invalid {
+                    field: "api_base_url",
+                    reason: format!(
+                        "{base:?}: a 0.2.0 connector's https URL on one of its `credentials` hosts, without port, query or user"
+                    ),
+                });
+            }
+        }
+        match (&self.channel, self.world) {
+            (Some(rules), World::Connector) => rules.validate()?,
+            (Some(_), World::ReplyPolicy) => {
+                return Err(ManifestError::Invalid {
+                    field: "channel",
+                    reason: "only a connector declares channel rules".into(),
+                });
+            }
+            (None, _) => {}
+        }
         Ok(())
+    }
+
+    /// The interface version it names, if this host supports it.
+    pub fn interface_version(&self) -> Result<Interface, ManifestError> {
+        Interface::parse(&self.interface).ok_or_else(|| ManifestError::Invalid {
+            field: "interface",
+            reason: format!(
+                "{:?} is not supported by this host (supported: {})",
+                self.interface,
+                SUPPORTED_INTERFACES.join(", ")
+            ),
+        })
+    }
+
+    /// What its channel allows: as declared, or WhatsApp's.
+    pub fn channel_rules(&self) -> ChannelRules {
+        self.channel.clone().unwrap_or_else(ChannelRules::whatsapp)
     }
 
     /// Read and validate the manifest carried by a component.
@@ -544,6 +760,8 @@ mod tests {
             egress: vec!["graph.facebook.com".into()],
             connection: None,
             credentials: vec!["graph.facebook.com".into()],
+            api_base_url: None,
+            channel: None,
         }
     }
 

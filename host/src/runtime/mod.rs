@@ -16,6 +16,7 @@ mod manifest_section;
 mod plugin;
 mod secrets;
 pub mod signature;
+mod since_v0_1_0;
 mod state;
 mod wasi;
 
@@ -32,7 +33,7 @@ pub use bindings::types;
 pub use cache::CacheKey;
 pub(crate) use cache::create_private_dir;
 pub use error::{CallError, LoadError};
-pub use manifest::{Manifest, World};
+pub use manifest::{Interface, Manifest, World};
 pub use plugin::{ConnectorPlugin, Plugin, PolicyPlugin};
 use state::CallState;
 
@@ -116,8 +117,8 @@ pub struct Services {
 pub struct Runtime {
     engine: Engine,
     config: RuntimeConfig,
-    connector_linker: Linker<CallState>,
-    policy_linker: Linker<CallState>,
+    /// One linker per world and interface version.
+    linkers: Linkers,
     services: Arc<Services>,
     ticker: Arc<AtomicBool>,
     /// The plugin threads; `None` once dropped.
@@ -129,6 +130,10 @@ pub struct Runtime {
 /// Everything a call needs to know about its plugin; shared by all its calls.
 pub(crate) struct PluginShared {
     pub(crate) manifest: Manifest,
+    /// The interface version it was built against.
+    pub(crate) interface: Interface,
+    /// The secret names it declares (the only ones `secrets` and `egress` give it).
+    pub(crate) declared_secrets: Vec<String>,
     pub(crate) label: String,
     pub(crate) sha256: String,
     pub(crate) grants: Grants,
@@ -173,18 +178,7 @@ impl Runtime {
     /// Build the engine and linkers and start the epoch ticker.
     pub fn new(config: RuntimeConfig, services: Services) -> anyhow::Result<Self> {
         let engine = build_engine(&config)?;
-        let mut connector_linker = Linker::new(&engine);
-        bindings::v0_1_0::connector::Connector::add_to_linker::<CallState, HasSelf<CallState>>(
-            &mut connector_linker,
-            |s| s,
-        )?;
-        wasi::add_to_linker(&mut connector_linker)?;
-        let mut policy_linker = Linker::new(&engine);
-        bindings::v0_1_0::reply_policy::ReplyPolicy::add_to_linker::<CallState, HasSelf<CallState>>(
-            &mut policy_linker,
-            |s| s,
-        )?;
-        wasi::add_to_linker(&mut policy_linker)?;
+        let linkers = Linkers::new(&engine)?;
         let ticker = Arc::new(AtomicBool::new(true));
         {
             let engine = engine.clone();
@@ -220,8 +214,7 @@ impl Runtime {
             engine,
             general,
             config,
-            connector_linker,
-            policy_linker,
+            linkers,
             services: Arc::new(services),
             ticker,
             threads_handle: threads.handle().clone(),
@@ -253,6 +246,18 @@ impl Runtime {
         let origins = origins.into();
         let manifest = Manifest::from_component(bytes)?;
         let label = format!("{}@{}", manifest.name, manifest.version);
+        let interface = manifest.interface_version()?;
+        let declared_secrets = match manifest.world {
+            World::Connector => manifest
+                .connection
+                .clone()
+                .unwrap_or_else(manifest::ConnectionShape::generic)
+                .secrets
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
+            World::ReplyPolicy => Vec::new(),
+        };
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));
         let component = cache::compile(
             &self.engine,
@@ -283,6 +288,8 @@ impl Runtime {
         let world = manifest.world;
         let shared = Arc::new(PluginShared {
             manifest,
+            interface,
+            declared_secrets,
             label,
             sha256,
             grants,
@@ -293,10 +300,7 @@ impl Runtime {
             general: self.general.clone(),
             stats: CallStats::default(),
         });
-        let linker = match world {
-            World::Connector => &self.connector_linker,
-            World::ReplyPolicy => &self.policy_linker,
-        };
+        let linker = self.linkers.get(world, interface);
         let sha256 = shared.sha256.clone();
         let linked = plugin::link(&self.engine, linker, &component, shared);
         if linked.is_err()
@@ -314,6 +318,50 @@ impl Drop for Runtime {
         // Without blocking: the runtime may be dropped inside an async context.
         if let Some(threads) = self.threads.take() {
             threads.shutdown_background();
+        }
+    }
+}
+
+/// A linker for each world of each supported interface version, WASI included.
+struct Linkers {
+    connector_v0_1_0: Linker<CallState>,
+    policy_v0_1_0: Linker<CallState>,
+    connector_v0_2_0: Linker<CallState>,
+    policy_v0_2_0: Linker<CallState>,
+}
+
+impl Linkers {
+    fn new(engine: &Engine) -> anyhow::Result<Self> {
+        use bindings::{v0_1_0, v0_2_0};
+        type Own = HasSelf<CallState>;
+        let linker = |add: &dyn Fn(&mut Linker<CallState>) -> wasmtime::Result<()>| {
+            let mut l = Linker::new(engine);
+            add(&mut l)?;
+            wasi::add_to_linker(&mut l)?;
+            anyhow::Ok(l)
+        };
+        Ok(Linkers {
+            connector_v0_1_0: linker(&|l| {
+                v0_1_0::connector::Connector::add_to_linker::<CallState, Own>(l, |s| s)
+            })?,
+            policy_v0_1_0: linker(&|l| {
+                v0_1_0::reply_policy::ReplyPolicy::add_to_linker::<CallState, Own>(l, |s| s)
+            })?,
+            connector_v0_2_0: linker(&|l| {
+                v0_2_0::connector::Connector::add_to_linker::<CallState, Own>(l, |s| s)
+            })?,
+            policy_v0_2_0: linker(&|l| {
+                v0_2_0::reply_policy::ReplyPolicy::add_to_linker::<CallState, Own>(l, |s| s)
+            })?,
+        })
+    }
+
+    fn get(&self, world: World, interface: Interface) -> &Linker<CallState> {
+        match (world, interface) {
+            (World::Connector, Interface::V0_1_0) => &self.connector_v0_1_0,
+            (World::ReplyPolicy, Interface::V0_1_0) => &self.policy_v0_1_0,
+            (World::Connector, Interface::V0_2_0) => &self.connector_v0_2_0,
+            (World::ReplyPolicy, Interface::V0_2_0) => &self.policy_v0_2_0,
         }
     }
 }

@@ -9,12 +9,14 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::PluginShared;
 use super::bindings::types::{
-    Action, ConnectionInfo, ConversationContext, CredentialHealth, HttpRequest, InboundEvent,
-    InboundMessage, MediaContent, MediaRef, OutboundMessage, ProviderError, TemplateInfo, Verdict,
+    Action, ConnectionInfo, ConversationContext, CredentialHealth, ErrorKind, HttpRequest,
+    InboundEvent, InboundMessage, MediaContent, MediaRef, MediaSource, OutboundMessage,
+    ProviderError, TemplateInfo, Verdict,
 };
-use super::bindings::v0_1_0::{connector::ConnectorPre, reply_policy::ReplyPolicyPre};
+use super::bindings::{v0_1_0, v0_2_0};
 use super::error::{CallError, LoadError};
-use super::manifest::{ConnectionShape, Manifest, World};
+use super::manifest::{ConnectionShape, Interface, Manifest, World};
+use super::since_v0_1_0::{convert, credential_health};
 use super::state::CallState;
 use crate::vault::SecretScope;
 
@@ -56,26 +58,46 @@ impl Plugin {
 /// A loaded connector, ready for calls.
 pub struct ConnectorPlugin {
     shared: Arc<PluginShared>,
-    pre: ConnectorPre<CallState>,
+    pre: ConnectorPre,
     shape: ConnectionShape,
+}
+
+/// A connector linked against the interface version it was built for.
+enum ConnectorPre {
+    V0_1_0(v0_1_0::connector::ConnectorPre<CallState>),
+    V0_2_0(v0_2_0::connector::ConnectorPre<CallState>),
 }
 
 /// A loaded reply policy, ready for calls.
 pub struct PolicyPlugin {
     shared: Arc<PluginShared>,
-    pre: ReplyPolicyPre<CallState>,
+    pre: PolicyPre,
+}
+
+/// A reply policy linked against the interface version it was built for.
+enum PolicyPre {
+    V0_1_0(v0_1_0::reply_policy::ReplyPolicyPre<CallState>),
+    V0_2_0(v0_2_0::reply_policy::ReplyPolicyPre<CallState>),
 }
 
 /// The interface packages a world may import, besides WASI.
-fn allowed_imports(world: World) -> &'static [&'static str] {
-    match world {
-        World::Connector => &[
+fn allowed_imports(world: World, interface: Interface) -> &'static [&'static str] {
+    match (world, interface) {
+        (World::Connector, _) => &[
             "switchyard:plugin/types",
             "switchyard:plugin/secrets",
             "switchyard:plugin/egress",
             "switchyard:plugin/log",
         ],
-        World::ReplyPolicy => &["switchyard:plugin/types", "switchyard:plugin/log"],
+        (World::ReplyPolicy, Interface::V0_1_0) => {
+            &["switchyard:plugin/types", "switchyard:plugin/log"]
+        }
+        // A 0.2.0 policy may call a model or the tenant's own API, through granted egress.
+        (World::ReplyPolicy, Interface::V0_2_0) => &[
+            "switchyard:plugin/types",
+            "switchyard:plugin/egress",
+            "switchyard:plugin/log",
+        ],
     }
 }
 
@@ -95,13 +117,8 @@ pub(crate) fn link(
     shared: Arc<PluginShared>,
 ) -> Result<Plugin, LoadError> {
     let world = shared.manifest.world;
-    let version = shared
-        .manifest
-        .interface
-        .rsplit_once('@')
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-        .to_string();
+    let interface = shared.interface;
+    let version = interface.version();
     let ty = component.component_type();
     let plugin = shared.label.clone();
 
@@ -125,8 +142,8 @@ pub(crate) fn link(
     let mut linker = linker.clone();
     for (name, item) in ty.imports(engine) {
         let package = name.split('@').next().unwrap_or(name);
-        let ours =
-            allowed_imports(world).contains(&package) && name.ends_with(&format!("@{version}"));
+        let ours = allowed_imports(world, interface).contains(&package)
+            && name.ends_with(&format!("@{version}"));
         let wasi =
             name.starts_with("wasi:") && matches!(item.ty, ComponentItem::ComponentInstance(_));
         if !ours && !wasi {
@@ -159,7 +176,14 @@ pub(crate) fn link(
     };
     Ok(match world {
         World::Connector => Plugin::Connector(Arc::new(ConnectorPlugin {
-            pre: ConnectorPre::new(pre).map_err(wrong_world)?,
+            pre: match interface {
+                Interface::V0_1_0 => ConnectorPre::V0_1_0(
+                    v0_1_0::connector::ConnectorPre::new(pre).map_err(wrong_world)?,
+                ),
+                Interface::V0_2_0 => ConnectorPre::V0_2_0(
+                    v0_2_0::connector::ConnectorPre::new(pre).map_err(wrong_world)?,
+                ),
+            },
             shape: shared
                 .manifest
                 .connection
@@ -168,7 +192,14 @@ pub(crate) fn link(
             shared,
         })),
         World::ReplyPolicy => Plugin::Policy(Arc::new(PolicyPlugin {
-            pre: ReplyPolicyPre::new(pre).map_err(wrong_world)?,
+            pre: match interface {
+                Interface::V0_1_0 => PolicyPre::V0_1_0(
+                    v0_1_0::reply_policy::ReplyPolicyPre::new(pre).map_err(wrong_world)?,
+                ),
+                Interface::V0_2_0 => PolicyPre::V0_2_0(
+                    v0_2_0::reply_policy::ReplyPolicyPre::new(pre).map_err(wrong_world)?,
+                ),
+            },
             shared,
         })),
     })
@@ -324,9 +355,9 @@ fn last_words(output: &str) -> Option<&str> {
 /// Run one call on the plugin threads: fresh store, instantiate, call under the CPU clock and the
 /// wall-clock limit, classify. The listed arguments are cloned into the call.
 macro_rules! call {
-    ($self:ident, $scope:expr, [$($arg:ident),*], |$inst:ident, $store:ident| $body:expr) => {{
+    ($self:ident, $pre:expr, $scope:expr, [$($arg:ident),*], |$inst:ident, $store:ident| $body:expr) => {{
         let shared = $self.shared.clone();
-        let pre = $self.pre.clone();
+        let pre = $pre.clone();
         let scope = $scope;
         $(let $arg = $arg.clone();)*
         $self
@@ -366,27 +397,61 @@ impl ConnectorPlugin {
         &self.shared.sha256
     }
 
+    /// Whether it sets the provider up at connect and undoes it at disconnect (0.2.0 and
+    /// later; a 0.1.0 connector has neither).
+    pub fn has_lifecycle(&self) -> bool {
+        !matches!(self.pre, ConnectorPre::V0_1_0(_))
+    }
+
     /// `connector.verify`: is this webhook request authentic, or a handshake to answer?
     pub async fn verify(
         &self,
         scope: SecretScope,
         req: &HttpRequest,
     ) -> Result<Verdict, CallError> {
-        call!(self, scope, [req], |inst, store| inst
-            .switchyard_plugin_channel()
-            .call_verify(store, req))
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [req], |inst, store| inst
+                .switchyard_plugin_channel()
+                .call_verify(store, req)),
+            ConnectorPre::V0_1_0(pre) => {
+                let req: v0_1_0::connector::switchyard::plugin::types::HttpRequest =
+                    self.shared.convert(req)?;
+                let verdict = call!(self, pre, scope, [req], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_verify(store, req))?;
+                self.shared.convert(&verdict)
+            }
+        }
     }
 
     /// `connector.parse`: the events in an accepted webhook request (`Err` = malformed body).
+    /// `connection` is the connection whose own endpoint received it, if the endpoint is one.
     pub async fn parse(
         &self,
         scope: SecretScope,
         req: &HttpRequest,
+        connection: Option<&ConnectionInfo>,
     ) -> Result<Result<Vec<InboundEvent>, String>, CallError> {
         let _permit = self.shared.admit()?;
-        call!(self, scope, [req], |inst, store| inst
-            .switchyard_plugin_channel()
-            .call_parse(store, req))
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => {
+                let connection = connection.cloned();
+                call!(self, pre, scope, [req, connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_parse(store, req, connection.as_ref()))
+            }
+            ConnectorPre::V0_1_0(pre) => {
+                let req: v0_1_0::connector::switchyard::plugin::types::HttpRequest =
+                    self.shared.convert(req)?;
+                let events = call!(self, pre, scope, [req], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_parse(store, req))?;
+                match events {
+                    Ok(events) => Ok(Ok(self.shared.convert(&events)?)),
+                    Err(malformed) => Ok(Err(malformed)),
+                }
+            }
+        }
     }
 
     /// `connector.send`: send one message; `Ok(Ok(id))` carries the provider's message id.
@@ -397,9 +462,20 @@ impl ConnectorPlugin {
         msg: &OutboundMessage,
     ) -> Result<Result<String, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
-        call!(self, scope, [connection, msg], |inst, store| inst
-            .switchyard_plugin_channel()
-            .call_send(store, connection, msg))
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => {
+                call!(self, pre, scope, [connection, msg], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_send(store, connection, msg))
+            }
+            ConnectorPre::V0_1_0(pre) => {
+                let (connection, msg) = self.down(connection, msg)?;
+                let sent = call!(self, pre, scope, [connection, msg], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_send(store, connection, msg))?;
+                self.up_result(sent, Ok)
+            }
+        }
     }
 
     /// `connector.check-credentials`.
@@ -409,12 +485,54 @@ impl ConnectorPlugin {
         connection: &ConnectionInfo,
     ) -> Result<Result<CredentialHealth, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
-        call!(self, scope, [connection], |inst, store| inst
-            .switchyard_plugin_channel()
-            .call_check_credentials(store, connection))
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+                .switchyard_plugin_channel()
+                .call_check_credentials(store, connection)),
+            ConnectorPre::V0_1_0(pre) => {
+                let connection: v0_1_0::connector::switchyard::plugin::types::ConnectionInfo =
+                    self.shared.convert(connection)?;
+                let health = call!(self, pre, scope, [connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_check_credentials(store, connection))?;
+                self.up_result(health, |h| Ok(credential_health(h)))
+            }
+        }
     }
 
-    /// `connector.fetch-media`.
+    /// `connector.connect`: set the provider up for a connection whose credentials were just
+    /// proven (a 0.1.0 connector has nothing to do).
+    pub async fn connect(
+        &self,
+        scope: SecretScope,
+        connection: &ConnectionInfo,
+    ) -> Result<Result<(), ProviderError>, CallError> {
+        let _permit = self.shared.admit()?;
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+                .switchyard_plugin_channel()
+                .call_connect(store, connection)),
+            ConnectorPre::V0_1_0(_) => Ok(Ok(())),
+        }
+    }
+
+    /// `connector.disconnect`: undo `connect` for a connection that ends.
+    pub async fn disconnect(
+        &self,
+        scope: SecretScope,
+        connection: &ConnectionInfo,
+    ) -> Result<Result<(), ProviderError>, CallError> {
+        let _permit = self.shared.admit()?;
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+                .switchyard_plugin_channel()
+                .call_disconnect(store, connection)),
+            ConnectorPre::V0_1_0(_) => Ok(Ok(())),
+        }
+    }
+
+    /// `connector.fetch-media`: the media's bytes, downloaded by the plugin or, when it says
+    /// where, by the host itself under the plugin's grants.
     pub async fn fetch_media(
         &self,
         scope: SecretScope,
@@ -422,9 +540,34 @@ impl ConnectorPlugin {
         media: &MediaRef,
     ) -> Result<Result<MediaContent, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
-        call!(self, scope, [connection, media], |inst, store| inst
-            .switchyard_plugin_channel()
-            .call_fetch_media(store, connection, media))
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => {
+                let source = call!(
+                    self,
+                    pre,
+                    scope.clone(),
+                    [connection, media],
+                    |inst, store| inst
+                        .switchyard_plugin_channel()
+                        .call_fetch_media(store, connection, media)
+                )?;
+                Ok(match source {
+                    Ok(MediaSource::Content(content)) => Ok(content),
+                    Ok(MediaSource::Fetch(fetch)) => self.shared.fetch(&scope, fetch).await,
+                    Err(e) => Err(e),
+                })
+            }
+            ConnectorPre::V0_1_0(pre) => {
+                let connection: v0_1_0::connector::switchyard::plugin::types::ConnectionInfo =
+                    self.shared.convert(connection)?;
+                let media: v0_1_0::connector::switchyard::plugin::types::MediaRef =
+                    self.shared.convert(media)?;
+                let content = call!(self, pre, scope, [connection, media], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_fetch_media(store, connection, media))?;
+                self.up_result(content, |c| self.shared.convert(&c))
+            }
+        }
     }
 
     /// `connector.list-templates`.
@@ -434,9 +577,115 @@ impl ConnectorPlugin {
         connection: &ConnectionInfo,
     ) -> Result<Result<Vec<TemplateInfo>, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
-        call!(self, scope, [connection], |inst, store| inst
-            .switchyard_plugin_channel()
-            .call_list_templates(store, connection))
+        match &self.pre {
+            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+                .switchyard_plugin_channel()
+                .call_list_templates(store, connection)),
+            ConnectorPre::V0_1_0(pre) => {
+                let connection: v0_1_0::connector::switchyard::plugin::types::ConnectionInfo =
+                    self.shared.convert(connection)?;
+                let templates = call!(self, pre, scope, [connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_list_templates(store, connection))?;
+                self.up_result(templates, |t| self.shared.convert(&t))
+            }
+        }
+    }
+
+    /// A connection and an outbound message in 0.1.0's types.
+    #[allow(clippy::type_complexity)]
+    fn down(
+        &self,
+        connection: &ConnectionInfo,
+        msg: &OutboundMessage,
+    ) -> Result<
+        (
+            v0_1_0::connector::switchyard::plugin::types::ConnectionInfo,
+            v0_1_0::connector::switchyard::plugin::types::OutboundMessage,
+        ),
+        CallError,
+    > {
+        Ok((self.shared.convert(connection)?, self.shared.convert(msg)?))
+    }
+
+    /// A 0.1.0 call's result in the newest types: `ok` converts its value, its provider
+    /// error converts as it is.
+    fn up_result<T, U>(
+        &self,
+        result: Result<T, v0_1_0::connector::switchyard::plugin::types::ProviderError>,
+        ok: impl FnOnce(T) -> Result<U, CallError>,
+    ) -> Result<Result<U, ProviderError>, CallError> {
+        match result {
+            Ok(value) => Ok(Ok(ok(value)?)),
+            Err(e) => Ok(Err(self.shared.convert(&e)?)),
+        }
+    }
+}
+
+impl PluginShared {
+    /// Convert between a 0.1.0 type and the newest (a failure is the plugin's call failing).
+    fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(
+        &self,
+        a: &A,
+    ) -> Result<B, CallError> {
+        convert(a).map_err(|reason| CallError::Trap {
+            plugin: self.label.clone(),
+            reason,
+        })
+    }
+
+    /// Download media where a connector said, under its grants and with the secrets it named.
+    async fn fetch(
+        &self,
+        scope: &SecretScope,
+        fetch: super::bindings::types::MediaFetch,
+    ) -> Result<MediaContent, ProviderError> {
+        let refused = |code: &str, message: String| ProviderError {
+            kind: ErrorKind::Permanent,
+            code: code.into(),
+            message,
+            retry_after: None,
+        };
+        let auth = self
+            .auth(scope, fetch.credentials)
+            .map_err(|e| refused("egress", format!("{e:?}")))?;
+        let resp = self
+            .egress(scope, fetch.request, auth)
+            .await
+            .map_err(|e| match e {
+                crate::egress::EgressError::Timeout
+                | crate::egress::EgressError::ConnectionFailed(_) => ProviderError {
+                    kind: ErrorKind::Transient,
+                    code: "egress".into(),
+                    message: e.to_string(),
+                    retry_after: None,
+                },
+                e => refused("egress", e.to_string()),
+            })?;
+        if !(200..300).contains(&resp.status) {
+            return Err(ProviderError {
+                kind: match resp.status {
+                    401 | 403 => ErrorKind::AuthExpired,
+                    404 | 410 => ErrorKind::Permanent,
+                    429 => ErrorKind::RateLimited,
+                    s if s >= 500 => ErrorKind::Transient,
+                    _ => ErrorKind::InvalidRequest,
+                },
+                code: resp.status.to_string(),
+                message: "the media download was refused".into(),
+                retry_after: None,
+            });
+        }
+        let mime_type = fetch.mime_type.unwrap_or_else(|| {
+            resp.headers
+                .iter()
+                .find(|(k, _)| k == "content-type")
+                .map_or_else(|| "application/octet-stream".into(), |(_, v)| v.clone())
+        });
+        Ok(MediaContent {
+            mime_type,
+            body: resp.body,
+        })
     }
 }
 
@@ -458,8 +707,30 @@ impl PolicyPlugin {
         msg: &InboundMessage,
     ) -> Result<Vec<Action>, CallError> {
         let _permit = self.shared.admit()?;
-        call!(self, SecretScope::default(), [ctx, msg], |inst, store| inst
-            .switchyard_plugin_policy()
-            .call_decide(store, ctx, msg))
+        match &self.pre {
+            PolicyPre::V0_2_0(pre) => {
+                call!(
+                    self,
+                    pre,
+                    SecretScope::default(),
+                    [ctx, msg],
+                    |inst, store| inst.switchyard_plugin_policy().call_decide(store, ctx, msg)
+                )
+            }
+            PolicyPre::V0_1_0(pre) => {
+                let ctx: v0_1_0::connector::switchyard::plugin::types::ConversationContext =
+                    self.shared.convert(ctx)?;
+                let msg: v0_1_0::connector::switchyard::plugin::types::InboundMessage =
+                    self.shared.convert(msg)?;
+                let actions = call!(
+                    self,
+                    pre,
+                    SecretScope::default(),
+                    [ctx, msg],
+                    |inst, store| inst.switchyard_plugin_policy().call_decide(store, ctx, msg)
+                )?;
+                self.shared.convert(&actions)
+            }
+        }
     }
 }

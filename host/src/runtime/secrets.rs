@@ -3,26 +3,26 @@
 use hmac::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
-use super::bindings::secrets::{Host, SecretError, SecretName as WitSecretName};
+use super::PluginShared;
+use super::bindings::secrets::{Host, SecretError};
 use super::state::CallState;
-use crate::vault::{Secret, SecretName};
+use crate::vault::{Secret, SecretScope};
 
-impl From<WitSecretName> for SecretName {
-    fn from(name: WitSecretName) -> Self {
-        match name {
-            WitSecretName::AppSecret => SecretName::AppSecret,
-            WitSecretName::VerifyToken => SecretName::VerifyToken,
-            WitSecretName::AuthToken => SecretName::AuthToken,
-            WitSecretName::AccessToken => SecretName::AccessToken,
+impl PluginShared {
+    /// The secret `name`, if the plugin declares it and `scope` holds it.
+    pub(crate) fn secret(&self, scope: &SecretScope, name: &str) -> Result<Secret, SecretError> {
+        if !self.declared_secrets.iter().any(|d| d == name) {
+            return Err(SecretError::NotDeclared);
         }
+        scope
+            .secret(self.services.secrets.as_ref(), name)
+            .ok_or(SecretError::NotConfigured)
     }
 }
 
 impl CallState {
-    fn secret(&self, name: WitSecretName) -> Result<Secret, SecretError> {
-        self.scope
-            .secret(self.plugin.services.secrets.as_ref(), name.into())
-            .ok_or(SecretError::NotConfigured)
+    fn secret(&self, name: &str) -> Result<Secret, SecretError> {
+        self.plugin.secret(&self.scope, name)
     }
 }
 
@@ -38,26 +38,26 @@ fn hmac_equals<M: Mac + KeyInit>(key: &Secret, message: &[u8], expected: &[u8]) 
 impl Host for CallState {
     fn hmac_sha256_equals(
         &mut self,
-        key: WitSecretName,
+        name: String,
         message: Vec<u8>,
         expected: Vec<u8>,
     ) -> Result<bool, SecretError> {
-        let key = self.secret(key)?;
+        let key = self.secret(&name)?;
         Ok(hmac_equals::<Hmac<sha2::Sha256>>(&key, &message, &expected))
     }
 
     fn hmac_sha1_equals(
         &mut self,
-        key: WitSecretName,
+        name: String,
         message: Vec<u8>,
         expected: Vec<u8>,
     ) -> Result<bool, SecretError> {
-        let key = self.secret(key)?;
+        let key = self.secret(&name)?;
         Ok(hmac_equals::<Hmac<sha1::Sha1>>(&key, &message, &expected))
     }
 
-    fn equals(&mut self, key: WitSecretName, candidate: String) -> Result<bool, SecretError> {
-        let key = self.secret(key)?;
+    fn equals(&mut self, name: String, candidate: String) -> Result<bool, SecretError> {
+        let key = self.secret(&name)?;
         Ok(key.expose().ct_eq(candidate.as_bytes()).into())
     }
 }

@@ -89,6 +89,21 @@ pub struct MessageRecord {
     pub media: Vec<super::lifecycle::MediaRecord>,
 }
 
+/// One earlier message of a conversation, as a policy's context shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    /// `in` or `out`.
+    pub direction: String,
+    /// Its stored kind (`text`, `image`, `template`, …).
+    pub kind: String,
+    /// Text or caption.
+    pub body: Option<String>,
+    /// The provider's id.
+    pub provider_message_id: Option<String>,
+    /// When it was stored (Unix ms).
+    pub created_at: i64,
+}
+
 /// A message to record.
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {
@@ -589,14 +604,10 @@ impl Tx {
     }
 
     /// The last `n` messages of a conversation, oldest first: `(direction, body, created_at)`.
-    pub async fn history(
-        &mut self,
-        conversation_id: &str,
-        n: i64,
-    ) -> Result<Vec<(String, Option<String>, i64)>> {
+    pub async fn history(&mut self, conversation_id: &str, n: i64) -> Result<Vec<HistoryRow>> {
         let tenant_id = self.tenant_id()?;
-        let mut rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT direction, body, created_at FROM messages
+        let mut rows: Vec<HistoryRow> = sqlx::query_as(
+            "SELECT direction, kind, body, provider_message_id, created_at FROM messages
              WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(tenant_id)

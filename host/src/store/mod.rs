@@ -32,7 +32,7 @@ pub use admin::{
     TenantRecord,
 };
 pub use inbox::{
-    ContactRecord, ConversationRecord, MessageContext, MessageRecord, NewMessage, Page,
+    ContactRecord, ConversationRecord, HistoryRow, MessageContext, MessageRecord, NewMessage, Page,
     TENANT_TABLES,
 };
 pub use ingress::{Job, NewReceipt, RECEIPT_EXPIRY_BATCH, REDELIVERY_WINDOW_MS, Receipt};

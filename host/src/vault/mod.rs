@@ -15,44 +15,6 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretBox};
 
-/// A secret a plugin call may use (by name, never by value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SecretName {
-    /// Meta app secret: the key of `X-Hub-Signature-256`.
-    AppSecret,
-    /// Meta webhook verify token.
-    VerifyToken,
-    /// Twilio auth token.
-    AuthToken,
-    /// Provider access token (bearer).
-    AccessToken,
-}
-
-impl SecretName {
-    /// The field name the API and the vault use (`app_secret`, …).
-    pub fn field(self) -> &'static str {
-        match self {
-            SecretName::AppSecret => "app_secret",
-            SecretName::VerifyToken => "verify_token",
-            SecretName::AuthToken => "auth_token",
-            SecretName::AccessToken => "access_token",
-        }
-    }
-
-    /// The secret name of an API/vault field.
-    pub fn from_field(field: &str) -> Option<SecretName> {
-        SecretName::ALL.into_iter().find(|n| n.field() == field)
-    }
-
-    /// Every secret name.
-    pub const ALL: [SecretName; 4] = [
-        SecretName::AppSecret,
-        SecretName::VerifyToken,
-        SecretName::AuthToken,
-        SecretName::AccessToken,
-    ];
-}
-
 /// Secret bytes: zeroized on drop, printed as `[redacted]`.
 pub struct Secret(SecretBox<[u8]>);
 
@@ -118,11 +80,20 @@ pub struct SecretScope {
 }
 
 impl SecretScope {
-    /// The secret `name` for this call, from the call's own secrets or else `shared`.
-    pub fn secret(&self, shared: &dyn SecretSource, name: SecretName) -> Option<Secret> {
+    /// The secret `name` (its field name, e.g. `access_token`) for this call, from the call's
+    /// own secrets or else `shared`.
+    pub fn secret(&self, shared: &dyn SecretSource, name: &str) -> Option<Secret> {
         match &self.loaded {
             Some(own) => own.secret(self, name),
             None => shared.secret(self, name),
+        }
+    }
+
+    /// Every secret this call holds (all of them are redacted from what a plugin receives).
+    pub fn all(&self, shared: &dyn SecretSource) -> Vec<Secret> {
+        match &self.loaded {
+            Some(own) => own.all(self),
+            None => shared.all(self),
         }
     }
 }
@@ -130,13 +101,15 @@ impl SecretScope {
 /// Where the runtime gets secret values from.
 pub trait SecretSource: Send + Sync + 'static {
     /// The secret `name` for `scope`, if one is configured.
-    fn secret(&self, scope: &SecretScope, name: SecretName) -> Option<Secret>;
+    fn secret(&self, scope: &SecretScope, name: &str) -> Option<Secret>;
+    /// Every secret configured for `scope`.
+    fn all(&self, scope: &SecretScope) -> Vec<Secret>;
 }
 
 /// Secrets held in memory, keyed by endpoint or connection id; for tests and fixed set-ups.
 #[derive(Default)]
 pub struct StaticSecrets {
-    entries: HashMap<(String, SecretName), Secret>,
+    entries: HashMap<(String, String), Secret>,
 }
 
 impl StaticSecrets {
@@ -145,10 +118,10 @@ impl StaticSecrets {
         Self::default()
     }
 
-    /// Add a secret for an endpoint or connection id.
-    pub fn with(mut self, owner: &str, name: SecretName, value: impl Into<Vec<u8>>) -> Self {
+    /// Add the secret `name` (e.g. `app_secret`) for an endpoint or connection id.
+    pub fn with(mut self, owner: &str, name: &str, value: impl Into<Vec<u8>>) -> Self {
         self.entries
-            .insert((owner.to_string(), name), Secret::new(value));
+            .insert((owner.to_string(), name.to_string()), Secret::new(value));
         self
     }
 }
@@ -162,12 +135,28 @@ impl fmt::Debug for StaticSecrets {
 }
 
 impl SecretSource for StaticSecrets {
-    fn secret(&self, scope: &SecretScope, name: SecretName) -> Option<Secret> {
+    fn secret(&self, scope: &SecretScope, name: &str) -> Option<Secret> {
         // A connection's own secret wins over its endpoint's.
         [&scope.connection, &scope.endpoint]
             .into_iter()
             .flatten()
-            .find_map(|owner| self.entries.get(&(owner.clone(), name)).cloned())
+            .find_map(|owner| {
+                self.entries
+                    .get(&(owner.clone(), name.to_string()))
+                    .cloned()
+            })
+    }
+
+    fn all(&self, scope: &SecretScope) -> Vec<Secret> {
+        let owners: Vec<&String> = [&scope.connection, &scope.endpoint]
+            .into_iter()
+            .flatten()
+            .collect();
+        self.entries
+            .iter()
+            .filter(|((owner, _), _)| owners.contains(&owner))
+            .map(|(_, secret)| secret.clone())
+            .collect()
     }
 }
 
@@ -179,31 +168,29 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new(b"canary-abc123".to_vec());
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
-        let src = StaticSecrets::new().with("end_1", SecretName::AppSecret, "canary-abc123");
+        let src = StaticSecrets::new().with("end_1", "app_secret", "canary-abc123");
         assert!(!format!("{src:?}").contains("canary"));
     }
 
     #[test]
     fn connection_secret_wins_over_endpoint() {
         let src = StaticSecrets::new()
-            .with("end_1", SecretName::AccessToken, "endpoint")
-            .with("con_1", SecretName::AccessToken, "connection");
+            .with("end_1", "access_token", "endpoint")
+            .with("con_1", "access_token", "connection");
         let scope = SecretScope {
             endpoint: Some("end_1".into()),
             connection: Some("con_1".into()),
             account_id: None,
             loaded: None,
         };
-        let got = src.secret(&scope, SecretName::AccessToken).expect("secret");
+        let got = src.secret(&scope, "access_token").expect("secret");
         assert_eq!(got.expose(), b"connection");
         let endpoint_only = SecretScope {
             connection: None,
             ..scope
         };
-        let got = src
-            .secret(&endpoint_only, SecretName::AccessToken)
-            .expect("secret");
+        let got = src.secret(&endpoint_only, "access_token").expect("secret");
         assert_eq!(got.expose(), b"endpoint");
-        assert!(src.secret(&endpoint_only, SecretName::AuthToken).is_none());
+        assert!(src.secret(&endpoint_only, "auth_token").is_none());
     }
 }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::crypto::{DataKey, MasterKeys, SealedKey, SealedSecret, VaultCryptoError};
-use super::{Secret, SecretName, SecretScope, StaticSecrets};
+use super::{Secret, SecretScope, StaticSecrets};
 use crate::store::{
     ConnectionRecord, EndpointRecord, Holder, Mode, SealedKeyRow, SealedSecretRow, Store,
     StoreError, Tx,
@@ -299,18 +299,14 @@ impl Vault {
         if let Some((e, secrets)) = endpoint {
             scope.endpoint = Some(e.id.clone());
             for (field, value) in secrets {
-                if let Some(name) = SecretName::from_field(&field) {
-                    set = set.with(&e.id, name, value.expose().to_vec());
-                }
+                set = set.with(&e.id, &field, value.expose().to_vec());
             }
         }
         if let Some((c, secrets)) = connection {
             scope.connection = Some(c.id.clone());
             scope.account_id = c.account_id.clone();
             for (field, value) in secrets {
-                if let Some(name) = SecretName::from_field(&field) {
-                    set = set.with(&c.id, name, value.expose().to_vec());
-                }
+                set = set.with(&c.id, &field, value.expose().to_vec());
             }
         }
         scope.loaded = Some(Arc::new(set));
