@@ -22,4 +22,5 @@ mod secrets;
 mod security;
 mod serve;
 mod store;
+mod telegram;
 mod twilio;
