@@ -11,12 +11,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "src/runtime/cargo_plugin.rs"]
+#[allow(dead_code)]
+mod cargo_plugin;
 #[path = "src/runtime/manifest_section.rs"]
 mod manifest_section;
 
 const TARGET: &str = "wasm32-wasip2";
-/// The interface a plugin whose metadata names none was built against.
-const DEFAULT_INTERFACE: &str = "switchyard:plugin@0.1.0";
 
 fn main() {
     if let Err(message) = run() {
@@ -40,19 +41,25 @@ fn run() -> Result<(), String> {
     let target_dir = plugin_target_dir(&out_dir);
     let packages = plugin_packages(&plugins)?;
 
-    let mut cmd = cargo();
-    cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"])
-        .arg(plugins.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
-    let status = cmd
-        .status()
-        .map_err(|e| format!("running cargo for the plugins: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "building the plugins in {} for {TARGET} failed (see the output above)",
-            plugins.display()
-        ));
+    // One build per plugin: cargo unifies features across the packages of one build, and a
+    // component built with both of the SDK's worlds would have to export both.
+    for pkg in &packages {
+        let mut cmd = cargo();
+        cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"])
+            .arg(plugins.join("Cargo.toml"))
+            .args(["-p", &pkg.name])
+            .arg("--target-dir")
+            .arg(&target_dir);
+        let status = cmd
+            .status()
+            .map_err(|e| format!("running cargo for the plugins: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "building the plugin {} in {} for {TARGET} failed (see the output above)",
+                pkg.name,
+                plugins.display()
+            ));
+        }
     }
 
     let mut generated = String::from(
@@ -67,31 +74,10 @@ fn run() -> Result<(), String> {
         let built = target_dir
             .join(TARGET)
             .join("release")
-            .join(format!("{}.wasm", pkg.name.replace('-', "_")));
+            .join(format!("{}.wasm", pkg.lib_name));
         let bytes =
             std::fs::read(&built).map_err(|e| format!("reading {}: {e}", built.display()))?;
-        let mut manifest = serde_json::json!({
-            "name": pkg.name,
-            "version": pkg.version,
-            "world": pkg.world,
-            "interface": pkg.interface,
-            "egress": pkg.egress,
-        });
-        if let Some(base) = &pkg.api_base_url {
-            manifest["api_base_url"] = serde_json::json!(base);
-        }
-        if let Some(channel) = &pkg.channel {
-            manifest["channel"] =
-                serde_json::from_str(channel).map_err(|e| format!("{}: {e}", pkg.name))?;
-        }
-        if !pkg.credentials.is_empty() {
-            manifest["credentials"] = serde_json::json!(pkg.credentials);
-        }
-        if let Some(connection) = &pkg.connection {
-            manifest["connection"] =
-                serde_json::from_str(connection).map_err(|e| format!("{}: {e}", pkg.name))?;
-        }
-        let manifest = manifest.to_string();
+        let manifest = pkg.manifest.to_string();
         let mut packed = bytes;
         manifest_section::append_custom_section(
             &mut packed,
@@ -100,7 +86,7 @@ fn run() -> Result<(), String> {
         );
         let dest = out_dir.join(format!("{}.wasm", pkg.name));
         std::fs::write(&dest, &packed).map_err(|e| format!("writing {}: {e}", dest.display()))?;
-        match pkg.bundle.as_str() {
+        match pkg.bundle.as_deref().unwrap_or_default() {
             "bundled" => writeln!(
                 generated,
                 "    ({:?}, include_bytes!({:?})),",
@@ -180,34 +166,8 @@ fn plugin_target_dir(out_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| out_dir.join("switchyard-plugins"))
 }
 
-struct PluginPackage {
-    name: String,
-    version: String,
-    world: String,
-    /// The interface package and version it targets.
-    interface: String,
-    /// A 0.2.0 connector's provider API base URL.
-    api_base_url: Option<String>,
-    /// A connector's channel rules (JSON), if declared.
-    channel: Option<String>,
-    egress: Vec<String>,
-    credentials: Vec<String>,
-    bundle: String,
-    /// The connector's declared settings and secrets (JSON), if any.
-    connection: Option<String>,
-}
-
-/// A list of host names from the metadata (absent = empty).
-fn hosts(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h.as_str().map(str::to_string))
-        .collect()
-}
-
-/// The plugin packages and their `[package.metadata.switchyard]`, from `cargo metadata`.
-fn plugin_packages(plugins: &Path) -> Result<Vec<PluginPackage>, String> {
+/// The plugin packages and their manifests, from `cargo metadata`.
+fn plugin_packages(plugins: &Path) -> Result<Vec<cargo_plugin::CargoPlugin>, String> {
     let out = cargo()
         .args([
             "metadata",
@@ -229,36 +189,5 @@ fn plugin_packages(plugins: &Path) -> Result<Vec<PluginPackage>, String> {
     }
     let meta: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
-    let mut found = Vec::new();
-    for pkg in meta["packages"].as_array().into_iter().flatten() {
-        let sy = &pkg["metadata"]["switchyard"];
-        if sy.is_null() {
-            continue;
-        }
-        let text = |v: &serde_json::Value, what: &str| {
-            v.as_str().map(str::to_string).ok_or_else(|| {
-                format!(
-                    "plugin {}: `{what}` missing in [package.metadata.switchyard]",
-                    pkg["name"]
-                )
-            })
-        };
-        found.push(PluginPackage {
-            name: text(&pkg["name"], "name")?,
-            version: text(&pkg["version"], "version")?,
-            world: text(&sy["world"], "world")?,
-            interface: sy["interface"]
-                .as_str()
-                .unwrap_or(DEFAULT_INTERFACE)
-                .to_string(),
-            api_base_url: sy["api_base_url"].as_str().map(str::to_string),
-            channel: (!sy["channel"].is_null()).then(|| sy["channel"].to_string()),
-            bundle: text(&sy["bundle"], "bundle")?,
-            egress: hosts(&sy["egress"]),
-            credentials: hosts(&sy["credentials"]),
-            connection: (!sy["connection"].is_null()).then(|| sy["connection"].to_string()),
-        });
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
+    cargo_plugin::plugins_in(&meta)
 }

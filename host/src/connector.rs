@@ -392,12 +392,14 @@ mod tests {
                     required: true,
                     on: SecretOn::Connection,
                     generated: false,
+                    placement: None,
                 },
                 SecretSpec {
                     name: "app_secret".into(),
                     required: false,
                     on: SecretOn::Endpoint,
                     generated: false,
+                    placement: None,
                 },
             ],
             own_endpoint: false,
@@ -482,6 +484,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             disconnected_at: None,
+            connected_at: None,
         };
         let info = providers.info(&record, &meta(), None, "https://hooks.example");
         assert_eq!(

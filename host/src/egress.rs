@@ -76,14 +76,26 @@ pub enum Auth {
         /// Its value.
         value: Secret,
     },
-    /// The secret in place of each `{{name}}` in the URL, percent-encoded (Telegram's
-    /// `/bot<token>/` path).
+    /// The secret in place of `{{name}}`, percent-encoded, where the URL may carry it
+    /// (Telegram's `/bot<token>/` path).
     InUrl {
         /// The placeholder's name.
         name: String,
         /// Its value.
         value: Secret,
+        /// Where the placeholder must stand.
+        place: UrlPlace,
     },
+}
+
+/// Where a URL may carry a secret: never anywhere a provider would store or forward it (a
+/// message text, a callback URL), only where its manifest declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlPlace {
+    /// Once, in the path.
+    Path,
+    /// As the whole value of this query parameter, once.
+    Query(String),
 }
 
 /// Where a plugin may connect, and where its credentials may go.
@@ -300,6 +312,15 @@ impl EgressClient {
             let next = url
                 .join(&location)
                 .map_err(|e| EgressError::InvalidUrl(format!("redirect target: {e}")))?;
+            // A provider copying the path into `Location` would hand a URL-borne secret on.
+            if next.origin() != first.origin()
+                && auth.iter().any(|a| matches!(a, Auth::InUrl { .. }))
+            {
+                return Err(EgressError::InvalidUrl(
+                    "a request with a secret in its URL does not follow redirects to another origin"
+                        .into(),
+                ));
+            }
             // 303 always, and 301/302 after a POST, become a GET without a body (RFC 9110 15.4).
             let to_get = status.as_u16() == 303
                 || (matches!(status.as_u16(), 301 | 302) && method == reqwest::Method::POST);
@@ -333,11 +354,11 @@ impl EgressClient {
             }
             body.extend_from_slice(&chunk);
         }
-        for secret in secrets {
-            redact(&mut body, secret.expose());
+        for form in redacted_forms(secrets) {
+            redact(&mut body, &form);
             for (_, value) in headers.iter_mut() {
                 let mut bytes = std::mem::take(value).into_bytes();
-                redact(&mut bytes, secret.expose());
+                redact(&mut bytes, &form);
                 *value = String::from_utf8_lossy(&bytes).into_owned();
             }
         }
@@ -403,21 +424,50 @@ fn authorization(
     Ok(out)
 }
 
-/// `url` with each `{{name}}` of an [`Auth::InUrl`] replaced by its secret, percent-encoded;
-/// `checked` is `url` as parsed and allowed. Every placeholder must appear, and the origin may
-/// not change.
+/// `url` with the `{{name}}` of each [`Auth::InUrl`] replaced by its secret, percent-encoded;
+/// `checked` is `url` as parsed and allowed. Each placeholder must stand exactly once, where
+/// its [`UrlPlace`] says, and the origin may not change.
 fn with_url_secrets(url: &str, checked: url::Url, auth: &[Auth]) -> Result<url::Url, EgressError> {
     let mut raw = zeroize::Zeroizing::new(url.to_string());
     let mut any = false;
     for a in auth {
-        let Auth::InUrl { name, value } = a else {
+        let Auth::InUrl { name, value, place } = a else {
             continue;
         };
         let placeholder = format!("{{{{{name}}}}}");
-        if !raw.contains(&placeholder) {
-            return Err(EgressError::InvalidUrl(format!(
-                "the URL has no {placeholder} for its secret"
-            )));
+        let misplaced = |why: &str| EgressError::InvalidUrl(format!("{placeholder} {why}"));
+        if raw.matches(&placeholder).count() != 1 {
+            return Err(misplaced("must appear exactly once in the URL"));
+        }
+        // Judged on the template, where the secret is not yet.
+        let path_start = url
+            .find("://")
+            .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+            .unwrap_or(url.len());
+        let query_start = url.find(['?', '#']).unwrap_or(url.len());
+        let at = url.find(&placeholder).unwrap_or_default();
+        let allowed = match place {
+            UrlPlace::Path => at > path_start && at < query_start,
+            UrlPlace::Query(param) => {
+                let query = url
+                    .get(query_start..)
+                    .filter(|q| q.starts_with('?'))
+                    .map(|q| q[1..].split('#').next().unwrap_or_default())
+                    .unwrap_or_default();
+                query
+                    .split('&')
+                    .any(|pair| pair == format!("{param}={placeholder}"))
+            }
+        };
+        if !allowed {
+            return Err(misplaced(&match place {
+                UrlPlace::Path => "may stand only in the URL's path".to_string(),
+                UrlPlace::Query(p) => format!("may stand only as the whole value of `{p}`"),
+            }));
+        }
+        // `.` and `..` segments would move the request elsewhere on the origin.
+        if value.expose().iter().all(|b| *b == b'.') {
+            return Err(misplaced("has a value the URL cannot carry"));
         }
         let encoded = zeroize::Zeroizing::new(percent_encode(value.expose()));
         *raw = raw.replace(&placeholder, &encoded);
@@ -434,6 +484,28 @@ fn with_url_secrets(url: &str, checked: url::Url, auth: &[Auth]) -> Result<url::
         ));
     }
     Ok(out)
+}
+
+/// Every form in which a secret may come back in a response: as it is, and percent-encoded
+/// as a URL carried it (upper- and lower-case hex, for a provider echoing the URL); longest
+/// first, so a short secret inside a longer one cannot leave the longer one half-redacted.
+fn redacted_forms(secrets: &[Secret]) -> Vec<zeroize::Zeroizing<Vec<u8>>> {
+    let mut forms: Vec<zeroize::Zeroizing<Vec<u8>>> = Vec::new();
+    for s in secrets {
+        let raw = s.expose().to_vec();
+        let upper = percent_encode(&raw).into_bytes();
+        let lower = upper
+            .iter()
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<Vec<u8>>();
+        for form in [raw, upper, lower] {
+            if !form.is_empty() && !forms.iter().any(|f| f.as_slice() == form.as_slice()) {
+                forms.push(zeroize::Zeroizing::new(form));
+            }
+        }
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
 }
 
 /// Percent-encode all but RFC 3986's unreserved characters and `:` (valid in a path segment,
@@ -608,14 +680,17 @@ mod tests {
         let secret = |v: &str| Secret::new(v.as_bytes().to_vec());
         let checked = |u: &str| url::Url::parse(u).expect("url");
         let raw = "https://api.telegram.org/bot{{bot_token}}/setWebhook?secret_token={{hook}}";
+        let token = |v: &str| Auth::InUrl {
+            name: "bot_token".into(),
+            value: secret(v),
+            place: UrlPlace::Path,
+        };
         let auth = [
-            Auth::InUrl {
-                name: "bot_token".into(),
-                value: secret("123:AB/c?d"),
-            },
+            token("123:AB/c?d"),
             Auth::InUrl {
                 name: "hook".into(),
                 value: secret("x y&z"),
+                place: UrlPlace::Query("secret_token".into()),
             },
         ];
         let out = with_url_secrets(raw, checked(raw), &auth).expect("filled");
@@ -629,14 +704,58 @@ mod tests {
             with_url_secrets(missing, checked(missing), &auth[..1]),
             Err(EgressError::InvalidUrl(_))
         ));
+        // Only where the manifest declares it, and once: never in a message text or a callback
+        // URL the provider would store or deliver elsewhere.
+        for misplaced in [
+            "https://api.telegram.org/bot{{bot_token}}/sendMessage?chat_id=1&text={{bot_token}}",
+            "https://api.telegram.org/sendMessage?chat_id=1&text={{bot_token}}",
+            "https://api.telegram.org/setWebhook?url=https://evil.example/{{bot_token}}",
+            "https://api.telegram.org/x#{{bot_token}}",
+        ] {
+            assert!(
+                matches!(
+                    with_url_secrets(misplaced, checked(misplaced), &[token("1:A")]),
+                    Err(EgressError::InvalidUrl(_))
+                ),
+                "{misplaced}"
+            );
+        }
+        let hook = |u: &str| {
+            with_url_secrets(
+                u,
+                checked(u),
+                &[Auth::InUrl {
+                    name: "hook".into(),
+                    value: secret("s"),
+                    place: UrlPlace::Query("secret_token".into()),
+                }],
+            )
+        };
+        assert!(hook("https://api.telegram.org/x?text={{hook}}").is_err());
+        assert!(hook("https://api.telegram.org/x?secret_token=a{{hook}}").is_err());
+        assert!(hook("https://api.telegram.org/x?a=1&secret_token={{hook}}").is_ok());
         // A secret in the authority cannot change the origin the grants judged.
         let sneaky = "https://{{bot_token}}@api.telegram.org/x";
-        let auth = [Auth::InUrl {
-            name: "bot_token".into(),
-            value: secret("evil.example"),
-        }];
-        let moved = with_url_secrets(sneaky, checked(sneaky), &auth);
-        assert!(moved.is_err() || moved.is_ok_and(|u| u.host_str() == Some("api.telegram.org")));
+        assert!(with_url_secrets(sneaky, checked(sneaky), &[token("evil.example")]).is_err());
+        // Dot segments would move the request elsewhere on the origin.
+        let dots = "https://api.telegram.org/a/{{bot_token}}/b";
+        assert!(with_url_secrets(dots, checked(dots), &[token("..")]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_form_a_url_gave_them_longest_first() {
+        let secrets = [
+            Secret::new(b"12".to_vec()),
+            Secret::new(b"ab+c/12==".to_vec()),
+        ];
+        let mut body = b"echo /x/ab%2Bc%2F12%3D%3D and ab%2bc%2f12%3d%3d and ab+c/12==".to_vec();
+        for form in redacted_forms(&secrets) {
+            redact(&mut body, &form);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "echo /x/[redacted] and [redacted] and [redacted]"
+        );
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub(crate) enum JobError {
     /// Not a failure: run it again at this time (Unix ms) without counting the attempt.
     #[error("deferred: {1}")]
     Defer(i64, String),
+    /// A failure worth another attempt at this time (Unix ms), counted like [`JobError::Retry`]
+    /// (a provider's `retry_after`).
+    #[error("{1}")]
+    RetryAt(i64, String),
 }
 
 impl From<StoreError> for JobError {
@@ -169,7 +173,8 @@ impl Workers {
         // store refuses a second). Should the outcome below then fail, the job runs again and
         // finds its reply already failed.
         let gives_up = matches!(&outcome, Err(JobError::Permanent(_)))
-            || (matches!(&outcome, Err(JobError::Retry(_))) && job.attempts >= MAX_ATTEMPTS);
+            || (matches!(&outcome, Err(JobError::Retry(_) | JobError::RetryAt(..)))
+                && job.attempts >= MAX_ATTEMPTS);
         if let (true, Err(e)) = (gives_up, &outcome) {
             let consequence = match job.kind.as_str() {
                 SEND => Some(self.send_gave_up(&job, &e.to_string()).await),
@@ -192,6 +197,10 @@ impl Workers {
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
                 tx.fail_job(&job, &e, Some(now_ms() + backoff_ms(job.attempts)))
                     .await?;
+            }
+            Err(JobError::RetryAt(at, e)) if job.attempts < MAX_ATTEMPTS => {
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry when the provider asked");
+                tx.fail_job(&job, &e, Some(at.max(now_ms() + 1000))).await?;
             }
             Err(e) => {
                 tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job dead-lettered");
@@ -679,12 +688,27 @@ impl Workers {
 
     /// A provider account event: every connection of this endpoint on that account is ended
     /// (access removed: shredded, ledger `revoked-at-provider`), paused (`error`) or resumed.
-    /// Idempotent: a connection already in the target state is left alone, and one changed
-    /// after the event happened is not changed back.
+    /// Idempotent: a connection already in the target state is left alone, and one
+    /// (re)connected after the event happened is not touched.
     async fn account_event(&self, endpoint_id: &str, a: &AccountEvent) -> Result<(), JobError> {
         let on_account = self.on_account(endpoint_id, &a.account_id).await?;
         let matched = on_account.len();
         for (scope, connection_id) in on_account {
+            // An event from before the connection was (re)connected describes an earlier
+            // connection of the number (providers give seconds: the same second counts as after).
+            if let Some(at) = a.occurred_at {
+                let mut tx = self
+                    .store
+                    .begin(Scope::Tenant(scope.clone()), Mode::Read)
+                    .await?;
+                let c = tx.connection(&connection_id).await?;
+                tx.commit().await?;
+                let connected = c.map(|c| c.connected_at.unwrap_or(c.created_at) / 1000);
+                if connected.is_some_and(|since| i64::try_from(at).unwrap_or(i64::MAX) < since) {
+                    tracing::info!(connection = %connection_id, details = %a.details, "account event from before the connection was made: ignored");
+                    continue;
+                }
+            }
             if a.change == AccountChange::AccessRemoved
                 && self.credentials_work(&scope, &connection_id).await?
             {
@@ -697,14 +721,6 @@ impl Workers {
             let Some(c) = tx.connection(&connection_id).await? else {
                 continue;
             };
-            // An event from before the connection's last change (a reconnect, a restriction
-            // lifted since) describes a state that no longer holds.
-            if let Some(at) = a.occurred_at
-                && i64::try_from(at).unwrap_or(i64::MAX).saturating_mul(1000) < c.updated_at
-            {
-                tracing::info!(connection = %c.id, details = %a.details, "account event older than the connection's last change: ignored");
-                continue;
-            }
             let reason = format!("the provider reported {}", a.details);
             match a.change {
                 AccountChange::AccessRemoved => {

@@ -60,7 +60,10 @@ pub fn window(
         (_, None) => (false, None),
         (None, Some(_)) => (true, None),
         (Some(seconds), Some(at)) => {
-            let closes = at.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX) * 1000);
+            let ms = i64::try_from(seconds)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000);
+            let closes = at.saturating_add(ms);
             (closes > now, (closes > now).then_some(closes))
         }
     }
@@ -619,10 +622,12 @@ impl Workers {
         match e.kind {
             ErrorKind::RateLimited => {
                 tx.end_send_attempt(&m.id, true).await?;
-                // As long as the provider asks (Telegram's `retry_after`), within reason.
+                // As long as the provider asks (Telegram's `retry_after`), within reason; each
+                // such wait counts as an attempt, so a provider asking forever is not obeyed
+                // forever.
                 match e.retry_after {
-                    Some(s) => Err(JobError::Defer(
-                        now_ms() + i64::from(s.min(3600)) * 1000,
+                    Some(s) => Err(JobError::RetryAt(
+                        now_ms() + i64::from(s.clamp(1, 3600)) * 1000,
                         what,
                     )),
                     None => Err(JobError::Retry(what)),

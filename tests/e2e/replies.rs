@@ -415,11 +415,21 @@ async fn a_free_form_reply_outside_the_window_is_blocked_with_the_reason() {
     );
 }
 
-/// An `account_update` webhook from Meta for the WhatsApp Business Account behind connections.
+/// An `account_update` webhook from Meta for the WhatsApp Business Account behind connections,
+/// happening now.
 fn account_update(waba: &str, event: &str) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    account_update_at(waba, event, now)
+}
+
+/// An `account_update` webhook that happened at `time` (Unix seconds).
+fn account_update_at(waba: &str, event: &str, time: u64) -> Vec<u8> {
     json!({
         "object": "whatsapp_business_account",
-        "entry": [{"id": waba, "time": 1739321024, "changes": [{"field": "account_update", "value": {
+        "entry": [{"id": waba, "time": time, "changes": [{"field": "account_update", "value": {
             "event": event,
             "waba_info": {"waba_id": waba, "owner_business_id": "1234567890"}
         }}]}]
@@ -548,17 +558,32 @@ async fn a_replayed_or_stale_partner_removed_spares_a_reconnected_number() {
     let live = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
     assert_eq!(live["status"], "live", "{live}");
 
-    // A stale event in other bytes (an older delivery Meta had not managed to make): the
-    // provider still accepts the credentials, so nothing is destroyed.
-    let stale = String::from_utf8(removal)
-        .expect("utf-8")
-        .replace("1739321024", "1739320000")
-        .into_bytes();
-    r.post(stale).await;
+    // A stale event in other bytes (an older delivery Meta had not managed to make): it
+    // happened before the reconnect, so it is ignored without even asking Meta.
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 3600;
+    r.post(account_update_at(
+        "102290129340398",
+        "PARTNER_REMOVED",
+        an_hour_ago,
+    ))
+    .await;
+    assert_eq!(checks(&r), before, "an event older than the connection");
+    // One that claims to be newer: the provider still accepts the credentials, so nothing is
+    // destroyed.
+    r.post(account_update_at(
+        "102290129340398",
+        "PARTNER_REMOVED",
+        an_hour_ago + 7200,
+    ))
+    .await;
     assert_eq!(
         checks(&r),
         before + 1,
-        "the stale event was checked with Meta"
+        "the newer event was checked with Meta"
     );
     let live = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
     assert_eq!(live["status"], "live", "{live}");

@@ -282,6 +282,12 @@ async fn start() -> Run {
         "{}",
         other.1
     );
+    // One spelling per bot: Telegram usernames ignore case, so the address is lower case and
+    // another tenant cannot claim `Switchyard_Test_Bot` beside `switchyard_test_bot`.
+    let mut cased = body(TOKEN, json!({}));
+    cased["settings"]["bot_username"] = json!("Switchyard_Test_Bot");
+    let cased = h.call(Method::POST, &path, Some(&s.a.1), Some(cased)).await;
+    assert_error(&cased, 422, "invalid_settings");
     // The webhook secret is the host's to make.
     let given = h
         .call(

@@ -352,6 +352,7 @@ pub(crate) async fn connect(
         created_at: 0,
         updated_at: 0,
         disconnected_at: None,
+        connected_at: None,
     };
     let info = state
         .providers
@@ -384,6 +385,7 @@ pub(crate) async fn connect(
         Err(e) => return Err(failed("credential check", e)),
     };
     let warning = crate::lifecycle::warning_reason(&health.warnings);
+    let undo_scope = scope.clone();
     // A connector that sets the provider up (Telegram's setWebhook) does so once the
     // credentials are proven and the address is known to be free: it points the provider's
     // webhooks at this connection's endpoint.
@@ -396,7 +398,7 @@ pub(crate) async fn connect(
         if elsewhere {
             return Err(taken());
         }
-        match plugin.connect(scope, &info).await {
+        match plugin.connect(scope.clone(), &info).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(refused("webhook set-up", e)),
             Err(e) => return Err(failed("webhook set-up", e)),
@@ -408,69 +410,85 @@ pub(crate) async fn connect(
         .map(|s| s.saturating_mul(1000))
         .or(req.token_expires_at);
 
-    let mut tx = access.begin(&state.store, Mode::Write).await?;
-    if own_endpoint && previous.is_none() {
-        tx.insert_endpoint(&endpoint).await?;
-    }
-    let new = NewConnection {
-        id: &id,
-        connector: &req.connector,
-        endpoint_id: &endpoint.id,
-        channel_address: &address,
-        account_id: account.as_deref(),
-        display_name: display.as_deref(),
-        settings: &settings_json,
-        status: "live",
-        // What the connector warns about at once (a sandbox sender, no webhook subscription).
-        status_reason: warning.as_deref(),
-        token_expires_at: expires_at,
-    };
-    let written = match &previous {
-        Some(_) => {
-            tx.delete_route(&id).await?;
-            state.vault.shred_connection(&mut tx, &id).await?;
-            tx.renew_connection(&new).await
+    // Everything stored in one transaction; should it fail after the provider was set up,
+    // the set-up is undone (unless the address was taken meanwhile: that set-up is theirs).
+    let stored: Result<ConnectionRecord, ApiError> = async {
+        let mut tx = access.begin(&state.store, Mode::Write).await?;
+        if own_endpoint && previous.is_none() {
+            tx.insert_endpoint(&endpoint).await?;
         }
-        None => tx.insert_connection(&new).await,
-    };
-    written.map_err(|e| match e {
-        StoreError::Conflict(_) => taken(),
-        other => other.into(),
-    })?;
-    tx.insert_route(&crate::store::NewRoute {
-        endpoint_id: &endpoint.id,
-        connector: &req.connector,
-        channel_address: &address,
-        account_id: account.as_deref(),
-        connection_id: &id,
-    })
-    .await
-    .map_err(|e| match e {
-        StoreError::Conflict(_) => taken(),
-        other => other.into(),
-    })?;
-    let mut sealed = secrets;
-    sealed.extend(req.host_secrets);
-    state
-        .vault
-        .seal_connection(&mut tx, &id, &sealed, expires_at)
+        let new = NewConnection {
+            id: &id,
+            connector: &req.connector,
+            endpoint_id: &endpoint.id,
+            channel_address: &address,
+            account_id: account.as_deref(),
+            display_name: display.as_deref(),
+            settings: &settings_json,
+            status: "live",
+            // What the connector warns about at once (a sandbox sender, no webhook subscription).
+            status_reason: warning.as_deref(),
+            token_expires_at: expires_at,
+        };
+        let written = match &previous {
+            Some(_) => {
+                tx.delete_route(&id).await?;
+                state.vault.shred_connection(&mut tx, &id).await?;
+                tx.renew_connection(&new).await
+            }
+            None => tx.insert_connection(&new).await,
+        };
+        written.map_err(|e| match e {
+            StoreError::Conflict(_) => taken(),
+            other => other.into(),
+        })?;
+        tx.insert_route(&crate::store::NewRoute {
+            endpoint_id: &endpoint.id,
+            connector: &req.connector,
+            channel_address: &address,
+            account_id: account.as_deref(),
+            connection_id: &id,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => taken(),
+            other => other.into(),
+        })?;
+        let mut sealed = secrets;
+        sealed.extend(req.host_secrets);
+        state
+            .vault
+            .seal_connection(&mut tx, &id, &sealed, expires_at)
+            .await?;
+        consent::append(
+            &mut tx,
+            origin,
+            &Entry {
+                connection_id: Some(&id),
+                action: Action::Granted,
+                document_version,
+                scopes: &scopes,
+            },
+        )
         .await?;
-    consent::append(
-        &mut tx,
-        origin,
-        &Entry {
-            connection_id: Some(&id),
-            action: Action::Granted,
-            document_version,
-            scopes: &scopes,
-        },
-    )
-    .await?;
-    let record = tx
-        .connection(&id)
-        .await?
-        .ok_or(ApiError::NotFound("connection"))?;
-    tx.commit().await?;
+        let record = tx
+            .connection(&id)
+            .await?
+            .ok_or(ApiError::NotFound("connection"))?;
+        tx.commit().await?;
+        Ok(record)
+    }
+    .await;
+    let record = match stored {
+        Ok(record) => record,
+        Err(e) => {
+            if plugin.has_lifecycle() && !matches!(e, ApiError::Conflict { .. }) {
+                let undone = plugin.disconnect(undo_scope, &info).await;
+                tracing::warn!(connection = %id, error = %e, undone = ?undone.map(|r| r.is_ok()), "connecting failed after the provider was set up");
+            }
+            return Err(e);
+        }
+    };
     state.endpoints.evict(&endpoint.id);
     if let Some(p) = &previous {
         state.endpoints.evict(&p.endpoint_id);
@@ -562,31 +580,35 @@ async fn unsubscribe_at_provider(
     connection_id: &str,
 ) -> Result<Option<String>, ApiError> {
     let mut tx = access.begin(&state.store, Mode::Read).await?;
-    let Some(c) = tx.connection(connection_id).await? else {
+    let c = tx.connection(connection_id).await?;
+    tx.commit().await?;
+    let Some(c) = c else {
         return Ok(None);
     };
     let lifecycle = state
         .plugins
         .connector(&c.connector, Some(&c.endpoint_id))
         .is_some_and(|p| p.has_lifecycle());
+    let mut undone = None;
     if lifecycle && matches!(c.status.as_str(), "live" | "expired" | "error") {
-        tx.commit().await?;
         let (_, plugin, info, scope, _permit) = provider_call(state, access, connection_id).await?;
-        return Ok(Some(match plugin.disconnect(scope, &info).await {
-            Ok(Ok(())) => "the provider stopped sending this connection's webhooks".into(),
-            Ok(Err(e)) => format!(
-                "the provider did not confirm it stopped the webhooks ({} {})",
+        undone = match plugin.disconnect(scope, &info).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!(
+                "the provider did not confirm it stopped this connection's webhooks ({} {})",
                 e.code, e.message
-            ),
-            Err(e) => format!("the connector failed to stop the webhooks ({e})"),
-        }));
+            )),
+            Err(e) => Some(format!(
+                "the connector failed to stop this connection's webhooks ({e})"
+            )),
+        };
     }
     let (Some(waba), "meta-cloud", "live" | "expired" | "error") = (
         c.account_id.clone(),
         c.connector.as_str(),
         c.status.as_str(),
     ) else {
-        return Ok(None);
+        return Ok(undone);
     };
     let shared = {
         // Every tenant's connections, not only this one's: the host-wide routes table.
@@ -600,10 +622,11 @@ async fn unsubscribe_at_provider(
             "the app stays subscribed to WhatsApp Business Account {waba}: another number uses it"
         )));
     }
+    let mut tx = access.begin(&state.store, Mode::Read).await?;
     let secrets = state.vault.open_connection(&mut tx, &c.id).await?;
     tx.commit().await?;
     let Some((_, token)) = secrets.iter().find(|(k, _)| k == "access_token") else {
-        return Ok(None);
+        return Ok(undone);
     };
     Ok(Some(match state.meta.unsubscribe(&waba, token).await {
         Ok(()) => format!("unsubscribed the app from WhatsApp Business Account {waba}"),

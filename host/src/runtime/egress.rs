@@ -3,8 +3,9 @@
 use super::PluginShared;
 use super::bindings::egress::{EgressError as WitEgressError, Host};
 use super::bindings::types::{Credential, HttpRequest, HttpResponse};
+use super::manifest::Placement;
 use super::state::CallState;
-use crate::egress::{Auth, EgressError, Request, Response};
+use crate::egress::{Auth, EgressError, Request, Response, UrlPlace};
 use crate::vault::SecretScope;
 
 impl From<EgressError> for WitEgressError {
@@ -25,7 +26,8 @@ impl From<EgressError> for WitEgressError {
 }
 
 impl PluginShared {
-    /// The secrets `credentials` name, as egress adds them; each must be declared and held.
+    /// The secrets `credentials` name, as egress adds them; each must be declared, held, and
+    /// placed where its declaration allows.
     pub(crate) fn auth(
         &self,
         scope: &SecretScope,
@@ -35,23 +37,61 @@ impl PluginShared {
             self.secret(scope, name)
                 .map_err(|_| WitEgressError::CredentialMissing(name.chars().take(64).collect()))
         };
+        let placement = |name: &str| {
+            self.declared_secrets
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.placement().ok().flatten())
+        };
+        let misplaced = |name: &str, what: &str| {
+            WitEgressError::InvalidUrl(format!(
+                "the secret {:?} may not be sent as {what}: its manifest places it elsewhere",
+                name.chars().take(64).collect::<String>()
+            ))
+        };
         credentials
             .into_iter()
             .map(|c| {
                 Ok(match c {
-                    Credential::Bearer(name) => Auth::Bearer(get(&name)?),
-                    Credential::Basic(b) => Auth::Basic {
-                        password: get(&b.secret)?,
-                        user: b.user,
-                    },
-                    Credential::Header(h) => Auth::Header {
-                        value: get(&h.secret)?,
-                        name: h.header,
-                    },
-                    Credential::InUrl(name) => Auth::InUrl {
-                        value: get(&name)?,
-                        name,
-                    },
+                    Credential::Bearer(name) => {
+                        if !matches!(placement(&name), None | Some(Placement::Bearer)) {
+                            return Err(misplaced(&name, "a bearer token"));
+                        }
+                        Auth::Bearer(get(&name)?)
+                    }
+                    Credential::Basic(b) => {
+                        if !matches!(placement(&b.secret), None | Some(Placement::Basic)) {
+                            return Err(misplaced(&b.secret, "a Basic password"));
+                        }
+                        Auth::Basic {
+                            password: get(&b.secret)?,
+                            user: b.user,
+                        }
+                    }
+                    Credential::Header(h) => {
+                        let header = h.header.to_ascii_lowercase();
+                        match placement(&h.secret) {
+                            None => {}
+                            Some(Placement::Header(declared)) if declared == header => {}
+                            _ => return Err(misplaced(&h.secret, &format!("the {header} header"))),
+                        }
+                        Auth::Header {
+                            value: get(&h.secret)?,
+                            name: header,
+                        }
+                    }
+                    Credential::InUrl(name) => {
+                        let place = match placement(&name) {
+                            Some(Placement::Path) => UrlPlace::Path,
+                            Some(Placement::Query(q)) => UrlPlace::Query(q),
+                            _ => return Err(misplaced(&name, "part of the URL")),
+                        };
+                        Auth::InUrl {
+                            value: get(&name)?,
+                            name,
+                            place,
+                        }
+                    }
                 })
             })
             .collect()

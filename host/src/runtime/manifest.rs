@@ -190,9 +190,12 @@ impl ChannelRules {
         if self.text_limit == 0 || self.text_limit > 65_536 {
             return Err(invalid("text_limit must be 1 to 65536".into()));
         }
-        if self.window_seconds == Some(0) {
+        if self
+            .window_seconds
+            .is_some_and(|w| w == 0 || w > 30 * 86_400)
+        {
             return Err(invalid(
-                "window_seconds must be positive (leave it out for no window)".into(),
+                "window_seconds must be 1 to 2592000 (30 days); leave it out for no window".into(),
             ));
         }
         if let Some(bad) = self
@@ -289,6 +292,53 @@ pub struct SecretSpec {
     /// webhook secret Telegram echoes back); nobody may give it. Connection secrets only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub generated: bool,
+    /// Where egress may put it: `bearer`, `basic`, `header:<name>`, `path` (once, in the URL's
+    /// path) or `query:<param>` (the whole value of one query parameter); absent: `bearer`,
+    /// `basic` or a header, never the URL. A plugin placing it elsewhere is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
+}
+
+/// Where a secret may be placed in an egress request, as a [`SecretSpec`] declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: Basic`.
+    Basic,
+    /// This header (lower case).
+    Header(String),
+    /// Once, in the URL's path.
+    Path,
+    /// The whole value of this query parameter.
+    Query(String),
+}
+
+impl SecretSpec {
+    /// Its declared placement; `None` when it declares none (header placements only).
+    pub fn placement(&self) -> Result<Option<Placement>, String> {
+        let token_ok = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b))
+        };
+        Ok(Some(match self.placement.as_deref() {
+            None => return Ok(None),
+            Some("bearer") => Placement::Bearer,
+            Some("basic") => Placement::Basic,
+            Some("path") => Placement::Path,
+            Some(p) => match p.split_once(':') {
+                Some(("header", h)) if token_ok(h) => Placement::Header(h.to_string()),
+                Some(("query", q)) if token_ok(q) => Placement::Query(q.to_string()),
+                _ => {
+                    return Err(format!(
+                        "placement {p:?}: expected bearer, basic, header:<name>, path or query:<param>"
+                    ));
+                }
+            },
+        }))
+    }
 }
 
 /// Where a secret is given.
@@ -318,6 +368,7 @@ impl ConnectionShape {
             required: false,
             on,
             generated: false,
+            placement: None,
         };
         ConnectionShape {
             settings: vec![
@@ -447,6 +498,14 @@ impl ConnectionShape {
                     s.name
                 )));
             }
+            s.placement()
+                .map_err(|e| invalid(format!("secret {:?}: {e}", s.name)))?;
+            if HOST_ONLY_SECRETS.contains(&s.name.as_str()) {
+                return Err(invalid(format!(
+                    "secret {:?}: the host keeps that one to itself",
+                    s.name
+                )));
+            }
             if s.generated && interface == Interface::V0_1_0 {
                 return Err(invalid(format!(
                     "secret {:?}: interface 0.1.0 cannot use generated secrets",
@@ -457,6 +516,10 @@ impl ConnectionShape {
         Ok(())
     }
 }
+
+/// Secrets the host seals for its own use (Meta's two-step PIN); no plugin may declare one,
+/// and none reaches a plugin call.
+pub const HOST_ONLY_SECRETS: &[&str] = &["two_step_pin"];
 
 /// The secrets interface 0.1.0 can name (its `secret-name` enum, as field names).
 pub const V0_1_0_SECRETS: &[&str] = &["app_secret", "verify_token", "auth_token", "access_token"];

@@ -7,6 +7,7 @@
 
 mod bindings;
 mod cache;
+pub mod cargo_plugin;
 mod clock;
 mod egress;
 pub mod error;
@@ -132,8 +133,8 @@ pub(crate) struct PluginShared {
     pub(crate) manifest: Manifest,
     /// The interface version it was built against.
     pub(crate) interface: Interface,
-    /// The secret names it declares (the only ones `secrets` and `egress` give it).
-    pub(crate) declared_secrets: Vec<String>,
+    /// The secrets it declares (the only ones `secrets` and `egress` give it, and where).
+    pub(crate) declared_secrets: Vec<manifest::SecretSpec>,
     pub(crate) label: String,
     pub(crate) sha256: String,
     pub(crate) grants: Grants,
@@ -248,14 +249,13 @@ impl Runtime {
         let label = format!("{}@{}", manifest.name, manifest.version);
         let interface = manifest.interface_version()?;
         let declared_secrets = match manifest.world {
-            World::Connector => manifest
-                .connection
-                .clone()
-                .unwrap_or_else(manifest::ConnectionShape::generic)
-                .secrets
-                .into_iter()
-                .map(|s| s.name)
-                .collect(),
+            World::Connector => {
+                manifest
+                    .connection
+                    .clone()
+                    .unwrap_or_else(manifest::ConnectionShape::generic)
+                    .secrets
+            }
             World::ReplyPolicy => Vec::new(),
         };
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));

@@ -646,6 +646,9 @@ impl PluginShared {
             message,
             retry_after: None,
         };
+        if !fetch.request.method.eq_ignore_ascii_case("GET") {
+            return Err(refused("egress", "a media download is a GET".to_string()));
+        }
         let auth = self
             .auth(scope, fetch.credentials)
             .map_err(|e| refused("egress", format!("{e:?}")))?;
@@ -663,13 +666,13 @@ impl PluginShared {
                 e => refused("egress", e.to_string()),
             })?;
         if !(200..300).contains(&resp.status) {
+            // A refusal here is the file's (an expired link, a CDN the credentials never
+            // reached), not the connection's: it never pauses the connection.
             return Err(ProviderError {
                 kind: match resp.status {
-                    401 | 403 => ErrorKind::AuthExpired,
-                    404 | 410 => ErrorKind::Permanent,
                     429 => ErrorKind::RateLimited,
                     s if s >= 500 => ErrorKind::Transient,
-                    _ => ErrorKind::InvalidRequest,
+                    _ => ErrorKind::Permanent,
                 },
                 code: resp.status.to_string(),
                 message: "the media download was refused".into(),

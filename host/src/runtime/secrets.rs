@@ -11,7 +11,7 @@ use crate::vault::{Secret, SecretScope};
 impl PluginShared {
     /// The secret `name`, if the plugin declares it and `scope` holds it.
     pub(crate) fn secret(&self, scope: &SecretScope, name: &str) -> Result<Secret, SecretError> {
-        if !self.declared_secrets.iter().any(|d| d == name) {
+        if !self.declared_secrets.iter().any(|d| d.name == name) {
             return Err(SecretError::NotDeclared);
         }
         scope

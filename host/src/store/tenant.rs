@@ -37,6 +37,8 @@ pub struct ConnectionRecord {
     pub updated_at: i64,
     /// When it was disconnected.
     pub disconnected_at: Option<i64>,
+    /// When it was last connected: made, or renewed by a reconnect (Unix ms).
+    pub connected_at: Option<i64>,
 }
 
 /// What a new connection is made of.
@@ -77,7 +79,7 @@ pub struct PolicyRecord {
 
 pub(super) const CONNECTION_COLUMNS: &str = "id, tenant_id, connector, endpoint_id, channel_address, account_id, \
      display_name, settings, status, status_reason, active, token_expires_at, created_at, \
-     updated_at, disconnected_at";
+     updated_at, disconnected_at, connected_at";
 
 impl Tx {
     /// Add a connection; `Conflict("connections_live_number")`-like when the number is live elsewhere.
@@ -86,8 +88,9 @@ impl Tx {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO connections (tenant_id, id, connector, endpoint_id, channel_address, account_id,
-                display_name, settings, status, status_reason, active, token_expires_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12)",
+                display_name, settings, status, status_reason, active, token_expires_at, created_at, updated_at,
+                connected_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $12, $12)",
         )
         .bind(tenant_id)
         .bind(c.id)
@@ -134,7 +137,7 @@ impl Tx {
         let done = sqlx::query(
             "UPDATE connections SET endpoint_id = $3, account_id = $4, display_name = $5,
                     settings = $6, status = $7, status_reason = $8, token_expires_at = $9,
-                    updated_at = $10, disconnected_at = NULL
+                    updated_at = $10, connected_at = $10, disconnected_at = NULL
              WHERE tenant_id = $1 AND id = $2 AND connector = $11 AND channel_address = $12",
         )
         .bind(tenant_id)

@@ -298,15 +298,15 @@ impl Vault {
         let mut scope = SecretScope::default();
         if let Some((e, secrets)) = endpoint {
             scope.endpoint = Some(e.id.clone());
-            for (field, value) in secrets {
-                set = set.with(&e.id, &field, value.expose().to_vec());
+            for (field, value) in secrets.iter().filter(|(f, _)| !host_only(f)) {
+                set = set.with(&e.id, field, value.expose().to_vec());
             }
         }
         if let Some((c, secrets)) = connection {
             scope.connection = Some(c.id.clone());
             scope.account_id = c.account_id.clone();
-            for (field, value) in secrets {
-                set = set.with(&c.id, &field, value.expose().to_vec());
+            for (field, value) in secrets.iter().filter(|(f, _)| !host_only(f)) {
+                set = set.with(&c.id, field, value.expose().to_vec());
             }
         }
         scope.loaded = Some(Arc::new(set));
@@ -370,4 +370,10 @@ impl Vault {
         }
         Ok(report)
     }
+}
+
+/// A secret the host sealed for itself (Meta's two-step PIN, an onboarding session's
+/// per-number PIN): never part of a plugin call.
+fn host_only(field: &str) -> bool {
+    field.contains(':') || crate::runtime::manifest::HOST_ONLY_SECRETS.contains(&field)
 }

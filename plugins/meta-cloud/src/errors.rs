@@ -55,11 +55,13 @@ pub fn provider_error(code: Option<i64>, message: &str, details: Option<&str>) -
             kind: kind_of(code),
             code: code.to_string(),
             message,
+            retry_after: None,
         },
         None => ProviderError {
             kind: ErrorKind::Permanent,
             code: "unknown".into(),
             message,
+            retry_after: None,
         },
     }
 }
@@ -123,7 +125,8 @@ fn kind_of_status(status: u16) -> ErrorKind {
 
 /// An error for a non-2xx Graph response, from its JSON `error` object when there is one.
 ///
-/// Any 5xx is transient whatever the code says; Meta's code and message are kept.
+/// Any 5xx is transient whatever the code says; Meta's code and message are kept. Meta names no
+/// wait (no `Retry-After`; its rate limits are per hour or per pair), so `retry-after` is none.
 pub fn from_response(status: u16, body: &[u8]) -> ProviderError {
     #[derive(Deserialize)]
     struct Envelope {
@@ -138,11 +141,13 @@ pub fn from_response(status: u16, body: &[u8]) -> ProviderError {
             kind: kind_of_status(status),
             code: format!("http-{status}"),
             message: e.message.unwrap_or_default(),
+            retry_after: None,
         },
         None => ProviderError {
             kind: kind_of_status(status),
             code: format!("http-{status}"),
             message: snippet(body),
+            retry_after: None,
         },
     };
     if status >= 500 {
@@ -170,10 +175,17 @@ pub fn from_egress(e: EgressError) -> ProviderError {
             "the provider did not answer in time".to_string(),
         ),
         EgressError::ConnectionFailed(m) => (ErrorKind::Transient, "egress-connection-failed", m),
-        EgressError::CredentialMissing => (
+        EgressError::CredentialMissing(name) => (
             ErrorKind::AuthExpired,
             "egress-credential-missing",
-            "no access token is configured for this connection".into(),
+            format!("no {name} is configured for this connection"),
+        ),
+        // The access token may only go to the hosts the manifest lists as `credentials`: the
+        // request is wrong, as an invalid URL is.
+        EgressError::CredentialNotAllowed(host) => (
+            ErrorKind::InvalidRequest,
+            "egress-credential-not-allowed",
+            format!("host {host} may not receive the access token"),
         ),
         EgressError::HostNotAllowed(h) => (
             ErrorKind::Permanent,
@@ -191,6 +203,7 @@ pub fn from_egress(e: EgressError) -> ProviderError {
         kind,
         code: code.into(),
         message,
+        retry_after: None,
     }
 }
 
@@ -271,7 +284,9 @@ mod tests {
             (e.kind, e.code.as_str()),
             (ErrorKind::Transient, "http-502")
         );
-        assert_eq!(from_response(429, b"").kind, ErrorKind::RateLimited);
+        // Meta names no wait, not even on a 429.
+        let e = from_response(429, b"");
+        assert_eq!((e.kind, e.retry_after), (ErrorKind::RateLimited, None));
         assert_eq!(from_response(401, b"").kind, ErrorKind::AuthExpired);
         assert_eq!(from_response(404, b"").kind, ErrorKind::Permanent);
         assert_eq!(from_response(404, b"").message, "empty response");
@@ -296,9 +311,17 @@ mod tests {
             from_egress(EgressError::ConnectionFailed("refused".into())).kind,
             ErrorKind::Transient
         );
+        let e = from_egress(EgressError::CredentialMissing("access_token".into()));
+        assert_eq!(e.kind, ErrorKind::AuthExpired);
+        assert!(e.message.contains("access_token"), "{}", e.message);
+        let e = from_egress(EgressError::CredentialNotAllowed("cdn.example".into()));
         assert_eq!(
-            from_egress(EgressError::CredentialMissing).kind,
-            ErrorKind::AuthExpired
+            (e.kind, e.code.as_str()),
+            (ErrorKind::InvalidRequest, "egress-credential-not-allowed")
+        );
+        assert_eq!(
+            from_egress(EgressError::InvalidUrl("ftp://x".into())).kind,
+            ErrorKind::InvalidRequest
         );
         assert_eq!(
             from_egress(EgressError::HostNotAllowed("evil.example".into())).kind,

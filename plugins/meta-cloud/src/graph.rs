@@ -1,12 +1,13 @@
-//! Graph API calls (send, phone-number check, media download, template list) over a
+//! Graph API calls (send, phone-number check, media lookup, template list) over a
 //! [`Transport`], so they run against the host's egress in the component and a fake in tests.
+//! Every call carries the access token, which the host adds as `Authorization: Bearer …`.
 
 use serde::Deserialize;
 
 use crate::bindings::switchyard::plugin::egress::{Credential, EgressError};
 use crate::bindings::switchyard::plugin::types::{
-    ConnectionInfo, CredentialHealth, ErrorKind, HttpRequest, HttpResponse, MediaContent, MediaRef,
-    OutboundMessage, ProviderError, TemplateCategory, TemplateInfo,
+    ConnectionInfo, CredentialHealth, ErrorKind, HttpRequest, HttpResponse, MediaFetch, MediaRef,
+    MediaSource, OutboundMessage, ProviderError, TemplateCategory, TemplateInfo,
 };
 use crate::{errors, send};
 
@@ -16,10 +17,23 @@ pub const MAX_TEMPLATE_PAGES: usize = 20;
 /// The fields `list-templates` asks for.
 const TEMPLATE_FIELDS: &str = "fields=id,name,language,category,status&limit=100";
 
+/// The connection secret every Graph call and media download carries, as the manifest
+/// declares it.
+pub const ACCESS_TOKEN: &str = "access_token";
+
 /// The host's egress, as a trait so the calls can be tested natively.
 pub trait Transport {
-    /// Send one request with the given credential added by the host.
-    fn send(&self, req: &HttpRequest, credential: Credential) -> Result<HttpResponse, EgressError>;
+    /// Send one request with the given credentials added by the host.
+    fn send(
+        &self,
+        req: &HttpRequest,
+        credentials: &[Credential],
+    ) -> Result<HttpResponse, EgressError>;
+}
+
+/// `Authorization: Bearer <access_token>`.
+pub fn bearer() -> Vec<Credential> {
+    vec![Credential::Bearer(ACCESS_TOKEN.into())]
 }
 
 fn local_error(kind: ErrorKind, code: &str, message: impl Into<String>) -> ProviderError {
@@ -27,6 +41,7 @@ fn local_error(kind: ErrorKind, code: &str, message: impl Into<String>) -> Provi
         kind,
         code: code.into(),
         message: message.into(),
+        retry_after: None,
     }
 }
 
@@ -89,9 +104,7 @@ fn call(
         headers,
         body: body.unwrap_or_default(),
     };
-    let resp = t
-        .send(&req, Credential::BearerAccessToken)
-        .map_err(errors::from_egress)?;
+    let resp = t.send(&req, &bearer()).map_err(errors::from_egress)?;
     if (200..300).contains(&resp.status) {
         Ok(resp)
     } else {
@@ -132,7 +145,8 @@ pub fn send_message(
     })
 }
 
-/// Check that the token works for the connection's number, summarising the number's state.
+/// Check that the token works for the connection's number, summarising the number's state; an
+/// account no app is subscribed to gets a warning.
 pub fn check_credentials(
     t: &impl Transport,
     connection: &ConnectionInfo,
@@ -171,21 +185,23 @@ pub fn check_credentials(
         or_unknown(n.quality_rating)
     );
     // "Verified but no messages arrive": the app was never subscribed to the account. The host
-    // shows a detail that starts with `warning:` in the connection's status.
-    let detail = match webhooks_subscribed(t, connection) {
-        Some(false) => format!(
-            "warning: no app is subscribed to the WhatsApp Business Account's webhooks, so no \
-             messages arrive; subscribe the app (POST /{{waba-id}}/subscribed_apps) or reconnect \
-             the number. {summary}"
-        ),
-        _ => summary,
+    // shows the warning in the connection's status.
+    let warnings = match webhooks_subscribed(t, connection) {
+        Some(false) => vec![NOT_SUBSCRIBED.to_string()],
+        _ => Vec::new(),
     };
     Ok(CredentialHealth {
         expires_at: None,
         scopes: Vec::new(),
-        detail,
+        warnings,
+        detail: summary,
     })
 }
+
+/// The warning for an account whose webhooks no app receives.
+pub const NOT_SUBSCRIBED: &str = "no app is subscribed to the WhatsApp Business Account's \
+     webhooks, so no messages arrive; subscribe the app (POST /{waba-id}/subscribed_apps) or \
+     reconnect the number.";
 
 /// The most pages of `/{waba-id}/phone_numbers` read (100 numbers each).
 const MAX_NUMBER_PAGES: usize = 10;
@@ -269,13 +285,18 @@ pub fn webhooks_subscribed(t: &impl Transport, connection: &ConnectionInfo) -> O
     apps.data.map(|d| !d.is_empty())
 }
 
-/// Download inbound media: a fresh URL from `GET /{media-id}` (URLs live five minutes), then
-/// the bytes from it with the token; a media-ref with only a URL is fetched directly.
+/// Where the host downloads inbound media from: a fresh URL from `GET /{media-id}` (URLs live
+/// five minutes), which the host then fetches itself with the access token, streaming the file
+/// into its media store (files reach 100 MB); a media-ref with only a URL is fetched from it.
+/// The URLs are on lookaside.fbsbx.com, an egress host that receives credentials.
+///
+/// The MIME type is Meta's own word about the file (Graph's answer, else the webhook's), and the
+/// response's content type when Meta named none.
 pub fn fetch_media(
     t: &impl Transport,
     connection: &ConnectionInfo,
     media: &MediaRef,
-) -> Result<MediaContent, ProviderError> {
+) -> Result<MediaSource, ProviderError> {
     #[derive(Deserialize)]
     struct MediaUrl {
         url: Option<String>,
@@ -294,7 +315,7 @@ pub fn fetch_media(
                     format!("media {id} has no download URL"),
                 )
             })?;
-            (url, found.mime_type)
+            (url, found.mime_type.filter(|m| !m.is_empty()))
         }
         (_, Some(url)) if !url.is_empty() => (url.clone(), None),
         _ => {
@@ -305,19 +326,16 @@ pub fn fetch_media(
             ));
         }
     };
-    let resp = call(t, "GET", url, None)?;
-    let header_mime = resp
-        .headers
-        .iter()
-        .find(|(k, _)| k == "content-type")
-        .map(|(_, v)| v.clone());
-    Ok(MediaContent {
-        mime_type: mime
-            .or(header_mime)
-            .or_else(|| media.mime_type.clone())
-            .unwrap_or_else(|| "application/octet-stream".into()),
-        body: resp.body,
-    })
+    Ok(MediaSource::Fetch(MediaFetch {
+        request: HttpRequest {
+            method: "GET".into(),
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+        credentials: bearer(),
+        mime_type: mime.or_else(|| media.mime_type.clone().filter(|m| !m.is_empty())),
+    }))
 }
 
 /// A template category as Meta names it; unknown names count as marketing, the strictest.
@@ -411,7 +429,7 @@ mod tests {
     /// Answers requests from a script and records them.
     struct Script {
         answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
-        seen: RefCell<Vec<(HttpRequest, Credential)>>,
+        seen: RefCell<Vec<(HttpRequest, Vec<Credential>)>>,
     }
 
     impl Script {
@@ -434,14 +452,21 @@ mod tests {
         fn send(
             &self,
             req: &HttpRequest,
-            credential: Credential,
+            credentials: &[Credential],
         ) -> Result<HttpResponse, EgressError> {
-            self.seen.borrow_mut().push((req.clone(), credential));
+            self.seen
+                .borrow_mut()
+                .push((req.clone(), credentials.to_vec()));
             self.answers
                 .borrow_mut()
                 .pop_front()
                 .unwrap_or(Err(EgressError::ConnectionFailed("script ran out".into())))
         }
+    }
+
+    /// Exactly the bearer access token.
+    fn is_bearer(credentials: &[Credential]) -> bool {
+        matches!(credentials, [Credential::Bearer(name)] if name == "access_token")
     }
 
     fn ok(status: u16, body: &str) -> Result<HttpResponse, EgressError> {
@@ -511,7 +536,7 @@ mod tests {
         assert_eq!(id, "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI3");
         let seen = s.seen.borrow();
         let (req, cred) = &seen[0];
-        assert!(matches!(cred, Credential::BearerAccessToken));
+        assert!(is_bearer(cred), "{cred:?}");
         assert_eq!(req.method, "POST");
         assert_eq!(
             req.url,
@@ -572,6 +597,7 @@ mod tests {
             "+1 555-078-3881 (Lucky Shrub), quality rating GREEN"
         );
         assert_eq!(h.expires_at, None);
+        assert!(h.warnings.is_empty(), "{:?}", h.warnings);
         assert_eq!(
             s.urls(),
             [
@@ -582,19 +608,26 @@ mod tests {
             ]
         );
 
-        // No app subscribed to the account: a warning the host shows in the status.
+        // No app subscribed to the account: a warning the host shows in the status, one
+        // sentence without the old `warning:` prefix; the detail stays the plain summary.
         let s = Script::new(vec![
             ok(200, NUMBER),
             ok(200, LISTED),
             ok(200, r#"{"data":[]}"#),
         ]);
         let h = check_credentials(&s, &conn()).expect("healthy");
-        assert!(
-            h.detail.starts_with("warning: no app is subscribed")
-                && h.detail.ends_with("quality rating GREEN"),
-            "{}",
-            h.detail
+        assert_eq!(
+            h.warnings,
+            [
+                "no app is subscribed to the WhatsApp Business Account's webhooks, so no messages \
+              arrive; subscribe the app (POST /{waba-id}/subscribed_apps) or reconnect the number."
+            ]
         );
+        assert_eq!(
+            h.detail,
+            "+1 555-078-3881 (Lucky Shrub), quality rating GREEN"
+        );
+        assert!(h.scopes.is_empty());
         let s = Script::new(vec![
             ok(200, NUMBER),
             ok(200, LISTED),
@@ -603,11 +636,16 @@ mod tests {
                 r#"{"data":[{"whatsapp_business_api_data":{"id":"67084","link":"https://example.test/app","name":"Switchyard"}}]}"#,
             ),
         ]);
+        let h = check_credentials(&s, &conn()).expect("healthy");
+        assert!(h.warnings.is_empty(), "{:?}", h.warnings);
+        assert!(!h.detail.contains("warning"), "{}", h.detail);
+        // An answer without `data`: it cannot tell, so no warning.
+        let s = Script::new(vec![ok(200, NUMBER), ok(200, LISTED), ok(200, "{}")]);
         assert!(
-            !check_credentials(&s, &conn())
+            check_credentials(&s, &conn())
                 .expect("healthy")
-                .detail
-                .starts_with("warning")
+                .warnings
+                .is_empty()
         );
 
         let s = Script::new(vec![ok(
@@ -663,50 +701,61 @@ mod tests {
         );
     }
 
+    /// The download the host is asked to make.
+    fn fetch(source: MediaSource) -> MediaFetch {
+        match source {
+            MediaSource::Fetch(f) => f,
+            MediaSource::Content(_) => panic!("expected a fetch for the host"),
+        }
+    }
+
     #[test]
-    fn media_is_resolved_then_downloaded() {
-        let s = Script::new(vec![
-            ok(
-                200,
-                r#"{"messaging_product":"whatsapp","url":"https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1003383421387256&ext=1749416801&hash=ARlq","mime_type":"image/jpeg","sha256":"81d3bd8a8db4868c9520ed47186e8b7c5789e61ff79f7f834be6950b808a90d3","file_size":"303833","id":"1003383421387256"}"#,
-            ),
-            Ok(HttpResponse {
-                status: 200,
-                headers: vec![("content-type".into(), "image/jpeg".into())],
-                body: vec![0xff, 0xd8, 0xff],
-            }),
-        ]);
+    fn media_is_resolved_then_left_to_the_host() {
+        let s = Script::new(vec![ok(
+            200,
+            r#"{"messaging_product":"whatsapp","url":"https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1003383421387256&ext=1749416801&hash=ARlq","mime_type":"image/jpeg","sha256":"81d3bd8a8db4868c9520ed47186e8b7c5789e61ff79f7f834be6950b808a90d3","file_size":"303833","id":"1003383421387256"}"#,
+        )]);
         let m = MediaRef {
             provider_media_id: Some("1003383421387256".into()),
             url: Some("https://lookaside.fbsbx.com/stale".into()),
-            mime_type: None,
+            mime_type: Some("image/png".into()),
             sha256: None,
             caption: None,
             filename: None,
         };
-        let got = fetch_media(&s, &conn(), &m).expect("media");
-        assert_eq!(got.mime_type, "image/jpeg");
-        assert_eq!(got.body, [0xff, 0xd8, 0xff]);
+        let f = fetch(fetch_media(&s, &conn(), &m).expect("media"));
+        // Only the lookup went out; the host downloads the fresh URL (not the stale one) itself,
+        // with the bearer token, and Graph's MIME type wins over the webhook's.
         assert_eq!(
             s.urls(),
-            [
-                "https://graph.facebook.com/v26.0/1003383421387256",
-                "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1003383421387256&ext=1749416801&hash=ARlq"
-            ]
+            ["https://graph.facebook.com/v26.0/1003383421387256"]
         );
-        assert!(
-            s.seen
-                .borrow()
-                .iter()
-                .all(|(_, c)| matches!(c, Credential::BearerAccessToken))
+        assert!(is_bearer(&s.seen.borrow()[0].1));
+        assert_eq!(f.request.method, "GET");
+        assert_eq!(
+            f.request.url,
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1003383421387256&ext=1749416801&hash=ARlq"
         );
+        assert!(f.request.headers.is_empty() && f.request.body.is_empty());
+        assert!(is_bearer(&f.credentials), "{:?}", f.credentials);
+        assert_eq!(f.mime_type.as_deref(), Some("image/jpeg"));
 
-        // Only a URL: fetched directly; the content type comes from the response.
-        let s = Script::new(vec![Ok(HttpResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "audio/ogg".into())],
-            body: b"OggS".to_vec(),
-        })]);
+        // Graph names no type: the webhook's, else none (the host takes the response's).
+        let no_type = r#"{"url":"https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=7","id":"7"}"#;
+        let f =
+            fetch(fetch_media(&Script::new(vec![ok(200, no_type)]), &conn(), &m).expect("media"));
+        assert_eq!(f.mime_type.as_deref(), Some("image/png"));
+        let untyped = MediaRef {
+            mime_type: None,
+            ..m.clone()
+        };
+        let f = fetch(
+            fetch_media(&Script::new(vec![ok(200, no_type)]), &conn(), &untyped).expect("media"),
+        );
+        assert_eq!(f.mime_type, None);
+
+        // Only a URL: the host fetches it directly, nothing goes out from here.
+        let s = Script::new(Vec::new());
         let m = MediaRef {
             provider_media_id: None,
             url: Some("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=9".into()),
@@ -715,10 +764,14 @@ mod tests {
             caption: None,
             filename: None,
         };
+        let f = fetch(fetch_media(&s, &conn(), &m).expect("media"));
+        assert!(s.seen.borrow().is_empty());
         assert_eq!(
-            fetch_media(&s, &conn(), &m).expect("media").mime_type,
-            "audio/ogg"
+            f.request.url,
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=9"
         );
+        assert!(is_bearer(&f.credentials));
+        assert_eq!(f.mime_type, None);
 
         // Expired media id.
         let s = Script::new(vec![ok(
@@ -749,6 +802,28 @@ mod tests {
                 .kind,
             ErrorKind::InvalidRequest
         );
+    }
+
+    /// The host downloads Meta's media URLs only on hosts granted to this plugin, and adds the
+    /// token only on its `credentials` hosts: lookaside.fbsbx.com must be both.
+    #[test]
+    fn the_manifest_lets_the_host_download_media_with_the_token() {
+        let manifest = include_str!("../Cargo.toml");
+        let list = |key: &str| {
+            manifest
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} = [")))
+                .unwrap_or_else(|| panic!("no {key} list"))
+                .to_string()
+        };
+        for key in ["egress", "credentials"] {
+            let hosts = list(key);
+            for host in ["\"graph.facebook.com\"", "\"lookaside.fbsbx.com\""] {
+                assert!(hosts.contains(host), "{key}: {hosts}");
+            }
+        }
+        assert!(manifest.contains("interface = \"switchyard:plugin@0.2.0\""));
+        assert!(manifest.contains("{ name = \"access_token\", required = true }"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - `parse`: every entry and change of a webhook ([`webhook`]);
 //! - `send`, `check-credentials`, `fetch-media`, `list-templates`: Graph API calls through host
 //!   egress, which adds the access token ([`graph`], [`send`]); Meta's error codes are mapped
-//!   to the host's kinds in one place ([`errors`]).
+//!   to the host's kinds in one place ([`errors`]). `fetch-media` asks Graph for the file's URL
+//!   and lets the host download it;
+//! - `connect`, `disconnect`: nothing to do (the host's onboarding subscribes the app).
 //!
 //! This file is glue: the logic lives in plain modules that are unit-tested natively.
 
@@ -28,8 +30,8 @@ pub mod webhook;
 
 #[allow(missing_docs)]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../wit/since_v0.1.0", world: "connector" });
-    // Exported only in the component: the export names (`…/channel@0.1.0#…`) are not valid
+    wit_bindgen::generate!({ path: "../../wit/since_v0.2.0", world: "connector" });
+    // Exported only in the component: the export names (`…/channel@0.2.0#…`) are not valid
     // native symbols, and the host's benchmark links this crate natively for its baseline.
     #[cfg(target_arch = "wasm32")]
     use super::MetaCloud;
@@ -40,7 +42,7 @@ mod bindings {
 use bindings::exports::switchyard::plugin::channel::Guest;
 use bindings::switchyard::plugin::egress::{self, Credential, EgressError};
 use bindings::switchyard::plugin::log::{self, Level};
-use bindings::switchyard::plugin::secrets::{self, SecretError, SecretName};
+use bindings::switchyard::plugin::secrets::{self, SecretError};
 use bindings::switchyard::plugin::types::*;
 
 /// The connector; exported as the component's `channel` interface.
@@ -50,16 +52,16 @@ pub struct MetaCloud;
 struct HostSecrets;
 
 impl verify::SecretCheck for HostSecrets {
-    fn equals(&self, key: SecretName, candidate: &str) -> Result<bool, SecretError> {
-        secrets::equals(key, candidate)
+    fn equals(&self, name: &str, candidate: &str) -> Result<bool, SecretError> {
+        secrets::equals(name, candidate)
     }
     fn hmac_sha256_equals(
         &self,
-        key: SecretName,
+        name: &str,
         message: &[u8],
         expected: &[u8],
     ) -> Result<bool, SecretError> {
-        secrets::hmac_sha256_equals(key, message, expected)
+        secrets::hmac_sha256_equals(name, message, expected)
     }
 }
 
@@ -67,8 +69,12 @@ impl verify::SecretCheck for HostSecrets {
 struct HostEgress;
 
 impl graph::Transport for HostEgress {
-    fn send(&self, req: &HttpRequest, credential: Credential) -> Result<HttpResponse, EgressError> {
-        egress::send(req, credential)
+    fn send(
+        &self,
+        req: &HttpRequest,
+        credentials: &[Credential],
+    ) -> Result<HttpResponse, EgressError> {
+        egress::send(req, credentials)
     }
 }
 
@@ -93,7 +99,12 @@ impl Guest for MetaCloud {
         verify::verify(&req, &HostSecrets)
     }
 
-    fn parse(req: HttpRequest) -> Result<Vec<InboundEvent>, String> {
+    /// Meta's webhooks name the business number (`metadata.phone_number_id`) and arrive on a
+    /// shared endpoint, so `connection` is not needed (and is always none).
+    fn parse(
+        req: HttpRequest,
+        _connection: Option<ConnectionInfo>,
+    ) -> Result<Vec<InboundEvent>, String> {
         webhook::parse(&req.body)
     }
 
@@ -108,10 +119,24 @@ impl Guest for MetaCloud {
         )
     }
 
+    /// Nothing to set up: the app's subscription to the WhatsApp Business Account's webhooks
+    /// (`POST /{waba-id}/subscribed_apps`) is made by the host's onboarding, and
+    /// `check-credentials` warns when it is missing.
+    fn connect(_connection: ConnectionInfo) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Nothing to undo here: the subscription belongs to the account, which other numbers (of
+    /// any tenant) may still use, and only the host knows whether one does; unsubscribing the
+    /// last number's account (`DELETE /{waba-id}/subscribed_apps`) is the host's.
+    fn disconnect(_connection: ConnectionInfo) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     fn fetch_media(
         connection: ConnectionInfo,
         media: MediaRef,
-    ) -> Result<MediaContent, ProviderError> {
+    ) -> Result<MediaSource, ProviderError> {
         logged(
             "fetch-media",
             graph::fetch_media(&HostEgress, &connection, &media),

@@ -3,20 +3,26 @@
 //! The secrets stay in the host: the verify token is compared and the HMAC computed there, in
 //! constant time, through [`SecretCheck`].
 
-use crate::bindings::switchyard::plugin::secrets::{SecretError, SecretName};
+use crate::bindings::switchyard::plugin::secrets::SecretError;
 use crate::bindings::switchyard::plugin::types::{HttpRequest, HttpResponse, Rejection, Verdict};
 
 /// The header Meta signs webhook bodies in (`sha256=<hex HMAC-SHA256 of the raw body>`).
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
+/// The endpoint secret Meta signs webhooks with, as the manifest declares it.
+pub const APP_SECRET: &str = "app_secret";
+
+/// The endpoint secret the `hub.verify_token` handshake must match, as the manifest declares it.
+pub const VERIFY_TOKEN: &str = "verify_token";
+
 /// The host's secret checks, as a trait so the logic can be tested natively.
 pub trait SecretCheck {
     /// True when the named secret equals `candidate` (constant time, in the host).
-    fn equals(&self, key: SecretName, candidate: &str) -> Result<bool, SecretError>;
+    fn equals(&self, name: &str, candidate: &str) -> Result<bool, SecretError>;
     /// True when HMAC-SHA256(secret, message) equals `expected` (constant time, in the host).
     fn hmac_sha256_equals(
         &self,
-        key: SecretName,
+        name: &str,
         message: &[u8],
         expected: &[u8],
     ) -> Result<bool, SecretError>;
@@ -46,7 +52,7 @@ fn handshake(url: &str, secrets: &impl SecretCheck) -> Verdict {
     let Some(token) = query(url, "hub.verify_token") else {
         return reject(403, "hub.verify_token missing");
     };
-    match secrets.equals(SecretName::VerifyToken, &token) {
+    match secrets.equals(VERIFY_TOKEN, &token) {
         Ok(true) => {}
         Ok(false) => return reject(403, "verify token mismatch"),
         Err(_) => return reject(403, "verify token not configured"),
@@ -69,7 +75,7 @@ fn signature(req: &HttpRequest, secrets: &impl SecretCheck) -> Verdict {
     let Some(expected) = parse_signature(header) else {
         return reject(403, "signature malformed");
     };
-    match secrets.hmac_sha256_equals(SecretName::AppSecret, &req.body, &expected) {
+    match secrets.hmac_sha256_equals(APP_SECRET, &req.body, &expected) {
         Ok(true) => Verdict::Accept,
         Ok(false) => reject(403, "signature mismatch"),
         Err(_) => reject(403, "app secret not configured"),
@@ -160,19 +166,19 @@ mod tests {
     }
 
     impl SecretCheck for Fake {
-        fn equals(&self, key: SecretName, candidate: &str) -> Result<bool, SecretError> {
-            assert!(matches!(key, SecretName::VerifyToken));
+        fn equals(&self, name: &str, candidate: &str) -> Result<bool, SecretError> {
+            assert_eq!(name, "verify_token");
             self.verify_token
                 .map(|t| t == candidate)
                 .ok_or(SecretError::NotConfigured)
         }
         fn hmac_sha256_equals(
             &self,
-            key: SecretName,
+            name: &str,
             _message: &[u8],
             expected: &[u8],
         ) -> Result<bool, SecretError> {
-            assert!(matches!(key, SecretName::AppSecret));
+            assert_eq!(name, "app_secret");
             self.app_secret
                 .map(|_| expected == self.digest)
                 .ok_or(SecretError::NotConfigured)

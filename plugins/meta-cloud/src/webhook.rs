@@ -33,6 +33,9 @@ struct Entry<'a> {
     /// The WhatsApp Business Account id.
     #[serde(default, deserialize_with = "lenient_string")]
     id: Option<String>,
+    /// When Meta says the changes happened, in Unix seconds.
+    #[serde(default, deserialize_with = "lenient_time")]
+    time: Option<u64>,
     #[serde(default, borrow)]
     changes: Option<Vec<&'a RawValue>>,
 }
@@ -50,8 +53,20 @@ struct TypedEntry<'a> {
     /// The WhatsApp Business Account id.
     #[serde(default, deserialize_with = "lenient_string")]
     id: Option<String>,
+    /// When Meta says the changes happened, in Unix seconds.
+    #[serde(default, deserialize_with = "lenient_time")]
+    time: Option<u64>,
     #[serde(default, borrow)]
     changes: Option<Vec<Change<'a>>>,
+}
+
+/// What an entry says about the changes in it.
+#[derive(Clone, Copy)]
+struct EntryInfo<'e> {
+    /// The WhatsApp Business Account id.
+    waba: Option<&'e str>,
+    /// `entry[].time`, when given.
+    time: Option<u64>,
 }
 
 /// `field: account_update`: an event about the WhatsApp Business Account.
@@ -316,6 +331,16 @@ fn unix_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }))
 }
 
+/// Unix seconds given as a number or a numeric string; anything else (or 0) is none.
+fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    d.deserialize_any(Lenient(|v: Scalar<'_>| match v {
+        Scalar::Str(s) => s.trim().parse().ok(),
+        Scalar::U64(n) => Some(n),
+        Scalar::I64(_) | Scalar::Other => None,
+    }))
+    .map(|t: Option<u64>| t.filter(|t| *t > 0))
+}
+
 /// An id given as a string or a number; anything else is none.
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     d.deserialize_any(Lenient(|v: Scalar<'_>| match v {
@@ -432,8 +457,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, String> {
         Ok(hook) if hook.object != OBJECT => return Ok(vec![not_whatsapp(&hook.object)]),
         Ok(hook) => {
             for entry in hook.entry.into_iter().flatten() {
+                let info = EntryInfo {
+                    waba: entry.id.as_deref(),
+                    time: entry.time,
+                };
                 for change in entry.changes.into_iter().flatten() {
-                    push_change(entry.id.as_deref(), change, &mut events);
+                    push_change(info, change, &mut events);
                 }
             }
         }
@@ -451,9 +480,13 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, String> {
                         continue;
                     }
                 };
+                let info = EntryInfo {
+                    waba: entry.id.as_deref(),
+                    time: entry.time,
+                };
                 for change in entry.changes.unwrap_or_default() {
                     match serde_json::from_str::<Change<'_>>(change.get()) {
-                        Ok(change) => push_change(entry.id.as_deref(), change, &mut events),
+                        Ok(change) => push_change(info, change, &mut events),
                         Err(e) => events
                             .push(InboundEvent::Ignored(format!("change not understood: {e}"))),
                     }
@@ -471,11 +504,11 @@ fn not_whatsapp(object: &str) -> InboundEvent {
     InboundEvent::Ignored(format!("object {object:?} is not {OBJECT}"))
 }
 
-fn push_change(waba: Option<&str>, change: Change<'_>, events: &mut Vec<InboundEvent>) {
+fn push_change(entry: EntryInfo<'_>, change: Change<'_>, events: &mut Vec<InboundEvent>) {
     match (change.field.as_deref(), change.value) {
-        (Some("account_update"), Some(value)) => events.push(account_update(waba, value)),
+        (Some("account_update"), Some(value)) => events.push(account_update(entry, value)),
         (Some("message_template_status_update"), Some(value)) => {
-            events.push(template_status(waba, value))
+            events.push(template_status(entry.waba, value))
         }
         (Some("messages"), Some(value)) => {
             match serde_json::from_str::<MessagesValue<'_>>(value.get()) {
@@ -535,8 +568,10 @@ fn template_status(waba: Option<&str>, value: &RawValue) -> InboundEvent {
 }
 
 /// An `account_update` change: the events that end or pause the account's connections become
-/// account events; the rest (verification, pricing tiers, …) are recorded as ignored.
-fn account_update(waba: Option<&str>, value: &RawValue) -> InboundEvent {
+/// account events, dated by the entry's `time` (so the host can ignore one older than the
+/// connection it would change); the rest (verification, pricing tiers, …) are recorded as
+/// ignored.
+fn account_update(entry: EntryInfo<'_>, value: &RawValue) -> InboundEvent {
     let Ok(update) = serde_json::from_str::<AccountUpdate>(value.get()) else {
         return InboundEvent::Ignored("account_update not understood".into());
     };
@@ -555,9 +590,10 @@ fn account_update(waba: Option<&str>, value: &RawValue) -> InboundEvent {
     let account = update
         .waba_info
         .and_then(|w| w.waba_id)
-        .or_else(|| waba.map(str::to_string));
+        .or_else(|| entry.waba.map(str::to_string));
     match account {
         Some(account_id) => InboundEvent::Account(AccountEvent {
+            occurred_at: entry.time,
             account_id,
             change,
             details: format!("account_update {event}"),
@@ -731,6 +767,8 @@ fn message(
             click_id: r.ctwa_clid,
         }),
         details: None,
+        // Edits are not read from Meta's webhooks: every message stands on its own.
+        edits: None,
     };
     // Set when the type's payload is missing or of an unexpected shape: keep what Meta sent.
     let mut not_understood = false;
@@ -1443,6 +1481,7 @@ mod tests {
                 [InboundEvent::Account(a)] if a.account_id == "555"
                     && a.change == AccountChange::AccessRemoved
                     && a.details == "account_update PARTNER_REMOVED"
+                    && a.occurred_at == Some(1739321024)
             ),
             "{removed:?}"
         );
@@ -1465,6 +1504,58 @@ mod tests {
         assert!(
             matches!(&other[..], [InboundEvent::Ignored(d)] if d == "account_update VOLUME_BASED_PRICING_TIER_UPDATE")
         );
+    }
+
+    #[test]
+    fn account_events_are_dated_by_their_entry() {
+        let hook = |time: &str| {
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398"{time},"changes":[{{"field":"account_update","value":{{"event":"ACCOUNT_RESTRICTION"}}}}]}}]}}"#
+            )
+        };
+        let occurred = |time: &str| match &parse(hook(time).as_bytes()).expect("parse")[..] {
+            [InboundEvent::Account(a)] => a.occurred_at,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(occurred(r#","time":1739321024"#), Some(1739321024));
+        // Meta writes most times as numbers; a numeric string is read too.
+        assert_eq!(occurred(r#","time":"1739321024""#), Some(1739321024));
+        // Absent, zero or unreadable: no date (the host then does not judge the event's age).
+        for time in [
+            "",
+            r#","time":0"#,
+            r#","time":null"#,
+            r#","time":-5"#,
+            r#","time":1.5"#,
+            r#","time":"soon""#,
+            r#","time":{"odd":1}"#,
+        ] {
+            assert_eq!(occurred(time), None, "{time}");
+        }
+        // Each entry dates its own changes, on the part-by-part path too (the second entry's
+        // changes are not a list, which the one-pass read refuses).
+        let body = r#"{"object":"whatsapp_business_account","entry":[
+            {"id":"1","time":100,"changes":[{"field":"account_update","value":{"event":"ACCOUNT_RESTRICTION"}}]},
+            {"id":"2","time":200,"changes":[{"field":"account_update","value":{"event":"ACCOUNT_REINSTATED"}}]},
+            {"id":"3","changes":{"odd":true}}
+        ]}"#;
+        let events = parse(body.as_bytes()).expect("parse");
+        let dated: Vec<(&str, Option<u64>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                InboundEvent::Account(a) => Some((a.account_id.as_str(), a.occurred_at)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dated, [("1", Some(100)), ("2", Some(200))]);
+    }
+
+    #[test]
+    fn whatsapp_messages_edit_nothing() {
+        let m = one_message(&hook(
+            r#""messages":[{"from":"16505551234","id":"wamid.E1","timestamp":"5","type":"text","text":{"body":"hi"}}]"#,
+        ));
+        assert_eq!(m.edits, None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Bot API calls (send, credential check, webhook set-up, media) over a [`Transport`], so they
-//! run against the host's egress in the component and a fake in tests.
+//! Bot API calls (send, credential check, webhook set-up, media) through the host's egress
+//! ([`Request::send`]; a `FakeHost` answers them in tests).
 //!
 //! Every URL is `{api-base-url}/bot{{bot_token}}/<method>`: the host replaces the literal
 //! `{{bot_token}}` with the connection's token ([`Credential::InUrl`]); the plugin never sees it.
@@ -9,13 +9,15 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::bindings::switchyard::plugin::egress::{Credential, EgressError};
-use crate::bindings::switchyard::plugin::types::{
-    ConnectionInfo, Content, CredentialHealth, ErrorKind, HttpRequest, HttpResponse, MediaFetch,
+use switchyard_sdk::errors::provider_error;
+use switchyard_sdk::http::Request;
+use switchyard_sdk::types::{
+    ConnectionInfo, Content, Credential, CredentialHealth, ErrorKind, HttpRequest, MediaFetch,
     MediaRef, MediaSource, OutboundMessage, ProviderError,
 };
-use crate::errors::{self, local};
-use crate::percent;
+use switchyard_sdk::webhook::encode;
+
+use crate::errors;
 
 /// The secret holding the bot token, as the manifest declares it.
 pub const BOT_TOKEN: &str = "bot_token";
@@ -32,16 +34,6 @@ pub const MAX_CONNECTIONS: u32 = 40;
 /// Pending updates above which check-credentials warns.
 pub const PENDING_WARNING: u64 = 100;
 
-/// The host's egress, as a trait so the calls can be tested natively.
-pub trait Transport {
-    /// Send one request with the given secrets added by the host.
-    fn send(
-        &self,
-        req: &HttpRequest,
-        credentials: &[Credential],
-    ) -> Result<HttpResponse, EgressError>;
-}
-
 /// `{api-base-url}/bot{{bot_token}}`, the base of every method URL.
 fn bot_base(connection: &ConnectionInfo) -> String {
     format!(
@@ -55,38 +47,32 @@ pub fn method_url(connection: &ConnectionInfo, method: &str) -> String {
     format!("{}/{method}", bot_base(connection))
 }
 
-/// A POST of `body` as JSON to `method`.
-pub fn json_request(connection: &ConnectionInfo, method: &str, body: &Value) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        url: method_url(connection, method),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: body.to_string().into_bytes(),
-    }
+/// `s` percent-encoded as a URL path: each `/`-separated segment is encoded (only RFC 3986's
+/// unreserved characters pass), the slashes kept.
+fn encode_path(s: &str) -> String {
+    s.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
-/// Send a request with the bot token (and any further secrets) and return the answer's `result`.
-fn call(
-    t: &impl Transport,
-    req: &HttpRequest,
-    credentials: &[Credential],
-) -> Result<Value, ProviderError> {
-    let resp = t.send(req, credentials).map_err(errors::from_egress)?;
-    errors::result_of(resp.status, &resp.body)
+/// A POST of `body` as JSON to `method`, with the bot token for the host to put in the URL.
+pub fn json_request(connection: &ConnectionInfo, method: &str, body: &Value) -> Request {
+    Request::post(method_url(connection, method))
+        .json(body)
+        .credential(Credential::InUrl(BOT_TOKEN.into()))
+}
+
+/// Send a request (with the secrets it names) and return the answer's `result`.
+fn call(req: Request) -> Result<Value, ProviderError> {
+    let resp = req.send()?;
+    errors::result_of(resp.status(), resp.body())
 }
 
 /// Call `method` with a JSON body and the bot token.
 fn call_json(
-    t: &impl Transport,
     connection: &ConnectionInfo,
     method: &str,
     body: &Value,
 ) -> Result<Value, ProviderError> {
-    call(
-        t,
-        &json_request(connection, method, body),
-        &[Credential::InUrl(BOT_TOKEN.into())],
-    )
+    call(json_request(connection, method, body))
 }
 
 /// A chat id as Telegram takes it: an integer when it is one, else the text (`@channelname`).
@@ -129,14 +115,14 @@ pub fn send_request(msg: &OutboundMessage) -> Result<(&'static str, Value, Strin
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .ok_or_else(|| {
-            local(
+            provider_error(
                 ErrorKind::InvalidRequest,
                 "no_chat_id",
                 "a Telegram recipient needs a user id (the chat id)",
             )
         })?
         .to_string();
-    let invalid = |code: &str, m: &str| local(ErrorKind::InvalidRequest, code, m);
+    let invalid = |code: &str, m: &str| provider_error(ErrorKind::InvalidRequest, code, m);
     let mut body = Map::new();
     body.insert("chat_id".into(), chat_id_value(&chat));
     let method = match &msg.content {
@@ -193,12 +179,11 @@ pub fn send_request(msg: &OutboundMessage) -> Result<(&'static str, Value, Strin
 
 /// Send a message; its id, `"{chat_id}:{message_id}"`, on success.
 pub fn send_message(
-    t: &impl Transport,
     connection: &ConnectionInfo,
     msg: &OutboundMessage,
 ) -> Result<String, ProviderError> {
     let (method, body, chat) = send_request(msg)?;
-    let result = call_json(t, connection, method, &body)?;
+    let result = call_json(connection, method, &body)?;
     let chat = result
         .pointer("/chat/id")
         .and_then(Value::as_i64)
@@ -209,7 +194,7 @@ pub fn send_message(
         .map(|id| format!("{chat}:{id}"))
         // Telegram took the message but named no id: retrying could send it twice.
         .ok_or_else(|| {
-            local(
+            provider_error(
                 ErrorKind::Permanent,
                 "no_message_id",
                 "Telegram's answer to the send named no message_id",
@@ -259,13 +244,10 @@ fn webhook_warnings(connection: &ConnectionInfo, info: &WebhookInfo) -> Vec<Stri
 
 /// Prove the token belongs to the connection's bot (`getMe`) and report the webhook's state
 /// (`getWebhookInfo`; a failure there is only a warning).
-pub fn check_credentials(
-    t: &impl Transport,
-    connection: &ConnectionInfo,
-) -> Result<CredentialHealth, ProviderError> {
-    let me = call_json(t, connection, "getMe", &json!({}))?;
+pub fn check_credentials(connection: &ConnectionInfo) -> Result<CredentialHealth, ProviderError> {
+    let me = call_json(connection, "getMe", &json!({}))?;
     let bot: Bot = serde_json::from_value(me).map_err(|e| {
-        local(
+        provider_error(
             ErrorKind::Transient,
             "bad_response",
             format!("getMe answered an unexpected result: {e}"),
@@ -275,13 +257,13 @@ pub fn check_credentials(
     let address = address.strip_prefix('@').unwrap_or(address);
     let actual = bot.username.as_deref().unwrap_or_default();
     if !bot.is_bot || actual.is_empty() || !actual.eq_ignore_ascii_case(address) {
-        return Err(local(
+        return Err(provider_error(
             ErrorKind::PermissionMissing,
             "bot_mismatch",
             format!("the token belongs to @{actual}, not @{address}"),
         ));
     }
-    let warnings = match call_json(t, connection, "getWebhookInfo", &json!({})) {
+    let warnings = match call_json(connection, "getWebhookInfo", &json!({})) {
         Ok(result) => match serde_json::from_value::<WebhookInfo>(result) {
             Ok(info) => webhook_warnings(connection, &info),
             Err(e) => vec![format!("Telegram's webhook info was not understood: {e}")],
@@ -308,7 +290,7 @@ pub fn set_webhook_url(connection: &ConnectionInfo) -> Result<String, ProviderEr
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .ok_or_else(|| {
-            local(
+            provider_error(
                 ErrorKind::InvalidRequest,
                 "no_callback_url",
                 "the connection has no callback URL to point the bot's webhook at",
@@ -317,39 +299,29 @@ pub fn set_webhook_url(connection: &ConnectionInfo) -> Result<String, ProviderEr
     Ok(format!(
         "{}?url={}&secret_token={{{{{WEBHOOK_SECRET}}}}}&allowed_updates={}&max_connections={MAX_CONNECTIONS}",
         method_url(connection, "setWebhook"),
-        percent::encode(callback),
-        percent::encode(ALLOWED_UPDATES),
+        encode(callback),
+        encode(ALLOWED_UPDATES),
     ))
 }
 
 /// Point the bot's webhook at the connection's endpoint (`setWebhook`).
-pub fn connect(t: &impl Transport, connection: &ConnectionInfo) -> Result<(), ProviderError> {
-    let req = HttpRequest {
-        method: "POST".into(),
-        url: set_webhook_url(connection)?,
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
+pub fn connect(connection: &ConnectionInfo) -> Result<(), ProviderError> {
     call(
-        t,
-        &req,
-        &[
-            Credential::InUrl(BOT_TOKEN.into()),
-            Credential::InUrl(WEBHOOK_SECRET.into()),
-        ],
+        Request::post(set_webhook_url(connection)?)
+            .credential(Credential::InUrl(BOT_TOKEN.into()))
+            .credential(Credential::InUrl(WEBHOOK_SECRET.into())),
     )
     .map(drop)
 }
 
 /// Remove the bot's webhook (`deleteWebhook`).
-pub fn disconnect(t: &impl Transport, connection: &ConnectionInfo) -> Result<(), ProviderError> {
-    call_json(t, connection, "deleteWebhook", &json!({})).map(drop)
+pub fn disconnect(connection: &ConnectionInfo) -> Result<(), ProviderError> {
+    call_json(connection, "deleteWebhook", &json!({})).map(drop)
 }
 
 /// Where the host downloads a file from: `getFile` names its path, served at
 /// `{api-base-url}/file/bot{{bot_token}}/{file_path}`.
 pub fn fetch_media(
-    t: &impl Transport,
     connection: &ConnectionInfo,
     media: &MediaRef,
 ) -> Result<MediaSource, ProviderError> {
@@ -359,20 +331,20 @@ pub fn fetch_media(
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .ok_or_else(|| {
-            local(
+            provider_error(
                 ErrorKind::InvalidRequest,
                 "no_file_id",
                 "Telegram media is fetched by file_id; this media has none",
             )
         })?;
-    let file = call_json(t, connection, "getFile", &json!({ "file_id": file_id }))?;
+    let file = call_json(connection, "getFile", &json!({ "file_id": file_id }))?;
     let path = file
         .get("file_path")
         .and_then(Value::as_str)
         .map(|p| p.trim_start_matches('/'))
         .filter(|p| !p.is_empty())
         .ok_or_else(|| {
-            local(
+            provider_error(
                 ErrorKind::Permanent,
                 "no_file_path",
                 "Telegram named no file_path for this file",
@@ -384,7 +356,7 @@ pub fn fetch_media(
             url: format!(
                 "{}/file/bot{{{{{BOT_TOKEN}}}}}/{}",
                 connection.api_base_url.trim_end_matches('/'),
-                percent::encode_path(path)
+                encode_path(path)
             ),
             headers: Vec::new(),
             body: Vec::new(),
@@ -397,81 +369,75 @@ pub fn fetch_media(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::switchyard::plugin::types::{Party, Reaction, Template, TemplateCategory};
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-
-    /// A fake Bot API: answers in order (the last one repeats), records every request.
-    struct Fake {
-        answers: RefCell<VecDeque<Result<(u16, String), EgressError>>>,
-        seen: RefCell<Vec<(HttpRequest, Vec<Credential>)>>,
-    }
-
-    fn fake(answers: &[(u16, &str)]) -> Fake {
-        Fake {
-            answers: RefCell::new(
-                answers
-                    .iter()
-                    .map(|(s, b)| Ok((*s, b.to_string())))
-                    .collect(),
-            ),
-            seen: RefCell::default(),
-        }
-    }
-
-    impl Transport for Fake {
-        fn send(
-            &self,
-            req: &HttpRequest,
-            credentials: &[Credential],
-        ) -> Result<HttpResponse, EgressError> {
-            self.seen
-                .borrow_mut()
-                .push((req.clone(), credentials.to_vec()));
-            let mut answers = self.answers.borrow_mut();
-            let answer = if answers.len() > 1 {
-                answers.pop_front().expect("an answer")
-            } else {
-                answers.front().cloned().expect("an answer")
-            };
-            answer.map(|(status, body)| HttpResponse {
-                status,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: body.into_bytes(),
-            })
-        }
-    }
-
-    impl Fake {
-        fn request(&self, i: usize) -> HttpRequest {
-            self.seen.borrow()[i].0.clone()
-        }
-        fn credentials(&self, i: usize) -> Vec<String> {
-            self.seen.borrow()[i]
-                .1
-                .iter()
-                .map(|c| match c {
-                    Credential::InUrl(name) => name.clone(),
-                    other => panic!("unexpected credential {other:?}"),
-                })
-                .collect()
-        }
-        fn body(&self, i: usize) -> Value {
-            serde_json::from_slice(&self.request(i).body).expect("JSON body")
-        }
-    }
+    use switchyard_sdk::testing::{FakeHost, Sent};
+    use switchyard_sdk::types::{HttpResponse, Party, Reaction, Template, TemplateCategory};
 
     const TOKEN_LIKE: &str = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
 
-    fn conn() -> ConnectionInfo {
+    const GENERATED_SECRET: &str = "k3Jd9_x-Qz0aP8vLm2NwE5rTy7UiOb4cVfGh6Sj1AbC";
+
+    /// The real Bot API; each other scenario of a test gets its own base URL.
+    const API: &str = "https://api.telegram.org";
+
+    /// A host holding the connection's secrets, with no routes yet.
+    fn host() -> FakeHost {
+        FakeHost::new()
+            .secret(BOT_TOKEN, TOKEN_LIKE)
+            .secret(WEBHOOK_SECRET, GENERATED_SECRET)
+    }
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// `host` answering the Bot API method `method` of the bot at `base` with `status` and
+    /// `body`.
+    fn route(
+        host: FakeHost,
+        base: &str,
+        method: &str,
+        status: u16,
+        body: &'static str,
+    ) -> FakeHost {
+        host.on(
+            "POST",
+            &format!("{base}/bot{{{{bot_token}}}}/{method}"),
+            move |_| answer(status, body),
+        )
+    }
+
+    /// The names of the secrets a request asked the host to put in its URL.
+    fn credentials(sent: &Sent) -> Vec<&str> {
+        sent.credentials
+            .iter()
+            .map(|c| match c {
+                Credential::InUrl(name) => name.as_str(),
+                other => panic!("unexpected credential {other:?}"),
+            })
+            .collect()
+    }
+
+    fn body(sent: &Sent) -> Value {
+        serde_json::from_slice(&sent.request.body).expect("JSON body")
+    }
+
+    fn conn_at(base: &str) -> ConnectionInfo {
         ConnectionInfo {
             connection_id: "con_1".into(),
             channel_address: "ShopHelperBot".into(),
             account_id: None,
-            api_base_url: "https://api.telegram.org/".into(),
+            api_base_url: base.into(),
             settings: vec![("bot_username".into(), "ShopHelperBot".into())],
             callback_url: Some("https://hooks.example.test/hooks/end_1".into()),
         }
+    }
+
+    fn conn() -> ConnectionInfo {
+        conn_at("https://api.telegram.org/")
     }
 
     fn to(chat: &str) -> Party {
@@ -516,20 +482,22 @@ mod tests {
             method_url(&c, "getMe"),
             "https://api.telegram.org/bot{{bot_token}}/getMe"
         );
-        let t = fake(&[(200, SENT)]);
-        send_message(&t, &c, &msg(Content::Text("Hi".into()))).expect("sent");
-        let req = t.request(0);
-        assert!(req.url.contains("{{bot_token}}"));
-        assert!(!req.url.contains(TOKEN_LIKE));
-        assert_eq!(t.credentials(0), ["bot_token"]);
+        let host = route(host(), API, "sendMessage", 200, SENT).install();
+        send_message(&c, &msg(Content::Text("Hi".into()))).expect("sent");
+        let sent = host.requests();
+        assert!(sent[0].request.url.contains("{{bot_token}}"));
+        // The fake host never fills the token in: nothing the plugin built carries it.
+        assert!(!format!("{sent:?}").contains(TOKEN_LIKE));
+        assert_eq!(credentials(&sent[0]), ["bot_token"]);
     }
 
     #[test]
     fn text_send() {
-        let t = fake(&[(200, SENT)]);
-        let id = send_message(&t, &conn(), &msg(Content::Text("Hi & bye".into()))).expect("sent");
+        let host = route(host(), API, "sendMessage", 200, SENT).install();
+        let id = send_message(&conn(), &msg(Content::Text("Hi & bye".into()))).expect("sent");
         assert_eq!(id, "1111111:1371");
-        let req = t.request(0);
+        let sent = host.requests();
+        let req = &sent[0].request;
         assert_eq!(req.method, "POST");
         assert_eq!(
             req.url,
@@ -539,7 +507,10 @@ mod tests {
             req.headers
                 .contains(&("content-type".into(), "application/json".into()))
         );
-        assert_eq!(t.body(0), json!({"chat_id": 1111111, "text": "Hi & bye"}));
+        assert_eq!(
+            body(&sent[0]),
+            json!({"chat_id": 1111111, "text": "Hi & bye"})
+        );
     }
 
     #[test]
@@ -588,6 +559,7 @@ mod tests {
 
     #[test]
     fn media_sends() {
+        let host = route(host(), API, "send", 200, SENT).install();
         let cases = [
             (
                 media(Some("AgACAgQ-large"), None, None, None),
@@ -636,11 +608,11 @@ mod tests {
             ),
         ];
         for (i, (m, method, field, value)) in cases.into_iter().enumerate() {
-            let t = fake(&[(200, SENT)]);
-            send_message(&t, &conn(), &msg(Content::Media(m))).expect("sent");
-            let req = t.request(0);
+            send_message(&conn(), &msg(Content::Media(m))).expect("sent");
+            let sent = host.requests();
+            let req = &sent[i].request;
             assert!(req.url.ends_with(&format!("/{method}")), "{i}: {}", req.url);
-            let body = t.body(0);
+            let body = body(&sent[i]);
             assert_eq!(body[field], value, "{i}");
             assert_eq!(body["caption"], "look", "{i}");
             assert_eq!(body["chat_id"], 1111111, "{i}");
@@ -660,6 +632,8 @@ mod tests {
 
     #[test]
     fn refusals() {
+        // Telegram would take anything: the refusals are the connector's own.
+        let host = route(host(), API, "send", 200, SENT).install();
         let template = Content::Template(Template {
             name: "order_update".into(),
             language: "en".into(),
@@ -670,9 +644,8 @@ mod tests {
             message_id: "1111111:1365".into(),
             emoji: "👍".into(),
         });
-        let t = fake(&[(200, SENT)]);
         for content in [template, reaction] {
-            let e = send_message(&t, &conn(), &msg(content)).expect_err("refused");
+            let e = send_message(&conn(), &msg(content)).expect_err("refused");
             assert_eq!(e.kind, ErrorKind::InvalidRequest);
         }
         let mut m = msg(Content::Text("x".into()));
@@ -681,53 +654,65 @@ mod tests {
             user_id: None,
             name: None,
         };
-        let e = send_message(&t, &conn(), &m).expect_err("no chat");
+        let e = send_message(&conn(), &m).expect_err("no chat");
         assert_eq!(
             (e.kind, e.code.as_str()),
             (ErrorKind::InvalidRequest, "no_chat_id")
         );
-        assert!(t.seen.borrow().is_empty());
+        assert!(host.requests().is_empty());
     }
+
+    /// Telegram's answers to a send, by the case number the test sends as the text.
+    const SEND_ERRORS: [(u16, &str, ErrorKind); 6] = [
+        (
+            403,
+            r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#,
+            ErrorKind::InvalidRecipient,
+        ),
+        (
+            400,
+            r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
+            ErrorKind::InvalidRecipient,
+        ),
+        (
+            401,
+            r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#,
+            ErrorKind::AuthExpired,
+        ),
+        (
+            429,
+            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
+            ErrorKind::RateLimited,
+        ),
+        (200, "<html>", ErrorKind::Transient),
+        (200, r#"{"ok":true,"result":{}}"#, ErrorKind::Permanent),
+    ];
 
     #[test]
     fn send_errors() {
-        for (status, body, kind) in [
-            (
-                403,
-                r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#,
-                ErrorKind::InvalidRecipient,
-            ),
-            (
-                400,
-                r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
-                ErrorKind::InvalidRecipient,
-            ),
-            (
-                401,
-                r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#,
-                ErrorKind::AuthExpired,
-            ),
-            (
-                429,
-                r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
-                ErrorKind::RateLimited,
-            ),
-            (200, "<html>", ErrorKind::Transient),
-            (200, r#"{"ok":true,"result":{}}"#, ErrorKind::Permanent),
-        ] {
-            let e = send_message(
-                &fake(&[(status, body)]),
-                &conn(),
-                &msg(Content::Text("x".into())),
-            )
-            .expect_err(body);
-            assert_eq!(e.kind, kind, "{body}");
+        let _host = host()
+            .on("POST", &method_url(&conn(), "sendMessage"), |req| {
+                let case = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .and_then(|b| b["text"].as_str()?.parse::<usize>().ok())
+                    .and_then(|i| SEND_ERRORS.get(i))
+                    .expect("a case number as the text");
+                answer(case.0, case.1)
+            })
+            .install();
+        for (i, (_, body, kind)) in SEND_ERRORS.iter().enumerate() {
+            let e = send_message(&conn(), &msg(Content::Text(i.to_string()))).expect_err(body);
+            assert_eq!(e.kind, *kind, "{body}");
+            if e.kind == ErrorKind::RateLimited {
+                assert_eq!(e.retry_after, Some(7));
+            }
         }
-        let t = Fake {
-            answers: RefCell::new([Err(EgressError::Timeout)].into()),
-            seen: RefCell::default(),
-        };
-        let e = send_message(&t, &conn(), &msg(Content::Text("x".into()))).expect_err("timeout");
+        // Telegram out of reach: the host's failure is worth a retry.
+        let e = send_message(
+            &conn_at("https://unreachable.example.test"),
+            &msg(Content::Text("x".into())),
+        )
+        .expect_err("unreachable");
         assert_eq!((e.kind, e.code.as_str()), (ErrorKind::Transient, "egress"));
     }
 
@@ -736,24 +721,44 @@ mod tests {
     #[test]
     fn credentials_match_the_bot() {
         let hook = r#"{"ok":true,"result":{"url":"https://hooks.example.test/hooks/end_1","has_custom_certificate":false,"pending_update_count":0,"max_connections":40,"ip_address":"203.0.113.7"}}"#;
-        let t = fake(&[(200, ME), (200, hook)]);
+        let not_a_bot = r#"{"ok":true,"result":{"id":1,"is_bot":false,"first_name":"Ada","username":"ShopHelperBot"}}"#;
+        let mut h = route(host(), API, "getMe", 200, ME);
+        h = route(h, API, "getWebhookInfo", 200, hook);
+        h = route(h, "https://not-a-bot.test", "getMe", 200, not_a_bot);
+        h = route(
+            h,
+            "https://revoked.test",
+            "getMe",
+            401,
+            r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#,
+        );
+        h = route(
+            h,
+            "https://malformed.test",
+            "getMe",
+            404,
+            r#"{"ok":false,"error_code":404,"description":"Not Found"}"#,
+        );
+        let host = h.install();
+
         let mut c = conn();
         c.channel_address = "shophelperbot".into();
-        let h = check_credentials(&t, &c).expect("healthy");
+        let h = check_credentials(&c).expect("healthy");
         assert_eq!(h.detail, "@ShopHelperBot (bot 7000000001)");
         assert!(h.warnings.is_empty(), "{:?}", h.warnings);
         assert_eq!((h.expires_at, h.scopes.len()), (None, 0));
-        assert!(t.request(0).url.ends_with("/bot{{bot_token}}/getMe"));
+        let sent = host.requests();
+        assert!(sent[0].request.url.ends_with("/bot{{bot_token}}/getMe"));
         assert!(
-            t.request(1)
+            sent[1]
+                .request
                 .url
                 .ends_with("/bot{{bot_token}}/getWebhookInfo")
         );
 
-        // Someone else's bot.
-        let t = fake(&[(200, ME)]);
+        // Someone else's bot: getMe alone settles it.
         c.channel_address = "OtherShopBot".into();
-        let e = check_credentials(&t, &c).expect_err("mismatch");
+        let e = check_credentials(&c).expect_err("mismatch");
         assert_eq!(
             (e.kind, e.code.as_str(), e.message.as_str()),
             (
@@ -762,36 +767,33 @@ mod tests {
                 "the token belongs to @ShopHelperBot, not @OtherShopBot"
             )
         );
-        assert_eq!(t.seen.borrow().len(), 1);
+        assert_eq!(host.requests().len(), 3);
 
-        let not_a_bot = r#"{"ok":true,"result":{"id":1,"is_bot":false,"first_name":"Ada","username":"ShopHelperBot"}}"#;
-        let e = check_credentials(&fake(&[(200, not_a_bot)]), &conn()).expect_err("not a bot");
+        let e = check_credentials(&conn_at("https://not-a-bot.test")).expect_err("not a bot");
         assert_eq!(e.code, "bot_mismatch");
-
-        let e = check_credentials(
-            &fake(&[(
-                401,
-                r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#,
-            )]),
-            &conn(),
-        )
-        .expect_err("revoked");
+        let e = check_credentials(&conn_at("https://revoked.test")).expect_err("revoked");
         assert_eq!(e.kind, ErrorKind::AuthExpired);
-        let e = check_credentials(
-            &fake(&[(
-                404,
-                r#"{"ok":false,"error_code":404,"description":"Not Found"}"#,
-            )]),
-            &conn(),
-        )
-        .expect_err("malformed");
+        let e = check_credentials(&conn_at("https://malformed.test")).expect_err("malformed");
         assert_eq!(e.kind, ErrorKind::AuthExpired);
     }
 
     #[test]
     fn webhook_state_warns() {
-        let hook = r#"{"ok":true,"result":{"url":"https://elsewhere.example/tg","has_custom_certificate":false,"pending_update_count":250,"last_error_date":1441645000,"last_error_message":"Wrong response from the webhook: 502 Bad Gateway","max_connections":40}}"#;
-        let h = check_credentials(&fake(&[(200, ME), (200, hook)]), &conn()).expect("healthy");
+        let elsewhere = r#"{"ok":true,"result":{"url":"https://elsewhere.example/tg","has_custom_certificate":false,"pending_update_count":250,"last_error_date":1441645000,"last_error_message":"Wrong response from the webhook: 502 Bad Gateway","max_connections":40}}"#;
+        let none = r#"{"ok":true,"result":{"url":"","has_custom_certificate":false,"pending_update_count":0}}"#;
+        let failing = r#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#;
+        let mut h = host();
+        for (base, status, hook) in [
+            (API, 200, elsewhere),
+            ("https://no-webhook.test", 200, none),
+            ("https://webhook-info-fails.test", 500, failing),
+        ] {
+            h = route(h, base, "getMe", 200, ME);
+            h = route(h, base, "getWebhookInfo", status, hook);
+        }
+        let _host = h.install();
+
+        let h = check_credentials(&conn()).expect("healthy");
         assert_eq!(
             h.warnings,
             [
@@ -801,33 +803,23 @@ mod tests {
             ]
         );
         // No webhook yet (before connect): nothing to warn about.
-        let none = r#"{"ok":true,"result":{"url":"","has_custom_certificate":false,"pending_update_count":0}}"#;
-        let h = check_credentials(&fake(&[(200, ME), (200, none)]), &conn()).expect("healthy");
+        let h = check_credentials(&conn_at("https://no-webhook.test")).expect("healthy");
         assert!(h.warnings.is_empty());
         // getWebhookInfo failing only warns.
-        let h = check_credentials(
-            &fake(&[
-                (200, ME),
-                (
-                    500,
-                    r#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#,
-                ),
-            ]),
-            &conn(),
-        )
-        .expect("healthy");
+        let h = check_credentials(&conn_at("https://webhook-info-fails.test")).expect("healthy");
         assert_eq!(h.warnings.len(), 1);
         assert!(h.warnings[0].contains("Internal Server Error"));
     }
 
     #[test]
     fn connect_sets_the_webhook_in_the_query_string() {
-        let t = fake(&[(
-            200,
-            r#"{"ok":true,"result":true,"description":"Webhook was set"}"#,
-        )]);
-        connect(&t, &conn()).expect("connected");
-        let req = t.request(0);
+        let set = r#"{"ok":true,"result":true,"description":"Webhook was set"}"#;
+        let bad = r#"{"ok":false,"error_code":400,"description":"Bad Request: bad webhook: An HTTPS URL must be provided for webhook"}"#;
+        let h = route(host(), API, "setWebhook", 200, set);
+        let host = route(h, "https://refuses.test", "setWebhook", 400, bad).install();
+        connect(&conn()).expect("connected");
+        let sent = host.requests();
+        let req = &sent[0].request;
         assert_eq!(req.method, "POST");
         assert!(req.body.is_empty());
         assert_eq!(
@@ -838,41 +830,42 @@ mod tests {
              &allowed_updates=%5B%22message%22%2C%22edited_message%22%2C%22callback_query%22%5D\
              &max_connections=40"
         );
-        assert_eq!(t.credentials(0), ["bot_token", "webhook_secret"]);
+        assert_eq!(credentials(&sent[0]), ["bot_token", "webhook_secret"]);
+        assert!(!format!("{sent:?}").contains(GENERATED_SECRET));
 
         let mut c = conn();
         c.callback_url = None;
-        let e = connect(&t, &c).expect_err("no callback");
+        let e = connect(&c).expect_err("no callback");
         assert_eq!(e.kind, ErrorKind::InvalidRequest);
-        assert_eq!(t.seen.borrow().len(), 1);
+        assert_eq!(host.requests().len(), 1);
 
-        let bad = r#"{"ok":false,"error_code":400,"description":"Bad Request: bad webhook: An HTTPS URL must be provided for webhook"}"#;
-        let e = connect(&fake(&[(400, bad)]), &conn()).expect_err("refused");
+        let e = connect(&conn_at("https://refuses.test")).expect_err("refused");
         assert_eq!(e.kind, ErrorKind::InvalidRequest);
     }
 
     #[test]
     fn disconnect_deletes_the_webhook() {
-        let t = fake(&[(
-            200,
-            r#"{"ok":true,"result":true,"description":"Webhook was deleted"}"#,
-        )]);
-        disconnect(&t, &conn()).expect("disconnected");
-        let req = t.request(0);
+        let deleted = r#"{"ok":true,"result":true,"description":"Webhook was deleted"}"#;
+        let host = route(host(), API, "deleteWebhook", 200, deleted).install();
+        disconnect(&conn()).expect("disconnected");
+        let sent = host.requests();
         assert_eq!(
-            req.url,
+            sent[0].request.url,
             "https://api.telegram.org/bot{{bot_token}}/deleteWebhook"
         );
-        assert_eq!(t.body(0), json!({}));
-        assert_eq!(t.credentials(0), ["bot_token"]);
+        assert_eq!(body(&sent[0]), json!({}));
+        assert_eq!(credentials(&sent[0]), ["bot_token"]);
     }
 
     #[test]
     fn media_is_fetched_by_the_host() {
-        let t = fake(&[(
-            200,
-            r#"{"ok":true,"result":{"file_id":"AwACAgQ-voice","file_unique_id":"AgADvoice","file_size":10934,"file_path":"voice/file_12.oga"}}"#,
-        )]);
+        let file = r#"{"ok":true,"result":{"file_id":"AwACAgQ-voice","file_unique_id":"AgADvoice","file_size":10934,"file_path":"voice/file_12.oga"}}"#;
+        let big = r#"{"ok":false,"error_code":400,"description":"Bad Request: file is too big"}"#;
+        let no_path = r#"{"ok":true,"result":{"file_id":"x","file_unique_id":"y"}}"#;
+        let mut h = route(host(), API, "getFile", 200, file);
+        h = route(h, "https://too-big.test", "getFile", 400, big);
+        h = route(h, "https://no-path.test", "getFile", 200, no_path);
+        let host = h.install();
         let m = MediaRef {
             provider_media_id: Some("AwACAgQ-voice".into()),
             url: None,
@@ -881,9 +874,10 @@ mod tests {
             caption: None,
             filename: None,
         };
-        let source = fetch_media(&t, &conn(), &m).expect("source");
-        assert_eq!(t.body(0), json!({"file_id": "AwACAgQ-voice"}));
-        assert!(t.request(0).url.ends_with("/bot{{bot_token}}/getFile"));
+        let source = fetch_media(&conn(), &m).expect("source");
+        let sent = host.requests();
+        assert_eq!(body(&sent[0]), json!({"file_id": "AwACAgQ-voice"}));
+        assert!(sent[0].request.url.ends_with("/bot{{bot_token}}/getFile"));
         match source {
             MediaSource::Fetch(f) => {
                 assert_eq!(f.request.method, "GET");
@@ -904,22 +898,48 @@ mod tests {
             ..m.clone()
         };
         assert_eq!(
-            fetch_media(&t, &conn(), &none).expect_err("no id").kind,
+            fetch_media(&conn(), &none).expect_err("no id").kind,
             ErrorKind::InvalidRequest
         );
-        let big = r#"{"ok":false,"error_code":400,"description":"Bad Request: file is too big"}"#;
+        assert_eq!(host.requests().len(), 1);
         assert_eq!(
-            fetch_media(&fake(&[(400, big)]), &conn(), &m)
+            fetch_media(&conn_at("https://too-big.test"), &m)
                 .expect_err("too big")
                 .kind,
             ErrorKind::InvalidRequest
         );
-        let no_path = r#"{"ok":true,"result":{"file_id":"x","file_unique_id":"y"}}"#;
         assert_eq!(
-            fetch_media(&fake(&[(200, no_path)]), &conn(), &m)
+            fetch_media(&conn_at("https://no-path.test"), &m)
                 .expect_err("no path")
                 .code,
             "no_file_path"
+        );
+    }
+
+    /// The query values of `setWebhook` rely on the SDK's encoding: only RFC 3986's unreserved
+    /// characters pass, every other byte of the UTF-8 text becomes `%XX`.
+    #[test]
+    fn unreserved_pass_the_rest_is_encoded() {
+        assert_eq!(encode("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(
+            encode("https://hooks.example.test/hooks/end_1?a=b&c=d"),
+            "https%3A%2F%2Fhooks.example.test%2Fhooks%2Fend_1%3Fa%3Db%26c%3Dd"
+        );
+        assert_eq!(
+            encode(r#"["message","edited_message","callback_query"]"#),
+            "%5B%22message%22%2C%22edited_message%22%2C%22callback_query%22%5D"
+        );
+        assert_eq!(encode("a b+{}"), "a%20b%2B%7B%7D");
+        assert_eq!(encode("é€"), "%C3%A9%E2%82%AC");
+        assert_eq!(encode(""), "");
+    }
+
+    #[test]
+    fn paths_keep_their_slashes() {
+        assert_eq!(encode_path("photos/file_0.jpg"), "photos/file_0.jpg");
+        assert_eq!(
+            encode_path("documents/my file #1.pdf"),
+            "documents/my%20file%20%231.pdf"
         );
     }
 }

@@ -4,22 +4,15 @@
 //! `{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}`,
 //! with `"parameters":{"retry_after":N}` when flood control asks the bot to wait
 //! (<https://core.telegram.org/bots/api#making-requests>). The HTTP status equals `error_code`.
+//!
+//! A request the host could not deliver never reaches Telegram: `Request::send` classifies it
+//! with [`switchyard_sdk::errors::from_egress`] (a timeout or a failed connection is transient,
+//! a refusal by the host permanent; code `egress`).
 
 use serde::Deserialize;
 use serde_json::Value;
-
-use crate::bindings::switchyard::plugin::egress::EgressError;
-use crate::bindings::switchyard::plugin::types::{ErrorKind, ProviderError};
-
-/// A provider error made here rather than by Telegram.
-pub fn local(kind: ErrorKind, code: &str, message: impl Into<String>) -> ProviderError {
-    ProviderError {
-        kind,
-        code: code.into(),
-        message: message.into(),
-        retry_after: None,
-    }
-}
+use switchyard_sdk::errors::provider_error;
+use switchyard_sdk::types::{ErrorKind, ProviderError};
 
 /// Telegram's `ResponseParameters`.
 #[derive(Deserialize, Default)]
@@ -74,12 +67,9 @@ fn failure(status: u16, answer: Option<Answer>) -> ProviderError {
     } else {
         description
     };
-    ProviderError {
-        kind: kind_of(code, &message),
-        code: code.to_string(),
-        retry_after: retry_after.map(|s| u32::try_from(s.max(0)).unwrap_or(u32::MAX)),
-        message,
-    }
+    let mut e = provider_error(kind_of(code, &message), code.to_string(), message);
+    e.retry_after = retry_after.map(|s| u32::try_from(s.max(0)).unwrap_or(u32::MAX));
+    e
 }
 
 /// The `result` of a successful answer, or the error the answer means. A 2xx answer that is
@@ -91,40 +81,12 @@ pub fn result_of(status: u16, body: &[u8]) -> Result<Value, ProviderError> {
         Some(a) if a.ok && success => Ok(a.result),
         Some(a) if !a.ok && (a.error_code.is_some() || !success) => Err(failure(status, Some(a))),
         _ if !success => Err(failure(status, None)),
-        _ => Err(local(
+        _ => Err(provider_error(
             ErrorKind::Transient,
             "bad_response",
             format!("Telegram answered HTTP {status} without an ok:true JSON body"),
         )),
     }
-}
-
-/// The error an egress failure means: a failed or slow connection is worth retrying, a
-/// request the host refuses is not.
-pub fn from_egress(e: EgressError) -> ProviderError {
-    let (kind, message) = match e {
-        EgressError::Timeout => (
-            ErrorKind::Transient,
-            "Telegram did not answer in time".into(),
-        ),
-        EgressError::ConnectionFailed(m) => (
-            ErrorKind::Transient,
-            format!("connecting to Telegram failed: {m}"),
-        ),
-        EgressError::HostNotAllowed(m) => (ErrorKind::Permanent, format!("host not allowed: {m}")),
-        EgressError::CredentialNotAllowed(m) => {
-            (ErrorKind::Permanent, format!("credential not allowed: {m}"))
-        }
-        EgressError::CredentialMissing(m) => {
-            (ErrorKind::Permanent, format!("credential missing: {m}"))
-        }
-        EgressError::InvalidUrl(m) => (ErrorKind::Permanent, format!("invalid URL: {m}")),
-        EgressError::ResponseTooLarge => (
-            ErrorKind::Permanent,
-            "Telegram's answer was larger than the host allows".into(),
-        ),
-    };
-    local(kind, "egress", message)
 }
 
 #[cfg(test)]
@@ -256,8 +218,12 @@ mod tests {
         assert_eq!((e.kind, e.retry_after), (ErrorKind::RateLimited, None));
     }
 
+    /// What the SDK makes of the host's refusals is what this connector reports for them.
     #[test]
     fn egress_failures() {
+        use switchyard_sdk::errors::from_egress;
+        use switchyard_sdk::types::EgressError;
+
         for (e, kind) in [
             (EgressError::Timeout, ErrorKind::Transient),
             (
@@ -280,6 +246,7 @@ mod tests {
                 EgressError::InvalidUrl("not https".into()),
                 ErrorKind::Permanent,
             ),
+            (EgressError::ResponseTooLarge, ErrorKind::Permanent),
         ] {
             let p = from_egress(e);
             assert_eq!((p.kind, p.code.as_str()), (kind, "egress"));

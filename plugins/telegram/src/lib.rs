@@ -2,14 +2,16 @@
 //! endpoint; the channel address is the bot's username.
 //!
 //! - `verify`: the `X-Telegram-Bot-Api-Secret-Token` header, compared in the host with the
-//!   `webhook_secret` it generated ([`verify`]);
+//!   `webhook_secret` it generated; an authentic button press is answered with
+//!   `answerCallbackQuery` in the webhook's response ([`verify`]);
 //! - `parse`: one `Update` per request: private messages, their edits and inline-button presses
 //!   ([`update`]);
 //! - `send`, `check-credentials`, `connect`, `disconnect`, `fetch-media`: Bot API calls through
 //!   host egress, which puts the bot token in the URL ([`api`]); Telegram's errors are mapped to
 //!   the host's kinds in one place ([`errors`]).
 //!
-//! This file is glue: the logic lives in plain modules that are unit-tested natively.
+//! This file is glue: the logic lives in plain modules that call the host through
+//! `switchyard_sdk` and are unit-tested natively against its `FakeHost`.
 
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -24,70 +26,34 @@
 
 pub mod api;
 pub mod errors;
-pub mod percent;
 pub mod update;
 pub mod verify;
 
-#[allow(missing_docs)]
-mod bindings {
-    wit_bindgen::generate!({ path: "../../wit/since_v0.2.0", world: "connector" });
-    // Exported only in the component: the export names are not valid native symbols.
-    #[cfg(target_arch = "wasm32")]
-    use super::Telegram;
-    #[cfg(target_arch = "wasm32")]
-    export!(Telegram);
-}
-
-use bindings::exports::switchyard::plugin::channel::Guest;
-use bindings::switchyard::plugin::egress::{self, Credential, EgressError};
-use bindings::switchyard::plugin::log::{self, Level};
-use bindings::switchyard::plugin::secrets::{self, SecretError};
-use bindings::switchyard::plugin::types::*;
+use switchyard_sdk::host::log;
+use switchyard_sdk::types::*;
 
 /// The connector; exported as the component's `channel` interface.
 pub struct Telegram;
 
-/// The host's `secrets` interface.
-struct HostSecrets;
-
-impl verify::SecretCheck for HostSecrets {
-    fn equals(&self, name: &str, candidate: &str) -> Result<bool, SecretError> {
-        secrets::equals(name, candidate)
-    }
-}
-
-/// The host's `egress` interface.
-struct HostEgress;
-
-impl api::Transport for HostEgress {
-    fn send(
-        &self,
-        req: &HttpRequest,
-        credentials: &[Credential],
-    ) -> Result<HttpResponse, EgressError> {
-        egress::send(req, credentials)
-    }
-}
-
 /// Log a failed Bot API call with Telegram's code and the kind it maps to.
 fn logged<T>(call: &str, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
     if let Err(e) = &result {
-        log::write(
+        log(
             Level::Warn,
             "telegram call failed",
             &[
-                ("call".into(), call.into()),
-                ("code".into(), e.code.clone()),
-                ("kind".into(), format!("{:?}", e.kind)),
+                ("call", call),
+                ("code", &e.code),
+                ("kind", &format!("{:?}", e.kind)),
             ],
         );
     }
     result
 }
 
-impl Guest for Telegram {
+impl switchyard_sdk::Connector for Telegram {
     fn verify(req: HttpRequest) -> Verdict {
-        verify::verify(&req, &HostSecrets)
+        verify::verify(&req)
     }
 
     fn parse(
@@ -101,44 +67,122 @@ impl Guest for Telegram {
     }
 
     fn send(connection: ConnectionInfo, msg: OutboundMessage) -> Result<String, ProviderError> {
-        logged("send", api::send_message(&HostEgress, &connection, &msg))
+        logged("send", api::send_message(&connection, &msg))
     }
 
     fn check_credentials(connection: ConnectionInfo) -> Result<CredentialHealth, ProviderError> {
-        logged(
-            "check-credentials",
-            api::check_credentials(&HostEgress, &connection),
-        )
+        logged("check-credentials", api::check_credentials(&connection))
     }
 
     fn connect(connection: ConnectionInfo) -> Result<(), ProviderError> {
-        let result = logged("connect", api::connect(&HostEgress, &connection));
+        let result = logged("connect", api::connect(&connection));
         if result.is_ok() {
-            log::write(
+            log(
                 Level::Info,
                 "telegram webhook set",
-                &[("connection".into(), connection.connection_id.clone())],
+                &[("connection", &connection.connection_id)],
             );
         }
         result
     }
 
     fn disconnect(connection: ConnectionInfo) -> Result<(), ProviderError> {
-        logged("disconnect", api::disconnect(&HostEgress, &connection))
+        logged("disconnect", api::disconnect(&connection))
     }
 
     fn fetch_media(
         connection: ConnectionInfo,
         media: MediaRef,
     ) -> Result<MediaSource, ProviderError> {
-        logged(
-            "fetch-media",
-            api::fetch_media(&HostEgress, &connection, &media),
-        )
+        logged("fetch-media", api::fetch_media(&connection, &media))
     }
 
     /// Telegram has no templates.
     fn list_templates(_connection: ConnectionInfo) -> Result<Vec<TemplateInfo>, ProviderError> {
         Ok(Vec::new())
+    }
+}
+
+switchyard_sdk::export_connector!(Telegram);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Connector;
+    use switchyard_sdk::testing::FakeHost;
+
+    fn conn() -> ConnectionInfo {
+        ConnectionInfo {
+            connection_id: "con_1".into(),
+            channel_address: "ShopHelperBot".into(),
+            account_id: None,
+            api_base_url: "https://api.telegram.org".into(),
+            settings: Vec::new(),
+            callback_url: Some("https://hooks.example.test/hooks/end_1".into()),
+        }
+    }
+
+    #[test]
+    fn calls_are_logged_with_telegrams_code_and_never_the_token() {
+        let blocked = r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#;
+        let host = FakeHost::new()
+            .secret(api::BOT_TOKEN, "123456:ABC-DEF")
+            .secret(verify::WEBHOOK_SECRET, "whsec")
+            .on(
+                "POST",
+                "https://api.telegram.org/bot{{bot_token}}/sendMessage",
+                move |_| HttpResponse {
+                    status: 403,
+                    headers: Vec::new(),
+                    body: blocked.as_bytes().to_vec(),
+                },
+            )
+            .on_json(
+                "POST",
+                "https://api.telegram.org/bot{{bot_token}}/setWebhook",
+                200,
+                serde_json::json!({"ok": true, "result": true}),
+            )
+            .install();
+        let msg = OutboundMessage {
+            to: Party {
+                phone: None,
+                user_id: Some("1111111".into()),
+                name: None,
+            },
+            content: Content::Text("hi".into()),
+            reply_to: None,
+            idempotency_key: "k1".into(),
+        };
+        let e = Telegram::send(conn(), msg).expect_err("blocked");
+        assert_eq!(e.kind, ErrorKind::InvalidRecipient);
+        Telegram::connect(conn()).expect("connected");
+        let logs = host.logs();
+        let fields = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(logs.len(), 2, "{logs:?}");
+        assert_eq!(
+            (logs[0].level, logs[0].message.as_str()),
+            (Level::Warn, "telegram call failed")
+        );
+        assert_eq!(
+            logs[0].fields,
+            fields(&[
+                ("call", "send"),
+                ("code", "403"),
+                // wit-bindgen's Debug names the enum too.
+                ("kind", "ErrorKind::InvalidRecipient")
+            ])
+        );
+        assert_eq!(
+            (logs[1].level, logs[1].message.as_str()),
+            (Level::Info, "telegram webhook set")
+        );
+        assert_eq!(logs[1].fields, fields(&[("connection", "con_1")]));
+        assert!(!format!("{logs:?}").contains("123456:ABC-DEF"));
     }
 }

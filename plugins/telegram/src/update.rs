@@ -12,7 +12,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::bindings::switchyard::plugin::types::{
+use switchyard_sdk::types::{
     Choice, HttpRequest, InboundEvent, InboundMessage, InteractiveReply, Location, MediaRef,
     MessageKind, Party,
 };

@@ -1,14 +1,16 @@
 //! Twilio REST calls (send, account check, media download) over a [`Transport`], so they run
 //! against the host's egress in the component and a fake in tests. The host adds HTTP Basic
-//! auth with the connection's Account SID and auth token; the plugin never sees the token.
+//! auth with the connection's Account SID (named here) and auth token; the plugin never sees
+//! the token.
 
 use serde::Deserialize;
 
 use crate::bindings::switchyard::plugin::egress::{Credential, EgressError};
 use crate::bindings::switchyard::plugin::types::{
-    ConnectionInfo, Content, CredentialHealth, ErrorKind, HttpRequest, HttpResponse, MediaContent,
-    MediaRef, OutboundMessage, Party, ProviderError,
+    BasicCredential, ConnectionInfo, Content, CredentialHealth, ErrorKind, HttpRequest,
+    HttpResponse, MediaContent, MediaRef, MediaSource, OutboundMessage, Party, ProviderError,
 };
+use crate::verify::AUTH_TOKEN;
 use crate::{errors, form};
 
 /// Twilio's shared WhatsApp sandbox sender.
@@ -19,8 +21,20 @@ pub const MAX_MEDIA_BYTES: usize = 16 * 1024 * 1024;
 
 /// The host's egress, as a trait so the calls can be tested natively.
 pub trait Transport {
-    /// Send one request with the given credential added by the host.
-    fn send(&self, req: &HttpRequest, credential: Credential) -> Result<HttpResponse, EgressError>;
+    /// Send one request with the given credentials added by the host.
+    fn send(
+        &self,
+        req: &HttpRequest,
+        credentials: &[Credential],
+    ) -> Result<HttpResponse, EgressError>;
+}
+
+/// `Authorization: Basic base64(<account sid>:<auth_token>)`.
+pub fn basic(sid: &str) -> Vec<Credential> {
+    vec![Credential::Basic(BasicCredential {
+        user: sid.to_string(),
+        secret: AUTH_TOKEN.into(),
+    })]
 }
 
 fn local_error(kind: ErrorKind, code: &str, message: impl Into<String>) -> ProviderError {
@@ -28,6 +42,7 @@ fn local_error(kind: ErrorKind, code: &str, message: impl Into<String>) -> Provi
         kind,
         code: code.into(),
         message: message.into(),
+        retry_after: None,
     }
 }
 
@@ -83,9 +98,10 @@ fn account_url(connection: &ConnectionInfo, sid: &str, suffix: &str) -> String {
     )
 }
 
-/// One call with Basic auth; a non-2xx answer becomes a provider error.
+/// One call with Basic auth as account `sid`; a non-2xx answer becomes a provider error.
 fn call(
     t: &impl Transport,
+    sid: &str,
     method: &str,
     url: String,
     form_body: Option<String>,
@@ -103,13 +119,11 @@ fn call(
         headers,
         body: form_body.map(String::into_bytes).unwrap_or_default(),
     };
-    let resp = t
-        .send(&req, Credential::BasicAccountAuthToken)
-        .map_err(errors::from_egress)?;
+    let resp = t.send(&req, &basic(sid)).map_err(errors::from_egress)?;
     if (200..300).contains(&resp.status) {
         Ok(resp)
     } else {
-        Err(errors::from_response(resp.status, &resp.body))
+        Err(errors::from_http(&resp))
     }
 }
 
@@ -204,6 +218,7 @@ pub fn send_message(
     let fields = send_fields(connection, msg)?;
     let resp = call(
         t,
+        sid,
         "POST",
         account_url(connection, sid, "/Messages.json"),
         Some(form::body(&fields)),
@@ -227,7 +242,7 @@ pub fn send_message(
 }
 
 /// Check the account's credentials and state (`GET /Accounts/{sid}.json`, which sends
-/// nothing); the sandbox sender gets a note about the `join <keyword>` opt-in.
+/// nothing); the sandbox sender gets a warning about the `join <keyword>` opt-in.
 pub fn check_credentials(
     t: &impl Transport,
     connection: &ConnectionInfo,
@@ -239,7 +254,7 @@ pub fn check_credentials(
         status: Option<String>,
         friendly_name: Option<String>,
     }
-    let resp = call(t, "GET", account_url(connection, sid, ".json"), None)?;
+    let resp = call(t, sid, "GET", account_url(connection, sid, ".json"), None)?;
     let account: Account = serde_json::from_slice(&resp.body).map_err(|e| {
         local_error(
             ErrorKind::Transient,
@@ -263,28 +278,30 @@ pub fn check_credentials(
         ));
     }
     let name = account.friendly_name.unwrap_or_else(|| sid.to_string());
-    let detail = if from == SANDBOX_SENDER {
-        format!(
-            "warning: sandbox: {from} is Twilio's WhatsApp sandbox sender; each tester must first send \
+    let warnings = if from == SANDBOX_SENDER {
+        vec![format!(
+            "{from} is Twilio's WhatsApp sandbox sender: each tester must first send \
              \"join <keyword>\" (the keyword is in the Console's WhatsApp sandbox settings) to \
-             it, and the opt-in lapses after 72 hours. Account {name} is active."
-        )
+             it, and the opt-in lapses after 72 hours."
+        )]
     } else {
-        format!("{from} on Twilio account {name} (active)")
+        Vec::new()
     };
     Ok(CredentialHealth {
         expires_at: None,
         scopes: Vec::new(),
-        detail,
+        warnings,
+        detail: format!("{from} on Twilio account {name} (active)"),
     })
 }
 
-/// Download inbound media from its `MediaUrl` with the account's Basic auth (media protection).
+/// Download inbound media from its `MediaUrl` with the account's Basic auth (media protection);
+/// the connector downloads it itself and hands the host the bytes.
 pub fn fetch_media(
     t: &impl Transport,
-    _connection: &ConnectionInfo,
+    connection: &ConnectionInfo,
     media: &MediaRef,
-) -> Result<MediaContent, ProviderError> {
+) -> Result<MediaSource, ProviderError> {
     let url = media
         .url
         .as_deref()
@@ -302,11 +319,10 @@ pub fn fetch_media(
         headers: Vec::new(),
         body: Vec::new(),
     };
-    let resp = t
-        .send(&req, Credential::BasicAccountAuthToken)
-        .map_err(errors::from_egress)?;
+    let sid = account_sid(connection)?;
+    let resp = t.send(&req, &basic(sid)).map_err(errors::from_egress)?;
     if !(200..300).contains(&resp.status) {
-        return Err(errors::from_response(resp.status, &resp.body));
+        return Err(errors::from_http(&resp));
     }
     if resp.body.len() > MAX_MEDIA_BYTES {
         return Err(local_error(
@@ -325,10 +341,10 @@ pub fn fetch_media(
         .map(|(_, v)| v.clone())
         .or_else(|| media.mime_type.clone())
         .unwrap_or_else(|| "application/octet-stream".into());
-    Ok(MediaContent {
+    Ok(MediaSource::Content(MediaContent {
         mime_type: mime,
         body: resp.body,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -343,7 +359,7 @@ mod tests {
         status: u16,
         body: Vec<u8>,
         headers: Vec<(String, String)>,
-        seen: RefCell<Vec<(HttpRequest, Credential)>>,
+        seen: RefCell<Vec<(HttpRequest, Vec<Credential>)>>,
     }
 
     fn fake(status: u16, body: &str) -> Fake {
@@ -359,15 +375,22 @@ mod tests {
         fn send(
             &self,
             req: &HttpRequest,
-            credential: Credential,
+            credentials: &[Credential],
         ) -> Result<HttpResponse, EgressError> {
-            self.seen.borrow_mut().push((req.clone(), credential));
+            self.seen
+                .borrow_mut()
+                .push((req.clone(), credentials.to_vec()));
             Ok(HttpResponse {
                 status: self.status,
                 headers: self.headers.clone(),
                 body: self.body.clone(),
             })
         }
+    }
+
+    /// Exactly Basic auth as the account, with the auth token.
+    fn is_basic(credentials: &[Credential]) -> bool {
+        matches!(credentials, [Credential::Basic(b)] if b.user == SID && b.secret == "auth_token")
     }
 
     fn conn(from: &str) -> ConnectionInfo {
@@ -413,7 +436,7 @@ mod tests {
         assert_eq!(id, "SM0123");
         let seen = t.seen.borrow();
         let (req, cred) = &seen[0];
-        assert!(matches!(cred, Credential::BasicAccountAuthToken));
+        assert!(is_basic(cred), "{cred:?}");
         assert_eq!(req.method, "POST");
         assert_eq!(
             req.url,
@@ -537,7 +560,19 @@ mod tests {
             let e =
                 send_message(&fake(status, body), &c, &msg(Content::Text("x".into()))).unwrap_err();
             assert_eq!(e.kind, kind, "{body}");
+            assert_eq!(e.retry_after, None, "{body}");
         }
+        // Twilio's 429 says how long to wait.
+        let mut t = fake(
+            429,
+            r#"{"code":20429,"message":"Too Many Requests","status":429}"#,
+        );
+        t.headers = vec![("retry-after".into(), "17".into())];
+        let e = send_message(&t, &c, &msg(Content::Text("x".into()))).unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.retry_after),
+            (ErrorKind::RateLimited, "20429", Some(17))
+        );
         let e = send_message(&fake(201, "{}"), &c, &msg(Content::Text("x".into()))).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Permanent);
         let mut bad = conn("whatsapp:+14155550100");
@@ -561,7 +596,12 @@ mod tests {
             ),
         );
         let h = check_credentials(&t, &conn("whatsapp:+14155550100")).expect("ok");
-        assert!(h.detail.contains("active"), "{}", h.detail);
+        assert_eq!(
+            h.detail,
+            "whatsapp:+14155550100 on Twilio account Shop (active)"
+        );
+        assert!(h.warnings.is_empty(), "{:?}", h.warnings);
+        assert!(is_basic(&t.seen.borrow()[0].1));
         let req = t.seen.borrow()[0].0.clone();
         assert_eq!(
             (req.method.as_str(), req.url.as_str()),
@@ -570,8 +610,21 @@ mod tests {
                 format!("https://api.twilio.com/2010-04-01/Accounts/{SID}.json").as_str()
             )
         );
+        // The sandbox sender: one warning sentence (no `warning:` prefix), a plain detail.
         let h = check_credentials(&t, &conn(SANDBOX_SENDER)).expect("ok");
-        assert!(h.detail.contains("join <keyword>"), "{}", h.detail);
+        assert_eq!(
+            h.warnings,
+            [
+                "whatsapp:+14155238886 is Twilio's WhatsApp sandbox sender: each tester must first \
+              send \"join <keyword>\" (the keyword is in the Console's WhatsApp sandbox settings) \
+              to it, and the opt-in lapses after 72 hours."
+            ]
+        );
+        assert_eq!(
+            h.detail,
+            "whatsapp:+14155238886 on Twilio account Shop (active)"
+        );
+        assert!(!h.detail.contains("warning"));
 
         for status in ["suspended", "closed"] {
             let t = fake(200, &format!(r#"{{"status":"{status}"}}"#));
@@ -609,15 +662,30 @@ mod tests {
             caption: None,
             filename: None,
         };
-        let got = fetch_media(&t, &conn(SANDBOX_SENDER), &m).expect("media");
+        // Downloaded here: the host gets the bytes, not a request to make.
+        let got = match fetch_media(&t, &conn(SANDBOX_SENDER), &m).expect("media") {
+            MediaSource::Content(c) => c,
+            MediaSource::Fetch(_) => panic!("Twilio media is downloaded by the connector"),
+        };
         assert_eq!(
             (got.mime_type.as_str(), got.body.as_slice()),
             ("image/jpeg", b"JPEGDATA".as_slice())
         );
-        assert!(matches!(
-            t.seen.borrow()[0].1,
-            Credential::BasicAccountAuthToken
-        ));
+        assert!(is_basic(&t.seen.borrow()[0].1));
+        let mut limited = fake(429, "");
+        limited.headers = vec![("retry-after".into(), "3".into())];
+        let e = fetch_media(&limited, &conn(SANDBOX_SENDER), &m).unwrap_err();
+        assert_eq!((e.kind, e.retry_after), (ErrorKind::RateLimited, Some(3)));
+        // The Basic user is the connection's Account SID: without a valid one nothing is sent.
+        let mut no_sid = conn(SANDBOX_SENDER);
+        no_sid.account_id = None;
+        no_sid.settings.clear();
+        let quiet = fake(200, "");
+        assert_eq!(
+            fetch_media(&quiet, &no_sid, &m).unwrap_err().code,
+            "invalid-account-sid"
+        );
+        assert!(quiet.seen.borrow().is_empty());
         let big = Fake {
             body: vec![0; MAX_MEDIA_BYTES + 1],
             ..fake(200, "")

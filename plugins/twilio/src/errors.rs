@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::bindings::switchyard::plugin::egress::EgressError;
-use crate::bindings::switchyard::plugin::types::{ErrorKind, ProviderError};
+use crate::bindings::switchyard::plugin::types::{ErrorKind, HttpResponse, ProviderError};
 
 /// The kind of a Twilio error code.
 pub fn kind_of(code: i64) -> ErrorKind {
@@ -64,6 +64,7 @@ pub fn provider_error(code: &str, message: &str) -> ProviderError {
         kind: number.map_or(ErrorKind::Permanent, kind_of),
         code: code.trim().to_string(),
         message,
+        retry_after: None,
     }
 }
 
@@ -106,8 +107,34 @@ pub fn from_response(status: u16, body: &[u8]) -> ProviderError {
             } else {
                 message
             },
+            retry_after: None,
         },
     }
+}
+
+/// The error a non-2xx answer means, with the wait Twilio asks for: a 429 (or 503) carries
+/// `Retry-After` in seconds.
+pub fn from_http(resp: &HttpResponse) -> ProviderError {
+    let mut err = from_response(resp.status, &resp.body);
+    if matches!(resp.status, 429 | 503) {
+        err.retry_after = retry_after(&resp.headers);
+    }
+    err
+}
+
+/// A `Retry-After` header's delay in seconds, when it is given as a number (the HTTP-date form
+/// is not read); a wait beyond `u32` is capped.
+pub fn retry_after(headers: &[(String, String)]) -> Option<u32> {
+    let value = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: only an overflow fails to parse.
+    Some(value.parse::<u32>().unwrap_or(u32::MAX))
 }
 
 /// The error an egress failure means.
@@ -119,10 +146,17 @@ pub fn from_egress(e: EgressError) -> ProviderError {
             "Twilio did not answer in time".to_string(),
         ),
         EgressError::ConnectionFailed(m) => (ErrorKind::Transient, "egress-connection-failed", m),
-        EgressError::CredentialMissing => (
+        EgressError::CredentialMissing(name) => (
             ErrorKind::AuthExpired,
             "egress-credential-missing",
-            "no Account SID and auth token are configured for this connection".into(),
+            format!("no {name} is configured for this connection"),
+        ),
+        // The auth token may only go to the hosts the manifest lists as `credentials`: the
+        // request is wrong, as an invalid URL is.
+        EgressError::CredentialNotAllowed(host) => (
+            ErrorKind::InvalidRequest,
+            "egress-credential-not-allowed",
+            format!("host {host} may not receive the auth token"),
         ),
         EgressError::HostNotAllowed(h) => (
             ErrorKind::Permanent,
@@ -140,6 +174,7 @@ pub fn from_egress(e: EgressError) -> ProviderError {
         kind,
         code: code.into(),
         message,
+        retry_after: None,
     }
 }
 
@@ -191,5 +226,85 @@ mod tests {
         assert!(e.message.contains("24-hour"));
         assert_eq!(provider_error("x", "").kind, ErrorKind::Permanent);
         assert_eq!(from_egress(EgressError::Timeout).kind, ErrorKind::Transient);
+    }
+
+    #[test]
+    fn egress_failures_are_classified() {
+        let e = from_egress(EgressError::CredentialMissing("auth_token".into()));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::AuthExpired, "egress-credential-missing")
+        );
+        assert!(e.message.contains("auth_token"), "{}", e.message);
+        let e = from_egress(EgressError::CredentialNotAllowed(
+            "mms.twiliocdn.com".into(),
+        ));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::InvalidRequest, "egress-credential-not-allowed")
+        );
+        assert_eq!(
+            from_egress(EgressError::InvalidUrl("ftp://x".into())).kind,
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            from_egress(EgressError::HostNotAllowed("evil.example".into())).kind,
+            ErrorKind::Permanent
+        );
+        assert!(from_egress(EgressError::Timeout).retry_after.is_none());
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_429_carries_twilios_retry_after() {
+        let too_many = r#"{"code":20429,"message":"Too Many Requests","status":429}"#;
+        let e = from_http(&answer(429, &[("retry-after", "30")], too_many));
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.retry_after),
+            (ErrorKind::RateLimited, "20429", Some(30))
+        );
+        // Without a code in the body, and with spaces around the value.
+        let e = from_http(&answer(429, &[("retry-after", " 5 ")], ""));
+        assert_eq!((e.kind, e.retry_after), (ErrorKind::RateLimited, Some(5)));
+        // A 503 may ask for a wait too.
+        let e = from_http(&answer(503, &[("retry-after", "120")], ""));
+        assert_eq!((e.kind, e.retry_after), (ErrorKind::Transient, Some(120)));
+        // Absent, an HTTP date, negative, fractional or empty: no wait.
+        for headers in [
+            &[][..],
+            &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")][..],
+            &[("retry-after", "-1")][..],
+            &[("retry-after", "1.5")][..],
+            &[("retry-after", "")][..],
+            &[("retry-after", "+3")][..],
+        ] {
+            let e = from_http(&answer(429, headers, too_many));
+            assert_eq!(
+                (e.kind, e.retry_after),
+                (ErrorKind::RateLimited, None),
+                "{headers:?}"
+            );
+        }
+        // Beyond u32: capped.
+        let e = from_http(&answer(429, &[("retry-after", "99999999999")], ""));
+        assert_eq!(e.retry_after, Some(u32::MAX));
+        // Other answers name no wait, even with the header.
+        let e = from_http(&answer(
+            400,
+            &[("retry-after", "30")],
+            r#"{"code":21211,"message":"Invalid 'To' Phone Number"}"#,
+        ));
+        assert_eq!((e.kind, e.retry_after), (ErrorKind::InvalidRecipient, None));
+        assert_eq!(from_response(429, too_many.as_bytes()).retry_after, None);
     }
 }

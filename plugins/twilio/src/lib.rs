@@ -5,7 +5,9 @@
 //! - `parse`: incoming messages and status callbacks ([`webhook`]);
 //! - `send`, `check-credentials`, `fetch-media`: REST calls through host egress, which adds
 //!   HTTP Basic auth with the Account SID and auth token ([`api`]); Twilio's error codes are
-//!   mapped to the host's kinds in one place ([`errors`]).
+//!   mapped to the host's kinds in one place ([`errors`]);
+//! - `connect`, `disconnect`: nothing to do (the operator points the sender's webhook at the
+//!   connection's endpoint in Twilio's console).
 //!
 //! This file is glue: the logic lives in plain modules that are unit-tested natively.
 
@@ -28,7 +30,7 @@ pub mod webhook;
 
 #[allow(missing_docs)]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../wit/since_v0.1.0", world: "connector" });
+    wit_bindgen::generate!({ path: "../../wit/since_v0.2.0", world: "connector" });
     #[cfg(target_arch = "wasm32")]
     use super::Twilio;
     #[cfg(target_arch = "wasm32")]
@@ -38,7 +40,7 @@ mod bindings {
 use bindings::exports::switchyard::plugin::channel::Guest;
 use bindings::switchyard::plugin::egress::{self, Credential, EgressError};
 use bindings::switchyard::plugin::log::{self, Level};
-use bindings::switchyard::plugin::secrets::{self, SecretError, SecretName};
+use bindings::switchyard::plugin::secrets::{self, SecretError};
 use bindings::switchyard::plugin::types::*;
 
 /// The connector; exported as the component's `channel` interface.
@@ -50,11 +52,11 @@ struct HostSecrets;
 impl verify::SecretCheck for HostSecrets {
     fn hmac_sha1_equals(
         &self,
-        key: SecretName,
+        name: &str,
         message: &[u8],
         expected: &[u8],
     ) -> Result<bool, SecretError> {
-        secrets::hmac_sha1_equals(key, message, expected)
+        secrets::hmac_sha1_equals(name, message, expected)
     }
 }
 
@@ -62,8 +64,12 @@ impl verify::SecretCheck for HostSecrets {
 struct HostEgress;
 
 impl api::Transport for HostEgress {
-    fn send(&self, req: &HttpRequest, credential: Credential) -> Result<HttpResponse, EgressError> {
-        egress::send(req, credential)
+    fn send(
+        &self,
+        req: &HttpRequest,
+        credentials: &[Credential],
+    ) -> Result<HttpResponse, EgressError> {
+        egress::send(req, credentials)
     }
 }
 
@@ -88,7 +94,12 @@ impl Guest for Twilio {
         verify::verify(&req, &HostSecrets)
     }
 
-    fn parse(req: HttpRequest) -> Result<Vec<InboundEvent>, String> {
+    /// Twilio's webhooks name the business sender (`To`, or `From` on status callbacks), so
+    /// the connection whose endpoint received them is not needed.
+    fn parse(
+        req: HttpRequest,
+        _connection: Option<ConnectionInfo>,
+    ) -> Result<Vec<InboundEvent>, String> {
         webhook::parse(&req)
     }
 
@@ -103,10 +114,23 @@ impl Guest for Twilio {
         )
     }
 
+    /// Nothing to set up: the operator enters the connection's webhook URL on the WhatsApp
+    /// sender in Twilio's console, and each send names its own `StatusCallback`.
+    fn connect(_connection: ConnectionInfo) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Nothing to undo: `connect` set nothing up at Twilio.
+    fn disconnect(_connection: ConnectionInfo) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Downloaded here, not by the host: WhatsApp media is at most 16 MB, which the connector
+    /// checks, and Twilio's error answers are read as for every other call.
     fn fetch_media(
         connection: ConnectionInfo,
         media: MediaRef,
-    ) -> Result<MediaContent, ProviderError> {
+    ) -> Result<MediaSource, ProviderError> {
         logged(
             "fetch-media",
             api::fetch_media(&HostEgress, &connection, &media),

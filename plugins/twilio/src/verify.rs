@@ -11,7 +11,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::bindings::switchyard::plugin::secrets::{SecretError, SecretName};
+use crate::bindings::switchyard::plugin::secrets::SecretError;
 use crate::bindings::switchyard::plugin::types::{HttpRequest, HttpResponse, Rejection, Verdict};
 use crate::form;
 
@@ -21,12 +21,16 @@ pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 /// The empty TwiML document: Twilio sends nothing of its own in answer.
 pub const EMPTY_TWIML: &str = "<Response/>";
 
+/// The connection secret Twilio signs webhooks with and API calls authenticate with (HTTP
+/// Basic, as the Account SID), as the manifest declares it.
+pub const AUTH_TOKEN: &str = "auth_token";
+
 /// The host's secret checks, as a trait so the logic can be tested natively.
 pub trait SecretCheck {
     /// True when HMAC-SHA1(secret, message) equals `expected` (constant time, in the host).
     fn hmac_sha1_equals(
         &self,
-        key: SecretName,
+        name: &str,
         message: &[u8],
         expected: &[u8],
     ) -> Result<bool, SecretError>;
@@ -79,7 +83,7 @@ pub fn verify(req: &HttpRequest, secrets: &impl SecretCheck) -> Verdict {
     let suffix = signed_params(&params);
     for url in url_variants(&req.url) {
         let message = format!("{url}{suffix}");
-        match secrets.hmac_sha1_equals(SecretName::AuthToken, message.as_bytes(), &expected) {
+        match secrets.hmac_sha1_equals(AUTH_TOKEN, message.as_bytes(), &expected) {
             Ok(true) => return accepted(),
             Ok(false) => {}
             Err(_) => return reject(403, "auth token not configured"),
@@ -161,11 +165,11 @@ mod tests {
     impl SecretCheck for Token {
         fn hmac_sha1_equals(
             &self,
-            key: SecretName,
+            name: &str,
             message: &[u8],
             expected: &[u8],
         ) -> Result<bool, SecretError> {
-            assert!(matches!(key, SecretName::AuthToken));
+            assert_eq!(name, "auth_token");
             let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(self.0.as_bytes())
                 .expect("any key length");
             mac.update(message);
@@ -176,7 +180,7 @@ mod tests {
     struct Missing;
 
     impl SecretCheck for Missing {
-        fn hmac_sha1_equals(&self, _: SecretName, _: &[u8], _: &[u8]) -> Result<bool, SecretError> {
+        fn hmac_sha1_equals(&self, _: &str, _: &[u8], _: &[u8]) -> Result<bool, SecretError> {
             Err(SecretError::NotConfigured)
         }
     }

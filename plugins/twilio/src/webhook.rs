@@ -236,6 +236,8 @@ fn message(form: &Form, sid: &str, from: &str, to: &str) -> InboundMessage {
         reply_to: form.string("OriginalRepliedMessageSid"),
         referral: None,
         details,
+        // Twilio reports no edits of WhatsApp messages.
+        edits: None,
     }
 }
 

@@ -1,0 +1,4 @@
+-- When a connection was last connected (made or renewed by a reconnect): provider account
+-- events older than this describe an earlier connection and are ignored.
+ALTER TABLE connections ADD COLUMN connected_at INTEGER;
+UPDATE connections SET connected_at = created_at;
