@@ -401,6 +401,31 @@ pub enum PluginCommand {
         /// The packed plugin.
         component: PathBuf,
     },
+    /// Make a new plugin crate on the SDK that builds, packs and passes its own tests.
+    New {
+        /// Plugin (and crate) name: lower-case letters, digits and `-`.
+        name: String,
+        /// `connector` or `reply-policy`.
+        #[arg(long, default_value = "connector")]
+        world: String,
+        /// Where to create it (default: `./<name>`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The switchyard-sdk crate (default: `plugins/sdk` of the checkout this binary was
+        /// built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build a plugin crate for wasm32-wasip2 and pack it with the manifest its Cargo.toml
+    /// declares in `[package.metadata.switchyard]`, then run the host's load checks on it.
+    Build {
+        /// The crate's Cargo.toml.
+        #[arg(long, default_value = "Cargo.toml")]
+        manifest_path: PathBuf,
+        /// Where to write the packed plugin (default: `<name>.wasm` beside Cargo.toml).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Make an Ed25519 publisher key: the secret goes to `--out` (mode 0600), the public key
     /// (for `POST /api/v1/publisher-keys`) is printed.
     Keygen {

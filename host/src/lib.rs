@@ -3,6 +3,7 @@
 //!
 //! [`run`] is shared by the `switchyard` binary and the tests.
 
+pub mod authoring;
 pub mod bundled;
 pub mod catalog;
 pub mod config;

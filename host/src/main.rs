@@ -206,23 +206,55 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Plugin(PluginCommand::Inspect { component }) => {
             let bytes = std::fs::read(&component)
                 .with_context(|| format!("reading {}", component.display()))?;
-            let runtime = switchyard::runtime::Runtime::new(
-                Default::default(),
-                switchyard::runtime::Services {
-                    secrets: std::sync::Arc::new(switchyard::vault::StaticSecrets::new()),
-                    egress: switchyard::egress::EgressClient::new(
-                        std::time::Duration::from_secs(1),
-                        1,
-                    )?,
-                },
-            )?;
-            let plugin = runtime.load(&bytes, Vec::new())?;
+            let plugin = load_checked(&bytes)?;
             println!("{}", serde_json::to_string_pretty(plugin.manifest())?);
             // The manifest on stdout stays pure JSON; the signature goes to stderr.
             match switchyard::runtime::signature::signer(&bytes)? {
                 Some(key) => eprintln!("signed by key {} ({})", key.id(), key.to_text()),
                 None => eprintln!("unsigned"),
             }
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::New {
+            name,
+            world,
+            dir,
+            sdk,
+        }) => {
+            let world = match world.as_str() {
+                "connector" => World::Connector,
+                "reply-policy" => World::ReplyPolicy,
+                other => anyhow::bail!("--world {other:?}: expected connector or reply-policy"),
+            };
+            let sdk = sdk.or_else(switchyard::authoring::default_sdk).context(
+                "no switchyard-sdk found beside this binary's sources: give --sdk <path to plugins/sdk>",
+            )?;
+            let dir = dir.unwrap_or_else(|| std::path::PathBuf::from(&name));
+            switchyard::authoring::new_plugin(&name, world, &dir, &sdk)?;
+            println!(
+                "created {world} plugin {name} in {}\nnext: cd {0} && cargo test && switchyard plugin build",
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Build {
+            manifest_path,
+            output,
+        }) => {
+            let built =
+                switchyard::authoring::build_plugin(&manifest_path, output.as_deref(), None)?;
+            let bytes = std::fs::read(&built.path)
+                .with_context(|| format!("reading {}", built.path.display()))?;
+            load_checked(&bytes)?;
+            println!(
+                "built {}@{} ({}, {}) -> {} ({} KiB); it passes the host's load checks",
+                built.manifest.name,
+                built.manifest.version,
+                built.manifest.world,
+                built.manifest.interface,
+                built.path.display(),
+                bytes.len() / 1024
+            );
             Ok(())
         }
         Command::Plugin(PluginCommand::Keygen { out }) => {
@@ -297,4 +329,16 @@ fn interface_of(component: &std::path::Path) -> anyhow::Result<switchyard::runti
             switchyard::runtime::manifest::SUPPORTED_INTERFACES.join(", ")
         )
     })
+}
+
+/// Load a packed plugin with the host's checks (manifest, world, imports, compilation).
+fn load_checked(bytes: &[u8]) -> anyhow::Result<switchyard::runtime::Plugin> {
+    let runtime = switchyard::runtime::Runtime::new(
+        Default::default(),
+        switchyard::runtime::Services {
+            secrets: std::sync::Arc::new(switchyard::vault::StaticSecrets::new()),
+            egress: switchyard::egress::EgressClient::new(std::time::Duration::from_secs(1), 1)?,
+        },
+    )?;
+    Ok(runtime.load(bytes, Vec::new())?)
 }

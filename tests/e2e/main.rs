@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api;
+mod authoring;
 mod crash;
 mod edge;
 mod fake;
