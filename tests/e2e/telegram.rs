@@ -486,8 +486,34 @@ async fn telegram_connects_verifies_echoes_maps_errors_and_disconnects() {
     let out = waited.expect("the rate-limited reply was attempted");
     assert_eq!(out["status"], "queued", "{out}");
 
-    // Disconnect: Telegram's webhook is deleted, then the connection's secrets are shredded.
+    // The owner's test send reaches a user by chat id: no phone numbers on Telegram.
     let id = r.connection["id"].as_str().expect("id");
+    let test = format!("/api/v1/tenants/{}/connections/{id}/test", r.tenant.0);
+    let sent =
+        r.h.ok(
+            Method::POST,
+            &test,
+            &r.tenant.1,
+            Some(json!({"to_user_id": "1001", "message": "Test from Switchyard"})),
+        )
+        .await;
+    assert!(
+        sent["provider_message_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("1001:")),
+        "{sent}"
+    );
+    let both =
+        r.h.call(
+            Method::POST,
+            &test,
+            Some(&r.tenant.1),
+            Some(json!({"to": "+14155550123", "to_user_id": "1001", "message": "x"})),
+        )
+        .await;
+    assert_error(&both, 422, "invalid_recipient");
+
+    // Disconnect: Telegram's webhook is deleted, then the connection's secrets are shredded.
     let gone =
         r.h.ok(
             Method::DELETE,

@@ -827,8 +827,14 @@ const TEST_SEND_IN_FLIGHT_MS: i64 = 120_000;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestSend {
-    /// The recipient's phone number in E.164 (`+14155550123`, or digits).
-    pub to: String,
+    /// The recipient's phone number in E.164 (`+14155550123`, or digits); give this or
+    /// `to_user_id`.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// A recipient without a phone number: the channel's user id (a Telegram chat id, a
+    /// business-scoped user id); give this or `to`.
+    #[serde(default)]
+    pub to_user_id: Option<String>,
     /// The text.
     pub message: String,
 }
@@ -863,17 +869,36 @@ pub async fn test_send(
     ApiJson(body): ApiJson<TestSend>,
 ) -> Result<Json<TestSent>, ApiError> {
     tenant.require(Capability::ManageConnections)?;
-    let to = body
-        .to
-        .trim()
-        .trim_start_matches("whatsapp:")
-        .trim_start_matches('+');
-    if to.len() < 6 || to.len() > 15 || !to.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::unprocessable(
-            "invalid_recipient",
-            "`to` must be a phone number in E.164 (+ and 6 to 15 digits)",
-        ));
-    }
+    let (phone, user_id) = match (&body.to, &body.to_user_id) {
+        (Some(to), None) => {
+            let to = to
+                .trim()
+                .trim_start_matches("whatsapp:")
+                .trim_start_matches('+');
+            if to.len() < 6 || to.len() > 15 || !to.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::unprocessable(
+                    "invalid_recipient",
+                    "`to` must be a phone number in E.164 (+ and 6 to 15 digits)",
+                ));
+            }
+            (Some(to.to_string()), None)
+        }
+        (None, Some(id)) => {
+            if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::unprocessable(
+                    "invalid_recipient",
+                    "`to_user_id` must be 1 to 128 visible ASCII characters",
+                ));
+            }
+            (None, Some(id.clone()))
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_recipient",
+                "give exactly one of `to` (a phone number) and `to_user_id`",
+            ));
+        }
+    };
     if body.message.trim().is_empty() || body.message.len() > 4096 {
         return Err(ApiError::unprocessable(
             "invalid_body",
@@ -886,7 +911,9 @@ pub async fn test_send(
     // Recorded as an outbound message of its own conversation before the provider is called
     // (an attempt in flight), so the provider's statuses for it find it.
     let mut tx = access.begin(&state.store, Mode::Write).await?;
-    let contact = tx.upsert_contact(&c.id, Some(to), None, None).await?;
+    let contact = tx
+        .upsert_contact(&c.id, phone.as_deref(), user_id.as_deref(), None)
+        .await?;
     let conversation = tx.upsert_conversation(&c.id, &contact).await?;
     let message = tx
         .insert_message(&crate::store::NewMessage {
@@ -908,8 +935,8 @@ pub async fn test_send(
     tx.commit().await?;
     let out = crate::runtime::types::OutboundMessage {
         to: crate::runtime::types::Party {
-            phone: Some(to.to_string()),
-            user_id: None,
+            phone,
+            user_id,
             name: None,
         },
         content: crate::runtime::types::Content::Text(body.message.clone()),
