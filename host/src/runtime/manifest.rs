@@ -500,7 +500,7 @@ impl ConnectionShape {
             }
             s.placement()
                 .map_err(|e| invalid(format!("secret {:?}: {e}", s.name)))?;
-            if HOST_ONLY_SECRETS.contains(&s.name.as_str()) {
+            if crate::vault::HOST_ONLY_SECRETS.contains(&s.name.as_str()) {
                 return Err(invalid(format!(
                     "secret {:?}: the host keeps that one to itself",
                     s.name
@@ -516,10 +516,6 @@ impl ConnectionShape {
         Ok(())
     }
 }
-
-/// Secrets the host seals for its own use (Meta's two-step PIN); no plugin may declare one,
-/// and none reaches a plugin call.
-pub const HOST_ONLY_SECRETS: &[&str] = &["two_step_pin"];
 
 /// The secrets interface 0.1.0 can name (its `secret-name` enum, as field names).
 pub const V0_1_0_SECRETS: &[&str] = &["app_secret", "verify_token", "auth_token", "access_token"];

@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use super::bindings::v0_1_0::connector::switchyard::plugin as old;
 use super::bindings::{egress as new_egress, log as new_log, secrets as new_secrets, types};
 use super::state::CallState;
-use crate::lifecycle::WARNING_PREFIX;
+
+/// How a 0.1.0 connector marked a warning: `detail` starting with this.
+const WARNING_PREFIX: &str = "warning: ";
 
 /// Convert between a 0.1.0 type and its newest counterpart through their serde form.
 pub(crate) fn convert<A: Serialize, B: DeserializeOwned>(a: &A) -> Result<B, String> {

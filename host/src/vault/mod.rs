@@ -15,6 +15,10 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretBox};
 
+/// Secrets the host seals for its own use (Meta's two-step PIN); no plugin may declare one,
+/// and none reaches a plugin call.
+pub const HOST_ONLY_SECRETS: &[&str] = &["two_step_pin"];
+
 /// Secret bytes: zeroized on drop, printed as `[redacted]`.
 pub struct Secret(SecretBox<[u8]>);
 

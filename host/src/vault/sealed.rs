@@ -375,5 +375,5 @@ impl Vault {
 /// A secret the host sealed for itself (Meta's two-step PIN, an onboarding session's
 /// per-number PIN): never part of a plugin call.
 fn host_only(field: &str) -> bool {
-    field.contains(':') || crate::runtime::manifest::HOST_ONLY_SECRETS.contains(&field)
+    field.contains(':') || super::HOST_ONLY_SECRETS.contains(&field)
 }
