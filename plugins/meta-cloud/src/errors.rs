@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 
-use crate::bindings::switchyard::plugin::egress::EgressError;
-use crate::bindings::switchyard::plugin::types::{ErrorKind, ProviderError};
+use switchyard_sdk::types::EgressError;
+use switchyard_sdk::types::{ErrorKind, ProviderError};
 
 /// The kind of a Meta (Graph / Cloud API) error code.
 pub fn kind_of(code: i64) -> ErrorKind {

@@ -4,12 +4,12 @@
 
 use serde::Deserialize;
 
-use crate::bindings::switchyard::plugin::egress::{Credential, EgressError};
-use crate::bindings::switchyard::plugin::types::{
-    ConnectionInfo, CredentialHealth, ErrorKind, HttpRequest, HttpResponse, MediaFetch, MediaRef,
-    MediaSource, OutboundMessage, ProviderError, TemplateCategory, TemplateInfo,
-};
 use crate::{errors, send};
+use switchyard_sdk::types::{
+    ConnectionInfo, Credential, CredentialHealth, EgressError, ErrorKind, HttpRequest,
+    HttpResponse, MediaFetch, MediaRef, MediaSource, OutboundMessage, ProviderError,
+    TemplateCategory, TemplateInfo,
+};
 
 /// The most template pages followed (100 templates each).
 pub const MAX_TEMPLATE_PAGES: usize = 20;
@@ -424,7 +424,7 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::*;
-    use crate::bindings::switchyard::plugin::types::{Content, Party};
+    use switchyard_sdk::types::{Content, Party};
 
     /// Answers requests from a script and records them.
     struct Script {

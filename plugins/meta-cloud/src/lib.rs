@@ -28,22 +28,8 @@ pub mod send;
 pub mod verify;
 pub mod webhook;
 
-#[allow(missing_docs)]
-mod bindings {
-    wit_bindgen::generate!({ path: "../../wit/since_v0.2.0", world: "connector" });
-    // Exported only in the component: the export names (`…/channel@0.2.0#…`) are not valid
-    // native symbols, and the host's benchmark links this crate natively for its baseline.
-    #[cfg(target_arch = "wasm32")]
-    use super::MetaCloud;
-    #[cfg(target_arch = "wasm32")]
-    export!(MetaCloud);
-}
-
-use bindings::exports::switchyard::plugin::channel::Guest;
-use bindings::switchyard::plugin::egress::{self, Credential, EgressError};
-use bindings::switchyard::plugin::log::{self, Level};
-use bindings::switchyard::plugin::secrets::{self, SecretError};
-use bindings::switchyard::plugin::types::*;
+use switchyard_sdk::host::{egress, log, secrets};
+use switchyard_sdk::types::*;
 
 /// The connector; exported as the component's `channel` interface.
 pub struct MetaCloud;
@@ -74,27 +60,27 @@ impl graph::Transport for HostEgress {
         req: &HttpRequest,
         credentials: &[Credential],
     ) -> Result<HttpResponse, EgressError> {
-        egress::send(req, credentials)
+        egress(req, credentials)
     }
 }
 
 /// Log a failed Graph call with Meta's code and the kind it maps to.
 fn logged<T>(call: &str, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
     if let Err(e) = &result {
-        log::write(
+        log(
             Level::Warn,
             "graph call failed",
             &[
-                ("call".into(), call.into()),
-                ("code".into(), e.code.clone()),
-                ("kind".into(), format!("{:?}", e.kind)),
+                ("call", call),
+                ("code", &e.code),
+                ("kind", &format!("{:?}", e.kind)),
             ],
         );
     }
     result
 }
 
-impl Guest for MetaCloud {
+impl switchyard_sdk::Connector for MetaCloud {
     fn verify(req: HttpRequest) -> Verdict {
         verify::verify(&req, &HostSecrets)
     }
@@ -148,5 +134,120 @@ impl Guest for MetaCloud {
             "list-templates",
             graph::list_templates(&HostEgress, &connection),
         )
+    }
+}
+
+// Exported only in the component (the macro expands to nothing natively): the export names
+// (`…/channel@0.2.0#…`) are not valid native symbols, and the host's benchmark links this
+// crate natively for its baseline.
+switchyard_sdk::export_connector!(MetaCloud);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Connector;
+    use switchyard_sdk::testing::{FakeHost, hmac_sha256, to_hex};
+
+    fn conn() -> ConnectionInfo {
+        ConnectionInfo {
+            connection_id: "con_1".into(),
+            channel_address: "106540352242922".into(),
+            account_id: Some("102290129340398".into()),
+            api_base_url: "https://graph.facebook.com".into(),
+            settings: Vec::new(),
+            callback_url: None,
+        }
+    }
+
+    fn text() -> OutboundMessage {
+        OutboundMessage {
+            to: Party {
+                phone: Some("16505551234".into()),
+                user_id: None,
+                name: None,
+            },
+            content: Content::Text("Yes, in blue.".into()),
+            reply_to: None,
+            idempotency_key: "snd_1".into(),
+        }
+    }
+
+    fn post(body: &[u8], signature: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            url: "https://hooks.example.test/hooks/meta".into(),
+            headers: vec![(verify::SIGNATURE_HEADER.into(), signature.into())],
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn verify_checks_secrets_in_the_host() {
+        let _host = FakeHost::new()
+            .secret(verify::APP_SECRET, "app-s3cret")
+            .secret(verify::VERIFY_TOKEN, "my verify token")
+            .install();
+        let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
+        let good = format!("sha256={}", to_hex(&hmac_sha256("app-s3cret", body)));
+        assert_eq!(MetaCloud::verify(post(body, &good)), Verdict::Accept);
+        let bad = format!("sha256={}", to_hex(&hmac_sha256("other", body)));
+        assert!(matches!(
+            MetaCloud::verify(post(body, &bad)),
+            Verdict::Reject(Rejection { status: 403, .. })
+        ));
+        let handshake = HttpRequest {
+            method: "GET".into(),
+            url: "https://hooks.example.test/hooks/meta?hub.mode=subscribe&hub.verify_token=my+verify+token&hub.challenge=1158201444".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        match MetaCloud::verify(handshake) {
+            Verdict::Respond(r) => assert_eq!(r.body, b"1158201444"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn graph_calls_go_through_the_host_and_failures_are_logged() {
+        let host = FakeHost::new()
+            .secret(graph::ACCESS_TOKEN, "EAAG-token")
+            .on_json(
+                "POST",
+                "https://graph.facebook.com/v26.0/106540352242922/messages",
+                400,
+                serde_json::json!({"error": {"message": "(#131047) Re-engagement message", "code": 131047}}),
+            )
+            .install();
+        let e = MetaCloud::send(conn(), text()).expect_err("window");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::WindowClosed, "131047")
+        );
+        let sent = host.requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].credentials, graph::bearer());
+        let logs = host.logs();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert_eq!(
+            (logs[0].level, logs[0].message.as_str()),
+            (Level::Warn, "graph call failed")
+        );
+        assert_eq!(
+            logs[0].fields,
+            [
+                ("call".to_string(), "send".to_string()),
+                ("code".to_string(), "131047".to_string()),
+                ("kind".to_string(), "ErrorKind::WindowClosed".to_string()),
+            ]
+        );
+        assert!(!format!("{logs:?}").contains("EAAG-token"));
+        drop(host);
+        // The host's refusals keep this crate's classification (not the SDK's `egress` code).
+        let _host = FakeHost::new().install();
+        let e = MetaCloud::send(conn(), text()).expect_err("no token");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::AuthExpired, "egress-credential-missing")
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::bindings::switchyard::plugin::types::{Content, MediaRef, OutboundMessage};
+use switchyard_sdk::types::{Content, MediaRef, OutboundMessage};
 
 /// The default Graph API version (configurable per connection with `graph_version`).
 pub const DEFAULT_GRAPH_VERSION: &str = "v26.0";
@@ -147,7 +147,7 @@ pub fn message_id(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::switchyard::plugin::types::{Party, Reaction, Template, TemplateCategory};
+    use switchyard_sdk::types::{Party, Reaction, Template, TemplateCategory};
 
     fn to_phone(content: Content) -> OutboundMessage {
         OutboundMessage {

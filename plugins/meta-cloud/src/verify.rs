@@ -3,8 +3,8 @@
 //! The secrets stay in the host: the verify token is compared and the HMAC computed there, in
 //! constant time, through [`SecretCheck`].
 
-use crate::bindings::switchyard::plugin::secrets::SecretError;
-use crate::bindings::switchyard::plugin::types::{HttpRequest, HttpResponse, Rejection, Verdict};
+use switchyard_sdk::types::SecretError;
+use switchyard_sdk::types::{HttpRequest, HttpResponse, Rejection, Verdict};
 
 /// The header Meta signs webhook bodies in (`sha256=<hex HMAC-SHA256 of the raw body>`).
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";

@@ -11,12 +11,12 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::bindings::switchyard::plugin::types::{
+use crate::errors::MetaError;
+use switchyard_sdk::types::{
     AccountChange, AccountEvent, Choice, ContactChange, DeliveryState, FlowResponse, InboundEvent,
     InboundMessage, InteractiveReply, Location, MarketingPreference, MediaRef, MessageKind, Party,
     Referral, StatusUpdate, TemplateStatus,
 };
-use crate::errors::MetaError;
 
 /// The `object` of WhatsApp Business Account webhooks.
 pub const OBJECT: &str = "whatsapp_business_account";
@@ -955,7 +955,7 @@ fn status(raw: &RawValue, channel: &str, contacts: &[Contact]) -> InboundEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::switchyard::plugin::types::ErrorKind;
+    use switchyard_sdk::types::ErrorKind;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/meta/");
 

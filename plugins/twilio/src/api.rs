@@ -5,13 +5,13 @@
 
 use serde::Deserialize;
 
-use crate::bindings::switchyard::plugin::egress::{Credential, EgressError};
-use crate::bindings::switchyard::plugin::types::{
-    BasicCredential, ConnectionInfo, Content, CredentialHealth, ErrorKind, HttpRequest,
-    HttpResponse, MediaContent, MediaRef, MediaSource, OutboundMessage, Party, ProviderError,
-};
 use crate::verify::AUTH_TOKEN;
 use crate::{errors, form};
+use switchyard_sdk::types::{
+    BasicCredential, ConnectionInfo, Content, Credential, CredentialHealth, EgressError, ErrorKind,
+    HttpRequest, HttpResponse, MediaContent, MediaRef, MediaSource, OutboundMessage, Party,
+    ProviderError,
+};
 
 /// Twilio's shared WhatsApp sandbox sender.
 pub const SANDBOX_SENDER: &str = "whatsapp:+14155238886";
@@ -350,8 +350,8 @@ pub fn fetch_media(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::switchyard::plugin::types::{Reaction, Template, TemplateCategory};
     use std::cell::RefCell;
+    use switchyard_sdk::types::{Reaction, Template, TemplateCategory};
 
     const SID: &str = "AC0123456789abcdef0123456789abcdef";
 

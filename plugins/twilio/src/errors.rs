@@ -5,8 +5,8 @@
 
 use serde::Deserialize;
 
-use crate::bindings::switchyard::plugin::egress::EgressError;
-use crate::bindings::switchyard::plugin::types::{ErrorKind, HttpResponse, ProviderError};
+use switchyard_sdk::types::EgressError;
+use switchyard_sdk::types::{ErrorKind, HttpResponse, ProviderError};
 
 /// The kind of a Twilio error code.
 pub fn kind_of(code: i64) -> ErrorKind {

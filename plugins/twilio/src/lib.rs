@@ -28,20 +28,8 @@ pub mod form;
 pub mod verify;
 pub mod webhook;
 
-#[allow(missing_docs)]
-mod bindings {
-    wit_bindgen::generate!({ path: "../../wit/since_v0.2.0", world: "connector" });
-    #[cfg(target_arch = "wasm32")]
-    use super::Twilio;
-    #[cfg(target_arch = "wasm32")]
-    export!(Twilio);
-}
-
-use bindings::exports::switchyard::plugin::channel::Guest;
-use bindings::switchyard::plugin::egress::{self, Credential, EgressError};
-use bindings::switchyard::plugin::log::{self, Level};
-use bindings::switchyard::plugin::secrets::{self, SecretError};
-use bindings::switchyard::plugin::types::*;
+use switchyard_sdk::host::{egress, log, secrets};
+use switchyard_sdk::types::*;
 
 /// The connector; exported as the component's `channel` interface.
 pub struct Twilio;
@@ -69,27 +57,27 @@ impl api::Transport for HostEgress {
         req: &HttpRequest,
         credentials: &[Credential],
     ) -> Result<HttpResponse, EgressError> {
-        egress::send(req, credentials)
+        egress(req, credentials)
     }
 }
 
 /// Log a failed Twilio call with its code and the kind it maps to.
 fn logged<T>(call: &str, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
     if let Err(e) = &result {
-        log::write(
+        log(
             Level::Warn,
             "twilio call failed",
             &[
-                ("call".into(), call.into()),
-                ("code".into(), e.code.clone()),
-                ("kind".into(), format!("{:?}", e.kind)),
+                ("call", call),
+                ("code", &e.code),
+                ("kind", &format!("{:?}", e.kind)),
             ],
         );
     }
     result
 }
 
-impl Guest for Twilio {
+impl switchyard_sdk::Connector for Twilio {
     fn verify(req: HttpRequest) -> Verdict {
         verify::verify(&req, &HostSecrets)
     }
@@ -141,5 +129,120 @@ impl Guest for Twilio {
     /// templates are sent by their content SID (`HX…`) as the template name.
     fn list_templates(_connection: ConnectionInfo) -> Result<Vec<TemplateInfo>, ProviderError> {
         Ok(Vec::new())
+    }
+}
+
+switchyard_sdk::export_connector!(Twilio);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Connector;
+    use switchyard_sdk::testing::FakeHost;
+
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+    fn conn() -> ConnectionInfo {
+        ConnectionInfo {
+            connection_id: "con_1".into(),
+            channel_address: "whatsapp:+14155550100".into(),
+            account_id: Some(SID.into()),
+            api_base_url: "https://api.twilio.com".into(),
+            settings: vec![
+                ("account_sid".into(), SID.into()),
+                ("from".into(), "whatsapp:+14155550100".into()),
+            ],
+            callback_url: Some("https://hooks.example.test/hooks/end_1".into()),
+        }
+    }
+
+    fn msg() -> OutboundMessage {
+        OutboundMessage {
+            to: Party {
+                phone: Some("14017122661".into()),
+                user_id: None,
+                name: None,
+            },
+            content: Content::Text("hi".into()),
+            reply_to: None,
+            idempotency_key: "k1".into(),
+        }
+    }
+
+    #[test]
+    fn verify_checks_the_signature_in_the_host() {
+        // twilio-python's published vector (auth token `12345`), as in `verify`'s tests.
+        let _host = FakeHost::new()
+            .secret(verify::AUTH_TOKEN, "12345")
+            .install();
+        let req = |signature: &str| {
+            HttpRequest {
+            method: "POST".into(),
+            url: "https://mycompany.com/myapp.php?foo=1&bar=2".into(),
+            headers: vec![
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                (verify::SIGNATURE_HEADER.into(), signature.into()),
+            ],
+            body: b"CallSid=CA1234567890ABCDE&Digits=1234&From=%2B14158675309&To=%2B18005551212&Caller=%2B14158675309".to_vec(),
+        }
+        };
+        assert!(matches!(
+            Twilio::verify(req("RSOYDt4T1cUTdK1PDd93/VVr8B8=")),
+            Verdict::AcceptWithResponse(_)
+        ));
+        assert!(matches!(
+            Twilio::verify(req("AAAAAAAAAAAAAAAAAAAAAAAAAAA=")),
+            Verdict::Reject(Rejection { status: 403, .. })
+        ));
+    }
+
+    #[test]
+    fn rest_calls_go_through_the_host_and_failures_are_logged() {
+        let host = FakeHost::new()
+            .secret(verify::AUTH_TOKEN, "tok-s3cret")
+            .on_json(
+                "POST",
+                "https://api.twilio.com/2010-04-01/Accounts/",
+                400,
+                serde_json::json!({"code": 21211, "message": "Invalid 'To' Phone Number"}),
+            )
+            .install();
+        let e = Twilio::send(conn(), msg()).expect_err("refused");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::InvalidRecipient, "21211")
+        );
+        let sent = host.requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].credentials, api::basic(SID));
+        let logs = host.logs();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert_eq!(
+            (logs[0].level, logs[0].message.as_str()),
+            (Level::Warn, "twilio call failed")
+        );
+        assert_eq!(
+            logs[0].fields,
+            [
+                ("call".to_string(), "send".to_string()),
+                ("code".to_string(), "21211".to_string()),
+                (
+                    "kind".to_string(),
+                    "ErrorKind::InvalidRecipient".to_string()
+                ),
+            ]
+        );
+        assert!(!format!("{logs:?}").contains("tok-s3cret"));
+        drop(host);
+        // The host's refusals keep this crate's classification (not the SDK's `egress` code).
+        let _host = FakeHost::new().install();
+        let e = Twilio::send(conn(), msg()).expect_err("no token");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::AuthExpired, "egress-credential-missing")
+        );
     }
 }

@@ -11,9 +11,9 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::bindings::switchyard::plugin::secrets::SecretError;
-use crate::bindings::switchyard::plugin::types::{HttpRequest, HttpResponse, Rejection, Verdict};
 use crate::form;
+use switchyard_sdk::types::SecretError;
+use switchyard_sdk::types::{HttpRequest, HttpResponse, Rejection, Verdict};
 
 /// The header Twilio signs webhooks in.
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";

@@ -5,12 +5,12 @@
 //! `To` and its content. Anything else is recorded as ignored. Twilio gives no timestamp, so
 //! events carry 0 and the host uses the time it received them.
 
-use crate::bindings::switchyard::plugin::types::{
+use crate::errors;
+use crate::form::Form;
+use switchyard_sdk::types::{
     Choice, DeliveryState, HttpRequest, InboundEvent, InboundMessage, InteractiveReply, Location,
     MediaRef, MessageKind, Party, StatusUpdate,
 };
-use crate::errors;
-use crate::form::Form;
 
 /// Twilio attaches at most ten media to one message.
 pub const MAX_MEDIA: usize = 10;
@@ -244,8 +244,8 @@ fn message(form: &Form, sid: &str, from: &str, to: &str) -> InboundMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::switchyard::plugin::types::ErrorKind;
     use crate::form::{body, encode};
+    use switchyard_sdk::types::ErrorKind;
 
     fn form(fields: &[(&str, &str)]) -> Form {
         let pairs: Vec<(&str, String)> = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
