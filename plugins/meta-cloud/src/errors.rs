@@ -4,7 +4,6 @@
 
 use serde::Deserialize;
 
-use switchyard_sdk::types::EgressError;
 use switchyard_sdk::types::{ErrorKind, ProviderError};
 
 /// The kind of a Meta (Graph / Cloud API) error code.
@@ -166,50 +165,13 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
-/// An error for a request the host's egress did not deliver.
-pub fn from_egress(e: EgressError) -> ProviderError {
-    let (kind, code, message) = match e {
-        EgressError::Timeout => (
-            ErrorKind::Transient,
-            "egress-timeout",
-            "the provider did not answer in time".to_string(),
-        ),
-        EgressError::ConnectionFailed(m) => (ErrorKind::Transient, "egress-connection-failed", m),
-        EgressError::CredentialMissing(name) => (
-            ErrorKind::AuthExpired,
-            "egress-credential-missing",
-            format!("no {name} is configured for this connection"),
-        ),
-        // The access token may only go to the hosts the manifest lists as `credentials`: the
-        // request is wrong, as an invalid URL is.
-        EgressError::CredentialNotAllowed(host) => (
-            ErrorKind::InvalidRequest,
-            "egress-credential-not-allowed",
-            format!("host {host} may not receive the access token"),
-        ),
-        EgressError::HostNotAllowed(h) => (
-            ErrorKind::Permanent,
-            "egress-host-not-allowed",
-            format!("host {h} is not allowed"),
-        ),
-        EgressError::InvalidUrl(m) => (ErrorKind::InvalidRequest, "egress-invalid-url", m),
-        EgressError::ResponseTooLarge => (
-            ErrorKind::Permanent,
-            "egress-response-too-large",
-            "the response was larger than the host allows".into(),
-        ),
-    };
-    ProviderError {
-        kind,
-        code: code.into(),
-        message,
-        retry_after: None,
-    }
-}
+/// An error for a request the host's egress did not deliver: the SDK's classification.
+pub use switchyard_sdk::errors::from_egress;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_sdk::types::EgressError;
 
     #[test]
     fn documented_codes_map_to_kinds() {

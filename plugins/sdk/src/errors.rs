@@ -32,36 +32,42 @@ pub fn kind_of_status(status: u16) -> ErrorKind {
     }
 }
 
-/// What the host's refusal to deliver a request means: a timeout or a failed connection is
-/// worth retrying; anything else (host not granted, secret not declared) will not get better.
+/// What the host's refusal to deliver a request means, with a code per refusal
+/// (`egress-timeout`, `egress-credential-missing`, …): a timeout or a failed connection is worth
+/// retrying; a secret the connection lacks means its credentials need renewing (the host pauses
+/// it and asks for a reconnect); a URL or credential placement the host refused means the
+/// request is wrong; a host not granted or a response too large will not get better.
 pub fn from_egress(e: EgressError) -> ProviderError {
-    let (kind, message) = match e {
+    let (kind, code, message) = match e {
         EgressError::Timeout => (
             ErrorKind::Transient,
+            "egress-timeout",
             "the provider did not answer in time".to_string(),
         ),
-        EgressError::ConnectionFailed(m) => {
-            (ErrorKind::Transient, format!("connection failed: {m}"))
-        }
-        EgressError::ResponseTooLarge => (
-            ErrorKind::Permanent,
-            "the response was too large".to_string(),
+        EgressError::ConnectionFailed(m) => (ErrorKind::Transient, "egress-connection-failed", m),
+        EgressError::CredentialMissing(name) => (
+            ErrorKind::AuthExpired,
+            "egress-credential-missing",
+            format!("no {name} is configured for this connection"),
         ),
+        EgressError::CredentialNotAllowed(host) => (
+            ErrorKind::InvalidRequest,
+            "egress-credential-not-allowed",
+            format!("host {host} may not receive the connection's credentials"),
+        ),
+        EgressError::InvalidUrl(m) => (ErrorKind::InvalidRequest, "egress-invalid-url", m),
         EgressError::HostNotAllowed(h) => (
             ErrorKind::Permanent,
-            format!("{h} is not granted to this plugin (manifest `egress`, operator grant)"),
+            "egress-host-not-allowed",
+            format!("host {h} is not granted to this plugin (manifest `egress`, operator grant)"),
         ),
-        EgressError::InvalidUrl(m) => (ErrorKind::Permanent, format!("invalid URL: {m}")),
-        EgressError::CredentialMissing(n) => (
+        EgressError::ResponseTooLarge => (
             ErrorKind::Permanent,
-            format!("the secret {n:?} is not declared or not given for this connection"),
-        ),
-        EgressError::CredentialNotAllowed(h) => (
-            ErrorKind::Permanent,
-            format!("{h} may not receive credentials (manifest `credentials`)"),
+            "egress-response-too-large",
+            "the response was larger than the host allows".to_string(),
         ),
     };
-    provider_error(kind, "egress", message)
+    provider_error(kind, code, message)
 }
 
 /// Seconds from an HTTP `Retry-After` header, when it is a number of seconds.
@@ -82,7 +88,16 @@ mod tests {
         assert_eq!(kind_of_status(503), ErrorKind::Transient);
         assert_eq!(from_egress(EgressError::Timeout).kind, ErrorKind::Transient);
         let e = from_egress(EgressError::HostNotAllowed("x.example".into()));
-        assert_eq!((e.kind, e.code.as_str()), (ErrorKind::Permanent, "egress"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Permanent, "egress-host-not-allowed")
+        );
+        let e = from_egress(EgressError::CredentialMissing("api_key".into()));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::AuthExpired, "egress-credential-missing")
+        );
+        assert!(e.message.contains("api_key"));
         assert_eq!(retry_after_seconds(" 30 "), Some(30));
         assert_eq!(retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }

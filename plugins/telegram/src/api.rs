@@ -713,7 +713,10 @@ mod tests {
             &msg(Content::Text("x".into())),
         )
         .expect_err("unreachable");
-        assert_eq!((e.kind, e.code.as_str()), (ErrorKind::Transient, "egress"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Transient, "egress-connection-failed")
+        );
     }
 
     const ME: &str = r#"{"ok":true,"result":{"id":7000000001,"is_bot":true,"first_name":"Shop","username":"ShopHelperBot","can_join_groups":true,"can_read_all_group_messages":false,"supports_inline_queries":false}}"#;

@@ -7,7 +7,8 @@
 //!
 //! A request the host could not deliver never reaches Telegram: `Request::send` classifies it
 //! with [`switchyard_sdk::errors::from_egress`] (a timeout or a failed connection is transient,
-//! a refusal by the host permanent; code `egress`).
+//! a missing bot token means the connection needs new credentials, a refused URL is a wrong
+//! request; codes `egress-…`).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -224,32 +225,41 @@ mod tests {
         use switchyard_sdk::errors::from_egress;
         use switchyard_sdk::types::EgressError;
 
-        for (e, kind) in [
-            (EgressError::Timeout, ErrorKind::Transient),
+        for (e, kind, code) in [
+            (EgressError::Timeout, ErrorKind::Transient, "egress-timeout"),
             (
                 EgressError::ConnectionFailed("dns".into()),
                 ErrorKind::Transient,
+                "egress-connection-failed",
             ),
             (
                 EgressError::HostNotAllowed("evil.test".into()),
                 ErrorKind::Permanent,
+                "egress-host-not-allowed",
             ),
             (
-                EgressError::CredentialNotAllowed("bot_token".into()),
-                ErrorKind::Permanent,
+                EgressError::CredentialNotAllowed("evil.test".into()),
+                ErrorKind::InvalidRequest,
+                "egress-credential-not-allowed",
             ),
             (
                 EgressError::CredentialMissing("bot_token".into()),
-                ErrorKind::Permanent,
+                ErrorKind::AuthExpired,
+                "egress-credential-missing",
             ),
             (
                 EgressError::InvalidUrl("not https".into()),
-                ErrorKind::Permanent,
+                ErrorKind::InvalidRequest,
+                "egress-invalid-url",
             ),
-            (EgressError::ResponseTooLarge, ErrorKind::Permanent),
+            (
+                EgressError::ResponseTooLarge,
+                ErrorKind::Permanent,
+                "egress-response-too-large",
+            ),
         ] {
             let p = from_egress(e);
-            assert_eq!((p.kind, p.code.as_str()), (kind, "egress"));
+            assert_eq!((p.kind, p.code.as_str()), (kind, code));
         }
         assert!(
             from_egress(EgressError::CredentialMissing("bot_token".into()))
