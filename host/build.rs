@@ -17,7 +17,7 @@ mod cargo_plugin;
 #[path = "src/runtime/manifest_section.rs"]
 mod manifest_section;
 
-const TARGET: &str = "wasm32-wasip2";
+use cargo_plugin::TARGET;
 
 fn main() {
     if let Err(message) = run() {
@@ -37,7 +37,8 @@ fn run() -> Result<(), String> {
     println!("cargo::rerun-if-changed={}", plugins.display());
     println!("cargo::rerun-if-changed={}", root.join("wit").display());
 
-    ensure_target()?;
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    cargo_plugin::ensure_target(&rustc, |m| println!("cargo::warning={m}"))?;
     let target_dir = plugin_target_dir(&out_dir);
     let packages = plugin_packages(&plugins)?;
 
@@ -127,34 +128,6 @@ fn cargo() -> Command {
         cmd.env_remove(var);
     }
     cmd
-}
-
-/// Make sure the wasm target's standard library is installed for the toolchain in use.
-fn ensure_target() -> Result<(), String> {
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("running {rustc} --print sysroot: {e}"))?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    if sysroot.join("lib/rustlib").join(TARGET).exists() {
-        return Ok(());
-    }
-    println!(
-        "cargo::warning=installing the {TARGET} target with rustup (needed to build the bundled plugins)"
-    );
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status()
-        .map_err(|e| {
-            format!("the {TARGET} target is not installed and rustup could not run ({e}): install it with `rustup target add {TARGET}`")
-        })?;
-    if !status.success() || !sysroot.join("lib/rustlib").join(TARGET).exists() {
-        return Err(format!(
-            "could not install the {TARGET} target: run `rustup target add {TARGET}` and build again"
-        ));
-    }
-    Ok(())
 }
 
 /// `<outer target dir>/switchyard-plugins`: shared by every profile and by clippy.

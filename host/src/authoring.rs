@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::runtime::manifest::{Manifest, World};
 
-const TARGET: &str = "wasm32-wasip2";
+use crate::runtime::cargo_plugin::TARGET;
 
 /// The SDK beside this host's sources, when this binary was built from a checkout.
 pub fn default_sdk() -> Option<PathBuf> {
@@ -136,7 +136,8 @@ pub fn build_plugin(
     let manifest: Manifest = serde_json::from_value(plugin.manifest.clone())
         .context("[package.metadata.switchyard] is not a valid manifest")?;
     manifest.validate()?;
-    ensure_target()?;
+    crate::runtime::cargo_plugin::ensure_target("rustc", |m| eprintln!("{m}"))
+        .map_err(anyhow::Error::msg)?;
     let status = cargo()
         .args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(manifest_path)
@@ -163,25 +164,4 @@ pub fn build_plugin(
     };
     std::fs::write(&path, packed).with_context(|| format!("writing {}", path.display()))?;
     Ok(Built { path, manifest })
-}
-
-/// Install the wasm target through rustup when it is missing.
-fn ensure_target() -> anyhow::Result<()> {
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .context("running rustc --print sysroot")?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    if sysroot.join("lib/rustlib").join(TARGET).exists() {
-        return Ok(());
-    }
-    eprintln!("installing the {TARGET} target with rustup");
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status()
-        .context("running rustup")?;
-    if !status.success() {
-        bail!("could not install {TARGET}: run `rustup target add {TARGET}`");
-    }
-    Ok(())
 }

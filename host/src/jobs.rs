@@ -25,7 +25,7 @@ use crate::runtime::types::{
     AccountChange, AccountEvent, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
     TemplateStatus,
 };
-use crate::store::{Job, Mode, NewMessage, Store, StoreError, now_ms};
+use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, now_ms};
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
 
@@ -646,12 +646,12 @@ impl Workers {
     }
 
     /// The `(tenant, connection)` of every connection of this endpoint on provider account
-    /// `account_id`.
+    /// `account_id`, as read now.
     async fn on_account(
         &self,
         endpoint_id: &str,
         account_id: &str,
-    ) -> Result<Vec<(crate::tenancy::TenantScope, String)>, JobError> {
+    ) -> Result<Vec<(crate::tenancy::TenantScope, ConnectionRecord)>, JobError> {
         let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
         let routes = tx.routes_of_endpoint(endpoint_id).await?;
         tx.commit().await?;
@@ -666,8 +666,8 @@ impl Workers {
                 .await?;
             let c = tx.connection(&connection_id).await?;
             tx.commit().await?;
-            if c.is_some_and(|c| c.account_id.as_deref() == Some(account_id)) {
-                out.push((scope, connection_id));
+            if let Some(c) = c.filter(|c| c.account_id.as_deref() == Some(account_id)) {
+                out.push((scope, c));
             }
         }
         Ok(out)
@@ -676,7 +676,8 @@ impl Workers {
     /// A template's review status changed at the provider: every connection on that account
     /// records it, so a paused or disabled template is refused before any send.
     async fn template_status(&self, endpoint_id: &str, t: &TemplateStatus) -> Result<(), JobError> {
-        for (scope, connection_id) in self.on_account(endpoint_id, &t.account_id).await? {
+        for (scope, c) in self.on_account(endpoint_id, &t.account_id).await? {
+            let connection_id = c.id;
             let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
             tx.set_template_status(&connection_id, &t.name, &t.language, &t.status)
                 .await?;
@@ -693,21 +694,16 @@ impl Workers {
     async fn account_event(&self, endpoint_id: &str, a: &AccountEvent) -> Result<(), JobError> {
         let on_account = self.on_account(endpoint_id, &a.account_id).await?;
         let matched = on_account.len();
-        for (scope, connection_id) in on_account {
+        for (scope, c) in on_account {
+            let connection_id = c.id;
             // An event from before the connection was (re)connected describes an earlier
             // connection of the number (providers give seconds: the same second counts as after).
-            if let Some(at) = a.occurred_at {
-                let mut tx = self
-                    .store
-                    .begin(Scope::Tenant(scope.clone()), Mode::Read)
-                    .await?;
-                let c = tx.connection(&connection_id).await?;
-                tx.commit().await?;
-                let connected = c.map(|c| c.connected_at.unwrap_or(c.created_at) / 1000);
-                if connected.is_some_and(|since| i64::try_from(at).unwrap_or(i64::MAX) < since) {
-                    tracing::info!(connection = %connection_id, details = %a.details, "account event from before the connection was made: ignored");
-                    continue;
-                }
+            let since = c.connected_at.unwrap_or(c.created_at) / 1000;
+            if a.occurred_at
+                .is_some_and(|at| i64::try_from(at).unwrap_or(i64::MAX) < since)
+            {
+                tracing::info!(connection = %connection_id, details = %a.details, "account event from before the connection was made: ignored");
+                continue;
             }
             if a.change == AccountChange::AccessRemoved
                 && self.credentials_work(&scope, &connection_id).await?

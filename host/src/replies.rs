@@ -246,11 +246,13 @@ fn now_us() -> i64 {
 }
 
 impl Workers {
-    /// What `connection`'s channel allows, as its loaded connector declares it.
-    fn channel_rules(&self, connection: &ConnectionRecord) -> Result<ChannelRules, JobError> {
+    /// `connection`'s loaded connector (its channel rules, its calls); retried until loaded.
+    fn connector_of(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> Result<std::sync::Arc<crate::runtime::ConnectorPlugin>, JobError> {
         self.plugins
             .connector(&connection.connector, Some(&connection.endpoint_id))
-            .map(|c| c.manifest().channel_rules())
             .ok_or_else(|| {
                 JobError::Retry(format!("connector {} is not loaded", connection.connector))
             })
@@ -303,9 +305,10 @@ impl Workers {
             .plugins
             .policy(&policy.plugin, &p.tenant)
             .ok_or_else(|| JobError::Retry(format!("policy {} is not loaded", policy.plugin)))?;
-        let channel = self.channel_rules(&connection)?;
+        let connector = self.connector_of(&connection)?;
+        let channel = connector.channel_rules();
         let now = now_ms();
-        let (window_open, window_closes) = window(&channel, m.last_inbound_at, now);
+        let (window_open, window_closes) = window(channel, m.last_inbound_at, now);
         let party = Party {
             phone: m.contact_phone.clone(),
             user_id: m.contact_user_id.clone(),
@@ -359,7 +362,7 @@ impl Workers {
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
         let rules = Rules {
-            channel: &channel,
+            channel,
             window_open,
             marketing_allowed: crate::consent::marketing_allowed(
                 &self.store,
@@ -473,15 +476,10 @@ impl Workers {
             return Ok(());
         }
         let mut reply = stored_reply(&m)?;
-        let plugin = self
-            .plugins
-            .connector(&connection.connector, Some(&connection.endpoint_id))
-            .ok_or_else(|| {
-                JobError::Retry(format!("connector {} is not loaded", connection.connector))
-            })?;
-        let channel = plugin.manifest().channel_rules();
+        let plugin = self.connector_of(&connection)?;
+        let channel = plugin.channel_rules();
         // The window may have closed while the reply waited: its fallback, or nothing.
-        let (window_open, _) = window(&channel, m.last_inbound_at, now);
+        let (window_open, _) = window(channel, m.last_inbound_at, now);
         if !window_open && !matches!(reply.content, Content::Template(_)) {
             let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
             let next = self
@@ -504,7 +502,7 @@ impl Workers {
         // The host's rules again, with what may have changed since the decision: marketing
         // consent, the contact stopping marketing, the window (handled just above).
         let rules = Rules {
-            channel: &channel,
+            channel,
             window_open,
             marketing_allowed,
             contact_wrote_first: m.last_inbound_at.is_some(),

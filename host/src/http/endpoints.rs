@@ -51,12 +51,7 @@ pub fn checked_secrets(
 ) -> Result<Vec<(String, Secret)>, ApiError> {
     let mut out = Vec::with_capacity(secrets.len());
     for (field, value) in secrets {
-        let name_ok = !field.is_empty()
-            && field.len() <= 64
-            && field
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !name_ok {
+        if !crate::runtime::manifest::field_name_ok(&field) {
             return Err(ApiError::unprocessable(
                 "invalid_secrets",
                 format!(

@@ -1,6 +1,12 @@
 //! A plugin's manifest from its Cargo package: `[package.metadata.switchyard]` as
 //! `cargo metadata` reports it. Shared by the host's build script (the bundled plugins) and
-//! `switchyard plugin build` (an author's crate), so both pack the same way.
+//! `switchyard plugin build` (an author's crate), so both build and pack the same way.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The target plugins are built for.
+pub const TARGET: &str = "wasm32-wasip2";
 
 /// A plugin package found in `cargo metadata` output.
 pub struct CargoPlugin {
@@ -70,4 +76,33 @@ pub fn plugins_in(metadata: &serde_json::Value) -> Result<Vec<CargoPlugin>, Stri
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
+}
+
+/// Make sure the wasm target's standard library is installed for `rustc`, installing it with
+/// rustup when it is not (`RUSTUP_AUTO_INSTALL=0` machines do not install targets on demand);
+/// `say` is told before rustup runs.
+pub fn ensure_target(rustc: &str, say: impl Fn(&str)) -> Result<(), String> {
+    let out = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("running {rustc} --print sysroot: {e}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if sysroot.join("lib/rustlib").join(TARGET).exists() {
+        return Ok(());
+    }
+    say(&format!(
+        "installing the {TARGET} target with rustup (needed to build plugins)"
+    ));
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .map_err(|e| {
+            format!("the {TARGET} target is not installed and rustup could not run ({e}): install it with `rustup target add {TARGET}`")
+        })?;
+    if !status.success() || !sysroot.join("lib/rustlib").join(TARGET).exists() {
+        return Err(format!(
+            "could not install the {TARGET} target: run `rustup target add {TARGET}` and build again"
+        ));
+    }
+    Ok(())
 }

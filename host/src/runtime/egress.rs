@@ -97,20 +97,21 @@ impl PluginShared {
             .collect()
     }
 
-    /// Send `req` through the host's egress under this plugin's grants, adding `auth`; every
-    /// secret `scope` holds is redacted from the answer.
+    /// Send `req` through the host's egress under this plugin's grants, with the secrets
+    /// `credentials` name added; every secret `scope` holds is redacted from the answer.
     pub(crate) async fn egress(
         &self,
         scope: &SecretScope,
         req: HttpRequest,
-        auth: Vec<Auth>,
-    ) -> Result<Response, EgressError> {
-        // Refuse before touching any secret.
+        credentials: Vec<Credential>,
+    ) -> Result<Response, WitEgressError> {
+        // Refuse a request that may not go out before any secret is opened.
         let url = self.grants.check(&req.url)?;
-        if !auth.is_empty() && !self.grants.carries_credentials(&url) {
+        if !credentials.is_empty() && !self.grants.carries_credentials(&url) {
             let host = url.host_str().unwrap_or_default().to_string();
-            return Err(EgressError::CredentialNotAllowed(host));
+            return Err(EgressError::CredentialNotAllowed(host).into());
         }
+        let auth = self.auth(scope, credentials)?;
         let secrets = scope.all(self.services.secrets.as_ref());
         let request = Request {
             method: req.method,
@@ -122,6 +123,10 @@ impl PluginShared {
             .egress
             .send(&self.grants, request, &auth, &secrets)
             .await
+            .map_err(|e| {
+                tracing::debug!(plugin = %self.label, error = %e, "egress refused or failed");
+                WitEgressError::from(e)
+            })
     }
 }
 
@@ -131,22 +136,8 @@ impl Host for CallState {
         req: HttpRequest,
         credentials: Vec<Credential>,
     ) -> Result<HttpResponse, WitEgressError> {
-        // Refuse a request that may not go out before any secret is opened.
-        let url = self.plugin.grants.check(&req.url)?;
-        if !credentials.is_empty() && !self.plugin.grants.carries_credentials(&url) {
-            let host = url.host_str().unwrap_or_default().to_string();
-            return Err(EgressError::CredentialNotAllowed(host).into());
-        }
-        let auth = self.plugin.auth(&self.scope, credentials)?;
         // Waiting here is not guest time: the call's future is not being polled meanwhile.
-        let resp = self
-            .plugin
-            .egress(&self.scope, req, auth)
-            .await
-            .map_err(|e| {
-                tracing::debug!(plugin = %self.plugin.label, error = %e, "egress refused or failed");
-                WitEgressError::from(e)
-            })?;
+        let resp = self.plugin.egress(&self.scope, req, credentials).await?;
         Ok(HttpResponse {
             status: resp.status,
             headers: resp.headers,

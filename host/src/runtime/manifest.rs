@@ -421,15 +421,9 @@ impl ConnectionShape {
             field: "connection",
             reason,
         };
-        let name_ok = |n: &str| {
-            !n.is_empty()
-                && n.len() <= 64
-                && n.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        };
         let mut seen = std::collections::HashSet::new();
         for s in &self.settings {
-            if !name_ok(&s.name) || !seen.insert(s.name.as_str()) {
+            if !field_name_ok(&s.name) || !seen.insert(s.name.as_str()) {
                 return Err(invalid(format!(
                     "setting {:?}: use a unique name of 1-64 lower-case letters, digits and '_'",
                     s.name
@@ -479,7 +473,7 @@ impl ConnectionShape {
             // 0.1.0 names its secrets with a fixed enum; later versions by any declared name.
             let known = match interface {
                 Interface::V0_1_0 => V0_1_0_SECRETS.contains(&s.name.as_str()),
-                _ => name_ok(&s.name),
+                _ => field_name_ok(&s.name),
             };
             if !known || !seen.insert(s.name.as_str()) {
                 return Err(invalid(format!(
@@ -519,6 +513,15 @@ impl ConnectionShape {
 
 /// The secrets interface 0.1.0 can name (its `secret-name` enum, as field names).
 pub const V0_1_0_SECRETS: &[&str] = &["app_secret", "verify_token", "auth_token", "access_token"];
+
+/// Whether `name` can name a setting or a secret: 1-64 lower-case letters, digits and `_`.
+pub fn field_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
 
 /// A setting's pattern, anchored to match the whole value.
 pub fn anchored(pattern: &str) -> Result<regex::Regex, regex::Error> {

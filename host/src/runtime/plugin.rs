@@ -8,6 +8,7 @@ use wasmtime::component::{Component, Linker, types::ComponentItem};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::PluginShared;
+use super::bindings::egress::EgressError;
 use super::bindings::types::{
     Action, ConnectionInfo, ConversationContext, CredentialHealth, ErrorKind, HttpRequest,
     InboundEvent, InboundMessage, MediaContent, MediaRef, MediaSource, OutboundMessage,
@@ -15,7 +16,7 @@ use super::bindings::types::{
 };
 use super::bindings::{v0_1_0, v0_2_0};
 use super::error::{CallError, LoadError};
-use super::manifest::{ConnectionShape, Interface, Manifest, World};
+use super::manifest::{ChannelRules, ConnectionShape, Interface, Manifest, World};
 use super::since_v0_1_0::{convert, credential_health};
 use super::state::CallState;
 use crate::vault::SecretScope;
@@ -60,6 +61,7 @@ pub struct ConnectorPlugin {
     shared: Arc<PluginShared>,
     pre: ConnectorPre,
     shape: ConnectionShape,
+    channel: ChannelRules,
 }
 
 /// A connector linked against the interface version it was built for.
@@ -189,6 +191,7 @@ pub(crate) fn link(
                 .connection
                 .clone()
                 .unwrap_or_else(ConnectionShape::generic),
+            channel: shared.manifest.channel_rules(),
             shared,
         })),
         World::ReplyPolicy => Plugin::Policy(Arc::new(PolicyPlugin {
@@ -390,6 +393,11 @@ impl ConnectorPlugin {
     /// The settings and secrets its connections accept (declared, or the generic shape).
     pub fn shape(&self) -> &ConnectionShape {
         &self.shape
+    }
+
+    /// What its channel allows (declared, or WhatsApp's).
+    pub fn channel_rules(&self) -> &ChannelRules {
+        &self.channel
     }
 
     /// The sha256 of its component bytes.
@@ -649,21 +657,17 @@ impl PluginShared {
         if !fetch.request.method.eq_ignore_ascii_case("GET") {
             return Err(refused("egress", "a media download is a GET".to_string()));
         }
-        let auth = self
-            .auth(scope, fetch.credentials)
-            .map_err(|e| refused("egress", format!("{e:?}")))?;
         let resp = self
-            .egress(scope, fetch.request, auth)
+            .egress(scope, fetch.request, fetch.credentials)
             .await
             .map_err(|e| match e {
-                crate::egress::EgressError::Timeout
-                | crate::egress::EgressError::ConnectionFailed(_) => ProviderError {
+                EgressError::Timeout | EgressError::ConnectionFailed(_) => ProviderError {
                     kind: ErrorKind::Transient,
                     code: "egress".into(),
-                    message: e.to_string(),
+                    message: format!("{e:?}"),
                     retry_after: None,
                 },
-                e => refused("egress", e.to_string()),
+                e => refused("egress", format!("{e:?}")),
             })?;
         if !(200..300).contains(&resp.status) {
             // A refusal here is the file's (an expired link, a CDN the credentials never
