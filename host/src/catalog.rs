@@ -629,6 +629,11 @@ pub async fn check_directory_signature(
 }
 
 impl Catalog {
+    /// The plugin threads' runtime (see [`Runtime::plugin_threads`]).
+    pub fn plugin_threads(&self) -> tokio::runtime::Handle {
+        self.runtime.plugin_threads().clone()
+    }
+
     /// A catalog over `runtime`, with the plugins loaded from the binary and the plugin
     /// directory (`local`), then the database's uploads, promotions and pins.
     pub async fn start(

@@ -25,7 +25,7 @@ use crate::runtime::types::{
     AccountChange, AccountEvent, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
     TemplateStatus,
 };
-use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, now_ms};
+use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, Tx, now_ms};
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
 
@@ -106,6 +106,36 @@ impl From<crate::vault::VaultError> for JobError {
     }
 }
 
+/// What a worker runs next: jobs it queued already claimed for itself, in order after the job
+/// that queued them; and the job that recorded its own completion in its last transaction.
+#[derive(Default)]
+pub(crate) struct Chain {
+    next: std::collections::VecDeque<Job>,
+    completed: Option<String>,
+}
+
+impl Chain {
+    /// Run `job` after the current one.
+    pub(crate) fn then(&mut self, job: Job) {
+        self.next.push_back(job);
+    }
+
+    /// Mark `job` done in `tx`, the job's last write, so the worker needs no transaction of its
+    /// own for it; the caller commits.
+    pub(crate) async fn complete_in(&mut self, tx: &mut Tx, job: &Job) -> Result<(), StoreError> {
+        if !tx.complete_job(job).await? {
+            tracing::warn!(job = %job.id, "job finished after its lease was taken over");
+        }
+        self.completed = Some(job.id.clone());
+        Ok(())
+    }
+
+    /// Whether `job` was marked done by its own last write (once).
+    fn take_completed(&mut self, job: &Job) -> bool {
+        self.completed.take_if(|id| *id == job.id).is_some()
+    }
+}
+
 /// Back-off before attempt `attempts + 1`: 1 s doubling to at most 10 min, ±25 % jitter.
 pub fn backoff_ms(attempts: i64) -> i64 {
     let base = 1000i64
@@ -118,8 +148,11 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 }
 
 impl Workers {
-    /// Start `n` workers; they stop when `shutdown` fires.
+    /// Start `n` workers on the plugin threads (their plugin calls run in place, with no hop
+    /// from the HTTP runtime); they stop when `shutdown` fires.
     pub fn spawn(&self, n: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let threads = self.plugins.plugin_threads();
+        let _on_plugin_threads = threads.enter();
         for _ in 0..n {
             let w = self.clone();
             let shutdown = shutdown.clone();
@@ -128,7 +161,7 @@ impl Workers {
                 let (w, mut shutdown) = (w.clone(), shutdown.clone());
                 async move {
                     loop {
-                        if *shutdown.borrow() {
+                        if *shutdown.borrow() || shutdown.has_changed().is_err() {
                             break;
                         }
                         match w.run_one().await {
@@ -139,7 +172,9 @@ impl Workers {
                         tokio::select! {
                             () = w.notify.notified() => {}
                             () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                            _ = shutdown.changed() => {}
+                            // Stopped, or the host that would stop them is gone (the workers
+                            // live on the plugin threads, not on the host's runtime).
+                            changed = shutdown.changed() => if changed.is_err() { break },
                         }
                     }
                     crate::supervise::Ended::Finished
@@ -148,7 +183,8 @@ impl Workers {
         }
     }
 
-    /// Claim and run one job; `Ok(false)` when none is due.
+    /// Claim and run one job, then the jobs it queued already claimed for this worker (a
+    /// message's decision, a decision's sends); `Ok(false)` when none is due.
     pub async fn run_one(&self) -> Result<bool, StoreError> {
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
         let job = tx.claim_job(self.lease_ms).await?;
@@ -156,12 +192,23 @@ impl Workers {
         let Some(job) = job else {
             return Ok(false);
         };
+        let mut chain = Chain::default();
+        chain.then(job);
+        while let Some(job) = chain.next.pop_front() {
+            self.run_claimed(&job, &mut chain).await?;
+        }
+        Ok(true)
+    }
+
+    /// Run a job this worker holds and record its outcome.
+    async fn run_claimed(&self, job: &Job, chain: &mut Chain) -> Result<(), StoreError> {
+        let job = job.clone();
         let outcome = match self.held_for(&job).await {
             Ok(Some(why)) => Err(JobError::Defer(now_ms() + SUSPENDED_RECHECK_MS, why)),
             Ok(None) => match job.kind.as_str() {
-                PROCESS_RECEIPT => self.process_receipt(&job).await,
-                DECIDE => self.decide(&job).await,
-                SEND => self.send(&job).await,
+                PROCESS_RECEIPT => self.process_receipt(&job, chain).await,
+                DECIDE => self.decide(&job, chain).await,
+                SEND => self.send(&job, chain).await,
                 crate::media::FETCH_MEDIA => self.fetch_media(&job).await,
                 APPLY_STATUS => self.apply_status_job(&job).await,
                 other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
@@ -184,6 +231,12 @@ impl Workers {
             if let Some(Err(e2)) = consequence {
                 tracing::warn!(job = %job.id, kind = %job.kind, error = %e2, "could not record that the job gave up");
             }
+        }
+        // A completion written by the job itself only counts when the job succeeded (a failure
+        // rolled that transaction back).
+        let completed = chain.take_completed(&job);
+        if completed && outcome.is_ok() {
+            return Ok(());
         }
         let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
         match outcome {
@@ -208,7 +261,7 @@ impl Workers {
             }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Why a tenant's own job (decide, send, fetch-media) must wait: its tenant is suspended.
@@ -229,7 +282,7 @@ impl Workers {
             .then(|| auth::suspended_reason(&tenant)))
     }
 
-    async fn process_receipt(&self, job: &Job) -> Result<(), JobError> {
+    async fn process_receipt(&self, job: &Job, chain: &mut Chain) -> Result<(), JobError> {
         let id = job
             .receipt_id
             .as_deref()
@@ -300,8 +353,13 @@ impl Workers {
         let mut failed: Option<JobError> = None;
         // The receipt records whose data it holds (retention, disconnect and deletion).
         let mut noted = None;
+        // A receipt of one message is marked done in that message's transaction.
+        let complete = (events.len() == 1).then_some(job);
         for event in events {
-            if let Err(e) = self.apply_event(&endpoint.id, id, &mut noted, event).await {
+            if let Err(e) = self
+                .apply_event(&endpoint.id, id, &mut noted, event, chain, complete)
+                .await
+            {
                 tracing::warn!(receipt = %id, error = %e, "an event of the receipt failed; the others were applied");
                 failed = Some(match (failed, e) {
                     (Some(JobError::Retry(r)), _) | (_, JobError::Retry(r)) => JobError::Retry(r),
@@ -319,6 +377,8 @@ impl Workers {
         id: &str,
         noted: &mut Option<(String, String)>,
         event: InboundEvent,
+        chain: &mut Chain,
+        complete: Option<&Job>,
     ) -> Result<(), JobError> {
         match event {
             InboundEvent::Message(m) => {
@@ -367,18 +427,23 @@ impl Workers {
                     Err(StoreError::Conflict(_)) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 };
-                // One decision per inbound message: its job is queued with the message.
+                // One decision per inbound message: its job is queued with the message, claimed
+                // by this worker, which runs it next.
                 let live = tx
                     .connection(&connection)
                     .await?
                     .is_some_and(|c| c.status == "live" && c.active != 0);
+                let mut decide = None;
                 if live {
                     let payload = serde_json::to_string(&MessageJob {
                         tenant: tenant_id.clone(),
                         message: message.clone(),
                     })
                     .map_err(|e| JobError::Permanent(e.to_string()))?;
-                    tx.enqueue(DECIDE, None, &payload, &tenant_id).await?;
+                    decide = Some(
+                        tx.enqueue_claimed(DECIDE, &payload, &tenant_id, self.lease_ms)
+                            .await?,
+                    );
                 }
                 for media in &m.media {
                     let media_id = tx
@@ -406,7 +471,13 @@ impl Workers {
                             .await?;
                     }
                 }
+                if let Some(job) = complete {
+                    chain.complete_in(&mut tx, job).await?;
+                }
                 tx.commit().await?;
+                if let Some(job) = decide {
+                    chain.then(job);
+                }
                 self.notify.notify_one();
             }
             InboundEvent::Status(s) => {

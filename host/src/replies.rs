@@ -282,7 +282,11 @@ impl Workers {
 
     /// Run the tenant's reply policy on one inbound message and record what the host allows of
     /// its answer, with the send jobs, in one transaction.
-    pub(crate) async fn decide(&self, job: &Job) -> Result<(), JobError> {
+    pub(crate) async fn decide(
+        &self,
+        job: &Job,
+        chain: &mut crate::jobs::Chain,
+    ) -> Result<(), JobError> {
         let (p, scope, mut tx, m) = self.job_message(job).await?;
         let connection = tx.connection(&m.connection_id).await?;
         let policy = tx.policy().await?;
@@ -374,6 +378,8 @@ impl Workers {
             contact_stopped_marketing: m.contact_marketing_stopped_at.is_some(),
         };
         let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+        // The sends are claimed by this worker, which runs them next.
+        let mut sends = Vec::new();
         for (i, action) in actions.into_iter().enumerate() {
             let reply = match action {
                 Action::Reply(reply) => reply,
@@ -418,18 +424,28 @@ impl Workers {
                     tracing::info!(message = %m.id, reason, "reply blocked by the host");
                 }
                 Ok(_) => {
-                    tx.enqueue(SEND, None, &send_job(&p.tenant, &reply_id)?, &p.tenant)
-                        .await?;
+                    let payload = send_job(&p.tenant, &reply_id)?;
+                    sends.push(
+                        tx.enqueue_claimed(SEND, &payload, &p.tenant, self.lease_ms)
+                            .await?,
+                    );
                 }
             }
         }
+        chain.complete_in(&mut tx, job).await?;
         tx.commit().await?;
-        self.notify.notify_one();
+        for job in sends {
+            chain.then(job);
+        }
         Ok(())
     }
 
     /// Send one queued reply through its connector and act on the provider's answer.
-    pub(crate) async fn send(&self, job: &Job) -> Result<(), JobError> {
+    pub(crate) async fn send(
+        &self,
+        job: &Job,
+        chain: &mut crate::jobs::Chain,
+    ) -> Result<(), JobError> {
         let (_, scope, mut tx, m) = self.job_message(job).await?;
         if m.status != "queued" {
             return Ok(()); // already sent or failed
@@ -593,6 +609,7 @@ impl Workers {
             }
             Ok(Ok(provider_id)) => {
                 tx.record_send(&m.id, Some(&provider_id), None).await?;
+                chain.complete_in(&mut tx, job).await?;
                 Ok(())
             }
             Ok(Err(e)) => self.on_send_error(&mut tx, &m, &reply, &e).await,

@@ -175,7 +175,23 @@ impl CallStats {
     }
 }
 
+thread_local! {
+    /// Set on the threads of the plugin runtime.
+    static ON_PLUGIN_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is one of the plugin runtime's.
+fn on_plugin_thread() -> bool {
+    ON_PLUGIN_THREAD.get()
+}
+
 impl Runtime {
+    /// The plugin threads' runtime: work that calls plugins all the time (the job workers)
+    /// runs here, so its calls need no hop from another runtime.
+    pub fn plugin_threads(&self) -> &tokio::runtime::Handle {
+        &self.threads_handle
+    }
+
     /// Build the engine and linkers and start the epoch ticker.
     pub fn new(config: RuntimeConfig, services: Services) -> anyhow::Result<Self> {
         let engine = build_engine(&config)?;
@@ -202,6 +218,7 @@ impl Runtime {
         };
         let threads = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
+            .on_thread_start(|| ON_PLUGIN_THREAD.set(true))
             .thread_name("switchyard-plugin")
             .enable_all()
             .build()?;

@@ -251,12 +251,16 @@ impl PluginShared {
         store
     }
 
-    /// Run one call's future on the plugin threads, never on the caller's (HTTP) workers.
-    /// Dropping the returned future cancels the call.
+    /// Run one call's future on the plugin threads, never on the caller's (HTTP) workers: in
+    /// place when the caller already runs there (the job workers), else spawned there and
+    /// awaited. Dropping the returned future cancels the call.
     async fn on_plugin_threads<R: Send + 'static>(
         &self,
         call: impl Future<Output = Result<R, CallError>> + Send + 'static,
     ) -> Result<R, CallError> {
+        if super::on_plugin_thread() {
+            return call.await;
+        }
         /// Aborts the spawned call when the caller stops waiting for it.
         struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
         impl<T> Drop for AbortOnDrop<T> {

@@ -183,6 +183,52 @@ impl Tx {
         Ok(id)
     }
 
+    /// Jobs queued or running (the backlog ingress bounds).
+    pub async fn unfinished_jobs(&mut self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'queued')
+                  + (SELECT COUNT(*) FROM jobs WHERE state = 'running')",
+        )
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Queue a job already claimed by the caller (running, first attempt, leased for
+    /// `lease_ms`), to run it at once after this transaction commits: no claim, and should the
+    /// caller die its lease runs out and any worker takes it up, as any claimed job.
+    pub async fn enqueue_claimed(
+        &mut self,
+        kind: &str,
+        payload: &str,
+        fairness_key: &str,
+        lease_ms: i64,
+    ) -> Result<Job> {
+        let id = new_id("job");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, payload, state, attempts, run_at, lease_until,
+                created_at, updated_at, fairness_key)
+             VALUES ($1, $2, $3, 'running', 1, $4, $5, $4, $4, $6)",
+        )
+        .bind(&id)
+        .bind(kind)
+        .bind(payload)
+        .bind(now)
+        .bind(now + lease_ms)
+        .bind(fairness_key)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(Job {
+            id,
+            kind: kind.to_string(),
+            receipt_id: None,
+            payload: payload.to_string(),
+            attempts: 1,
+        })
+    }
+
     /// The virtual start time of a new job of `key`: after the key's own queued jobs, and never
     /// before the head of the queue (start-time fair queueing; two index probes).
     async fn next_vt(&mut self, key: &str) -> Result<i64> {
