@@ -2,6 +2,9 @@
 //! same parser compiled natively, plus the fixed cost of a call (echo policy), and the same
 //! call resolved through the plugin catalog (pins, promotion, hot loading) as the host makes it.
 //!
+//! Each call is measured twice: awaited from another runtime (an HTTP handler's call, which hops
+//! to the plugin threads) and made on the plugin threads (a job worker's call, in place).
+//!
 //! Run: `cargo bench -p switchyard --bench plugin_call`
 
 #![allow(missing_docs)]
@@ -72,6 +75,26 @@ fn bench(c: &mut Criterion) {
                 .block_on(meta.parse(SecretScope::default(), &req, None))
                 .expect("call")
                 .expect("parse")
+        })
+    });
+    // As the job workers call it: from the plugin threads themselves, with no hop between
+    // runtimes (the timed loop runs there; only its total crosses back).
+    let threads = rt.plugin_threads().clone();
+    group.bench_function("plugin_fresh_instance_parse_on_plugin_threads", |b| {
+        b.iter_custom(|iters| {
+            let (meta, req) = (meta.clone(), req.clone());
+            tokio
+                .block_on(threads.spawn(async move {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        meta.parse(SecretScope::default(), &req, None)
+                            .await
+                            .expect("call")
+                            .expect("parse");
+                    }
+                    start.elapsed()
+                }))
+                .expect("join")
         })
     });
     group.bench_function("native_serde_parse", |b| b.iter(|| native_parse(BODY)));
@@ -150,6 +173,20 @@ fn bench(c: &mut Criterion) {
     };
     c.bench_function("echo_policy_fresh_instance_decide", |b| {
         b.iter(|| tokio.block_on(echo.decide(&ctx, &msg)).expect("decide"))
+    });
+    c.bench_function("echo_policy_fresh_instance_decide_on_plugin_threads", |b| {
+        b.iter_custom(|iters| {
+            let (echo, ctx, msg) = (echo.clone(), ctx.clone(), msg.clone());
+            tokio
+                .block_on(threads.spawn(async move {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        echo.decide(&ctx, &msg).await.expect("decide");
+                    }
+                    start.elapsed()
+                }))
+                .expect("join")
+        })
     });
 }
 

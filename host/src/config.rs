@@ -241,6 +241,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_INGRESS_REFUSED_SAMPLE", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub ingress_refused_sample: u32,
+    /// Unfinished jobs (queued or running, every host on the database) past which webhooks are
+    /// answered 503 with `Retry-After`, so that a flood is held by the providers' retries, not
+    /// by this host's disk (0: no bound).
+    #[arg(long, env = "SWITCHYARD_MAX_BACKLOG", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub max_backlog: u64,
+    /// How often the job queue is counted for `SWITCHYARD_MAX_BACKLOG`, in ms.
+    #[arg(long, env = "SWITCHYARD_BACKLOG_COUNT_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub backlog_count_ms: u64,
     /// Days a processed receipt keeps its body and headers (replay works until then); refused
     /// requests' receipts are deleted after as long.
     #[arg(long, env = "SWITCHYARD_RECEIPT_RETENTION_DAYS", default_value_t = 7,
@@ -698,6 +708,8 @@ impl ServeArgs {
                 endpoint_rate: self.ingress_endpoint_rate,
                 client_rate: self.ingress_client_rate,
                 refused_sample: self.ingress_refused_sample,
+                max_backlog: self.max_backlog,
+                backlog_count_every: Duration::from_millis(self.backlog_count_ms),
             },
             receipt_retention: Duration::from_secs(self.receipt_retention_days * 86_400),
             database_owner_url: self.database.database_owner_url.clone(),

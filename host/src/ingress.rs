@@ -10,6 +10,7 @@
 //! per endpoint per minute, with capped headers. No receipt keeps a secret: secret-named query
 //! parameters and headers are redacted before anything is stored.
 
+pub mod backlog;
 pub mod guard;
 pub mod retention;
 
@@ -45,6 +46,20 @@ fn too_many(limited: guard::Limited) -> Response {
     resp.headers_mut().insert(
         axum::http::header::RETRY_AFTER,
         HeaderValue::from_static("1"),
+    );
+    resp
+}
+
+/// 503 while the job queue is at its bound: the provider retries later.
+fn backlogged() -> Response {
+    let mut resp = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backlog_full",
+        "the host's work queue is full; retry later",
+    );
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static("5"),
     );
     resp
 }
@@ -142,6 +157,9 @@ pub async fn hook(
     if let Err(limited) = state.ingress.admit_endpoint(&endpoint.id) {
         return too_many(limited);
     }
+    if !state.ingress.admit_backlog() {
+        return backlogged();
+    }
     let pairs: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| {
@@ -233,6 +251,7 @@ pub async fn hook(
                 return unavailable();
             }
             state.ingress.count(guard::Outcome::Accepted);
+            state.ingress.backlog().accepted();
             match verdict {
                 Verdict::AcceptWithResponse(r) => respond(r),
                 _ => StatusCode::OK.into_response(),

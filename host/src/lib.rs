@@ -141,6 +141,12 @@ pub async fn serve(
         token_warn_ms: config.token_warn.as_millis() as i64,
     }
     .spawn(config.health_interval, workers_stopped.clone());
+    ingress::backlog::spawn(
+        state.store.clone(),
+        state.ingress.backlog().clone(),
+        config.ingress.backlog_count_every,
+        workers_stopped.clone(),
+    );
     ingress::retention::spawn(
         state.store.clone(),
         state.ingress.clone(),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Db, Host, OPERATOR, Setup, assert_error, setup};
 use crate::fake::Fake;
-use crate::ingress::{meta_message, sign};
+use crate::ingress::post_meta_message;
 use crate::pg::PgDb;
 
 /// Direct access to the host's database, for what a test cannot wait for (an expiry reached).
@@ -407,7 +407,7 @@ async fn graph() -> Fake {
 }
 
 /// The text bodies the fake Graph was asked to send from `number`.
-fn sent_from(graph: &Fake, number: &str) -> Vec<String> {
+pub(crate) fn sent_from(graph: &Fake, number: &str) -> Vec<String> {
     graph
         .requests()
         .into_iter()
@@ -418,7 +418,7 @@ fn sent_from(graph: &Fake, number: &str) -> Vec<String> {
 }
 
 /// Wait (bounded in count, not a speed claim) until `done` holds.
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     for _ in 0..1200 {
         if done().await {
             return;
@@ -493,15 +493,7 @@ async fn suspension(h: Host, graph: &Fake, pg_url: Option<String>) {
         ("1001", "wamid.SUSPENDED1", "hello while suspended"),
         ("2002", "wamid.OTHER1", "hello from another tenant"),
     ] {
-        let body = meta_message(number, wamid, text);
-        let r = client
-            .post(&hook)
-            .header("x-hub-signature-256", sign("app-secret-1", &body))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("webhook");
+        let r = post_meta_message(&client, &hook, number, wamid, text).await;
         assert_eq!(r.status(), 200, "acknowledged");
     }
     until("the other tenant's reply is sent", async || {

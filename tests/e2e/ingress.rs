@@ -620,3 +620,80 @@ async fn a_cpu_heavy_policy_does_not_stall_healthz() {
         "healthz p99 {busy_p99:.1} ms under a busy policy (idle {idle_p99:.1} ms)"
     );
 }
+
+/// Post a Meta text message for `number`, signed with the test endpoint's app secret.
+pub async fn post_meta_message(
+    client: &reqwest::Client,
+    hook: &str,
+    number: &str,
+    wamid: &str,
+    text: &str,
+) -> reqwest::Response {
+    let body = meta_message(number, wamid, text);
+    client
+        .post(hook)
+        .header("x-hub-signature-256", sign("app-secret-1", &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook")
+}
+
+/// Past the backlog bound (`--max-backlog`), a webhook is answered 503 `backlog_full` with
+/// `Retry-After`, so its provider retries; every webhook acknowledged before is processed and
+/// replied to.
+async fn backlog_bound(h: Host, graph: &Fake) {
+    let s = setup(&h).await;
+    h.ok(
+        reqwest::Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.a.0),
+        &s.a.1,
+        Some(serde_json::json!({"plugin": "echo"})),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let hook = format!("{}/hooks/{}", h.base, s.endpoint);
+    let post = async |wamid: &str, text: &str| {
+        post_meta_message(&client, &hook, "1001", wamid, text).await
+    };
+    for i in 0..2 {
+        let r = post(&format!("wamid.BACKLOG{i}"), &format!("queued {i}")).await;
+        assert_eq!(r.status(), 200, "within the bound");
+    }
+    let r = post("wamid.BACKLOG2", "over the bound").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "backlog_full");
+    crate::accounts::until("both acknowledged messages are replied to", async || {
+        crate::accounts::sent_from(graph, "1001").len() == 2
+    })
+    .await;
+    let mut sent = crate::accounts::sent_from(graph, "1001");
+    sent.sort();
+    assert_eq!(
+        sent,
+        ["queued 0", "queued 1"],
+        "the refused one was not kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_backlog_bound_webhooks_get_503_and_every_acknowledged_one_is_answered() {
+    // The queue is counted once, at start: from then on each acceptance adds one.
+    let args = ["--max-backlog", "2", "--backlog-count-ms", "3600000"];
+    let g = graph_that_sends().await;
+    backlog_bound(Host::start_with(Db::Sqlite, &g.origin, &args).await, &g).await;
+    if let Some(pg) = crate::pg::PgDb::create("ingress_backlog").await {
+        let g = graph_that_sends().await;
+        backlog_bound(
+            Host::start_with(Db::Postgres(pg), &g.origin, &args).await,
+            &g,
+        )
+        .await;
+    }
+}

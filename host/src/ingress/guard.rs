@@ -22,6 +22,10 @@ pub struct IngressLimits {
     pub client_rate: u32,
     /// Refused requests per endpoint per minute that leave a receipt (the rest are counted).
     pub refused_sample: u32,
+    /// Unfinished jobs past which webhooks are answered 503 (0: no bound).
+    pub max_backlog: u64,
+    /// How often the job queue is counted for that bound.
+    pub backlog_count_every: std::time::Duration,
 }
 
 /// Why a request was turned away before any work.
@@ -50,15 +54,18 @@ pub enum Outcome {
     Failed,
     /// Turned away by a rate limit (429).
     RateLimited,
+    /// Turned away because the job queue is at its bound (503).
+    Backlogged,
 }
 
-const OUTCOMES: [(Outcome, &str); 6] = [
+const OUTCOMES: [(Outcome, &str); 7] = [
     (Outcome::Accepted, "accepted"),
     (Outcome::Responded, "responded"),
     (Outcome::Rejected, "rejected"),
     (Outcome::TooLarge, "too_large"),
     (Outcome::Failed, "failed"),
     (Outcome::RateLimited, "rate_limited"),
+    (Outcome::Backlogged, "backlogged"),
 ];
 
 /// Rate limits, refusal sampling and counters of webhook ingress (one per process).
@@ -68,11 +75,13 @@ pub struct Guard {
     refused_sample: u32,
     /// `endpoint → (minute, refusals stored in it)`.
     sampled: Mutex<HashMap<String, (u64, u32)>>,
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; OUTCOMES.len()],
     /// Refusals counted but not stored.
     unsampled: AtomicU64,
     /// Counts at the last [`Guard::report`].
-    reported: Mutex<[u64; 7]>,
+    reported: Mutex<[u64; OUTCOMES.len() + 1]>,
+    /// The bound on queued work.
+    backlog: std::sync::Arc<super::backlog::Backlog>,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(rate: u32) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -112,7 +121,22 @@ impl Guard {
             counts: Default::default(),
             unsampled: AtomicU64::new(0),
             reported: Mutex::default(),
+            backlog: std::sync::Arc::new(super::backlog::Backlog::new(limits.max_backlog)),
         }
+    }
+
+    /// The bound on queued work this process admits by.
+    pub fn backlog(&self) -> &std::sync::Arc<super::backlog::Backlog> {
+        &self.backlog
+    }
+
+    /// Whether the job queue has room for one more webhook.
+    pub fn admit_backlog(&self) -> bool {
+        let room = self.backlog.admit();
+        if !room {
+            self.count(Outcome::Backlogged);
+        }
+        room
     }
 
     /// Whether a request from `client` may go on to look its endpoint up.
@@ -359,6 +383,8 @@ mod tests {
             endpoint_rate: 5,
             client_rate: 3,
             refused_sample: 4,
+            max_backlog: 0,
+            backlog_count_every: std::time::Duration::from_secs(1),
         });
         let kept = (0..100).filter(|_| g.sample_refusal("end_a")).count();
         assert_eq!(kept, 4);
