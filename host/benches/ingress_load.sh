@@ -56,13 +56,13 @@ tid=$(echo "$tenant" | field id); key=$(echo "$tenant" | field api_key)
 api "tenants/$tid/connections" "$key" "{\"connector\":\"meta-cloud\",\"endpoint\":\"$endpoint\",\"settings\":{\"phone_number_id\":\"106540352242922\",\"waba_id\":\"1\"},\"secrets\":{\"access_token\":\"bench-access-token-0123456789\"},\"consent\":{\"document_version\":\"1\"}}" >/dev/null
 # 2,000 distinct bodies with their signatures, cycled by the wrk script.
 python3 - "$dir/bodies.lua" <<'PY'
-import hashlib, hmac, json, sys
+import hashlib, hmac, json, sys, time
 out = ["bodies = {}", "sigs = {}"]
 for i in range(2000):
     body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
         "contacts": [{"profile": {"name": "Load %d" % (i % 50)}, "wa_id": "1650555%04d" % (i % 50)}],
-        "messages": [{"from": "1650555%04d" % (i % 50), "id": "wamid.load.%d" % i, "timestamp": "1749416383", "type": "text",
+        "messages": [{"from": "1650555%04d" % (i % 50), "id": "wamid.load.%d" % i, "timestamp": str(int(time.time())), "type": "text",
                       "text": {"body": "message %d " % i + "x" * 900}}]}}]}]})
     sig = hmac.new(b"bench-secret", body.encode(), hashlib.sha256).hexdigest()
     out.append("bodies[%d] = %s" % (i + 1, json.dumps(body)))
