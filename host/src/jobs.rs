@@ -195,14 +195,13 @@ impl Workers {
         let mut chain = Chain::default();
         chain.then(job);
         while let Some(job) = chain.next.pop_front() {
-            self.run_claimed(&job, &mut chain).await?;
+            self.run_claimed(job, &mut chain).await?;
         }
         Ok(true)
     }
 
     /// Run a job this worker holds and record its outcome.
-    async fn run_claimed(&self, job: &Job, chain: &mut Chain) -> Result<(), StoreError> {
-        let job = job.clone();
+    async fn run_claimed(&self, job: Job, chain: &mut Chain) -> Result<(), StoreError> {
         let outcome = match self.held_for(&job).await {
             Ok(Some(why)) => Err(JobError::Defer(now_ms() + SUSPENDED_RECHECK_MS, why)),
             Ok(None) => match job.kind.as_str() {

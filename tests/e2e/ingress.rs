@@ -417,13 +417,7 @@ async fn an_inbound_message_gets_exactly_one_reply_from_the_tenants_policy() {
     let graph = graph_that_sends().await;
     let h = Host::start(Db::Sqlite, &graph.origin).await;
     let s = setup(&h).await;
-    h.ok(
-        reqwest::Method::PUT,
-        &format!("/api/v1/tenants/{}/policy", s.a.0),
-        &s.a.1,
-        Some(serde_json::json!({"plugin": "echo"})),
-    )
-    .await;
+    use_echo(&h, &s.a).await;
     let client = reqwest::Client::new();
     let hook = format!("{}/hooks/{}", h.base, s.endpoint);
     let post = |body: Vec<u8>| {
@@ -621,6 +615,17 @@ async fn a_cpu_heavy_policy_does_not_stall_healthz() {
     );
 }
 
+/// Give `tenant` (id, key) the bundled echo policy.
+pub async fn use_echo(h: &Host, tenant: &(String, String)) {
+    h.ok(
+        reqwest::Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", tenant.0),
+        &tenant.1,
+        Some(serde_json::json!({"plugin": "echo"})),
+    )
+    .await;
+}
+
 /// Post a Meta text message for `number`, signed with the test endpoint's app secret.
 pub async fn post_meta_message(
     client: &reqwest::Client,
@@ -645,13 +650,7 @@ pub async fn post_meta_message(
 /// replied to.
 async fn backlog_bound(h: Host, graph: &Fake) {
     let s = setup(&h).await;
-    h.ok(
-        reqwest::Method::PUT,
-        &format!("/api/v1/tenants/{}/policy", s.a.0),
-        &s.a.1,
-        Some(serde_json::json!({"plugin": "echo"})),
-    )
-    .await;
+    use_echo(&h, &s.a).await;
     let client = reqwest::Client::new();
     let hook = format!("{}/hooks/{}", h.base, s.endpoint);
     let post = async |wamid: &str, text: &str| {

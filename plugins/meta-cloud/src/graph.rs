@@ -419,7 +419,7 @@ pub fn list_templates(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::cell::RefCell;
     use std::collections::VecDeque;
 
@@ -477,7 +477,8 @@ mod tests {
         })
     }
 
-    fn conn() -> ConnectionInfo {
+    /// A connection of the test number (base URL with a trailing slash).
+    pub(crate) fn conn() -> ConnectionInfo {
         ConnectionInfo {
             connection_id: "con_1".into(),
             channel_address: "106540352242922".into(),
@@ -488,7 +489,8 @@ mod tests {
         }
     }
 
-    fn text() -> OutboundMessage {
+    /// A text reply to the test contact.
+    pub(crate) fn text() -> OutboundMessage {
         OutboundMessage {
             to: Party {
                 phone: Some("16505551234".into()),

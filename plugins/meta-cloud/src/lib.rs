@@ -145,32 +145,9 @@ switchyard_sdk::export_connector!(MetaCloud);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::tests::{conn, text};
     use switchyard_sdk::Connector;
     use switchyard_sdk::testing::{FakeHost, hmac_sha256, to_hex};
-
-    fn conn() -> ConnectionInfo {
-        ConnectionInfo {
-            connection_id: "con_1".into(),
-            channel_address: "106540352242922".into(),
-            account_id: Some("102290129340398".into()),
-            api_base_url: "https://graph.facebook.com".into(),
-            settings: Vec::new(),
-            callback_url: None,
-        }
-    }
-
-    fn text() -> OutboundMessage {
-        OutboundMessage {
-            to: Party {
-                phone: Some("16505551234".into()),
-                user_id: None,
-                name: None,
-            },
-            content: Content::Text("Yes, in blue.".into()),
-            reply_to: None,
-            idempotency_key: "snd_1".into(),
-        }
-    }
 
     fn post(body: &[u8], signature: &str) -> HttpRequest {
         HttpRequest {
