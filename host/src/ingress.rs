@@ -445,14 +445,7 @@ async fn write_groups(
 ) -> crate::supervise::Ended {
     let mut rx = rx.lock().await;
     {
-        while let Some(first) = rx.recv().await {
-            let mut group = vec![first];
-            while group.len() < GROUP_MAX {
-                match rx.try_recv() {
-                    Ok(p) => group.push(p),
-                    Err(_) => break,
-                }
-            }
+        while let Some(group) = crate::store::next_group(&mut rx, GROUP_MAX).await {
             let result = write_group(&store, &group).await.map_err(|e| {
                 tracing::error!(error = %e, requests = group.len(), "ingress: receipts not stored");
                 e.to_string()

@@ -25,7 +25,9 @@ use crate::runtime::types::{
     AccountChange, AccountEvent, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
     TemplateStatus,
 };
-use crate::store::{ConnectionRecord, Job, Mode, NewMessage, Store, StoreError, Tx, now_ms};
+use crate::store::{
+    ConnectionRecord, Job, Mode, NewMessage, Receipt, Store, StoreError, Tx, now_ms,
+};
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
 
@@ -106,12 +108,47 @@ impl From<crate::vault::VaultError> for JobError {
     }
 }
 
+/// Why a job's grouped write was undone: its work was already recorded by an earlier run (a
+/// unique row exists), or it failed.
+#[derive(Debug)]
+pub(crate) enum Undone {
+    /// The row this write creates exists: an earlier run did it; nothing more to do.
+    Already,
+    /// The write failed.
+    Failed(JobError),
+}
+
+impl Undone {
+    /// A refused unique row is [`Undone::Already`]; any other failure is [`Undone::Failed`].
+    pub(crate) fn unless_exists(e: StoreError) -> Undone {
+        match e {
+            StoreError::Conflict(_) => Undone::Already,
+            e => Undone::Failed(e.into()),
+        }
+    }
+}
+
+impl From<StoreError> for Undone {
+    fn from(e: StoreError) -> Self {
+        Undone::Failed(e.into())
+    }
+}
+
+impl From<JobError> for Undone {
+    fn from(e: JobError) -> Self {
+        Undone::Failed(e)
+    }
+}
+
 /// What a worker runs next: jobs it queued already claimed for itself, in order after the job
 /// that queued them; and the job that recorded its own completion in its last transaction.
 #[derive(Default)]
 pub(crate) struct Chain {
     next: std::collections::VecDeque<Job>,
     completed: Option<String>,
+    /// A claimed `process-receipt` job's receipt and the id of its body's first delivery, read
+    /// in the claim's own write.
+    delivery: Option<(Receipt, String)>,
 }
 
 impl Chain {
@@ -120,20 +157,49 @@ impl Chain {
         self.next.push_back(job);
     }
 
-    /// Mark `job` done in `tx`, the job's last write, so the worker needs no transaction of its
-    /// own for it; the caller commits.
-    pub(crate) async fn complete_in(&mut self, tx: &mut Tx, job: &Job) -> Result<(), StoreError> {
-        if !tx.complete_job(job).await? {
-            tracing::warn!(job = %job.id, "job finished after its lease was taken over");
-        }
+    /// Note that `job` was marked done by its own last write ([`complete_in`]), now committed.
+    pub(crate) fn completed(&mut self, job: &Job) {
         self.completed = Some(job.id.clone());
-        Ok(())
     }
 
     /// Whether `job` was marked done by its own last write (once).
     fn take_completed(&mut self, job: &Job) -> bool {
         self.completed.take_if(|id| *id == job.id).is_some()
     }
+}
+
+/// Read receipt `id` and claim its body's first delivery on its endpoint, in the write that
+/// claims its job: a provider's redelivery of a body already applied (our 200 did not reach
+/// it) is stored but not applied again, so a replayed `PARTNER_REMOVED` cannot end a number
+/// reconnected meanwhile. `None` when the receipt is gone; the id of the first delivery else.
+async fn claim_first_delivery(
+    tx: &mut Tx,
+    id: &str,
+) -> Result<Option<(Receipt, String)>, StoreError> {
+    let Some(receipt) = tx.receipt(id).await? else {
+        return Ok(None);
+    };
+    let digest: [u8; 32] =
+        <sha2::Sha256 as sha2::Digest>::digest(receipt.body.as_deref().unwrap_or_default()).into();
+    let first = tx
+        .first_delivery(
+            &receipt.endpoint_id,
+            &digest,
+            id,
+            receipt.received_at,
+            crate::store::REDELIVERY_WINDOW_MS,
+        )
+        .await?;
+    Ok(Some((receipt, first)))
+}
+
+/// Mark `job` done in `tx`, the job's last write, so the worker needs no transaction of its own
+/// for it; once that commits, tell the chain ([`Chain::completed`]).
+pub(crate) async fn complete_in(tx: &mut Tx, job: &Job) -> Result<(), StoreError> {
+    if !tx.complete_job(job).await? {
+        tracing::warn!(job = %job.id, "job finished after its lease was taken over");
+    }
+    Ok(())
 }
 
 /// Back-off before attempt `attempts + 1`: 1 s doubling to at most 10 min, ±25 % jitter.
@@ -186,13 +252,29 @@ impl Workers {
     /// Claim and run one job, then the jobs it queued already claimed for this worker (a
     /// message's decision, a decision's sends); `Ok(false)` when none is due.
     pub async fn run_one(&self) -> Result<bool, StoreError> {
-        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
-        let job = tx.claim_job(self.lease_ms).await?;
-        tx.commit().await?;
-        let Some(job) = job else {
+        let lease_ms = self.lease_ms;
+        let claimed = self
+            .store
+            .grouped(Scope::Host, move |tx| {
+                Box::pin(async move {
+                    let Some(job) = tx.claim_job(lease_ms).await? else {
+                        return Ok(None);
+                    };
+                    let delivery = match (job.kind.as_str(), &job.receipt_id) {
+                        (PROCESS_RECEIPT, Some(id)) => claim_first_delivery(tx, id).await?,
+                        _ => None,
+                    };
+                    Ok::<_, StoreError>(Some((job, delivery)))
+                })
+            })
+            .await?;
+        let Some((job, delivery)) = claimed else {
             return Ok(false);
         };
-        let mut chain = Chain::default();
+        let mut chain = Chain {
+            delivery,
+            ..Chain::default()
+        };
         chain.then(job);
         while let Some(job) = chain.next.pop_front() {
             self.run_claimed(job, &mut chain).await?;
@@ -237,40 +319,47 @@ impl Workers {
         if completed && outcome.is_ok() {
             return Ok(());
         }
-        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
-        match outcome {
-            Err(JobError::Defer(at, why)) => tx.defer_job(&job, at, &why).await?,
-            Ok(()) => {
-                if !tx.complete_job(&job).await? {
-                    tracing::warn!(job = %job.id, "job finished after its lease was taken over");
-                }
-            }
+        match &outcome {
+            Ok(()) | Err(JobError::Defer(..)) => {}
             Err(JobError::Retry(e)) if job.attempts < MAX_ATTEMPTS => {
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
-                tx.fail_job(&job, &e, Some(now_ms() + backoff_ms(job.attempts)))
-                    .await?;
             }
-            Err(JobError::RetryAt(at, e)) if job.attempts < MAX_ATTEMPTS => {
+            Err(JobError::RetryAt(_, e)) if job.attempts < MAX_ATTEMPTS => {
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry when the provider asked");
-                tx.fail_job(&job, &e, Some(at.max(now_ms() + 1000))).await?;
             }
             Err(e) => {
                 tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job dead-lettered");
-                tx.fail_job(&job, &e.to_string(), None).await?;
             }
         }
-        tx.commit().await?;
-        Ok(())
+        self.store
+            .grouped(Scope::Host, move |tx| {
+                Box::pin(async move {
+                    match outcome {
+                        Err(JobError::Defer(at, why)) => tx.defer_job(&job, at, &why).await,
+                        Ok(()) => complete_in(tx, &job).await,
+                        Err(JobError::Retry(e)) if job.attempts < MAX_ATTEMPTS => {
+                            let at = now_ms() + backoff_ms(job.attempts);
+                            tx.fail_job(&job, &e, Some(at)).await
+                        }
+                        Err(JobError::RetryAt(at, e)) if job.attempts < MAX_ATTEMPTS => {
+                            tx.fail_job(&job, &e, Some(at.max(now_ms() + 1000))).await
+                        }
+                        Err(e) => tx.fail_job(&job, &e.to_string(), None).await,
+                    }
+                })
+            })
+            .await
     }
 
-    /// Why a tenant's own job (decide, send, fetch-media) must wait: its tenant is suspended.
-    /// Receipts are processed regardless, so what arrived is stored; the tenant's replies wait.
+    /// Why a tenant's media download must wait: its tenant is suspended (`decide` and `send`
+    /// check it in their own first read). Receipts are processed regardless, so what arrived is
+    /// stored; the tenant's replies wait.
     async fn held_for(&self, job: &Job) -> Result<Option<String>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Of {
             tenant: String,
         }
-        if !matches!(job.kind.as_str(), DECIDE | SEND | crate::media::FETCH_MEDIA) {
+        if job.kind != crate::media::FETCH_MEDIA {
             return Ok(None);
         }
         let Ok(Of { tenant }) = serde_json::from_str::<Of>(&job.payload) else {
@@ -286,28 +375,13 @@ impl Workers {
             .receipt_id
             .as_deref()
             .ok_or_else(|| JobError::Permanent("job has no receipt".into()))?;
-        // One transaction reads the receipt and claims its body's first delivery: a provider's
-        // redelivery of a body already applied (our 200 did not reach it) is stored but not
-        // applied again, so a replayed `PARTNER_REMOVED` cannot end a number reconnected
-        // meanwhile.
-        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
-        let receipt = tx
-            .receipt(id)
-            .await?
+        // The claim read the receipt and claimed its body's first delivery (see
+        // [`claim_first_delivery`]).
+        let (receipt, first) = chain
+            .delivery
+            .take()
+            .filter(|(receipt, _)| receipt.id == id)
             .ok_or_else(|| JobError::Permanent(format!("receipt {id} is gone")))?;
-        let digest: [u8; 32] =
-            <sha2::Sha256 as sha2::Digest>::digest(receipt.body.as_deref().unwrap_or_default())
-                .into();
-        let first = tx
-            .first_delivery(
-                &receipt.endpoint_id,
-                &digest,
-                id,
-                receipt.received_at,
-                crate::store::REDELIVERY_WINDOW_MS,
-            )
-            .await?;
-        tx.commit().await?;
         if first != id {
             tracing::info!(receipt = %id, first = %first, "the provider delivered an identical body again: not applied twice");
             return Ok(());
@@ -387,93 +461,34 @@ impl Workers {
                     tracing::warn!(receipt = %id, address = %m.channel_address, "message for an address no connection owns");
                     return Ok(());
                 };
-                self.note_route(id, noted, tenant.id(), &connection).await?;
-                let tenant_id = tenant.id().to_string();
-                let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
-                let contact = tx
-                    .upsert_contact(
-                        &connection,
-                        m.sender.phone.as_deref(),
-                        m.sender.user_id.as_deref(),
-                        m.sender.name.as_deref(),
-                    )
-                    .await?;
-                let conversation = tx.upsert_conversation(&connection, &contact).await?;
-                let body = m
-                    .text
-                    .clone()
-                    .or_else(|| m.media.iter().find_map(|r| r.caption.clone()));
-                // The whole message, for the policy's decision (media, location, replies…).
-                let whole = serde_json::to_string(&m).ok();
-                let inserted = tx
-                    .insert_message(&NewMessage {
-                        conversation_id: &conversation,
-                        connection_id: &connection,
-                        direction: "in",
-                        provider_message_id: Some(&m.provider_message_id),
-                        kind: kind_name(m.kind),
-                        body: body.as_deref(),
-                        status: "received",
-                        idempotency_key: None,
-                        reply_to: m.reply_to.as_deref(),
-                        content: whole.as_deref(),
-                        sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
+                // The receipt's route is noted with the message (see `note_route`).
+                let pair = (tenant.id().to_string(), connection.clone());
+                let first_of_pair = noted.as_ref() != Some(&pair);
+                let receipt = Received {
+                    id: id.to_string(),
+                    note_route: first_of_pair,
+                    job: complete.cloned(),
+                };
+                let lease_ms = self.lease_ms;
+                let stored = self
+                    .store
+                    .grouped(Scope::Tenant(tenant.clone()), move |tx| {
+                        Box::pin(store_message(tx, tenant, connection, m, receipt, lease_ms))
                     })
                     .await;
-                let message = match inserted {
-                    Ok(message) => message,
-                    // Already stored (a provider retry or a second run): nothing to do.
-                    Err(StoreError::Conflict(_)) => return Ok(()),
-                    Err(e) => return Err(e.into()),
-                };
-                // One decision per inbound message: its job is queued with the message, claimed
-                // by this worker, which runs it next.
-                let live = tx
-                    .connection(&connection)
-                    .await?
-                    .is_some_and(|c| c.status == "live" && c.active != 0);
-                let mut decide = None;
-                if live {
-                    let payload = serde_json::to_string(&MessageJob {
-                        tenant: tenant_id.clone(),
-                        message: message.clone(),
-                    })
-                    .map_err(|e| JobError::Permanent(e.to_string()))?;
-                    decide = Some(
-                        tx.enqueue_claimed(DECIDE, &payload, &tenant_id, self.lease_ms)
-                            .await?,
-                    );
-                }
-                for media in &m.media {
-                    let media_id = tx
-                        .insert_inbound_media(
-                            &message,
-                            media.provider_media_id.as_deref(),
-                            media.mime_type.as_deref(),
-                            media.caption.as_deref(),
-                            media.sha256.as_deref(),
-                            media.url.as_deref(),
-                        )
-                        .await?;
-                    // The download is a job of its own: it retries without this message
-                    // being processed again.
-                    let fetchable = [&media.provider_media_id, &media.url]
-                        .iter()
-                        .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
-                    if fetchable {
-                        let payload = serde_json::to_string(&crate::media::MediaJob {
-                            tenant: tenant_id.clone(),
-                            media: media_id,
-                        })
-                        .map_err(|e| JobError::Permanent(e.to_string()))?;
-                        tx.enqueue(crate::media::FETCH_MEDIA, None, &payload, &tenant_id)
-                            .await?;
+                let decide = match stored {
+                    Ok(decide) => decide,
+                    // Already stored (a provider retry or a second run): nothing to do but
+                    // note whose data this receipt holds.
+                    Err(Undone::Already) => {
+                        return self.note_route(id, noted, &pair.0, &pair.1).await;
                     }
-                }
+                    Err(Undone::Failed(e)) => return Err(e),
+                };
+                *noted = Some(pair);
                 if let Some(job) = complete {
-                    chain.complete_in(&mut tx, job).await?;
+                    chain.completed(job);
                 }
-                tx.commit().await?;
                 if let Some(job) = decide {
                     chain.then(job);
                 }
@@ -563,6 +578,112 @@ impl Workers {
         }
         Ok(())
     }
+}
+
+/// The receipt a message came in, as [`store_message`] records it.
+struct Received {
+    /// The receipt.
+    id: String,
+    /// Note on the receipt whose data it holds (the first event of this tenant and connection).
+    note_route: bool,
+    /// The receipt's job, marked done with the message when it is all the receipt carries.
+    job: Option<Job>,
+}
+
+/// Store one inbound message of `tenant` on `connection` (a grouped write in the tenant's
+/// scope): its contact, conversation, row and media, and, when the connection is live and on,
+/// its `decide` job claimed for the caller (returned), which runs it next.
+async fn store_message(
+    tx: &mut Tx,
+    tenant: TenantScope,
+    connection: String,
+    m: crate::runtime::types::InboundMessage,
+    receipt: Received,
+    lease_ms: i64,
+) -> Result<Option<Job>, Undone> {
+    let tenant_id = tenant.id();
+    if receipt.note_route {
+        tx.note_receipt_route(&receipt.id, tenant_id, &connection)
+            .await?;
+    }
+    let contact = tx
+        .upsert_contact(
+            &connection,
+            m.sender.phone.as_deref(),
+            m.sender.user_id.as_deref(),
+            m.sender.name.as_deref(),
+        )
+        .await?;
+    let conversation = tx.upsert_conversation(&connection, &contact).await?;
+    let body = m
+        .text
+        .clone()
+        .or_else(|| m.media.iter().find_map(|r| r.caption.clone()));
+    // The whole message, for the policy's decision (media, location, replies…).
+    let whole = serde_json::to_string(&m).ok();
+    let message = tx
+        .insert_message(&NewMessage {
+            conversation_id: &conversation,
+            connection_id: &connection,
+            direction: "in",
+            provider_message_id: Some(&m.provider_message_id),
+            kind: kind_name(m.kind),
+            body: body.as_deref(),
+            status: "received",
+            idempotency_key: None,
+            reply_to: m.reply_to.as_deref(),
+            content: whole.as_deref(),
+            sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
+        })
+        .await
+        .map_err(Undone::unless_exists)?;
+    // One decision per inbound message: its job is queued with the message.
+    let live = tx
+        .connection(&connection)
+        .await?
+        .is_some_and(|c| c.status == "live" && c.active != 0);
+    let mut decide = None;
+    if live {
+        let payload = serde_json::to_string(&MessageJob {
+            tenant: tenant_id.to_string(),
+            message: message.clone(),
+        })
+        .map_err(|e| JobError::Permanent(e.to_string()))?;
+        decide = Some(
+            tx.enqueue_claimed(DECIDE, &payload, tenant_id, lease_ms)
+                .await?,
+        );
+    }
+    for media in &m.media {
+        let media_id = tx
+            .insert_inbound_media(
+                &message,
+                media.provider_media_id.as_deref(),
+                media.mime_type.as_deref(),
+                media.caption.as_deref(),
+                media.sha256.as_deref(),
+                media.url.as_deref(),
+            )
+            .await?;
+        // The download is a job of its own: it retries without this message being processed
+        // again.
+        let fetchable = [&media.provider_media_id, &media.url]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+        if fetchable {
+            let payload = serde_json::to_string(&crate::media::MediaJob {
+                tenant: tenant_id.to_string(),
+                media: media_id,
+            })
+            .map_err(|e| JobError::Permanent(e.to_string()))?;
+            tx.enqueue(crate::media::FETCH_MEDIA, None, &payload, tenant_id)
+                .await?;
+        }
+    }
+    if let Some(job) = &receipt.job {
+        complete_in(tx, job).await?;
+    }
+    Ok(decide)
 }
 
 /// The job that applies one delivery status that arrived before its send was recorded.
@@ -695,8 +816,8 @@ pub(crate) fn error_kind_from_name(name: &str) -> ErrorKind {
 }
 
 impl Workers {
-    /// Record on receipt `id` that it routed to `(tenant, connection)`, once per pair (its own
-    /// host-scope write, never inside another).
+    /// Record on receipt `id` that it routed to `(tenant, connection)`, once per pair, in a
+    /// host-scope write of its own (a message notes it in its own write instead).
     async fn note_route(
         &self,
         id: &str,
@@ -708,9 +829,12 @@ impl Workers {
         if noted.as_ref() == Some(&pair) {
             return Ok(());
         }
-        let mut tx = self.store.begin(Scope::Host, Mode::Write).await?;
-        tx.note_receipt_route(id, tenant, connection).await?;
-        tx.commit().await?;
+        let (id, route) = (id.to_string(), pair.clone());
+        self.store
+            .grouped(Scope::Host, move |tx| {
+                Box::pin(async move { tx.note_receipt_route(&id, &route.0, &route.1).await })
+            })
+            .await?;
         *noted = Some(pair);
         Ok(())
     }

@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use crate::jobs::{
-    JobError, MessageJob, SEND, WINDOW_MS, Workers, error_kind_name, kind_from_name,
+    JobError, MessageJob, SEND, Undone, WINDOW_MS, Workers, complete_in, error_kind_name,
+    kind_from_name,
 };
 use crate::runtime::manifest::ChannelRules;
 use crate::runtime::types::{
@@ -18,7 +19,7 @@ use crate::runtime::types::{
     Party, ProviderError, Reply, Template, TemplateCategory, Turn,
 };
 use crate::store::{
-    Attempt, ConnectionRecord, Job, MessageContext, Mode, NewMessage, Slot, StoreError, Tx, now_ms,
+    Attempt, ConnectionRecord, Job, MessageContext, Mode, NewMessage, Slot, Tx, now_ms,
 };
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
@@ -231,6 +232,82 @@ fn stored_reply(m: &MessageContext) -> Result<Reply, JobError> {
     }
 }
 
+/// One action of a policy's answer as the host will record it.
+enum Planned {
+    /// Give the conversation to people.
+    HandOff(String),
+    /// A reply: its idempotency key, kind and text, its content when allowed, else why not.
+    Reply {
+        key: String,
+        kind: &'static str,
+        body: Option<String>,
+        content: Option<String>,
+        blocked: Option<&'static str>,
+    },
+}
+
+/// Record a decision on inbound message `m` (a grouped write in its tenant's scope): hand-offs,
+/// each reply (blocked ones failed at once) and a `send` job per allowed one, claimed for the
+/// caller (returned); `decided` (the `decide` job) is marked done with it.
+async fn record_decision(
+    tx: &mut Tx,
+    tenant: String,
+    m: MessageContext,
+    plans: Vec<Planned>,
+    decided: Job,
+    lease_ms: i64,
+) -> Result<Vec<Job>, Undone> {
+    let mut sends = Vec::new();
+    for plan in plans {
+        let (key, kind, body, content, blocked) = match plan {
+            Planned::HandOff(reason) => {
+                tx.hand_off(&m.conversation_id, &reason).await?;
+                tracing::info!(message = %m.id, "the policy handed the conversation off");
+                continue;
+            }
+            Planned::Reply {
+                key,
+                kind,
+                body,
+                content,
+                blocked,
+            } => (key, kind, body, content, blocked),
+        };
+        let reply_id = tx
+            .insert_message(&NewMessage {
+                conversation_id: &m.conversation_id,
+                connection_id: &m.connection_id,
+                direction: "out",
+                provider_message_id: None,
+                kind,
+                body: body.as_deref(),
+                status: "queued",
+                idempotency_key: Some(&key),
+                reply_to: m.provider_message_id.as_deref(),
+                content: content.as_deref(),
+                sent_at: None,
+            })
+            .await
+            .map_err(Undone::unless_exists)?;
+        match blocked {
+            Some(reason) => {
+                tx.record_send(&reply_id, None, Some(("blocked", "host-policy", reason)))
+                    .await?;
+                tracing::info!(message = %m.id, reason, "reply blocked by the host");
+            }
+            None => {
+                let payload = send_job(&tenant, &reply_id)?;
+                sends.push(
+                    tx.enqueue_claimed(SEND, &payload, &tenant, lease_ms)
+                        .await?,
+                );
+            }
+        }
+    }
+    complete_in(tx, &decided).await?;
+    Ok(sends)
+}
+
 fn send_job(tenant: &str, message: &str) -> Result<String, JobError> {
     serde_json::to_string(&MessageJob {
         tenant: tenant.to_string(),
@@ -259,20 +336,24 @@ impl Workers {
     }
 
     /// The tenant and message a `decide` or `send` job names, and a read transaction in that
-    /// tenant's scope to go on reading with.
+    /// tenant's scope to go on reading with. `hold`: a suspended tenant's job waits (deferred
+    /// with the reason reinstatement looks for).
     async fn job_message(
         &self,
         job: &Job,
+        hold: bool,
     ) -> Result<(MessageJob, TenantScope, Tx, MessageContext), JobError> {
         let p: MessageJob = serde_json::from_str(&job.payload)
             .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let scope = auth::one_tenant(&self.store, &p.tenant)
-            .await
-            .map_err(|e| JobError::Permanent(format!("tenant {}: {e}", p.tenant)))?;
-        let mut tx = self
-            .store
-            .begin(Scope::Tenant(scope.clone()), Mode::Read)
-            .await?;
+        let (scope, mut tx, tenant) = auth::job_tenant(&self.store, &p.tenant)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("tenant {} is gone", p.tenant)))?;
+        if hold && tenant.status == auth::SUSPENDED {
+            return Err(JobError::Defer(
+                now_ms() + crate::jobs::SUSPENDED_RECHECK_MS,
+                auth::suspended_reason(&p.tenant),
+            ));
+        }
         let m = tx
             .message_context(&p.message)
             .await?
@@ -287,10 +368,11 @@ impl Workers {
         job: &Job,
         chain: &mut crate::jobs::Chain,
     ) -> Result<(), JobError> {
-        let (p, scope, mut tx, m) = self.job_message(job).await?;
+        let (p, scope, mut tx, m) = self.job_message(job, true).await?;
         let connection = tx.connection(&m.connection_id).await?;
         let policy = tx.policy().await?;
         let history = tx.history(&m.conversation_id, 20).await?;
+        let marketing_allowed = tx.consent_active(&m.connection_id, "marketing").await?;
         tx.commit().await?;
         let Some(policy) = policy else {
             return Ok(()); // no reply policy chosen: nothing to decide
@@ -368,24 +450,17 @@ impl Workers {
         let rules = Rules {
             channel,
             window_open,
-            marketing_allowed: crate::consent::marketing_allowed(
-                &self.store,
-                &scope,
-                &m.connection_id,
-            )
-            .await?,
+            marketing_allowed,
             contact_wrote_first: m.last_inbound_at.is_some(),
             contact_stopped_marketing: m.contact_marketing_stopped_at.is_some(),
         };
-        let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
-        // The sends are claimed by this worker, which runs them next.
-        let mut sends = Vec::new();
+        // What the host allows of each action, judged before the write.
+        let mut plans = Vec::new();
         for (i, action) in actions.into_iter().enumerate() {
             let reply = match action {
                 Action::Reply(reply) => reply,
                 Action::HandOff(reason) => {
-                    tx.hand_off(&m.conversation_id, &reason).await?;
-                    tracing::info!(message = %m.id, "the policy handed the conversation off");
+                    plans.push(Planned::HandOff(reason));
                     continue;
                 }
             };
@@ -395,45 +470,29 @@ impl Workers {
                 Ok(r) => (describe(&r.content), Some(to_json(r)?)),
                 Err(_) => (proposed, None),
             };
-            let key = format!("{}:{i}", m.id);
-            let inserted = tx
-                .insert_message(&NewMessage {
-                    conversation_id: &m.conversation_id,
-                    connection_id: &m.connection_id,
-                    direction: "out",
-                    provider_message_id: None,
-                    kind,
-                    body: body.as_deref(),
-                    status: "queued",
-                    idempotency_key: Some(&key),
-                    reply_to: m.provider_message_id.as_deref(),
-                    content: content.as_deref(),
-                    sent_at: None,
-                })
-                .await;
-            let reply_id = match inserted {
-                Ok(id) => id,
-                // This decision was recorded by an earlier run: nothing more to do.
-                Err(StoreError::Conflict(_)) => return Ok(()),
-                Err(e) => return Err(e.into()),
-            };
-            match verdict {
-                Err(reason) => {
-                    tx.record_send(&reply_id, None, Some(("blocked", "host-policy", reason)))
-                        .await?;
-                    tracing::info!(message = %m.id, reason, "reply blocked by the host");
-                }
-                Ok(_) => {
-                    let payload = send_job(&p.tenant, &reply_id)?;
-                    sends.push(
-                        tx.enqueue_claimed(SEND, &payload, &p.tenant, self.lease_ms)
-                            .await?,
-                    );
-                }
-            }
+            plans.push(Planned::Reply {
+                key: format!("{}:{i}", m.id),
+                kind,
+                body,
+                content,
+                blocked: verdict.err(),
+            });
         }
-        chain.complete_in(&mut tx, job).await?;
-        tx.commit().await?;
+        let (tenant, lease_ms, decided) = (p.tenant, self.lease_ms, job.clone());
+        let recorded = self
+            .store
+            .grouped(Scope::Tenant(scope), move |tx| {
+                Box::pin(record_decision(tx, tenant, m, plans, decided, lease_ms))
+            })
+            .await;
+        let sends = match recorded {
+            Ok(sends) => sends,
+            // This decision was recorded by an earlier run: nothing more to do.
+            Err(Undone::Already) => return Ok(()),
+            Err(Undone::Failed(e)) => return Err(e),
+        };
+        chain.completed(job);
+        // The sends are claimed by this worker, which runs them next.
         for job in sends {
             chain.then(job);
         }
@@ -446,7 +505,7 @@ impl Workers {
         job: &Job,
         chain: &mut crate::jobs::Chain,
     ) -> Result<(), JobError> {
-        let (_, scope, mut tx, m) = self.job_message(job).await?;
+        let (_, scope, mut tx, m) = self.job_message(job, true).await?;
         if m.status != "queued" {
             return Ok(()); // already sent or failed
         }
@@ -549,34 +608,42 @@ impl Workers {
                 return Ok(());
             }
         }
-        // Record the attempt and book a rate slot in one transaction; a slot too far ahead
-        // undoes both and waits in the queue.
-        let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
-        let possible_duplicate = match tx.begin_send_attempt(&m.id, now + self.lease_ms).await? {
-            Attempt::Settled => return Ok(()),
-            Attempt::InFlight(until) => {
-                return Err(JobError::Defer(
-                    until + 1,
-                    "another attempt is in flight".into(),
-                ));
-            }
-            Attempt::Started { possible_duplicate } => possible_duplicate,
+        // Record the attempt and book a rate slot in one write; a slot too far ahead undoes
+        // both and waits in the queue.
+        let (id, connection_id) = (m.id.clone(), connection.id.clone());
+        let (lease_ms, interval) = (self.lease_ms, 1_000_000 / i64::from(self.send_rate.max(1)));
+        let booked = self
+            .store
+            .grouped(tenant.clone(), move |tx| {
+                Box::pin(async move {
+                    let possible_duplicate =
+                        match tx.begin_send_attempt(&id, now + lease_ms).await? {
+                            Attempt::Settled => return Ok(None),
+                            Attempt::InFlight(until) => {
+                                return Err(JobError::Defer(
+                                    until + 1,
+                                    "another attempt is in flight".into(),
+                                ));
+                            }
+                            Attempt::Started { possible_duplicate } => possible_duplicate,
+                        };
+                    match tx
+                        .reserve_send_slot(&connection_id, now_us(), interval, SLOT_HORIZON_US)
+                        .await?
+                    {
+                        Slot::At(at) => Ok(Some((at, possible_duplicate))),
+                        // An error undoes the attempt too.
+                        Slot::Busy(at) => Err(JobError::Defer(
+                            at / 1000 + 1,
+                            "the connection's send rate is booked".into(),
+                        )),
+                    }
+                })
+            })
+            .await?;
+        let Some((slot, possible_duplicate)) = booked else {
+            return Ok(());
         };
-        let interval = 1_000_000 / i64::from(self.send_rate.max(1));
-        let slot = match tx
-            .reserve_send_slot(&connection.id, now_us(), interval, SLOT_HORIZON_US)
-            .await?
-        {
-            Slot::At(at) => at,
-            Slot::Busy(at) => {
-                drop(tx); // rolls the attempt back
-                return Err(JobError::Defer(
-                    at / 1000 + 1,
-                    "the connection's send rate is booked".into(),
-                ));
-            }
-        };
-        tx.commit().await?;
         if possible_duplicate {
             tracing::warn!(message = %m.id, "an earlier send's outcome is unknown; this one may be a duplicate");
         }
@@ -599,22 +666,36 @@ impl Workers {
             idempotency_key: m.idempotency_key.clone().unwrap_or_else(|| m.id.clone()),
         };
         let call_scope = Vault::call_scope(None, Some((&connection, secrets)));
-        let result = plugin.send(call_scope, &info, &out).await;
-        let mut tx = self.store.begin(tenant, Mode::Write).await?;
-        let outcome = match result {
-            // The plugin failed mid-call: the provider may have the message.
-            Err(e) => {
-                tx.end_send_attempt(&m.id, false).await?;
-                Err(JobError::Retry(e.to_string()))
-            }
-            Ok(Ok(provider_id)) => {
-                tx.record_send(&m.id, Some(&provider_id), None).await?;
-                chain.complete_in(&mut tx, job).await?;
-                Ok(())
-            }
-            Ok(Err(e)) => self.on_send_error(&mut tx, &m, &reply, &e).await,
-        };
-        tx.commit().await?;
+        let result = plugin
+            .send(call_scope, &info, &out)
+            .await
+            .map_err(|e| e.to_string());
+        let (w, sent) = (self.clone(), job.clone());
+        let (outcome, completed) = self
+            .store
+            .grouped(tenant, move |tx| {
+                Box::pin(async move {
+                    Ok::<_, JobError>(match result {
+                        // The plugin failed mid-call: the provider may have the message.
+                        Err(e) => {
+                            tx.end_send_attempt(&m.id, false).await?;
+                            (Err(JobError::Retry(e)), false)
+                        }
+                        Ok(Ok(provider_id)) => {
+                            tx.record_send(&m.id, Some(&provider_id), None).await?;
+                            complete_in(tx, &sent).await?;
+                            (Ok(()), true)
+                        }
+                        // What the provider's refusal changes is kept, whatever the job's
+                        // outcome.
+                        Ok(Err(e)) => (w.on_send_error(tx, &m, &reply, &e).await, false),
+                    })
+                })
+            })
+            .await?;
+        if completed {
+            chain.completed(job);
+        }
         outcome
     }
 
@@ -765,7 +846,7 @@ impl Workers {
 
     /// A send job was dead-lettered: the reply is failed, not left queued for ever.
     pub(crate) async fn send_gave_up(&self, job: &Job, error: &str) -> Result<(), JobError> {
-        let (_, scope, tx, m) = self.job_message(job).await?;
+        let (_, scope, tx, m) = self.job_message(job, false).await?;
         drop(tx);
         let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
         if m.status == "queued" {

@@ -9,6 +9,7 @@
 //! security reads; on both backends every tenant query also names the scope's tenant.
 
 mod admin;
+mod grouped;
 mod inbox;
 mod ingress;
 mod ledger;
@@ -31,6 +32,7 @@ pub use admin::{
     ApiKeyRecord, EndpointRecord, KeyInfo, KeyOwner, NewRoute, PartnerRecord, ReportRow,
     TenantRecord,
 };
+pub use grouped::{UnitFuture, next_group};
 pub use inbox::{
     ContactRecord, ConversationRecord, HistoryRow, MessageContext, MessageRecord, NewMessage, Page,
     TENANT_TABLES,
@@ -67,6 +69,9 @@ pub enum StoreError {
     /// would wait for itself).
     #[error("a write transaction is already open in this task")]
     NestedWrite,
+    /// A grouped write's transaction failed or never ran (the reason).
+    #[error("grouped write failed: {0}")]
+    Grouped(String),
 }
 
 impl StoreError {
@@ -114,6 +119,8 @@ pub struct Store {
     writers: Writers,
     /// PostgreSQL: the URL, for a `LISTEN` connection of its own (it may hold a password).
     listen_url: Option<Arc<ListenUrl>>,
+    /// The queue of grouped writes ([`Store::grouped`]); `None` in the group writer's own copy.
+    groups: Option<grouped::Groups>,
 }
 
 /// A database URL kept for `LISTEN`; its Debug output shows nothing of it.
@@ -153,6 +160,14 @@ impl Writers {
             writers: self.clone(),
             task,
         }))
+    }
+
+    /// Whether the current task holds a write transaction.
+    fn held_here(&self) -> bool {
+        tokio::task::try_id().is_some_and(|task| {
+            let set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            set.contains(&task)
+        })
     }
 }
 
@@ -293,7 +308,7 @@ impl Store {
             ),
             Backend::Postgres => None,
         };
-        Ok(Store {
+        let store = Store {
             pool,
             writer,
             backend,
@@ -301,7 +316,10 @@ impl Store {
             writers: Writers::default(),
             listen_url: (backend == Backend::Postgres)
                 .then(|| Arc::new(ListenUrl(url.to_string()))),
-        })
+            groups: None,
+        };
+        let groups = grouped::start(store.clone());
+        Ok(Store { groups, ..store })
     }
 
     /// A connection listening on `channel` (PostgreSQL; `None` on SQLite, where hosts poll).
@@ -388,29 +406,16 @@ impl Store {
             (Some(writer), Mode::Write) => writer,
             _ => &self.pool,
         };
-        let mut inner = pool.begin_with(begin).await?;
-        if self.backend == Backend::Postgres {
-            // Transaction-local (`true`): gone at COMMIT/ROLLBACK, so a pooled connection never
-            // carries one request's scope into the next. All three are set every time.
-            let (tenant, partner, operator) = scope.settings();
-            sqlx::query(
-                "SELECT set_config('app.tenant_id', $1, true), \
-                        set_config('app.partner_id', $2, true), \
-                        set_config('app.operator', $3, true)",
-            )
-            .bind(tenant)
-            .bind(partner)
-            .bind(operator)
-            .execute(&mut *inner)
-            .await?;
-        }
-        Ok(Tx {
+        let inner = pool.begin_with(begin).await?;
+        let mut tx = Tx {
             inner,
-            scope,
+            scope: Scope::Host,
             backend: self.backend,
             _turn: turn,
             _writer: writer,
-        })
+        };
+        tx.set_scope(scope).await?;
+        Ok(tx)
     }
 
     /// Record that a plugin was loaded (content-addressed by sha256).
@@ -465,6 +470,50 @@ impl Tx {
     /// The scope this transaction runs in.
     pub fn scope(&self) -> &Scope {
         &self.scope
+    }
+
+    /// Run what follows in `scope`.
+    async fn set_scope(&mut self, scope: Scope) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            // Transaction-local (`true`): gone at COMMIT/ROLLBACK, so a pooled connection never
+            // carries one request's scope into the next. All three are set every time.
+            let (tenant, partner, operator) = scope.settings();
+            sqlx::query(
+                "SELECT set_config('app.tenant_id', $1, true), \
+                        set_config('app.partner_id', $2, true), \
+                        set_config('app.operator', $3, true)",
+            )
+            .bind(tenant)
+            .bind(partner)
+            .bind(operator)
+            .execute(&mut *self.inner)
+            .await?;
+        }
+        self.scope = scope;
+        Ok(())
+    }
+
+    /// Begin one unit of a grouped write in its own savepoint and scope, ending the previous
+    /// unit's savepoint first (`Some(keep)`: keep or undo its writes) in the same round trip.
+    async fn next_unit(&mut self, previous: Option<bool>, scope: Scope) -> Result<()> {
+        let sql = match previous {
+            None => "SAVEPOINT unit",
+            Some(true) => "RELEASE SAVEPOINT unit; SAVEPOINT unit",
+            Some(false) => "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit; SAVEPOINT unit",
+        };
+        sqlx::raw_sql(sql).execute(&mut *self.inner).await?;
+        self.set_scope(scope).await
+    }
+
+    /// End the last unit's savepoint, keeping or undoing its writes.
+    async fn end_units(&mut self, keep: bool) -> Result<()> {
+        let sql = if keep {
+            "RELEASE SAVEPOINT unit"
+        } else {
+            "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"
+        };
+        sqlx::raw_sql(sql).execute(&mut *self.inner).await?;
+        Ok(())
     }
 
     /// The tenant id of a tenant scope, or `WrongScope`.

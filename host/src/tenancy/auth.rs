@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{Actor, PartnerScope, Role, Scope, TenantScope, ids};
-use crate::store::{ApiKeyRecord, Mode, Store, StoreError, TenantRecord};
+use crate::store::{ApiKeyRecord, Mode, Store, StoreError, TenantRecord, Tx};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +270,23 @@ pub async fn is_suspended(store: &Store, tenant_id: &str) -> Result<bool, StoreE
     let found = tx.tenant(tenant_id).await?;
     tx.commit().await?;
     Ok(found.is_some_and(|t| t.status == SUSPENDED))
+}
+
+/// The tenant a host job names: its scope and a read transaction in that scope to go on
+/// reading with, once its row has been read there (so the tenant exists); `None` when it is
+/// gone. The row says whether it is suspended.
+pub async fn job_tenant(
+    store: &Store,
+    tenant_id: &str,
+) -> Result<Option<(TenantScope, Tx, TenantRecord)>, StoreError> {
+    let scope = TenantScope::new(tenant_id.to_string());
+    let mut tx = store
+        .begin(Scope::Tenant(scope.clone()), Mode::Read)
+        .await?;
+    Ok(tx
+        .tenant(tenant_id)
+        .await?
+        .map(|tenant| (scope, tx, tenant)))
 }
 
 /// Why a suspended tenant's job waits: the exact text its deferred jobs record, so
