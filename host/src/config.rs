@@ -173,8 +173,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_INGRESS_MAX_BODY_KIB", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub ingress_max_body_kib: u64,
-    /// Job workers in this process (each runs one job at a time).
-    #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = 4,
+    /// Job workers in this process (each runs one job at a time; they mostly wait on the
+    /// database, whose grouped writes fill up with more of them).
+    #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=256))]
     pub workers: u64,
     /// What a committed SQLite write survives: `crash` (kill -9; WAL with synchronous=NORMAL)
