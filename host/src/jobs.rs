@@ -146,9 +146,6 @@ impl From<JobError> for Undone {
 pub(crate) struct Chain {
     next: std::collections::VecDeque<Job>,
     completed: Option<String>,
-    /// A claimed `process-receipt` job's receipt and the id of its body's first delivery, read
-    /// in the claim's own write.
-    delivery: Option<(Receipt, String)>,
 }
 
 impl Chain {
@@ -168,8 +165,7 @@ impl Chain {
     }
 }
 
-/// Read receipt `id` and claim its body's first delivery on its endpoint, in the write that
-/// claims its job: a provider's redelivery of a body already applied (our 200 did not reach
+/// Read receipt `id` and claim its body's first delivery on its endpoint: a provider's redelivery of a body already applied (our 200 did not reach
 /// it) is stored but not applied again, so a replayed `PARTNER_REMOVED` cannot end a number
 /// reconnected meanwhile. `None` when the receipt is gone; the id of the first delivery else.
 async fn claim_first_delivery(
@@ -261,28 +257,16 @@ impl Workers {
     /// message's decision, a decision's sends); `Ok(false)` when none is due.
     pub async fn run_one(&self) -> Result<bool, StoreError> {
         let lease_ms = self.lease_ms;
-        let claimed = self
+        let job = self
             .store
             .grouped(Scope::Host, move |tx| {
-                Box::pin(async move {
-                    let Some(job) = tx.claim_job(lease_ms).await? else {
-                        return Ok(None);
-                    };
-                    let delivery = match (job.kind.as_str(), &job.receipt_id) {
-                        (PROCESS_RECEIPT, Some(id)) => claim_first_delivery(tx, id).await?,
-                        _ => None,
-                    };
-                    Ok::<_, StoreError>(Some((job, delivery)))
-                })
+                Box::pin(async move { tx.claim_job(lease_ms).await })
             })
             .await?;
-        let Some((job, delivery)) = claimed else {
+        let Some(job) = job else {
             return Ok(false);
         };
-        let mut chain = Chain {
-            delivery,
-            ..Chain::default()
-        };
+        let mut chain = Chain::default();
         chain.then(job);
         while let Some(job) = chain.next.pop_front() {
             self.run_claimed(job, &mut chain).await?;
@@ -383,12 +367,14 @@ impl Workers {
             .receipt_id
             .as_deref()
             .ok_or_else(|| JobError::Permanent("job has no receipt".into()))?;
-        // The claim read the receipt and claimed its body's first delivery (see
-        // [`claim_first_delivery`]).
-        let (receipt, first) = chain
-            .delivery
-            .take()
-            .filter(|(receipt, _)| receipt.id == id)
+        // Not in the claim's own write: a failure here must count as an attempt of the job.
+        let receipt_id = id.to_string();
+        let (receipt, first) = self
+            .store
+            .grouped(Scope::Host, move |tx| {
+                Box::pin(async move { claim_first_delivery(tx, &receipt_id).await })
+            })
+            .await?
             .ok_or_else(|| JobError::Permanent(format!("receipt {id} is gone")))?;
         if first != id {
             tracing::info!(receipt = %id, first = %first, "the provider delivered an identical body again: not applied twice");
@@ -491,7 +477,14 @@ impl Workers {
                     Err(Undone::Already) => {
                         return self.note_route(id, noted, &pair.0, &pair.1).await;
                     }
-                    Err(Undone::Failed(e)) => return Err(e),
+                    // The receipt still says whose data it holds (disconnect and deletion
+                    // find it by that), whatever becomes of the message.
+                    Err(Undone::Failed(e)) => {
+                        if let Err(note) = self.note_route(id, noted, &pair.0, &pair.1).await {
+                            tracing::warn!(receipt = %id, error = %note, "could not note the receipt's route");
+                        }
+                        return Err(e);
+                    }
                 };
                 *noted = Some(pair);
                 if let Some(job) = complete {

@@ -688,7 +688,7 @@ impl Workers {
                         }
                         // What the provider's refusal changes is kept, whatever the job's
                         // outcome.
-                        Ok(Err(e)) => (w.on_send_error(tx, &m, &reply, &e).await, false),
+                        Ok(Err(e)) => (w.on_send_error(tx, &m, &reply, &e).await?, false),
                     })
                 })
             })
@@ -699,23 +699,25 @@ impl Workers {
         outcome
     }
 
-    /// Act on a provider's refusal of a send; the caller commits.
+    /// Act on a provider's refusal of a send; the caller commits. The inner result is the job's
+    /// outcome (its writes are kept either way); the outer error, a write that failed (the
+    /// caller must undo them all).
     async fn on_send_error(
         &self,
         tx: &mut Tx,
         m: &MessageContext,
         reply: &Reply,
         e: &ProviderError,
-    ) -> Result<(), JobError> {
+    ) -> Result<Result<(), JobError>, JobError> {
         let what = format!("{} {}", e.code, e.message);
         if self.side_effects(tx, m, e).await? {
             tx.end_send_attempt(&m.id, true).await?;
-            return Err(JobError::Defer(
+            return Ok(Err(JobError::Defer(
                 now_ms() + PAUSE_RECHECK_MS,
                 format!("sends paused: {what}"),
-            ));
+            )));
         }
-        match e.kind {
+        Ok(match e.kind {
             ErrorKind::RateLimited => {
                 tx.end_send_attempt(&m.id, true).await?;
                 // As long as the provider asks (Telegram's `retry_after`), within reason; each
@@ -741,10 +743,10 @@ impl Workers {
                     .is_some()
                 {
                     tx.end_send_attempt(&m.id, true).await?;
-                    return Err(JobError::Defer(
+                    return Ok(Err(JobError::Defer(
                         now_ms(),
                         "sending the template fallback".into(),
-                    ));
+                    )));
                 }
                 Ok(())
             }
@@ -765,7 +767,7 @@ impl Workers {
                 .await?;
                 Ok(())
             }
-        }
+        })
     }
 
     /// What a provider error does beyond failing its message: a connection that cannot send is

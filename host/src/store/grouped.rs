@@ -4,8 +4,10 @@
 //! own scope, so one that fails is undone alone; each caller hears its unit's result only after
 //! the group's commit, so nothing it was told is ever rolled back.
 //!
-//! On SQLite the writer has a thread of its own: a write turn then waits only on the database,
-//! never on a plugin call or a request that happens to share a tokio thread with it.
+//! SQLite only (one writer at a time, whose turn is the bottleneck): the writer has a thread of
+//! its own, so a write turn waits only on the database, never on a plugin call or a request
+//! that happens to share a tokio thread with it. On PostgreSQL a unit is a transaction of its
+//! own: several hosts' groups would deadlock with each other.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,32 +52,32 @@ impl std::fmt::Debug for Unit {
 }
 
 /// Start the group writer of `store` (a store with no writer of its own: its units run alone).
-/// `None` when no thread could be started; writes then run one transaction each.
+/// `None` on PostgreSQL, or when no thread could be started: units then run one transaction
+/// each.
 pub(super) fn start(store: Store) -> Option<Groups> {
+    // PostgreSQL takes concurrent writers, and groups of one host would deadlock with the
+    // groups of another on the same rows (a tenant's counters, its conversations): there each
+    // unit is a transaction of its own.
+    if store.backend == Backend::Postgres {
+        return None;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "no runtime for the group writer; writes run alone");
+            return None;
+        }
+    };
     let (queue, units) = mpsc::channel(4 * GROUP_MAX);
-    match store.backend {
-        Backend::Sqlite => {
-            let started = std::thread::Builder::new()
-                .name("switchyard-db-writer".into())
-                .spawn(move || {
-                    match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(rt) => rt.block_on(write_groups(store, units)),
-                        Err(e) => tracing::error!(error = %e, "the group writer could not start"),
-                    }
-                });
-            if let Err(e) = started {
-                tracing::error!(error = %e, "no thread for the group writer; writes run alone");
-                return None;
-            }
-        }
-        // PostgreSQL takes concurrent writers: the writer only saves commits, and runs as a
-        // task beside the others.
-        Backend::Postgres => {
-            tokio::spawn(write_groups(store, units));
-        }
+    let started = std::thread::Builder::new()
+        .name("switchyard-db-writer".into())
+        .spawn(move || runtime.block_on(write_groups(store, units)));
+    if let Err(e) = started {
+        tracing::error!(error = %e, "no thread for the group writer; writes run alone");
+        return None;
     }
     Some(Groups(queue))
 }
@@ -127,10 +129,12 @@ where
         Box::pin(async move {
             let out = unit(tx).await;
             let keep = out.is_ok();
+            // A failed group fails every unit in it, whatever the unit said: what it saw (a
+            // row another unit wrote, say) was rolled back too.
             let tell: Tell = Box::new(move |failed: Option<&str>| {
                 let out = match failed {
-                    Some(why) if keep => Err(E::from(StoreError::Grouped(why.to_string()))),
-                    _ => out,
+                    Some(why) => Err(E::from(StoreError::Grouped(why.to_string()))),
+                    None => out,
                 };
                 let _ = done.send(out);
             });
