@@ -165,9 +165,9 @@ impl Chain {
     }
 }
 
-/// Read receipt `id` and claim its body's first delivery on its endpoint: a provider's redelivery of a body already applied (our 200 did not reach
-/// it) is stored but not applied again, so a replayed `PARTNER_REMOVED` cannot end a number
-/// reconnected meanwhile. `None` when the receipt is gone; the id of the first delivery else.
+/// Read receipt `id` and claim its body's first delivery on its endpoint: a provider's
+/// redelivery of a body already applied (our 200 did not reach it) is stored but not applied
+/// again, so a replayed `PARTNER_REMOVED` cannot end a number reconnected meanwhile. `None` when the receipt is gone; the id of the first delivery else.
 async fn claim_first_delivery(
     tx: &mut Tx,
     id: &str,
@@ -311,18 +311,6 @@ impl Workers {
         if completed && outcome.is_ok() {
             return Ok(());
         }
-        match &outcome {
-            Ok(()) | Err(JobError::Defer(..)) => {}
-            Err(JobError::Retry(e)) if job.attempts < MAX_ATTEMPTS => {
-                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
-            }
-            Err(JobError::RetryAt(_, e)) if job.attempts < MAX_ATTEMPTS => {
-                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry when the provider asked");
-            }
-            Err(e) => {
-                tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job dead-lettered");
-            }
-        }
         self.store
             .grouped(Scope::Host, move |tx| {
                 Box::pin(async move {
@@ -330,13 +318,18 @@ impl Workers {
                         Err(JobError::Defer(at, why)) => tx.defer_job(&job, at, &why).await,
                         Ok(()) => complete_in(tx, &job).await,
                         Err(JobError::Retry(e)) if job.attempts < MAX_ATTEMPTS => {
+                            tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
                             let at = now_ms() + backoff_ms(job.attempts);
                             tx.fail_job(&job, &e, Some(at)).await
                         }
                         Err(JobError::RetryAt(at, e)) if job.attempts < MAX_ATTEMPTS => {
+                            tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry when the provider asked");
                             tx.fail_job(&job, &e, Some(at.max(now_ms() + 1000))).await
                         }
-                        Err(e) => tx.fail_job(&job, &e.to_string(), None).await,
+                        Err(e) => {
+                            tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job dead-lettered");
+                            tx.fail_job(&job, &e.to_string(), None).await
+                        }
                     }
                 })
             })
@@ -457,17 +450,18 @@ impl Workers {
                 };
                 // The receipt's route is noted with the message (see `note_route`).
                 let pair = (tenant.id().to_string(), connection.clone());
-                let first_of_pair = noted.as_ref() != Some(&pair);
                 let receipt = Received {
                     id: id.to_string(),
-                    note_route: first_of_pair,
+                    note_route: noted.as_ref() != Some(&pair),
                     job: complete.cloned(),
                 };
-                let lease_ms = self.lease_ms;
+                let (tenant_id, lease_ms) = (pair.0.clone(), self.lease_ms);
                 let stored = self
                     .store
-                    .grouped(Scope::Tenant(tenant.clone()), move |tx| {
-                        Box::pin(store_message(tx, tenant, connection, m, receipt, lease_ms))
+                    .grouped(Scope::Tenant(tenant), move |tx| {
+                        Box::pin(store_message(
+                            tx, tenant_id, connection, m, receipt, lease_ms,
+                        ))
                     })
                     .await;
                 let decide = match stored {
@@ -596,13 +590,13 @@ struct Received {
 /// its `decide` job claimed for the caller (returned), which runs it next.
 async fn store_message(
     tx: &mut Tx,
-    tenant: TenantScope,
+    tenant_id: String,
     connection: String,
     m: crate::runtime::types::InboundMessage,
     receipt: Received,
     lease_ms: i64,
 ) -> Result<Option<Job>, Undone> {
-    let tenant_id = tenant.id();
+    let tenant_id = tenant_id.as_str();
     if receipt.note_route {
         tx.note_receipt_route(&receipt.id, tenant_id, &connection)
             .await?;
