@@ -446,11 +446,13 @@ async fn write_groups(
     let mut rx = rx.lock().await;
     {
         while let Some(group) = crate::store::next_group(&mut rx, GROUP_MAX).await {
-            let result = write_group(&store, &group).await.map_err(|e| {
-                tracing::error!(error = %e, requests = group.len(), "ingress: receipts not stored");
+            let (accepted, waiting): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+            let requests = accepted.len();
+            let result = write_group(&store, accepted).await.map_err(|e| {
+                tracing::error!(error = %e, requests, "ingress: receipts not stored");
                 e.to_string()
             });
-            for (_, done) in group {
+            for done in waiting {
                 let _ = done.send(result.clone());
             }
             jobs.notify_waiters();
@@ -460,24 +462,30 @@ async fn write_groups(
     crate::supervise::Ended::Finished
 }
 
-async fn write_group(store: &Store, group: &[Pending]) -> Result<(), StoreError> {
-    let receipts: Vec<NewReceipt<'_>> = group
-        .iter()
-        .map(|(a, _)| NewReceipt {
-            endpoint_id: &a.endpoint_id,
-            method: &a.method,
-            url: &a.url,
-            headers: &a.headers,
-            body_sha256: Some(&a.sha256),
-            body: Some(&a.body),
-            outcome: "accepted",
-            status: 200,
-            reason: None,
+/// Store a group of accepted requests as one unit of the store's grouped writes (on SQLite the
+/// one connection that writes, so no other connection's commit empties its page cache).
+async fn write_group(store: &Store, accepted: Vec<Accepted>) -> Result<(), StoreError> {
+    store
+        .grouped(Scope::Host, move |tx| {
+            Box::pin(async move {
+                let receipts: Vec<NewReceipt<'_>> = accepted
+                    .iter()
+                    .map(|a| NewReceipt {
+                        endpoint_id: &a.endpoint_id,
+                        method: &a.method,
+                        url: &a.url,
+                        headers: &a.headers,
+                        body_sha256: Some(&a.sha256),
+                        body: Some(&a.body),
+                        outcome: "accepted",
+                        status: 200,
+                        reason: None,
+                    })
+                    .collect();
+                tx.insert_accepted(&receipts, PROCESS_RECEIPT).await
+            })
         })
-        .collect();
-    let mut tx = store.begin(Scope::Host, Mode::Write).await?;
-    tx.insert_accepted(&receipts, PROCESS_RECEIPT).await?;
-    tx.commit().await
+        .await
 }
 
 /// The plugin's answer, minus headers the server itself owns.

@@ -142,7 +142,7 @@ impl Tx {
             .bind(id)
             .bind(name)
             .bind(now)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         Ok(PartnerRecord {
@@ -156,7 +156,7 @@ impl Tx {
     pub async fn partner_exists(&mut self, id: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partners WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut *self.inner)
+            .fetch_one(&mut self.inner)
             .await?;
         Ok(n > 0)
     }
@@ -194,7 +194,7 @@ impl Tx {
         .bind(created_by)
         .bind(now_ms())
         .bind(expires_at)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -207,7 +207,7 @@ impl Tx {
              FROM api_keys WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -226,7 +226,7 @@ impl Tx {
         .bind(id)
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -238,7 +238,7 @@ impl Tx {
         )))
         .bind(id)
         .bind(key_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -251,7 +251,7 @@ impl Tx {
         .bind(id)
         .bind(key_id)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -270,7 +270,7 @@ impl Tx {
         .bind(id)
         .bind(key_id)
         .bind(at)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -299,7 +299,7 @@ impl Tx {
         .bind(partner_id)
         .bind(name)
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(TenantRecord {
@@ -322,7 +322,7 @@ impl Tx {
         .bind(tenant)
         .bind(partner)
         .bind(operator)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -339,7 +339,7 @@ impl Tx {
         .bind(operator)
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -349,7 +349,7 @@ impl Tx {
         sqlx::query("UPDATE tenants SET status = $2 WHERE tenant_id = $1")
             .bind(&tenant_id)
             .bind(status)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         self.tenant(&tenant_id).await?.ok_or(StoreError::NotFound)
@@ -365,7 +365,7 @@ impl Tx {
         )
         .bind(reason)
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected())
     }
@@ -377,7 +377,7 @@ impl Tx {
         }
         Ok(
             sqlx::query_scalar("SELECT tenant_id FROM tenants ORDER BY tenant_id")
-                .fetch_all(&mut *self.inner)
+                .fetch_all(&mut self.inner)
                 .await?,
         )
     }
@@ -400,7 +400,7 @@ impl Tx {
              ORDER BY t.tenant_id",
         )
         .bind(partner_id)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -417,7 +417,7 @@ impl Tx {
         .bind(&e.tenant_id)
         .bind(&e.settings)
         .bind(e.created_at)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -430,7 +430,7 @@ impl Tx {
              FROM endpoints WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -449,7 +449,7 @@ impl Tx {
         .bind(now_ms())
         .bind(route.connector)
         .bind(route.account_id)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -461,7 +461,7 @@ impl Tx {
         sqlx::query("DELETE FROM routes WHERE tenant_id = $1 AND connection_id = $2")
             .bind(tenant_id)
             .bind(connection_id)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
         Ok(())
     }
@@ -483,7 +483,7 @@ impl Tx {
         .bind(connector)
         .bind(channel_address)
         .bind(tenant_id)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?;
         Ok(n > 0)
     }
@@ -505,7 +505,7 @@ impl Tx {
         .bind(connector)
         .bind(account_id)
         .bind(except)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?;
         Ok(n > 0)
     }
@@ -536,7 +536,7 @@ impl Tx {
             "SELECT tenant_id, connection_id FROM routes WHERE endpoint_id = $1 ORDER BY created_at LIMIT 1",
         )
         .bind(endpoint_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 }

@@ -182,7 +182,7 @@ impl Tx {
         .bind(connection_id)
         .bind(phone)
         .bind(user_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         if let Some(id) = existing {
             sqlx::query(
@@ -195,7 +195,7 @@ impl Tx {
             .bind(name)
             .bind(phone)
             .bind(user_id)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
             return Ok(Some(id));
         }
@@ -211,7 +211,7 @@ impl Tx {
         .bind(user_id)
         .bind(name)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok((done.rows_affected() == 1).then_some(id))
@@ -238,7 +238,7 @@ impl Tx {
         .bind(previous.1)
         .bind(current.0)
         .bind(current.1)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(done.rows_affected() > 0)
@@ -259,7 +259,7 @@ impl Tx {
             .bind(&tenant_id)
             .bind(connection_id)
             .bind(contact_id)
-            .fetch_optional(&mut *self.inner)
+            .fetch_optional(&mut self.inner)
             .await?;
             if let Some(id) = existing {
                 return Ok(id);
@@ -279,7 +279,7 @@ impl Tx {
             .bind(connection_id)
             .bind(contact_id)
             .bind(now)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         }
@@ -310,7 +310,7 @@ impl Tx {
         .bind(m.idempotency_key)
         .bind(m.reply_to)
         .bind(m.content)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         let inbound = m.direction == "in";
@@ -326,7 +326,7 @@ impl Tx {
         .bind(now)
         .bind(i64::from(inbound))
         .bind(sent_at)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         self.bump_counters(i64::from(inbound), i64::from(!inbound), 0)
             .await?;
@@ -355,7 +355,7 @@ impl Tx {
         .bind(inbound)
         .bind(outbound)
         .bind(failures)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -381,7 +381,7 @@ impl Tx {
         .bind(at)
         .bind(id)
         .bind(limit)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -393,7 +393,7 @@ impl Tx {
         )
         .bind(tenant_id)
         .bind(id)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?;
         Ok(n > 0)
     }
@@ -417,7 +417,7 @@ impl Tx {
         .bind(conversation_id)
         .bind(before.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -434,7 +434,7 @@ impl Tx {
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT tenant_id FROM {table}"
         )))
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 }
@@ -482,7 +482,7 @@ impl Tx {
         .bind(mime_type)
         .bind(caption)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(id)
@@ -526,7 +526,7 @@ impl Tx {
             .bind(code)
             .bind(message)
             .bind(now_ms())
-            .fetch_optional(&mut *self.inner)
+            .fetch_optional(&mut self.inner)
             .await?)
     }
 }
@@ -599,7 +599,7 @@ impl Tx {
         )
         .bind(tenant_id)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -613,7 +613,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(conversation_id)
         .bind(n)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?;
         rows.reverse();
         Ok(rows)

@@ -72,7 +72,7 @@ impl Tx {
         .bind(r.outcome)
         .bind(i64::from(r.status))
         .bind(r.reason)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(id)
@@ -109,7 +109,7 @@ impl Tx {
                     .bind(r.reason.map(str::to_string));
             }
             insert
-                .execute(&mut *self.inner)
+                .execute(&mut self.inner)
                 .await
                 .map_err(StoreError::from_write)?;
             // Each receipt's job is keyed by its endpoint (no tenant is known yet) and queued
@@ -146,7 +146,7 @@ impl Tx {
                     .bind(r.endpoint_id.to_string())
                     .bind(*vt);
             }
-            jobs.execute(&mut *self.inner)
+            jobs.execute(&mut self.inner)
                 .await
                 .map_err(StoreError::from_write)?;
         }
@@ -177,7 +177,7 @@ impl Tx {
         .bind(now)
         .bind(fairness_key)
         .bind(vt)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(id)
@@ -189,7 +189,7 @@ impl Tx {
             "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'queued')
                   + (SELECT COUNT(*) FROM jobs WHERE state = 'running')",
         )
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -217,7 +217,7 @@ impl Tx {
         .bind(now)
         .bind(now + lease_ms)
         .bind(fairness_key)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(Job {
@@ -237,7 +237,7 @@ impl Tx {
             vt_expr(self.backend, "$1")
         )))
         .bind(key)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?)
     }
 
@@ -253,7 +253,7 @@ impl Tx {
              FROM receipts r WHERE r.id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -262,7 +262,7 @@ impl Tx {
         Ok(
             sqlx::query_scalar("SELECT id FROM receipts WHERE endpoint_id = $1 ORDER BY id")
                 .bind(endpoint_id)
-                .fetch_all(&mut *self.inner)
+                .fetch_all(&mut self.inner)
                 .await?,
         )
     }
@@ -289,7 +289,7 @@ impl Tx {
         .bind(id)
         .bind(tenant_id)
         .bind(connection_id)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -307,7 +307,7 @@ impl Tx {
         )
         .bind(tenant_id)
         .bind(connection_id)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(done.rows_affected())
@@ -329,7 +329,7 @@ impl Tx {
         )
         .bind(before_ms)
         .bind(EXPIRE_BATCH)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         let refused = sqlx::query(
@@ -341,7 +341,7 @@ impl Tx {
         )
         .bind(before_ms)
         .bind(EXPIRE_BATCH)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok((bodies.rows_affected(), refused.rows_affected()))
@@ -372,7 +372,7 @@ impl Tx {
         .bind(receipt_id)
         .bind(received_at)
         .bind(window_ms)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(sqlx::query_scalar(
@@ -380,7 +380,7 @@ impl Tx {
         )
         .bind(endpoint_id)
         .bind(digest)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?)
     }
 
@@ -392,7 +392,7 @@ impl Tx {
         )
         .bind(before_ms)
         .bind(EXPIRE_BATCH)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?
         .rows_affected())
@@ -464,7 +464,7 @@ impl Tx {
             vt_expr(self.backend, "jobs.fairness_key")
         )))
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         // Two index walks rather than one OR (which would scan the whole table, done jobs
         // included): the due queued job first in the fair order, else the first job whose
@@ -482,7 +482,7 @@ impl Tx {
             )))
             .bind(now)
             .bind(lease_ms)
-            .fetch_optional(&mut *self.inner)
+            .fetch_optional(&mut self.inner)
             .await?;
             if job.is_some() {
                 return Ok(job);
@@ -501,7 +501,7 @@ impl Tx {
         .bind(&job.id)
         .bind(job.attempts)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -519,7 +519,7 @@ impl Tx {
         .bind(run_at)
         .bind(why)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -537,7 +537,7 @@ impl Tx {
         .bind(retry_at.unwrap_or(-1))
         .bind(error.chars().take(1000).collect::<String>())
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -551,7 +551,7 @@ impl Tx {
             "SELECT id, kind, attempts, last_error FROM jobs WHERE state = 'dead' ORDER BY id LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -564,7 +564,7 @@ impl Tx {
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -575,7 +575,7 @@ impl Tx {
             "SELECT id, endpoint_id, method, url, headers, body, received_at FROM receipts WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -590,7 +590,7 @@ impl Tx {
         )
         .bind(endpoint_id)
         .bind(channel_address)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -600,7 +600,7 @@ impl Tx {
             "SELECT tenant_id, connection_id FROM routes WHERE endpoint_id = $1 ORDER BY created_at",
         )
         .bind(endpoint_id)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -610,7 +610,7 @@ impl Tx {
             "SELECT state, last_error FROM jobs WHERE kind = $1 ORDER BY created_at, id",
         )
         .bind(kind)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -618,7 +618,7 @@ impl Tx {
     pub async fn job_states(&mut self) -> Result<Vec<(String, i64)>> {
         Ok(
             sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
-                .fetch_all(&mut *self.inner)
+                .fetch_all(&mut self.inner)
                 .await?,
         )
     }

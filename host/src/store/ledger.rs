@@ -44,7 +44,7 @@ impl Tx {
             "SELECT {LEDGER_COLUMNS} FROM consent_ledger WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1"
         )))
         .bind(tenant_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -70,7 +70,7 @@ impl Tx {
         .bind(r.created_at)
         .bind(&r.prev_hash)
         .bind(&r.hash)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -86,7 +86,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 }
@@ -99,7 +99,7 @@ impl Tx {
         if self.backend == super::Backend::Postgres {
             sqlx::query("SELECT tenant_id FROM tenants WHERE tenant_id = $1 FOR UPDATE")
                 .bind(tenant_id)
-                .fetch_optional(&mut *self.inner)
+                .fetch_optional(&mut self.inner)
                 .await?;
         }
         Ok(())
@@ -124,7 +124,7 @@ impl Tx {
         .bind(connection_id.unwrap_or(""))
         .bind(scope)
         .bind(seq)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -144,7 +144,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(connection_id.unwrap_or(""))
         .bind(scope.unwrap_or(""))
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -160,7 +160,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(scope)
         .bind(connection_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         Ok(hit.is_some())
     }
@@ -172,7 +172,7 @@ impl Tx {
             "SELECT scope FROM consent_grants WHERE tenant_id = $1 AND connection_id = '' ORDER BY scope",
         )
         .bind(tenant_id)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 }

@@ -87,7 +87,7 @@ impl Tx {
         .bind(now_ms())
         .bind(provider_sha256)
         .bind(url)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(id)
@@ -101,7 +101,7 @@ impl Tx {
         )))
         .bind(tenant_id)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -115,7 +115,7 @@ impl Tx {
         )
         .bind(tenant_id)
         .bind(media_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -142,7 +142,7 @@ impl Tx {
         .bind(conversation_id)
         .bind(oldest)
         .bind(newest)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -163,7 +163,7 @@ impl Tx {
         .bind(&tenant_id)
         .bind(id)
         .bind(body)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         sqlx::query(
@@ -177,7 +177,7 @@ impl Tx {
         .bind(body.len() as i64)
         .bind(sha256_hex)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -192,7 +192,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(id)
         .bind(error)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -205,7 +205,7 @@ impl Tx {
         )
         .bind(tenant_id)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -219,7 +219,7 @@ impl Tx {
         sqlx::query("DELETE FROM templates WHERE tenant_id = $1 AND connection_id = $2")
             .bind(&tenant_id)
             .bind(connection_id)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
         for t in templates {
             // A listing may name one (name, language) twice: the last one wins.
@@ -238,7 +238,7 @@ impl Tx {
             .bind(&t.status)
             .bind(&t.provider_id)
             .bind(t.updated_at)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         }
@@ -254,7 +254,7 @@ impl Tx {
         )
         .bind(tenant_id)
         .bind(connection_id)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -274,7 +274,7 @@ impl Tx {
         .bind(connection_id)
         .bind(name)
         .bind(language)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -300,7 +300,7 @@ impl Tx {
         .bind(language)
         .bind(status)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -315,7 +315,7 @@ impl Tx {
         )))
         .bind(tenant_id)
         .bind(status)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -339,7 +339,7 @@ impl Tx {
         .bind(to)
         .bind(reason)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -353,7 +353,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(id)
         .bind(expires_at)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -371,7 +371,7 @@ impl Tx {
         .bind(before)
         .bind(reason)
         .bind(now_ms())
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 }

@@ -12,6 +12,7 @@ mod admin;
 mod grouped;
 mod inbox;
 mod ingress;
+mod inline;
 mod ledger;
 mod lifecycle;
 mod onboarding;
@@ -214,7 +215,7 @@ pub enum Mode {
 
 /// A transaction with its scope; commits with [`Tx::commit`], rolls back when dropped.
 pub struct Tx {
-    inner: Transaction<'static, Any>,
+    inner: Conn,
     scope: Scope,
     backend: Backend,
     /// SQLite writers: this process's write turn, held until commit or rollback.
@@ -226,6 +227,85 @@ pub struct Tx {
 impl std::fmt::Debug for Tx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tx").field("scope", &self.scope).finish()
+    }
+}
+
+/// The connection a transaction runs on: a pooled one (through sqlx's driver), or the group
+/// writer's own SQLite connection, driven on its thread ([`inline`]).
+#[derive(Debug)]
+enum Conn {
+    Pooled(Transaction<'static, Any>),
+    Inline(inline::InlineTx),
+}
+
+impl<'c> sqlx::Executor<'c> for &'c mut Conn {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures_util::stream::BoxStream<
+        'e,
+        std::result::Result<
+            sqlx::Either<sqlx::any::AnyQueryResult, sqlx::any::AnyRow>,
+            sqlx::Error,
+        >,
+    >
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, Any>,
+    {
+        match self {
+            Conn::Pooled(tx) => (&mut **tx).fetch_many(query),
+            Conn::Inline(tx) => tx.fetch_many(query),
+        }
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures_util::future::BoxFuture<
+        'e,
+        std::result::Result<Option<sqlx::any::AnyRow>, sqlx::Error>,
+    >
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, Any>,
+    {
+        match self {
+            Conn::Pooled(tx) => (&mut **tx).fetch_optional(query),
+            Conn::Inline(tx) => tx.fetch_optional(query),
+        }
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: sqlx::SqlStr,
+        parameters: &'e [sqlx::any::AnyTypeInfo],
+    ) -> futures_util::future::BoxFuture<
+        'e,
+        std::result::Result<sqlx::any::AnyStatement, sqlx::Error>,
+    >
+    where
+        'c: 'e,
+    {
+        match self {
+            Conn::Pooled(tx) => (&mut **tx).prepare_with(sql, parameters),
+            Conn::Inline(tx) => tx.prepare_with(sql, parameters),
+        }
+    }
+
+    fn describe<'e>(
+        self,
+        sql: sqlx::SqlStr,
+    ) -> futures_util::future::BoxFuture<'e, std::result::Result<sqlx::Describe<Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        match self {
+            Conn::Pooled(tx) => (&mut **tx).describe(sql),
+            Conn::Inline(tx) => tx.describe(sql),
+        }
     }
 }
 
@@ -308,6 +388,24 @@ impl Store {
             ),
             Backend::Postgres => None,
         };
+        // The group writer's own connection (a database file only: a second connection to an
+        // in-memory database would see another database).
+        let inline = match backend {
+            Backend::Sqlite => {
+                let file = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                    .get_filename()
+                    .to_path_buf();
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                (!in_memory)
+                    .then(|| {
+                        inline::Inline::open(&file, &format!("{pragmas} {SQLITE_WRITER_PRAGMAS}"))
+                    })
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("opening the group writer's connection: {e}"))?
+                    .map(Arc::new)
+            }
+            Backend::Postgres => None,
+        };
         let store = Store {
             pool,
             writer,
@@ -318,7 +416,7 @@ impl Store {
                 .then(|| Arc::new(ListenUrl(url.to_string()))),
             groups: None,
         };
-        let groups = grouped::start(store.clone());
+        let groups = grouped::start(store.clone(), inline);
         Ok(Store { groups, ..store })
     }
 
@@ -387,6 +485,31 @@ impl Store {
             (Backend::Postgres, Mode::Write) => "BEGIN",
             (Backend::Postgres, Mode::Read) => "BEGIN READ ONLY",
         };
+        let (writer, turn) = self.write_turn(mode).await?;
+        let pool = match (&self.writer, mode) {
+            (Some(writer), Mode::Write) => writer,
+            _ => &self.pool,
+        };
+        let inner = Conn::Pooled(pool.begin_with(begin).await?);
+        let mut tx = Tx {
+            inner,
+            scope: Scope::Host,
+            backend: self.backend,
+            _turn: turn,
+            _writer: writer,
+        };
+        tx.set_scope(scope).await?;
+        Ok(tx)
+    }
+
+    /// A write's claim on its task and, on SQLite, this process's write turn (nothing for reads).
+    async fn write_turn(
+        &self,
+        mode: Mode,
+    ) -> Result<(
+        Option<WriterClaim>,
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+    )> {
         // Before the gate: a task that already writes must fail now, not wait for itself.
         let writer = match mode {
             Mode::Write => self.writers.claim()?,
@@ -402,20 +525,19 @@ impl Store {
         } else {
             None
         };
-        let pool = match (&self.writer, mode) {
-            (Some(writer), Mode::Write) => writer,
-            _ => &self.pool,
-        };
-        let inner = pool.begin_with(begin).await?;
-        let mut tx = Tx {
-            inner,
+        Ok((writer, turn))
+    }
+
+    /// Begin a host-scoped write transaction on the group writer's own SQLite connection.
+    async fn begin_inline(&self, db: &Arc<inline::Inline>) -> Result<Tx> {
+        let (writer, turn) = self.write_turn(Mode::Write).await?;
+        Ok(Tx {
+            inner: Conn::Inline(inline::InlineTx::begin(db.clone())?),
             scope: Scope::Host,
             backend: self.backend,
             _turn: turn,
             _writer: writer,
-        };
-        tx.set_scope(scope).await?;
-        Ok(tx)
+        })
     }
 
     /// Record that a plugin was loaded (content-addressed by sha256).
@@ -463,7 +585,10 @@ impl Store {
 impl Tx {
     /// Commit.
     pub async fn commit(self) -> Result<()> {
-        self.inner.commit().await?;
+        match self.inner {
+            Conn::Pooled(tx) => tx.commit().await?,
+            Conn::Inline(tx) => tx.commit()?,
+        }
         Ok(())
     }
 
@@ -486,7 +611,7 @@ impl Tx {
             .bind(tenant)
             .bind(partner)
             .bind(operator)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
         }
         self.scope = scope;
@@ -501,7 +626,7 @@ impl Tx {
             Some(true) => "RELEASE SAVEPOINT unit; SAVEPOINT unit",
             Some(false) => "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit; SAVEPOINT unit",
         };
-        sqlx::raw_sql(sql).execute(&mut *self.inner).await?;
+        sqlx::raw_sql(sql).execute(&mut self.inner).await?;
         self.set_scope(scope).await
     }
 
@@ -512,7 +637,7 @@ impl Tx {
         } else {
             "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"
         };
-        sqlx::raw_sql(sql).execute(&mut *self.inner).await?;
+        sqlx::raw_sql(sql).execute(&mut self.inner).await?;
         Ok(())
     }
 

@@ -109,7 +109,7 @@ impl Tx {
         .bind(s.ticket_hash.clone())
         .bind(s.browser_hash.clone())
         .bind(s.confirm_hash.clone())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -123,7 +123,7 @@ impl Tx {
         )))
         .bind(tenant_id)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -138,7 +138,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(id)
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -163,7 +163,7 @@ impl Tx {
         .bind(state_hash.to_vec())
         .bind(browser_hash.to_vec())
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -179,7 +179,7 @@ impl Tx {
         .bind(id)
         .bind(hash.map(<[u8]>::to_vec))
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -194,7 +194,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(id)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -218,7 +218,7 @@ impl Tx {
         .bind(u.expires_at)
         .bind(u.token_expires_at)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -235,7 +235,7 @@ impl Tx {
         )
         .bind(tenant_id)
         .bind(now)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 }

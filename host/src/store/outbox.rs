@@ -48,7 +48,7 @@ impl Tx {
         .bind(now_us)
         .bind(interval_us)
         .bind(horizon_us)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         if let Some(at) = slot {
             return Ok(Slot::At(at));
@@ -58,7 +58,7 @@ impl Tx {
         )
         .bind(&tenant_id)
         .bind(connection_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         Ok(Slot::Busy(next.map_or(now_us, |n| n - horizon_us)))
     }
@@ -81,7 +81,7 @@ impl Tx {
         .bind(id)
         .bind(until_ms)
         .bind(now)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         if let Some(dup) = started {
             return Ok(Attempt::Started {
@@ -93,7 +93,7 @@ impl Tx {
         )
         .bind(&tenant_id)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         Ok(match row {
             Some((status, Some(until))) if status == "queued" => Attempt::InFlight(until),
@@ -114,7 +114,7 @@ impl Tx {
         .bind(id)
         .bind(i64::from(known))
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -135,7 +135,7 @@ impl Tx {
         .bind(&tenant_id)
         .bind(connection_id)
         .bind(provider_message_id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         if known.is_some() {
             return Ok(false);
@@ -150,7 +150,7 @@ impl Tx {
         .bind(&tenant_id)
         .bind(connection_id)
         .bind(now_ms())
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         Ok(in_flight.is_some())
     }
@@ -191,7 +191,7 @@ impl Tx {
         .bind(code)
         .bind(message)
         .bind(now_ms())
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         if let (Some(pid), Some(kept)) = (provider_message_id, &recorded)
             && kept.as_deref() != Some(pid)
@@ -216,7 +216,7 @@ impl Tx {
         .bind(&tenant_id)
         .bind(id)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -240,7 +240,7 @@ impl Tx {
         .bind(body)
         .bind(content)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -255,7 +255,7 @@ impl Tx {
         .bind(&tenant_id)
         .bind(contact_id)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }
@@ -282,7 +282,7 @@ impl Tx {
         .bind(user_id)
         .bind(i64::from(stopped))
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -297,7 +297,7 @@ impl Tx {
         .bind(&tenant_id)
         .bind(conversation_id)
         .bind(reason.chars().take(500).collect::<String>())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(())
     }

@@ -143,7 +143,7 @@ impl Tx {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {PLUGIN_COLUMNS} FROM plugins ORDER BY name, version, sha256"
         )))
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -153,7 +153,7 @@ impl Tx {
             "SELECT component FROM plugins WHERE sha256 = $1 AND component IS NOT NULL",
         )
         .bind(sha256)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -177,7 +177,7 @@ impl Tx {
         .bind(now_ms())
         .bind(u.component)
         .bind(u.signature)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -191,12 +191,12 @@ impl Tx {
         )
         .bind(name)
         .bind(version)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         sqlx::query("DELETE FROM plugin_grants WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -206,7 +206,7 @@ impl Tx {
         sqlx::query("UPDATE plugins SET signature = $2 WHERE sha256 = $1")
             .bind(sha256)
             .bind(signature)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         Ok(())
@@ -218,7 +218,7 @@ impl Tx {
             "SELECT COUNT(*) FROM plugins WHERE publisher = $1 AND source = 'upload'",
         )
         .bind(publisher)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?)
     }
 
@@ -227,7 +227,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT name, version, previous, reason, actor, at FROM plugin_promotions ORDER BY name",
         )
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -253,7 +253,7 @@ impl Tx {
         .bind(reason)
         .bind(actor)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -263,7 +263,7 @@ impl Tx {
     pub async fn drop_promotion(&mut self, name: &str) -> Result<()> {
         sqlx::query("DELETE FROM plugin_promotions WHERE name = $1")
             .bind(name)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
         Ok(())
     }
@@ -273,7 +273,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT kind, target, plugin, version FROM plugin_pins ORDER BY kind, target, plugin",
         )
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -304,7 +304,7 @@ impl Tx {
             .bind(target)
             .bind(plugin),
         }
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -317,7 +317,7 @@ impl Tx {
         )
         .bind(name)
         .bind(version)
-        .fetch_one(&mut *self.inner)
+        .fetch_one(&mut self.inner)
         .await?)
     }
 
@@ -325,7 +325,7 @@ impl Tx {
     pub async fn plugin_generation(&mut self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT generation FROM plugin_generation WHERE id = 1")
-                .fetch_one(&mut *self.inner)
+                .fetch_one(&mut self.inner)
                 .await?,
         )
     }
@@ -334,13 +334,13 @@ impl Tx {
     /// at commit, so hosts need not wait for their next poll).
     pub async fn bump_plugin_generation(&mut self) -> Result<()> {
         sqlx::query("UPDATE plugin_generation SET generation = generation + 1 WHERE id = 1")
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         if self.backend == super::Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(super::PLUGIN_CHANNEL)
-                .execute(&mut *self.inner)
+                .execute(&mut self.inner)
                 .await?;
         }
         Ok(())
@@ -352,7 +352,7 @@ impl Tx {
             "SELECT name, auto_rollback, max_fault_pct, min_calls, window_secs
                FROM plugin_failure_policies ORDER BY name",
         )
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -370,7 +370,7 @@ impl Tx {
         .bind(p.max_fault_pct)
         .bind(p.min_calls)
         .bind(p.window_secs)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -396,7 +396,7 @@ impl Tx {
         .bind(reason)
         .bind(actor)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(done.rows_affected() > 0)
@@ -407,7 +407,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT name, version, host FROM plugin_grants ORDER BY name, version, host",
         )
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -422,7 +422,7 @@ impl Tx {
         sqlx::query("DELETE FROM plugin_grants WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         for host in hosts {
@@ -435,7 +435,7 @@ impl Tx {
             .bind(host)
             .bind(by)
             .bind(now_ms())
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         }
@@ -448,7 +448,7 @@ impl Tx {
             "SELECT id, publisher, public_key, label, created_at, revoked_at
                FROM publisher_keys ORDER BY created_at, id",
         )
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -463,7 +463,7 @@ impl Tx {
         .bind(&k.public_key)
         .bind(&k.label)
         .bind(k.created_at)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -476,7 +476,7 @@ impl Tx {
         )
         .bind(id)
         .bind(now_ms())
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -486,7 +486,7 @@ impl Tx {
         Ok(
             sqlx::query_scalar::<_, Option<String>>("SELECT namespace FROM partners WHERE id = $1")
                 .bind(partner_id)
-                .fetch_optional(&mut *self.inner)
+                .fetch_optional(&mut self.inner)
                 .await?
                 .flatten(),
         )
@@ -497,7 +497,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT id, namespace FROM partners WHERE namespace IS NOT NULL ORDER BY id",
         )
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -506,7 +506,7 @@ impl Tx {
         let done = sqlx::query("UPDATE partners SET namespace = $2 WHERE id = $1")
             .bind(partner_id)
             .bind(namespace)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         if done.rows_affected() == 0 {

@@ -104,7 +104,7 @@ impl Tx {
         .bind(c.status_reason)
         .bind(c.token_expires_at)
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         Ok(())
@@ -126,7 +126,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(connector)
         .bind(channel_address)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -152,7 +152,7 @@ impl Tx {
         .bind(now_ms())
         .bind(c.connector)
         .bind(c.channel_address)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
         if done.rows_affected() == 0 {
@@ -169,7 +169,7 @@ impl Tx {
         )))
         .bind(tenant_id)
         .bind(id)
-        .fetch_optional(&mut *self.inner)
+        .fetch_optional(&mut self.inner)
         .await?)
     }
 
@@ -187,7 +187,7 @@ impl Tx {
         .bind(tenant_id)
         .bind(before.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -198,7 +198,7 @@ impl Tx {
             "SELECT status, COUNT(*) FROM connections WHERE tenant_id = $1 GROUP BY status ORDER BY status",
         )
         .bind(tenant_id)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -221,7 +221,7 @@ impl Tx {
         .bind(status)
         .bind(reason)
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -241,7 +241,7 @@ impl Tx {
         .bind(plugin)
         .bind(config)
         .bind(now)
-        .execute(&mut *self.inner)
+        .execute(&mut self.inner)
         .await?;
         Ok(PolicyRecord {
             plugin: plugin.to_string(),
@@ -256,7 +256,7 @@ impl Tx {
         Ok(
             sqlx::query_as("SELECT plugin, config, updated_at FROM policies WHERE tenant_id = $1")
                 .bind(tenant_id)
-                .fetch_optional(&mut *self.inner)
+                .fetch_optional(&mut self.inner)
                 .await?,
         )
     }

@@ -82,7 +82,7 @@ impl Tx {
         q.bind(key.key_version)
             .bind(key.nonce.clone())
             .bind(key.sealed.clone())
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         Ok(())
@@ -115,7 +115,7 @@ impl Tx {
             .bind(new.nonce.clone())
             .bind(new.sealed.clone())
             .bind(old.nonce.clone())
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -136,7 +136,7 @@ impl Tx {
                 .bind(id)
             }
         };
-        Ok(q.fetch_optional(&mut *self.inner).await?)
+        Ok(q.fetch_optional(&mut self.inner).await?)
     }
 
     /// Ids of every holder with a data key in this scope (tenant: its connections; host: endpoints).
@@ -147,12 +147,12 @@ impl Tx {
                     "SELECT connection_id FROM connection_keys WHERE tenant_id = $1 ORDER BY connection_id",
                 )
                 .bind(t.id().to_string())
-                .fetch_all(&mut *self.inner)
+                .fetch_all(&mut self.inner)
                 .await?
             }
             None => {
                 sqlx::query_scalar("SELECT endpoint_id FROM endpoint_keys ORDER BY endpoint_id")
-                    .fetch_all(&mut *self.inner)
+                    .fetch_all(&mut self.inner)
                     .await?
             }
         })
@@ -164,7 +164,7 @@ impl Tx {
             "SELECT session_id FROM meta_onboarding_keys WHERE tenant_id = $1 ORDER BY session_id",
         )
         .bind(self.tenant_id()?)
-        .fetch_all(&mut *self.inner)
+        .fetch_all(&mut self.inner)
         .await?)
     }
 
@@ -194,7 +194,7 @@ impl Tx {
             Some(_) => q.bind(s.expires_at),
             None => q,
         };
-        q.execute(&mut *self.inner)
+        q.execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
         Ok(())
@@ -217,7 +217,7 @@ impl Tx {
                 .bind(id)
             }
         };
-        Ok(q.fetch_all(&mut *self.inner).await?)
+        Ok(q.fetch_all(&mut self.inner).await?)
     }
 
     /// Crypto-shred a connection: overwrite its sealed data key and secrets with zeros of the
@@ -256,7 +256,7 @@ impl Tx {
             )))
             .bind(&tenant_id)
             .bind(&id)
-            .execute(&mut *self.inner)
+            .execute(&mut self.inner)
             .await?;
         }
         Ok(())

@@ -1,0 +1,511 @@
+//! SQLite driven on the calling thread: the group writer's own connection, whose statements run
+//! where they are awaited instead of being handed to a driver thread and back (two thread
+//! wake-ups per statement, the writer's whole cost under load). It speaks sqlx's `Any` types,
+//! so the store's one copy of each query runs on it unchanged.
+//!
+//! Only for a thread that may block on the database: the group writer has its own.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt as _, StreamExt as _};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::{Any, Describe, Either, Execute, Executor, SqlStr};
+use sqlx_core::any::{AnyColumn, AnyValueKind};
+use sqlx_core::ext::ustr::UStr;
+
+/// Statements kept prepared (the group writer runs a few dozen distinct ones).
+const STATEMENT_CACHE: usize = 256;
+
+/// Column names of a statement, as sqlx's rows carry them.
+type Names = Arc<sqlx_core::HashMap<UStr, usize>>;
+
+/// A SQLite connection the calling thread drives itself.
+pub(super) struct Inline {
+    state: Mutex<State>,
+}
+
+/// The connection and what is kept per statement.
+struct State {
+    conn: rusqlite::Connection,
+    /// Each statement's column names and columns, built once.
+    columns: HashMap<String, (Names, Vec<AnyColumn>)>,
+}
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inline")
+    }
+}
+
+impl Inline {
+    /// Open the database file at `path` (already created) and apply `pragmas`.
+    pub(super) fn open(path: &std::path::Path, pragmas: &str) -> rusqlite::Result<Inline> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.execute_batch(pragmas)?;
+        Ok(Inline {
+            state: Mutex::new(State {
+                conn,
+                columns: HashMap::new(),
+            }),
+        })
+    }
+
+    /// Run statements that take no arguments and return no rows (`BEGIN`, `COMMIT`, savepoints).
+    pub(super) fn batch(&self, sql: &str) -> Result<(), sqlx::Error> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.conn.execute_batch(sql).map_err(to_sqlx)
+    }
+
+    /// Run sqlx's `query`: its rows (at most one when `first_only`), then its result.
+    fn query<'q>(
+        &self,
+        mut query: impl Execute<'q, Any>,
+        first_only: bool,
+    ) -> Result<Vec<Either<AnyQueryResult, AnyRow>>, sqlx::Error> {
+        let arguments = query.take_arguments().map_err(sqlx::Error::Encode)?;
+        self.run(query.sql().as_str(), arguments, first_only)
+    }
+
+    /// Run one statement: its rows (at most one when `first_only`), then its result.
+    fn run(
+        &self,
+        sql: &str,
+        arguments: Option<sqlx::any::AnyArguments>,
+        first_only: bool,
+    ) -> Result<Vec<Either<AnyQueryResult, AnyRow>>, sqlx::Error> {
+        let Some(arguments) = arguments else {
+            // Raw SQL: possibly several statements, no arguments, no rows.
+            self.batch(sql)?;
+            return Ok(vec![Either::Left(AnyQueryResult {
+                rows_affected: 0,
+                last_insert_id: None,
+            })]);
+        };
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State { conn, columns } = &mut *state;
+        let mut stmt = conn.prepare_cached(sql).map_err(to_sqlx)?;
+        bind(&mut stmt, &arguments.values.0)?;
+        let (names, cols) = match columns.get(sql) {
+            Some(known) => known.clone(),
+            None => {
+                let built = describe_columns(&stmt);
+                columns.insert(sql.to_string(), built.clone());
+                built
+            }
+        };
+        let readonly = stmt.readonly();
+        let mut out = Vec::new();
+        {
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(to_sqlx)? {
+                let mut values = Vec::with_capacity(cols.len());
+                for i in 0..cols.len() {
+                    values.push(AnyValue {
+                        kind: value_of(row.get_ref(i).map_err(to_sqlx)?)?,
+                    });
+                }
+                out.push(Either::Right(AnyRow {
+                    column_names: names.clone(),
+                    columns: cols.clone(),
+                    values,
+                }));
+                if first_only {
+                    break;
+                }
+            }
+        }
+        out.push(Either::Left(AnyQueryResult {
+            rows_affected: if readonly { 0 } else { conn.changes() },
+            last_insert_id: Some(conn.last_insert_rowid()),
+        }));
+        Ok(out)
+    }
+}
+
+/// Bind sqlx's arguments to `stmt` as sqlx's SQLite driver does: `$N` and `?N` name argument N,
+/// a bare `?` the next one; parameters past the arguments stay NULL.
+fn bind(stmt: &mut rusqlite::Statement<'_>, values: &[AnyValueKind]) -> Result<(), sqlx::Error> {
+    let mut next = 0usize;
+    for param in 1..=stmt.parameter_count() {
+        let n = match stmt.parameter_name(param) {
+            Some(name) => name
+                .strip_prefix('$')
+                .or_else(|| name.strip_prefix('?'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    sqlx::Error::Protocol(format!("unsupported SQL parameter {name:?}"))
+                })?,
+            None => {
+                next += 1;
+                next
+            }
+        };
+        let Some(value) = n.checked_sub(1).and_then(|i| values.get(i)) else {
+            break;
+        };
+        stmt.raw_bind_parameter(param, Arg(value))
+            .map_err(to_sqlx)?;
+    }
+    Ok(())
+}
+
+/// One argument, as SQLite takes it.
+struct Arg<'a>(&'a AnyValueKind);
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            AnyValueKind::Null(_) => ValueRef::Null,
+            AnyValueKind::Bool(b) => ValueRef::Integer(i64::from(*b)),
+            AnyValueKind::SmallInt(i) => ValueRef::Integer(i64::from(*i)),
+            AnyValueKind::Integer(i) => ValueRef::Integer(i64::from(*i)),
+            AnyValueKind::BigInt(i) => ValueRef::Integer(*i),
+            AnyValueKind::Real(r) => ValueRef::Real(f64::from(*r)),
+            AnyValueKind::Double(d) => ValueRef::Real(*d),
+            AnyValueKind::Text(t) => ValueRef::Text(t.as_bytes()),
+            AnyValueKind::TextSlice(t) => ValueRef::Text(t.as_bytes()),
+            AnyValueKind::Blob(b) => ValueRef::Blob(b),
+            // `AnyValueKind` is non-exhaustive: a kind added later is refused, not guessed.
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("unsupported argument {other:?}").into(),
+                ));
+            }
+        }))
+    }
+}
+
+/// A column value as sqlx's SQLite driver maps it: by the value's own type.
+fn value_of(v: ValueRef<'_>) -> Result<AnyValueKind, sqlx::Error> {
+    Ok(match v {
+        ValueRef::Null => AnyValueKind::Null(AnyTypeInfoKind::Null),
+        ValueRef::Integer(i) => AnyValueKind::BigInt(i),
+        ValueRef::Real(f) => AnyValueKind::Double(f),
+        ValueRef::Text(t) => AnyValueKind::Text(Arc::new(
+            std::str::from_utf8(t)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                .to_string(),
+        )),
+        ValueRef::Blob(b) => AnyValueKind::Blob(Arc::new(b.to_vec())),
+    })
+}
+
+/// A statement's column names and columns, with the declared type of each.
+fn describe_columns(stmt: &rusqlite::Statement<'_>) -> (Names, Vec<AnyColumn>) {
+    let mut names = sqlx_core::HashMap::default();
+    let mut cols = Vec::new();
+    for (ordinal, column) in stmt.columns().iter().enumerate() {
+        let name = UStr::from(column.name().to_string());
+        names.insert(name.clone(), ordinal);
+        let kind = match column.decl_type().map(str::to_ascii_uppercase).as_deref() {
+            Some(t) if t.contains("INT") => AnyTypeInfoKind::BigInt,
+            Some(t) if t.contains("CHAR") || t.contains("TEXT") => AnyTypeInfoKind::Text,
+            Some(t) if t.contains("BLOB") => AnyTypeInfoKind::Blob,
+            Some(t) if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") => {
+                AnyTypeInfoKind::Double
+            }
+            _ => AnyTypeInfoKind::Null,
+        };
+        cols.push(AnyColumn {
+            ordinal,
+            name,
+            type_info: AnyTypeInfo { kind },
+        });
+    }
+    (Arc::new(names), cols)
+}
+
+/// A SQLite error as sqlx's SQLite driver reports it (unique violations stay recognisable).
+fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            let message = message.unwrap_or_else(|| code.to_string());
+            sqlx::Error::Database(Box::new(InlineError {
+                code: code.extended_code,
+                message,
+            }))
+        }
+        other => sqlx::Error::AnyDriverError(Box::new(other)),
+    }
+}
+
+/// An error SQLite returned: its extended result code and message.
+#[derive(Debug)]
+struct InlineError {
+    code: i32,
+    message: String,
+}
+
+impl std::fmt::Display for InlineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(code: {}) {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for InlineError {}
+
+impl DatabaseError for InlineError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        use rusqlite::ffi;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// An open transaction on an [`Inline`] connection; rolled back when dropped uncommitted.
+pub(super) struct InlineTx {
+    db: Arc<Inline>,
+    open: bool,
+}
+
+impl InlineTx {
+    /// Begin a write transaction (`BEGIN IMMEDIATE`: the write lock up front).
+    pub(super) fn begin(db: Arc<Inline>) -> Result<InlineTx, sqlx::Error> {
+        db.batch("BEGIN IMMEDIATE")?;
+        Ok(InlineTx { db, open: true })
+    }
+
+    /// Commit.
+    pub(super) fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.open = false;
+        if let Err(e) = self.db.batch("COMMIT") {
+            // A failed COMMIT may leave the transaction open: end it, so the next begins clean.
+            let _ = self.db.batch("ROLLBACK");
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for InlineTx {
+    fn drop(&mut self) {
+        if self.open
+            && let Err(e) = self.db.batch("ROLLBACK")
+        {
+            tracing::warn!(error = %e, "rolling back an inline transaction failed");
+        }
+    }
+}
+
+impl std::fmt::Debug for InlineTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineTx")
+            .field("open", &self.open)
+            .finish()
+    }
+}
+
+impl<'c> Executor<'c> for &'c mut InlineTx {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        let items: Vec<_> = match self.db.query(query, false) {
+            Ok(items) => items.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures_util::stream::iter(items).boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        let out = self
+            .db
+            .query(query, true)
+            .map(|items| items.into_iter().find_map(Either::right));
+        std::future::ready(out).boxed()
+    }
+
+    fn prepare_with<'e>(
+        self,
+        _sql: SqlStr,
+        _parameters: &'e [AnyTypeInfo],
+    ) -> BoxFuture<'e, Result<AnyStatement, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        std::future::ready(Err(sqlx::Error::Protocol(
+            "statements are not prepared ahead on an inline connection".into(),
+        )))
+        .boxed()
+    }
+
+    fn describe<'e>(self, _sql: SqlStr) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        std::future::ready(Err(sqlx::Error::Protocol(
+            "queries are not described on an inline connection".into(),
+        )))
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row as _;
+
+    type Read = (
+        i64,
+        Option<String>,
+        Option<Vec<u8>>,
+        Option<f64>,
+        Option<String>,
+    );
+
+    const SELECT: &str = "SELECT a, b, c, d, e FROM t ORDER BY a";
+
+    /// What the inline connection writes and reads is what sqlx's own driver writes and reads:
+    /// `$N` arguments out of order and reused, NULLs, blobs, reals, names, unique violations,
+    /// RETURNING, and a transaction dropped uncommitted.
+    #[tokio::test]
+    async fn the_inline_connection_reads_and_writes_as_the_driver_does() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("pool");
+        sqlx::raw_sql(
+            "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c BLOB, d REAL, e TEXT UNIQUE)",
+        )
+        .execute(&pool)
+        .await
+        .expect("create");
+        let db = Arc::new(Inline::open(&path, "PRAGMA foreign_keys = ON;").expect("open"));
+
+        let mut tx = InlineTx::begin(db.clone()).expect("begin");
+        let done = sqlx::query("INSERT INTO t (a, b, c, d, e) VALUES ($2, $1, $3, $4, $1)")
+            .bind("x")
+            .bind(7i64)
+            .bind(vec![1u8, 2, 0, 255])
+            .bind(1.5f64)
+            .execute(&mut tx)
+            .await
+            .expect("insert");
+        assert_eq!(done.rows_affected(), 1);
+        sqlx::query("INSERT INTO t (a, b, e) VALUES ($1, NULL, $2)")
+            .bind(8i64)
+            .bind(Option::<String>::None)
+            .execute(&mut tx)
+            .await
+            .expect("insert nulls");
+        let dup = sqlx::query("INSERT INTO t (a, e) VALUES (9, $1)")
+            .bind("x")
+            .execute(&mut tx)
+            .await
+            .expect_err("a unique violation");
+        match &dup {
+            sqlx::Error::Database(e) => {
+                assert!(e.is_unique_violation(), "{e}");
+                assert!(e.message().contains("t.e"), "{}", e.message());
+            }
+            other => panic!("not a database error: {other:?}"),
+        }
+        let returned: Option<(i64, String)> =
+            sqlx::query_as("UPDATE t SET b = 'y' WHERE a = $1 RETURNING a, b")
+                .bind(8i64)
+                .fetch_optional(&mut tx)
+                .await
+                .expect("returning");
+        assert_eq!(returned, Some((8, "y".into())));
+        let row = sqlx::query("SELECT b, d FROM t WHERE a = 7")
+            .fetch_one(&mut tx)
+            .await
+            .expect("by name");
+        assert_eq!(row.get::<String, _>("b"), "x");
+        assert_eq!(row.get::<f64, _>("d"), 1.5);
+        tx.commit().expect("commit");
+
+        let driver: Vec<Read> = sqlx::query_as(SELECT)
+            .fetch_all(&pool)
+            .await
+            .expect("driver");
+        let mut tx = InlineTx::begin(db.clone()).expect("begin");
+        let inline: Vec<Read> = sqlx::query_as(SELECT)
+            .fetch_all(&mut tx)
+            .await
+            .expect("inline");
+        assert_eq!(inline, driver);
+        assert_eq!(
+            driver,
+            vec![
+                (
+                    7,
+                    Some("x".into()),
+                    Some(vec![1, 2, 0, 255]),
+                    Some(1.5),
+                    Some("x".into())
+                ),
+                (8, Some("y".into()), None, None, None),
+            ]
+        );
+        // Dropped uncommitted: undone, and the connection is free for the next transaction.
+        sqlx::query("DELETE FROM t")
+            .execute(&mut tx)
+            .await
+            .expect("delete");
+        drop(tx);
+        let tx = InlineTx::begin(db).expect("begin again");
+        tx.commit().expect("commit");
+        let after: Vec<Read> = sqlx::query_as(SELECT)
+            .fetch_all(&pool)
+            .await
+            .expect("after");
+        assert_eq!(after, driver);
+    }
+}
