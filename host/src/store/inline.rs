@@ -3,7 +3,8 @@
 //! wake-ups per statement, the writer's whole cost under load). It speaks sqlx's `Any` types,
 //! so the store's one copy of each query runs on it unchanged.
 //!
-//! Only for a thread that may block on the database: the group writer has its own.
+//! The group writer drives one on its own thread; readers take one from [`Readers`] and run
+//! their statements on the calling thread (a read in WAL mode never waits for the writer).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -290,17 +291,81 @@ impl DatabaseError for InlineError {
     }
 }
 
+/// Inline connections for read transactions, opened as needed up to a bound and kept.
+pub(super) struct Readers {
+    path: std::path::PathBuf,
+    pragmas: String,
+    idle: Mutex<Vec<Arc<Inline>>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers").finish_non_exhaustive()
+    }
+}
+
+/// A reader's connection, given back to its [`Readers`] when its transaction ends.
+struct Lent {
+    readers: Arc<Readers>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Readers {
+    /// At most `max` read connections to the database file at `path`, each with `pragmas`.
+    pub(super) fn new(path: std::path::PathBuf, pragmas: String, max: usize) -> Readers {
+        Readers {
+            path,
+            pragmas,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(tokio::sync::Semaphore::new(max.max(1))),
+        }
+    }
+
+    /// Begin a read transaction on an idle connection, or a new one while under the bound;
+    /// waits at most `timeout` for one to come free.
+    pub(super) async fn begin(
+        self: &Arc<Self>,
+        timeout: std::time::Duration,
+    ) -> Result<InlineTx, sqlx::Error> {
+        let permit = tokio::time::timeout(timeout, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let db = match idle {
+            Some(db) => db,
+            None => Arc::new(Inline::open(&self.path, &self.pragmas).map_err(to_sqlx)?),
+        };
+        db.batch("BEGIN")?;
+        Ok(InlineTx {
+            db,
+            open: true,
+            lent: Some(Lent {
+                readers: self.clone(),
+                _permit: permit,
+            }),
+        })
+    }
+}
+
 /// An open transaction on an [`Inline`] connection; rolled back when dropped uncommitted.
 pub(super) struct InlineTx {
     db: Arc<Inline>,
     open: bool,
+    /// A reader's: where its connection goes back.
+    lent: Option<Lent>,
 }
 
 impl InlineTx {
     /// Begin a write transaction (`BEGIN IMMEDIATE`: the write lock up front).
     pub(super) fn begin(db: Arc<Inline>) -> Result<InlineTx, sqlx::Error> {
         db.batch("BEGIN IMMEDIATE")?;
-        Ok(InlineTx { db, open: true })
+        Ok(InlineTx {
+            db,
+            open: true,
+            lent: None,
+        })
     }
 
     /// Commit.
@@ -321,6 +386,15 @@ impl Drop for InlineTx {
             && let Err(e) = self.db.batch("ROLLBACK")
         {
             tracing::warn!(error = %e, "rolling back an inline transaction failed");
+            // Not given back: a connection whose transaction may still be open is closed.
+            return;
+        }
+        if let Some(lent) = self.lent.take() {
+            lent.readers
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(self.db.clone());
         }
     }
 }

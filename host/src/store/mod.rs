@@ -122,6 +122,9 @@ pub struct Store {
     listen_url: Option<Arc<ListenUrl>>,
     /// The queue of grouped writes ([`Store::grouped`]); `None` in the group writer's own copy.
     groups: Option<grouped::Groups>,
+    /// SQLite (a database file): read transactions on connections driven on the caller's
+    /// thread ([`inline`]).
+    readers: Option<Arc<inline::Readers>>,
 }
 
 /// A database URL kept for `LISTEN`; its Debug output shows nothing of it.
@@ -179,8 +182,12 @@ impl Drop for WriterClaim {
     }
 }
 
-/// SQLite, the writer connection: a larger page cache (16 MiB), kept warm because only it writes.
-const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA cache_size = -16384;";
+/// SQLite, the writer connection: a larger page cache (16 MiB), kept warm because only it writes,
+/// and savepoints journalled in memory (a unit per savepoint, never spilled to a temp file).
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;";
+
+/// How long a reader waits for a connection before giving up (as the pool's acquire).
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a writer waits for SQLite's write lock before giving up.
 const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -388,24 +395,29 @@ impl Store {
             ),
             Backend::Postgres => None,
         };
-        // The group writer's own connection (a database file only: a second connection to an
-        // in-memory database would see another database).
-        let inline = match backend {
-            Backend::Sqlite => {
-                let file = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+        // The group writer's own connection and the readers' (a database file only: a second
+        // connection to an in-memory database would see another database).
+        let file = match backend {
+            Backend::Sqlite if !(url.contains(":memory:") || url.contains("mode=memory")) => Some(
+                sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                     .get_filename()
-                    .to_path_buf();
-                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-                (!in_memory)
-                    .then(|| {
-                        inline::Inline::open(&file, &format!("{pragmas} {SQLITE_WRITER_PRAGMAS}"))
-                    })
-                    .transpose()
-                    .map_err(|e| anyhow::anyhow!("opening the group writer's connection: {e}"))?
-                    .map(Arc::new)
-            }
-            Backend::Postgres => None,
+                    .to_path_buf(),
+            ),
+            _ => None,
         };
+        let inline = file
+            .as_ref()
+            .map(|file| inline::Inline::open(file, &format!("{pragmas} {SQLITE_WRITER_PRAGMAS}")))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("opening the group writer's connection: {e}"))?
+            .map(Arc::new);
+        let readers = file.map(|file| {
+            Arc::new(inline::Readers::new(
+                file,
+                pragmas.to_string(),
+                max_connections as usize,
+            ))
+        });
         let store = Store {
             pool,
             writer,
@@ -415,6 +427,7 @@ impl Store {
             listen_url: (backend == Backend::Postgres)
                 .then(|| Arc::new(ListenUrl(url.to_string()))),
             groups: None,
+            readers,
         };
         let groups = grouped::start(store.clone(), inline);
         Ok(Store { groups, ..store })
@@ -485,6 +498,15 @@ impl Store {
             (Backend::Postgres, Mode::Write) => "BEGIN",
             (Backend::Postgres, Mode::Read) => "BEGIN READ ONLY",
         };
+        if let (Some(readers), Mode::Read) = (&self.readers, mode) {
+            return Ok(Tx {
+                inner: Conn::Inline(readers.begin(READ_TIMEOUT).await?),
+                scope,
+                backend: self.backend,
+                _turn: None,
+                _writer: None,
+            });
+        }
         let (writer, turn) = self.write_turn(mode).await?;
         let pool = match (&self.writer, mode) {
             (Some(writer), Mode::Write) => writer,
