@@ -407,6 +407,11 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<Engine> {
     pool.linear_memory_keep_resident(1 << 20);
     pool.table_keep_resident(64 << 10);
     pool.async_stack_keep_resident(128 << 10);
+    // Of that, reset only the pages the guest touched (Linux's PAGEMAP_SCAN, 6.7 and later;
+    // elsewhere the whole kept region is zeroed): a parse dirties a few pages, not a MiB.
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    // Pages past the kept region go back to the kernel in batches: one IPI for many slots.
+    pool.decommit_batch_size(32);
 
     let mut cfg = wasmtime::Config::new();
     cfg.wasm_component_model(true);
