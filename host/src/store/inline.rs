@@ -62,10 +62,18 @@ impl Inline {
         })
     }
 
-    /// Run statements that take no arguments and return no rows (`BEGIN`, `COMMIT`, savepoints).
+    /// Run statements that take no arguments and return no rows, parsed anew each time.
     pub(super) fn batch(&self, sql: &str) -> Result<(), sqlx::Error> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.conn.execute_batch(sql).map_err(to_sqlx)
+    }
+
+    /// Run one statement that takes no arguments and returns no rows (`BEGIN`, `COMMIT`), kept
+    /// prepared.
+    fn exec(&self, sql: &str) -> Result<(), sqlx::Error> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = state.conn.prepare_cached(sql).map_err(to_sqlx)?;
+        stmt.raw_execute().map(drop).map_err(to_sqlx)
     }
 
     /// Run sqlx's `query`: its rows (at most one when `first_only`), then its result.
@@ -291,6 +299,49 @@ impl DatabaseError for InlineError {
     }
 }
 
+/// Copy the WAL of the database at `path` into the database file every `every`, on a thread
+/// and connection of its own, for as long as `writer` lives; the writer's connection then stops
+/// checkpointing itself, so its commits never wait on the copy and its fsync. `false` when the
+/// thread could not start (the writer keeps checkpointing itself).
+pub(super) fn checkpoint_beside(
+    writer: &Arc<Inline>,
+    path: std::path::PathBuf,
+    pragmas: String,
+    every: std::time::Duration,
+) -> bool {
+    let alive = Arc::downgrade(writer);
+    let started = std::thread::Builder::new()
+        .name("switchyard-db-checkpoint".into())
+        .spawn(move || {
+            let conn = match Inline::open(&path, &pragmas) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::error!(error = %e, "the WAL checkpointer could not connect");
+                    return;
+                }
+            };
+            loop {
+                std::thread::sleep(every);
+                if alive.strong_count() == 0 {
+                    break;
+                }
+                // PASSIVE: copies what no reader still needs, never waits for anyone.
+                if let Err(e) = conn.batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+            // The last copy, once the writer is gone.
+            let _ = conn.batch("PRAGMA wal_checkpoint(PASSIVE)");
+        });
+    match started {
+        Ok(_) => writer.batch("PRAGMA wal_autocheckpoint = 0").is_ok(),
+        Err(e) => {
+            tracing::error!(error = %e, "no thread for the WAL checkpointer; the writer checkpoints");
+            false
+        }
+    }
+}
+
 /// Inline connections for read transactions, opened as needed up to a bound and kept.
 pub(super) struct Readers {
     path: std::path::PathBuf,
@@ -337,7 +388,7 @@ impl Readers {
             Some(db) => db,
             None => Arc::new(Inline::open(&self.path, &self.pragmas).map_err(to_sqlx)?),
         };
-        db.batch("BEGIN")?;
+        db.exec("BEGIN")?;
         Ok(InlineTx {
             db,
             open: true,
@@ -360,7 +411,7 @@ pub(super) struct InlineTx {
 impl InlineTx {
     /// Begin a write transaction (`BEGIN IMMEDIATE`: the write lock up front).
     pub(super) fn begin(db: Arc<Inline>) -> Result<InlineTx, sqlx::Error> {
-        db.batch("BEGIN IMMEDIATE")?;
+        db.exec("BEGIN IMMEDIATE")?;
         Ok(InlineTx {
             db,
             open: true,
@@ -371,9 +422,9 @@ impl InlineTx {
     /// Commit.
     pub(super) fn commit(mut self) -> Result<(), sqlx::Error> {
         self.open = false;
-        if let Err(e) = self.db.batch("COMMIT") {
+        if let Err(e) = self.db.exec("COMMIT") {
             // A failed COMMIT may leave the transaction open: end it, so the next begins clean.
-            let _ = self.db.batch("ROLLBACK");
+            let _ = self.db.exec("ROLLBACK");
             return Err(e);
         }
         Ok(())
@@ -383,7 +434,7 @@ impl InlineTx {
 impl Drop for InlineTx {
     fn drop(&mut self) {
         if self.open
-            && let Err(e) = self.db.batch("ROLLBACK")
+            && let Err(e) = self.db.exec("ROLLBACK")
         {
             tracing::warn!(error = %e, "rolling back an inline transaction failed");
             // Not given back: a connection whose transaction may still be open is closed.

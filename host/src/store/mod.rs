@@ -186,6 +186,14 @@ impl Drop for WriterClaim {
 /// and savepoints journalled in memory (a unit per savepoint, never spilled to a temp file).
 const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;";
 
+/// SQLite, the inline readers: pages read through a memory map. Each commit of the writer
+/// empties a reader's page cache, so its next transaction reads its pages again: mapped, that
+/// is a pointer, not a copy through a system call.
+const SQLITE_READER_PRAGMAS: &str = "PRAGMA mmap_size = 268435456;";
+
+/// How often the WAL is copied into the database file beside the group writer (SQLite).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 /// How long a reader waits for a connection before giving up (as the pool's acquire).
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -411,10 +419,13 @@ impl Store {
             .transpose()
             .map_err(|e| anyhow::anyhow!("opening the group writer's connection: {e}"))?
             .map(Arc::new);
+        if let (Some(writer), Some(file)) = (&inline, &file) {
+            inline::checkpoint_beside(writer, file.clone(), pragmas.to_string(), CHECKPOINT_EVERY);
+        }
         let readers = file.map(|file| {
             Arc::new(inline::Readers::new(
                 file,
-                pragmas.to_string(),
+                format!("{pragmas} {SQLITE_READER_PRAGMAS}"),
                 max_connections as usize,
             ))
         });
@@ -641,25 +652,28 @@ impl Tx {
     }
 
     /// Begin one unit of a grouped write in its own savepoint and scope, ending the previous
-    /// unit's savepoint first (`Some(keep)`: keep or undo its writes) in the same round trip.
+    /// unit's savepoint first (`Some(keep)`: keep or undo its writes).
     async fn next_unit(&mut self, previous: Option<bool>, scope: Scope) -> Result<()> {
-        let sql = match previous {
-            None => "SAVEPOINT unit",
-            Some(true) => "RELEASE SAVEPOINT unit; SAVEPOINT unit",
-            Some(false) => "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit; SAVEPOINT unit",
-        };
-        sqlx::raw_sql(sql).execute(&mut self.inner).await?;
+        if let Some(keep) = previous {
+            self.end_units(keep).await?;
+        }
+        // Each a prepared statement of its own (kept prepared on the group writer's connection).
+        sqlx::query("SAVEPOINT unit")
+            .execute(&mut self.inner)
+            .await?;
         self.set_scope(scope).await
     }
 
     /// End the last unit's savepoint, keeping or undoing its writes.
     async fn end_units(&mut self, keep: bool) -> Result<()> {
-        let sql = if keep {
-            "RELEASE SAVEPOINT unit"
-        } else {
-            "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"
-        };
-        sqlx::raw_sql(sql).execute(&mut self.inner).await?;
+        if !keep {
+            sqlx::query("ROLLBACK TO SAVEPOINT unit")
+                .execute(&mut self.inner)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT unit")
+            .execute(&mut self.inner)
+            .await?;
         Ok(())
     }
 
