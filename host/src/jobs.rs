@@ -165,28 +165,32 @@ impl Chain {
     }
 }
 
-/// Read receipt `id` and claim its body's first delivery on its endpoint: a provider's
+/// Claim `receipt`'s body's first delivery on its endpoint (a grouped write): a provider's
 /// redelivery of a body already applied (our 200 did not reach it) is stored but not applied
-/// again, so a replayed `PARTNER_REMOVED` cannot end a number reconnected meanwhile. `None` when the receipt is gone; the id of the first delivery else.
-async fn claim_first_delivery(
-    tx: &mut Tx,
-    id: &str,
-) -> Result<Option<(Receipt, String)>, StoreError> {
-    let Some(receipt) = tx.receipt(id).await? else {
-        return Ok(None);
-    };
+/// again, so a replayed `PARTNER_REMOVED` cannot end a number reconnected meanwhile. The id of
+/// the first delivery.
+async fn claim_first_delivery(store: &Store, receipt: &Receipt) -> Result<String, StoreError> {
     let digest: [u8; 32] =
         <sha2::Sha256 as sha2::Digest>::digest(receipt.body.as_deref().unwrap_or_default()).into();
-    let first = tx
-        .first_delivery(
-            &receipt.endpoint_id,
-            &digest,
-            id,
-            receipt.received_at,
-            crate::store::REDELIVERY_WINDOW_MS,
-        )
-        .await?;
-    Ok(Some((receipt, first)))
+    let (endpoint, id, at) = (
+        receipt.endpoint_id.clone(),
+        receipt.id.clone(),
+        receipt.received_at,
+    );
+    store
+        .grouped(Scope::Host, move |tx| {
+            Box::pin(async move {
+                tx.first_delivery(
+                    &endpoint,
+                    &digest,
+                    &id,
+                    at,
+                    crate::store::REDELIVERY_WINDOW_MS,
+                )
+                .await
+            })
+        })
+        .await
 }
 
 /// Mark `job` done in `tx`, the job's last write, so the worker needs no transaction of its own
@@ -361,14 +365,13 @@ impl Workers {
             .as_deref()
             .ok_or_else(|| JobError::Permanent("job has no receipt".into()))?;
         // Not in the claim's own write: a failure here must count as an attempt of the job.
-        let receipt_id = id.to_string();
-        let (receipt, first) = self
-            .store
-            .grouped(Scope::Host, move |tx| {
-                Box::pin(async move { claim_first_delivery(tx, &receipt_id).await })
-            })
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("receipt {id} is gone")))?;
+        // The receipt is read outside the writer's turn.
+        let mut tx = self.store.begin(Scope::Host, Mode::Read).await?;
+        let receipt = tx.receipt(id).await?;
+        tx.commit().await?;
+        let receipt =
+            receipt.ok_or_else(|| JobError::Permanent(format!("receipt {id} is gone")))?;
+        let first = claim_first_delivery(&self.store, &receipt).await?;
         if first != id {
             tracing::info!(receipt = %id, first = %first, "the provider delivered an identical body again: not applied twice");
             return Ok(());

@@ -173,30 +173,24 @@ impl Tx {
         name: Option<&str>,
     ) -> Result<Option<String>> {
         let tenant_id = self.tenant_id()?;
+        // The contact known by either id, brought up to date, in one statement.
         let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM contacts WHERE tenant_id = $1 AND connection_id = $2
-               AND ((phone IS NOT NULL AND phone = $3) OR (user_id IS NOT NULL AND user_id = $4))
-             ORDER BY id LIMIT 1",
+            "UPDATE contacts SET name = COALESCE($5, name), phone = COALESCE(phone, $3),
+                    user_id = COALESCE(user_id, $4)
+              WHERE tenant_id = $1 AND id = (
+                    SELECT id FROM contacts WHERE tenant_id = $1 AND connection_id = $2
+                       AND ((phone IS NOT NULL AND phone = $3) OR (user_id IS NOT NULL AND user_id = $4))
+                     ORDER BY id LIMIT 1)
+              RETURNING id",
         )
         .bind(&tenant_id)
         .bind(connection_id)
         .bind(phone)
         .bind(user_id)
+        .bind(name)
         .fetch_optional(&mut self.inner)
         .await?;
         if let Some(id) = existing {
-            sqlx::query(
-                "UPDATE contacts SET name = COALESCE($3, name), phone = COALESCE(phone, $4),
-                        user_id = COALESCE(user_id, $5)
-                 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(&tenant_id)
-            .bind(&id)
-            .bind(name)
-            .bind(phone)
-            .bind(user_id)
-            .execute(&mut self.inner)
-            .await?;
             return Ok(Some(id));
         }
         let id = new_id("cnt");

@@ -360,21 +360,27 @@ impl Tx {
         received_at: i64,
         window_ms: i64,
     ) -> Result<String> {
-        sqlx::query(
+        // A row comes back when this delivery is recorded as the first (new, or past the
+        // window); else the first one's id is read.
+        let recorded: Option<String> = sqlx::query_scalar(
             "INSERT INTO receipt_digests (endpoint_id, digest, receipt_id, received_at)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (endpoint_id, digest) DO UPDATE
                 SET receipt_id = excluded.receipt_id, received_at = excluded.received_at
-              WHERE receipt_digests.received_at < excluded.received_at - $5",
+              WHERE receipt_digests.received_at < excluded.received_at - $5
+             RETURNING receipt_id",
         )
         .bind(endpoint_id)
         .bind(digest)
         .bind(receipt_id)
         .bind(received_at)
         .bind(window_ms)
-        .execute(&mut self.inner)
+        .fetch_optional(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
+        if let Some(first) = recorded {
+            return Ok(first);
+        }
         Ok(sqlx::query_scalar(
             "SELECT receipt_id FROM receipt_digests WHERE endpoint_id = $1 AND digest = $2",
         )
