@@ -299,49 +299,6 @@ impl DatabaseError for InlineError {
     }
 }
 
-/// Copy the WAL of the database at `path` into the database file every `every`, on a thread
-/// and connection of its own, for as long as `writer` lives; the writer's connection then stops
-/// checkpointing itself, so its commits never wait on the copy and its fsync. `false` when the
-/// thread could not start (the writer keeps checkpointing itself).
-pub(super) fn checkpoint_beside(
-    writer: &Arc<Inline>,
-    path: std::path::PathBuf,
-    pragmas: String,
-    every: std::time::Duration,
-) -> bool {
-    let alive = Arc::downgrade(writer);
-    let started = std::thread::Builder::new()
-        .name("switchyard-db-checkpoint".into())
-        .spawn(move || {
-            let conn = match Inline::open(&path, &pragmas) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::error!(error = %e, "the WAL checkpointer could not connect");
-                    return;
-                }
-            };
-            loop {
-                std::thread::sleep(every);
-                if alive.strong_count() == 0 {
-                    break;
-                }
-                // PASSIVE: copies what no reader still needs, never waits for anyone.
-                if let Err(e) = conn.batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
-                }
-            }
-            // The last copy, once the writer is gone.
-            let _ = conn.batch("PRAGMA wal_checkpoint(PASSIVE)");
-        });
-    match started {
-        Ok(_) => writer.batch("PRAGMA wal_autocheckpoint = 0").is_ok(),
-        Err(e) => {
-            tracing::error!(error = %e, "no thread for the WAL checkpointer; the writer checkpoints");
-            false
-        }
-    }
-}
-
 /// Inline connections for read transactions, opened as needed up to a bound and kept.
 pub(super) struct Readers {
     path: std::path::PathBuf,

@@ -191,9 +191,6 @@ const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA cache_size = -16384; PRAGMA temp_sto
 /// is a pointer, not a copy through a system call.
 const SQLITE_READER_PRAGMAS: &str = "PRAGMA mmap_size = 268435456;";
 
-/// How often the WAL is copied into the database file beside the group writer (SQLite).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
 /// How long a reader waits for a connection before giving up (as the pool's acquire).
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -419,9 +416,6 @@ impl Store {
             .transpose()
             .map_err(|e| anyhow::anyhow!("opening the group writer's connection: {e}"))?
             .map(Arc::new);
-        if let (Some(writer), Some(file)) = (&inline, &file) {
-            inline::checkpoint_beside(writer, file.clone(), pragmas.to_string(), CHECKPOINT_EVERY);
-        }
         let readers = file.map(|file| {
             Arc::new(inline::Readers::new(
                 file,
