@@ -6,18 +6,16 @@
 //!
 //! SQLite only (one writer at a time, whose turn is the bottleneck): the writer has a thread of
 //! its own, so a write turn waits only on the database, never on a plugin call or a request
-//! that happens to share a tokio thread with it; and a connection of its own, driven on that
-//! thread ([`super::inline`]), so a statement costs SQLite's work and no hand-off to a driver
-//! thread. On PostgreSQL a unit is a transaction of its own: several hosts' groups would
+//! that happens to share a tokio thread with it; there it drives the process's one writing
+//! connection itself ([`super::inline`]), so a statement costs SQLite's work and no hand-off to
+//! a driver thread. On PostgreSQL a unit is a transaction of its own: several hosts' groups would
 //! deadlock with each other.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::inline::Inline;
 use super::{Backend, Mode, Result, Store, StoreError, Tx};
 use crate::tenancy::Scope;
 
@@ -58,7 +56,7 @@ impl std::fmt::Debug for Unit {
 /// Start the group writer of `store` (a store with no writer of its own: its units run alone).
 /// `None` on PostgreSQL, or when no thread could be started: units then run one transaction
 /// each.
-pub(super) fn start(store: Store, inline: Option<Arc<Inline>>) -> Option<Groups> {
+pub(super) fn start(store: Store) -> Option<Groups> {
     // PostgreSQL takes concurrent writers, and groups of one host would deadlock with the
     // groups of another on the same rows (a tenant's counters, its conversations): there each
     // unit is a transaction of its own.
@@ -78,7 +76,7 @@ pub(super) fn start(store: Store, inline: Option<Arc<Inline>>) -> Option<Groups>
     let (queue, units) = mpsc::channel(4 * GROUP_MAX);
     let started = std::thread::Builder::new()
         .name("switchyard-db-writer".into())
-        .spawn(move || runtime.block_on(write_groups(store, inline, units)));
+        .spawn(move || runtime.block_on(write_groups(store, units)));
     if let Err(e) = started {
         tracing::error!(error = %e, "no thread for the group writer; writes run alone");
         return None;
@@ -163,41 +161,30 @@ pub async fn next_group<T>(queue: &mut mpsc::Receiver<T>, max: usize) -> Option<
 
 /// The writer's loop: takes every unit waiting when the previous commit ends (at most
 /// [`GROUP_MAX`]); ends when every store that could send is gone.
-async fn write_groups(store: Store, inline: Option<Arc<Inline>>, mut units: mpsc::Receiver<Unit>) {
+async fn write_groups(store: Store, mut units: mpsc::Receiver<Unit>) {
     while let Some(group) = next_group(&mut units, GROUP_MAX).await {
         // A unit that panics takes its group down, not the writer: its callers hear that the
         // transaction did not run, and retry as for any failed write.
-        if let Err(e) = tokio::spawn(write_group(store.clone(), inline.clone(), group)).await {
+        if let Err(e) = tokio::spawn(write_group(store.clone(), group)).await {
             tracing::error!(error = %e, "a grouped write panicked; its group was rolled back");
         }
     }
 }
 
 /// Run one group and answer each of its callers.
-async fn write_group(store: Store, inline: Option<Arc<Inline>>, group: Vec<Unit>) {
+async fn write_group(store: Store, group: Vec<Unit>) {
     let mut told = Vec::with_capacity(group.len());
-    let failed = run_group(&store, inline.as_ref(), group, &mut told)
-        .await
-        .err()
-        .map(|e| {
-            tracing::warn!(error = %e, units = told.len(), "a grouped write transaction failed");
-            e.to_string()
-        });
+    let failed = run_group(&store, group, &mut told).await.err().map(|e| {
+        tracing::warn!(error = %e, units = told.len(), "a grouped write transaction failed");
+        e.to_string()
+    });
     for tell in told {
         tell(failed.as_deref());
     }
 }
 
-async fn run_group(
-    store: &Store,
-    inline: Option<&Arc<Inline>>,
-    group: Vec<Unit>,
-    told: &mut Vec<Tell>,
-) -> Result<()> {
-    let mut tx = match inline {
-        Some(db) => store.begin_inline(db).await?,
-        None => store.begin(Scope::Host, Mode::Write).await?,
-    };
+async fn run_group(store: &Store, group: Vec<Unit>, told: &mut Vec<Tell>) -> Result<()> {
+    let mut tx = store.begin(Scope::Host, Mode::Write).await?;
     let mut previous = None;
     for unit in group {
         tx.next_unit(previous, unit.scope).await?;
@@ -213,6 +200,8 @@ async fn run_group(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     async fn store() -> (tempfile::TempDir, Store) {

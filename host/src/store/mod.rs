@@ -107,10 +107,11 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// SQLite: the one connection every write transaction uses. Only it writes, so its page
-    /// cache stays valid between transactions (a connection that sees another's commit in
-    /// the WAL drops its whole cache and reads every page again).
-    writer: Option<AnyPool>,
+    /// SQLite: the one connection every write transaction uses, driven on the writer's thread
+    /// ([`inline`]; a pooled one for an in-memory database). Only it writes, so its page cache
+    /// stays valid between transactions (a connection that sees another's commit in the WAL
+    /// drops its whole cache and reads every page again).
+    writer: Option<Writer>,
     backend: Backend,
     /// SQLite has one writer at a time: writers of this process queue here, first come first
     /// served, instead of in SQLite's busy handler, which sleeps up to 100 ms between retries.
@@ -240,6 +241,16 @@ impl std::fmt::Debug for Tx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tx").field("scope", &self.scope).finish()
     }
+}
+
+/// SQLite's one writing connection.
+#[derive(Debug, Clone)]
+enum Writer {
+    /// A database file's, driven on the calling thread.
+    Inline(Arc<inline::Inline>),
+    /// An in-memory database's, through sqlx's driver (a second connection would see another
+    /// database).
+    Pooled(AnyPool),
 }
 
 /// The connection a transaction runs on: a pooled one (through sqlx's driver), or the group
@@ -392,15 +403,7 @@ impl Store {
         let pool = pool_of(max_connections, "")
             .connect_with(options.clone())
             .await?;
-        let writer = match backend {
-            Backend::Sqlite => Some(
-                pool_of(1, SQLITE_WRITER_PRAGMAS)
-                    .connect_with(options)
-                    .await?,
-            ),
-            Backend::Postgres => None,
-        };
-        // The group writer's own connection and the readers' (a database file only: a second
+        // The writer's own connection and the readers' (a database file only: a second
         // connection to an in-memory database would see another database).
         let file = match backend {
             Backend::Sqlite if !(url.contains(":memory:") || url.contains("mode=memory")) => Some(
@@ -410,12 +413,18 @@ impl Store {
             ),
             _ => None,
         };
-        let inline = file
-            .as_ref()
-            .map(|file| inline::Inline::open(file, &format!("{pragmas} {SQLITE_WRITER_PRAGMAS}")))
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("opening the group writer's connection: {e}"))?
-            .map(Arc::new);
+        let writer = match (backend, &file) {
+            (Backend::Sqlite, Some(file)) => Some(Writer::Inline(Arc::new(
+                inline::Inline::open(file, &format!("{pragmas} {SQLITE_WRITER_PRAGMAS}"))
+                    .map_err(|e| anyhow::anyhow!("opening the writer's connection: {e}"))?,
+            ))),
+            (Backend::Sqlite, None) => Some(Writer::Pooled(
+                pool_of(1, SQLITE_WRITER_PRAGMAS)
+                    .connect_with(options)
+                    .await?,
+            )),
+            (Backend::Postgres, _) => None,
+        };
         let readers = file.map(|file| {
             Arc::new(inline::Readers::new(
                 file,
@@ -434,7 +443,7 @@ impl Store {
             groups: None,
             readers,
         };
-        let groups = grouped::start(store.clone(), inline);
+        let groups = grouped::start(store.clone());
         Ok(Store { groups, ..store })
     }
 
@@ -489,7 +498,7 @@ impl Store {
 
     /// Close the pool (waits for connections to be returned).
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
+        if let Some(Writer::Pooled(writer)) = &self.writer {
             writer.close().await;
         }
         self.pool.close().await;
@@ -513,11 +522,15 @@ impl Store {
             });
         }
         let (writer, turn) = self.write_turn(mode).await?;
-        let pool = match (&self.writer, mode) {
-            (Some(writer), Mode::Write) => writer,
-            _ => &self.pool,
+        let inner = match (&self.writer, mode) {
+            (Some(Writer::Inline(db)), Mode::Write) => {
+                Conn::Inline(inline::InlineTx::begin(db.clone())?)
+            }
+            (Some(Writer::Pooled(pool)), Mode::Write) => {
+                Conn::Pooled(pool.begin_with(begin).await?)
+            }
+            _ => Conn::Pooled(self.pool.begin_with(begin).await?),
         };
-        let inner = Conn::Pooled(pool.begin_with(begin).await?);
         let mut tx = Tx {
             inner,
             scope: Scope::Host,
@@ -553,18 +566,6 @@ impl Store {
             None
         };
         Ok((writer, turn))
-    }
-
-    /// Begin a host-scoped write transaction on the group writer's own SQLite connection.
-    async fn begin_inline(&self, db: &Arc<inline::Inline>) -> Result<Tx> {
-        let (writer, turn) = self.write_turn(Mode::Write).await?;
-        Ok(Tx {
-            inner: Conn::Inline(inline::InlineTx::begin(db.clone())?),
-            scope: Scope::Host,
-            backend: self.backend,
-            _turn: turn,
-            _writer: writer,
-        })
     }
 
     /// Record that a plugin was loaded (content-addressed by sha256).
