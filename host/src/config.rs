@@ -145,6 +145,14 @@ pub struct ServeArgs {
     /// (default: `http://<listen>`).
     #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
+    /// SMTP server for the host's mail (invitations, password resets), as
+    /// `smtp://[user:password@]host[:port]` (`?tls=required` for STARTTLS) or `smtps://…`.
+    /// Unset: mail is written as .eml files under `<data-dir>/mail/`.
+    #[arg(long, env = "SWITCHYARD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+    /// The From of the host's mail (default: `Switchyard <no-reply@<public host>>`).
+    #[arg(long, env = "SWITCHYARD_MAIL_FROM")]
+    pub mail_from: Option<String>,
     /// Meta Graph API base URL.
     #[arg(
         long,
@@ -492,6 +500,10 @@ pub struct Config {
     pub keys: KeyArgs,
     /// Public base URL (no trailing slash).
     pub public_url: String,
+    /// SMTP URL of the mailer (may hold credentials), or none for .eml files.
+    pub smtp_url: Option<Secret>,
+    /// The From of the host's mail.
+    pub mail_from: String,
     /// Provider API base URLs by connector name.
     pub provider_urls: HashMap<String, String>,
     /// Meta Graph API version.
@@ -717,6 +729,16 @@ impl ServeArgs {
             insecure_db_role: self.insecure_db_role,
             operator_token: self.operator_token,
             keys: self.keys,
+            mail_from: self.mail_from.unwrap_or_else(|| {
+                let host = url::Url::parse(&public_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())
+                    .filter(|h| !h.starts_with('['))
+                    .unwrap_or_else(|| "localhost.localdomain".into());
+                format!("Switchyard <no-reply@{host}>")
+            }),
+            smtp_url: self.smtp_url,
             public_url,
             provider_urls,
             meta_graph_version: self.meta_graph_version,

@@ -29,6 +29,15 @@ pub enum ApiError {
     /// No or invalid credentials (401).
     #[error("missing or invalid API key")]
     Unauthorized,
+    /// Credentials that failed, for a reason the client can name by code (401), e.g. a wrong
+    /// password (`invalid_credentials`) or an ended session (`session_ended`).
+    #[error("{message}")]
+    Unauthenticated {
+        /// Stable code.
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// A revoked API key (401 `key_revoked`).
     #[error("this API key was revoked")]
     KeyRevoked,
@@ -129,6 +138,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthenticated { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::KeyRevoked => (StatusCode::UNAUTHORIZED, "key_revoked"),
             ApiError::KeyExpired => (StatusCode::UNAUTHORIZED, "key_expired"),
             ApiError::TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
@@ -170,6 +180,17 @@ impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> Self {
         match e {
             AccessError::Unauthenticated => ApiError::Unauthorized,
+            AccessError::SessionEnded => ApiError::Unauthenticated {
+                code: "session_ended",
+                message: e.to_string(),
+            },
+            AccessError::ContextRequired => ApiError::Invalid {
+                code: "context_required",
+                message: format!(
+                    "{e}: send {} with a tenant or partner id",
+                    crate::http::access::CONTEXT_HEADER
+                ),
+            },
             AccessError::KeyRevoked => ApiError::KeyRevoked,
             AccessError::KeyExpired => ApiError::KeyExpired,
             AccessError::Suspended => ApiError::TenantSuspended,

@@ -16,8 +16,10 @@ pub mod http;
 pub mod ingress;
 pub mod jobs;
 pub mod lifecycle;
+pub mod mail;
 pub mod media;
 pub mod onboarding;
+pub mod people;
 pub mod replies;
 pub mod runtime;
 pub mod store;
@@ -39,6 +41,21 @@ use crate::runtime::{Runtime, Services};
 use crate::store::{PluginSource, Store};
 use crate::tenancy::auth::OperatorToken;
 use crate::vault::{StaticSecrets, Vault};
+
+/// Whether session cookies carry `Secure`: always, but for a plain-http public URL on loopback
+/// (a laptop), where a browser would otherwise never send them back.
+pub fn secure_cookies(public_url: &str) -> bool {
+    let Ok(url) = url::Url::parse(public_url) else {
+        return true;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    !(url.scheme() == "http" && loopback)
+}
 
 /// Run the host on `listener` until SIGINT or SIGTERM, then shut down gracefully.
 pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
@@ -82,6 +99,23 @@ pub async fn serve(
     )
     .await?;
 
+    let mailer = mail::Mailer::new(
+        config
+            .smtp_url
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
+            .as_deref(),
+        &config.mail_from,
+        &config.data_dir,
+    )?;
+    if mailer.to_files() {
+        tracing::warn!(
+            mail = mailer.describe(),
+            "no SWITCHYARD_SMTP_URL: invitations and password resets are written as .eml files, not sent"
+        );
+    } else {
+        tracing::info!(mail = mailer.describe(), "mail goes out over SMTP");
+    }
     let jobs_notify = Arc::new(tokio::sync::Notify::new());
     let state = http::AppState {
         store: store.clone(),
@@ -115,6 +149,11 @@ pub async fn serve(
         endpoints: ingress::EndpointCache::default(),
         ingress: Arc::new(ingress::guard::Guard::new(&config.ingress)),
         plugin_calls: http::PluginCalls::new(config.api_plugin_calls_per_tenant),
+        mailer: Arc::new(mailer),
+        sign_ins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            std::num::NonZeroU32::MIN.saturating_add(19),
+        ))),
+        secure_cookies: secure_cookies(&config.public_url),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     catalog.spawn_poller(config.plugin_poll, workers_stopped.clone());

@@ -12,6 +12,30 @@ use crate::fake::Fake;
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/session"),
+    ("get", "/api/v1/session"),
+    ("delete", "/api/v1/session"),
+    ("post", "/api/v1/password-resets"),
+    ("post", "/api/v1/password-resets/confirm"),
+    ("post", "/api/v1/invitations/accept"),
+    ("get", "/api/v1/tenants/{tenant}/people"),
+    ("patch", "/api/v1/tenants/{tenant}/people/{user}"),
+    ("delete", "/api/v1/tenants/{tenant}/people/{user}"),
+    ("get", "/api/v1/tenants/{tenant}/invitations"),
+    ("post", "/api/v1/tenants/{tenant}/invitations"),
+    (
+        "delete",
+        "/api/v1/tenants/{tenant}/invitations/{invitation}",
+    ),
+    ("get", "/api/v1/partners/{partner}/people"),
+    ("patch", "/api/v1/partners/{partner}/people/{user}"),
+    ("delete", "/api/v1/partners/{partner}/people/{user}"),
+    ("get", "/api/v1/partners/{partner}/invitations"),
+    ("post", "/api/v1/partners/{partner}/invitations"),
+    (
+        "delete",
+        "/api/v1/partners/{partner}/invitations/{invitation}",
+    ),
     ("post", "/api/v1/partners"),
     ("get", "/api/v1/partners/{partner}/report"),
     ("post", "/api/v1/endpoints"),
@@ -136,18 +160,32 @@ async fn openapi_document_covers_every_route() {
         paths.keys().collect::<Vec<_>>()
     );
 
-    // Every /api/v1 route except the document itself needs the bearer key.
-    assert!(
-        doc["components"]["securitySchemes"]["bearer"].is_object(),
-        "{}",
-        doc["components"]
-    );
+    // Every /api/v1 route's security is what its access rule admits: a key or a session,
+    // a session only, or nothing.
+    for scheme in ["bearer", "session"] {
+        assert!(
+            doc["components"]["securitySchemes"][scheme].is_object(),
+            "{}",
+            doc["components"]
+        );
+    }
     for (method, path) in ROUTES {
         let op = &paths[*path][*method];
         let security = op["security"].to_string();
-        if path.starts_with("/api/v1/") && *path != "/api/v1/openapi.json" {
-            assert!(security.contains("bearer"), "{method} {path}: {security}");
+        if !path.starts_with("/api/v1/") {
+            continue;
         }
+        let rule = switchyard::http::access::rule_of(
+            &method.to_uppercase().parse().expect("method"),
+            path,
+        )
+        .expect("an access rule");
+        let expected = match rule.who {
+            switchyard::http::access::Who::Public => "[{}]",
+            switchyard::http::access::Who::Person => r#"[{"session":[]}]"#,
+            switchyard::http::access::Who::Callers { .. } => r#"[{"bearer":[]},{"session":[]}]"#,
+        };
+        assert_eq!(security, expected, "{method} {path}");
     }
 
     // The error shape.

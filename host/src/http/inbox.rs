@@ -10,7 +10,6 @@ use super::auth::Tenant;
 use super::json::{ApiQuery, PageQuery, page};
 use crate::error::ApiError;
 use crate::store::{ConversationRecord, MessageRecord, Mode, Page};
-use crate::tenancy::Capability;
 
 /// Conversations, newest activity first. The cursor is `<last_message_at>:<id>`.
 #[utoipa::path(
@@ -30,7 +29,6 @@ pub async fn conversations(
     tenant: Tenant,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<ConversationRecord>>, ApiError> {
-    tenant.require(Capability::ReadInbox)?;
     let limit = q.limit()?;
     let after = match q.cursor()? {
         None => None,
@@ -76,7 +74,6 @@ pub async fn messages(
     Path(p): Path<ConversationPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<MessageRecord>>, ApiError> {
-    tenant.require(Capability::ReadInbox)?;
     let limit = q.limit()?;
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     if !tx.conversation_exists(&p.conversation).await? {

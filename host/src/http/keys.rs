@@ -18,7 +18,7 @@ use super::json::{ApiJson, ApiQuery, PageQuery, page};
 use super::tenants::checked_name;
 use crate::error::ApiError;
 use crate::store::{KeyInfo, KeyOwner, Mode, Page, now_ms};
-use crate::tenancy::{Actor, Capability, Principal, Role, Scope, auth};
+use crate::tenancy::{Actor, Principal, Role, Scope, auth};
 
 /// The latest expiry a key may be given (2100-01-01, Unix ms): beyond it, leave it unset.
 const LATEST_EXPIRY_MS: i64 = 4_102_444_800_000;
@@ -108,7 +108,6 @@ pub async fn list_tenant_keys(
     tenant: Tenant,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<KeyInfo>>, ApiError> {
-    tenant.require(Capability::ManageKeys)?;
     let limit = q.limit()?;
     let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
     let rows = tx
@@ -148,7 +147,6 @@ pub async fn create_tenant_key(
     tenant: Tenant,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    tenant.require(Capability::ManageKeys)?;
     if !may_touch(&tenant.access.actor, Some(body.role.as_str())) {
         return Err(ApiError::Forbidden);
     }
@@ -198,7 +196,6 @@ pub async fn revoke_tenant_key(
     tenant: Tenant,
     Path(p): Path<TenantKeyPath>,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    tenant.require(Capability::ManageKeys)?;
     let owner = KeyOwner::Tenant(tenant.access.scope.id());
     let mut tx = state.store.begin(Scope::Host, Mode::Write).await?;
     let key = tx
@@ -228,9 +225,8 @@ async fn partner_keys_access(
     let by = match principal {
         Principal::Operator => "operator".to_string(),
         Principal::Partner {
-            partner_id: own,
-            key_id,
-        } if own == partner_id => format!("{own} via {key_id}"),
+            partner_id: own, ..
+        } if own == partner_id => principal.name(),
         Principal::Partner { .. } => return Err(ApiError::NotFound("partner")),
         Principal::Tenant { .. } => return Err(ApiError::Forbidden),
     };

@@ -15,7 +15,6 @@ use super::auth::Tenant;
 use crate::error::ApiError;
 use crate::runtime::types::{ErrorKind, TemplateCategory};
 use crate::store::{Mode, TemplateRecord, now_ms};
-use crate::tenancy::Capability;
 
 #[derive(Deserialize)]
 pub(super) struct MediaPath {
@@ -43,7 +42,6 @@ pub async fn media(
     tenant: Tenant,
     Path(p): Path<MediaPath>,
 ) -> Result<Response, ApiError> {
-    tenant.require(Capability::ReadInbox)?;
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let media = tx
         .media(&p.media)
@@ -125,7 +123,6 @@ pub async fn templates(
     tenant: Tenant,
     Path(p): Path<ConnectionPath>,
 ) -> Result<Json<Vec<TemplateView>>, ApiError> {
-    tenant.require(Capability::ReadConnections)?;
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     if tx.connection(&p.connection).await?.is_none() {
         return Err(ApiError::NotFound("connection"));
@@ -167,7 +164,6 @@ pub async fn sync_templates(
     tenant: Tenant,
     Path(p): Path<ConnectionPath>,
 ) -> Result<Json<Vec<TemplateView>>, ApiError> {
-    tenant.require(Capability::ManageConnections)?;
     let (connection, plugin, info, scope, _permit) =
         super::connections::provider_call(&state, &tenant.access, &p.connection).await?;
     let listed = match plugin.list_templates(scope, &info).await {

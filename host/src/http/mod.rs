@@ -2,6 +2,7 @@
 //! tenant scope come from extractors ([`auth`]), so a handler that needs a tenant cannot be
 //! written without one.
 
+pub mod access;
 mod auth;
 mod connections;
 mod consent;
@@ -15,6 +16,7 @@ mod lifecycle;
 mod onboarding;
 mod openapi;
 mod partners;
+mod people;
 mod plugins;
 pub mod server;
 mod tenants;
@@ -61,6 +63,12 @@ pub struct AppState {
     pub ingress: Arc<crate::ingress::guard::Guard>,
     /// API-triggered plugin calls in progress, per tenant (capped).
     pub plugin_calls: PluginCalls,
+    /// The host's mail.
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// Sign-ins, resets and invitation acceptances per client address.
+    pub sign_ins: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// Session cookies carry `Secure` (all but plain http on loopback).
+    pub secure_cookies: bool,
 }
 
 /// API requests running a plugin call, counted per tenant: one tenant gets at most `cap` at
@@ -258,6 +266,46 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tenants/{tenant}/consent/export", get(consent::export))
         .route("/openapi.json", get(openapi::document))
+        .route(
+            "/session",
+            post(people::sign_in)
+                .get(people::show_session)
+                .delete(people::sign_out),
+        )
+        .route("/password-resets", post(people::request_reset))
+        .route("/password-resets/confirm", post(people::confirm_reset))
+        .route("/invitations/accept", post(people::accept))
+        .route("/tenants/{tenant}/people", get(people::tenant_people))
+        .route(
+            "/tenants/{tenant}/people/{user}",
+            axum::routing::patch(people::change_tenant_member).delete(people::remove_tenant_member),
+        )
+        .route(
+            "/tenants/{tenant}/invitations",
+            get(people::tenant_invitations).post(people::invite_to_tenant),
+        )
+        .route(
+            "/tenants/{tenant}/invitations/{invitation}",
+            delete(people::withdraw_tenant_invitation),
+        )
+        .route("/partners/{partner}/people", get(people::partner_people))
+        .route(
+            "/partners/{partner}/people/{user}",
+            axum::routing::patch(people::change_partner_member)
+                .delete(people::remove_partner_member),
+        )
+        .route(
+            "/partners/{partner}/invitations",
+            get(people::partner_invitations).post(people::invite_to_partner),
+        )
+        .route(
+            "/partners/{partner}/invitations/{invitation}",
+            delete(people::withdraw_partner_invitation),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
         .fallback(|| async { crate::error::ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { crate::error::ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));

@@ -79,15 +79,51 @@ pub enum TenantErrors {
     Unavailable(ErrorBody),
 }
 
-/// Adds the `bearer` security scheme (API keys and the operator token).
+/// Adds the `bearer` security scheme (API keys and the operator token) and the `session`
+/// cookie of people (with `X-CSRF-Token` on requests that change something).
 struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // Each operation's security says what its access rule admits: nothing for a public
+        // route, the session cookie for a person's own routes, else a bearer token or a
+        // session.
+        use utoipa::openapi::security::SecurityRequirement;
+        let none: Vec<String> = Vec::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (method, op) in [
+                (axum::http::Method::GET, &mut item.get),
+                (axum::http::Method::POST, &mut item.post),
+                (axum::http::Method::PUT, &mut item.put),
+                (axum::http::Method::PATCH, &mut item.patch),
+                (axum::http::Method::DELETE, &mut item.delete),
+            ] {
+                let (Some(op), Some(rule)) = (op.as_mut(), super::access::rule_of(&method, path))
+                else {
+                    continue;
+                };
+                op.security = Some(match rule.who {
+                    super::access::Who::Public => vec![SecurityRequirement::default()],
+                    super::access::Who::Person => {
+                        vec![SecurityRequirement::new("session", none.clone())]
+                    }
+                    super::access::Who::Callers { .. } => vec![
+                        SecurityRequirement::new("bearer", none.clone()),
+                        SecurityRequirement::new("session", none.clone()),
+                    ],
+                });
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::new(super::access::SESSION_COOKIE),
+            )),
         );
     }
 }
@@ -155,6 +191,24 @@ impl Modify for BearerAuth {
         super::consent::list,
         super::consent::change,
         super::consent::export,
+        super::people::sign_in,
+        super::people::show_session,
+        super::people::sign_out,
+        super::people::request_reset,
+        super::people::confirm_reset,
+        super::people::accept,
+        super::people::tenant_people,
+        super::people::change_tenant_member,
+        super::people::remove_tenant_member,
+        super::people::tenant_invitations,
+        super::people::invite_to_tenant,
+        super::people::withdraw_tenant_invitation,
+        super::people::partner_people,
+        super::people::change_partner_member,
+        super::people::remove_partner_member,
+        super::people::partner_invitations,
+        super::people::invite_to_partner,
+        super::people::withdraw_partner_invitation,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)

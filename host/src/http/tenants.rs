@@ -7,12 +7,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::auth::{Auth, Tenant};
+use super::auth::{Auth, Client, Tenant};
 use super::json::{ApiJson, ApiQuery, PageQuery, page};
 use crate::catalog::PinKind;
+use crate::consent;
 use crate::error::ApiError;
 use crate::store::{Mode, Page, PolicyRecord, TenantRecord};
-use crate::tenancy::{Capability, Principal, Role, Scope, auth, ids};
+use crate::tenancy::{Principal, Role, Scope, auth, ids};
 
 /// A display name: 1–200 characters, no control characters.
 pub fn checked_name(name: &str) -> Result<&str, ApiError> {
@@ -76,14 +77,14 @@ pub async fn create(
             body.partner_id.clone(),
             "operator".to_string(),
         ),
-        Principal::Partner { partner_id, key_id } => {
+        Principal::Partner { partner_id, .. } => {
             if body.partner_id.as_ref().is_some_and(|p| p != partner_id) {
                 return Err(ApiError::Forbidden);
             }
             (
                 principal.listing_scope(),
                 Some(partner_id.clone()),
-                format!("{partner_id} via {key_id}"),
+                principal.name(),
             )
         }
         Principal::Tenant { .. } => return Err(ApiError::Forbidden),
@@ -168,7 +169,6 @@ pub async fn list(
     security(("bearer" = []))
 )]
 pub async fn show(tenant: Tenant) -> Result<Json<TenantRecord>, ApiError> {
-    tenant.require(Capability::ReadTenant)?;
     Ok(Json(tenant.access.tenant))
 }
 
@@ -189,10 +189,14 @@ pub async fn show(tenant: Tenant) -> Result<Json<TenantRecord>, ApiError> {
 pub async fn suspend(
     State(state): State<AppState>,
     tenant: Tenant,
+    client: Client,
 ) -> Result<Json<TenantRecord>, ApiError> {
-    tenant.require(Capability::ManageStatus)?;
     let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    let was = tx.tenant(tenant.access.scope.id()).await?;
     let rec = tx.set_tenant_status(auth::SUSPENDED).await?;
+    if was.is_some_and(|t| t.status != auth::SUSPENDED) {
+        status_entry(&mut tx, &tenant, &client, consent::Action::Suspended).await?;
+    }
     tx.commit().await?;
     tracing::warn!(tenant = %rec.id, by = %tenant.access.actor.ledger_name(), "tenant suspended");
     Ok(Json(rec))
@@ -214,10 +218,14 @@ pub async fn suspend(
 pub async fn reinstate(
     State(state): State<AppState>,
     tenant: Tenant,
+    client: Client,
 ) -> Result<Json<TenantRecord>, ApiError> {
-    tenant.require(Capability::ManageStatus)?;
     let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    let was = tx.tenant(tenant.access.scope.id()).await?;
     let rec = tx.set_tenant_status("active").await?;
+    if was.is_some_and(|t| t.status == auth::SUSPENDED) {
+        status_entry(&mut tx, &tenant, &client, consent::Action::Reinstated).await?;
+    }
     let woken = tx
         .wake_deferred_jobs(&auth::suspended_reason(&rec.id))
         .await?;
@@ -225,6 +233,27 @@ pub async fn reinstate(
     state.jobs.notify_waiters();
     tracing::info!(tenant = %rec.id, by = %tenant.access.actor.ledger_name(), jobs = woken, "tenant reinstated");
     Ok(Json(rec))
+}
+
+/// The ledger row of a status change, in the change's transaction.
+async fn status_entry(
+    tx: &mut crate::store::Tx,
+    tenant: &Tenant,
+    client: &Client,
+    action: consent::Action,
+) -> Result<(), ApiError> {
+    consent::append(
+        tx,
+        &client.origin(tenant.access.actor.ledger_name()),
+        &consent::Entry {
+            connection_id: None,
+            action,
+            document_version: None,
+            scopes: &[],
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// `PUT /api/v1/tenants/{tenant}/policy` body.
@@ -292,7 +321,6 @@ pub async fn put_policy(
     tenant: Tenant,
     ApiJson(body): ApiJson<PutPolicy>,
 ) -> Result<Json<PolicyView>, ApiError> {
-    tenant.require(Capability::ManageConnections)?;
     let tenant_id = tenant.access.scope.id();
     // A partner's plugin serves that partner's tenants only.
     let usable = state
@@ -367,7 +395,6 @@ pub async fn policy(
     State(state): State<AppState>,
     tenant: Tenant,
 ) -> Result<Json<PolicyView>, ApiError> {
-    tenant.require(Capability::ReadInbox)?;
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rec = tx.policy().await?.ok_or(ApiError::NotFound("policy"))?;
     tx.commit().await?;

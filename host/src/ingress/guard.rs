@@ -94,7 +94,7 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(rate: u32) -> Option<DefaultKeyedRat
 
 /// The key a client address is limited under: IPv4 as is, IPv6 by its /64 (one host owns a
 /// whole /64, so per-address keys would let it rotate freely).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);

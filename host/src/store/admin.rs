@@ -152,6 +152,16 @@ impl Tx {
         })
     }
 
+    /// A partner by id (host scope).
+    pub async fn partner(&mut self, id: &str) -> Result<Option<PartnerRecord>> {
+        Ok(
+            sqlx::query_as("SELECT id, name, created_at FROM partners WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut self.inner)
+                .await?,
+        )
+    }
+
     /// Whether a partner exists.
     pub async fn partner_exists(&mut self, id: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partners WHERE id = $1")

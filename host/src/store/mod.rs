@@ -17,6 +17,7 @@ mod ledger;
 mod lifecycle;
 mod onboarding;
 mod outbox;
+mod people;
 mod plugins;
 mod postgres;
 mod tenant;
@@ -43,6 +44,9 @@ pub use ledger::LedgerRow;
 pub use lifecycle::{MediaRecord, TemplateRecord};
 pub use onboarding::{OnboardingRecord, OnboardingUpdate};
 pub use outbox::{Attempt, Slot};
+pub use people::{
+    InvitationRecord, Member, MembershipRow, Org, ResetRecord, SessionRecord, UserRecord,
+};
 pub use plugins::{FailurePolicy, NewUpload, PinRow, PluginRow, Promotion, PublisherKey};
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};

@@ -1,14 +1,17 @@
-//! Authentication: bearer tokens to principals, and a principal's access to one tenant.
+//! Authentication: bearer tokens and people's sessions to principals, and a principal's access
+//! to one tenant.
 //!
-//! API keys look like `key_<id>.<secret>`; only the SHA-256 of the secret is stored (the secret
-//! is 256 random bits, so a fast hash is enough), compared in constant time. The operator's token
-//! comes from the configuration and is compared the same way.
+//! API keys look like `key_<id>.<secret>`, sessions `ses_<id>.<secret>`; only the SHA-256 of the
+//! secret is stored (the secret is 256 random bits, so a fast hash is enough), compared in
+//! constant time. The operator's token comes from the configuration and is compared the same way.
+//! A person's session becomes a tenant or partner principal through one membership: the one the
+//! request is about.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::{Actor, PartnerScope, Role, Scope, TenantScope, ids};
+use super::{Actor, Credential, PartnerRole, PartnerScope, Role, Scope, TenantScope, ids};
 use crate::store::{ApiKeyRecord, Mode, Store, StoreError, TenantRecord, Tx};
 
 /// An authenticated caller.
@@ -16,20 +19,22 @@ use crate::store::{ApiKeyRecord, Mode, Store, StoreError, TenantRecord, Tx};
 pub enum Principal {
     /// The operator (`SWITCHYARD_OPERATOR_TOKEN`).
     Operator,
-    /// A partner, by one of its keys.
+    /// A partner, by one of its keys (as owner) or a member's session.
     Partner {
         /// The partner.
         partner_id: String,
-        /// The key used.
-        key_id: String,
+        /// The key or person.
+        by: Credential,
+        /// The partner role.
+        role: PartnerRole,
     },
-    /// A tenant user, by one of the tenant's keys.
+    /// A tenant member, by one of the tenant's keys or a member's session.
     Tenant {
         /// The tenant.
         tenant_id: String,
-        /// The key used.
-        key_id: String,
-        /// The key's role.
+        /// The key or person.
+        by: Credential,
+        /// The member's role.
         role: Role,
     },
 }
@@ -42,6 +47,15 @@ impl Principal {
                 partner_id: partner_id.clone(),
             }),
             _ => None,
+        }
+    }
+
+    /// How logs and records name this caller (as [`Actor::ledger_name`] does).
+    pub fn name(&self) -> String {
+        match self {
+            Principal::Operator => "operator".to_string(),
+            Principal::Partner { partner_id, by, .. } => format!("{partner_id} via {}", by.id()),
+            Principal::Tenant { by, role, .. } => format!("{} ({})", by.id(), role.as_str()),
         }
     }
 
@@ -65,6 +79,12 @@ pub enum AccessError {
     /// No credentials, or credentials that match nothing.
     #[error("missing or invalid API key")]
     Unauthenticated,
+    /// A session that ended (signed out, expired, or its password was reset).
+    #[error("this session has ended; sign in again")]
+    SessionEnded,
+    /// A signed-in person whose request names no membership while they have several.
+    #[error("this person belongs to several tenants or partners; name one")]
+    ContextRequired,
     /// A key whose secret matched, but that was revoked.
     #[error("this API key was revoked")]
     KeyRevoked,
@@ -85,9 +105,10 @@ pub enum AccessError {
     Store(#[from] StoreError),
 }
 
-/// A fresh API key: its id, the full token (shown once) and the hash to store.
+/// A fresh API key, session or one-time token: its id, the full token (shown once) and the
+/// hash to store.
 pub struct NewKey {
-    /// `key_…`.
+    /// `key_…` (or the prefix asked for).
     pub id: String,
     /// `key_….<secret>`: given to the caller once, never stored.
     pub token: Zeroizing<String>,
@@ -103,7 +124,12 @@ impl std::fmt::Debug for NewKey {
 
 /// Make a new API key.
 pub fn new_key() -> NewKey {
-    let id = ids::new_id("key");
+    new_token("key")
+}
+
+/// Make a new `<prefix>_<id>.<secret>` token (sessions, invitations, password resets).
+pub fn new_token(prefix: &str) -> NewKey {
+    let id = ids::new_id(prefix);
     let secret = ids::new_secret();
     let token = Zeroizing::new(format!("{id}.{}", secret.as_str()));
     NewKey {
@@ -150,14 +176,14 @@ pub async fn authenticate(
     if !key_id.starts_with("key_") || key_id.len() > 64 {
         return Err(AccessError::Unauthenticated);
     }
+    let by = Credential::Key(key_id.to_string());
     let mut tx = store.begin(Scope::Host, Mode::Read).await?;
     let record: Option<ApiKeyRecord> = tx.api_key(key_id).await?;
     tx.commit().await?;
     let Some(record) = record else {
         return Err(AccessError::Unauthenticated);
     };
-    let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    if !bool::from(hash.as_slice().ct_eq(&record.secret_hash)) {
+    if !secret_matches(secret, &record.secret_hash) {
         return Err(AccessError::Unauthenticated);
     }
     // Only a caller holding the secret learns why a known key no longer works.
@@ -178,14 +204,130 @@ pub async fn authenticate(
     ) {
         ("partner", Some(partner_id), None, None) => Ok(Principal::Partner {
             partner_id,
-            key_id: record.id,
+            by,
+            role: PartnerRole::Owner,
         }),
         ("tenant", _, Some(tenant_id), Some(role)) => Ok(Principal::Tenant {
             tenant_id,
-            key_id: record.id,
+            by,
             role: Role::parse(&role).ok_or(AccessError::Unauthenticated)?,
         }),
         _ => Err(AccessError::Unauthenticated),
+    }
+}
+
+/// Whether `secret` hashes to `hash` (SHA-256, compared in constant time).
+pub fn secret_matches(secret: &str, hash: &[u8]) -> bool {
+    let h: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    bool::from(h.as_slice().ct_eq(hash))
+}
+
+/// A live session: the person and the session, from the cookie's `ses_<id>.<secret>`.
+pub async fn authenticate_session(
+    store: &Store,
+    token: &str,
+) -> Result<(String, String), AccessError> {
+    let Some((session_id, secret)) = token.split_once('.') else {
+        return Err(AccessError::Unauthenticated);
+    };
+    if !session_id.starts_with("ses_") || session_id.len() > 64 {
+        return Err(AccessError::Unauthenticated);
+    }
+    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+    let record = tx.session(session_id).await?;
+    tx.commit().await?;
+    let Some(record) = record else {
+        // Signed out or reset: the row is gone. A token that never existed says the same.
+        return Err(AccessError::SessionEnded);
+    };
+    if !secret_matches(secret, &record.token_hash) {
+        return Err(AccessError::Unauthenticated);
+    }
+    if record.expires_at <= crate::store::now_ms() {
+        return Err(AccessError::SessionEnded);
+    }
+    Ok((record.user_id, record.id))
+}
+
+/// What a person's request is about: the membership it acts through.
+#[derive(Debug, Clone, Copy)]
+pub enum Context<'a> {
+    /// The `{tenant}` in the path: the person's membership in it, or in its partner.
+    Tenant(&'a str),
+    /// The `{partner}` in the path.
+    Partner(&'a str),
+    /// No tenant or partner in the path: the one the request names (a tenant or partner id),
+    /// else the person's only membership.
+    Named(Option<&'a str>),
+}
+
+/// The principal a signed-in person acts as for a request about `context`; `NotFound` when
+/// they hold no membership there (never a hint that the tenant exists).
+pub async fn as_member(
+    store: &Store,
+    user_id: &str,
+    session_id: &str,
+    context: Context<'_>,
+) -> Result<Principal, AccessError> {
+    let by = Credential::Session {
+        user_id: user_id.to_string(),
+        session_id: session_id.to_string(),
+    };
+    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+    let memberships = tx.memberships_of(user_id).await?;
+    tx.commit().await?;
+    let tenant = |tenant_id: &str, role: &str| -> Result<Principal, AccessError> {
+        Ok(Principal::Tenant {
+            tenant_id: tenant_id.to_string(),
+            by: by.clone(),
+            role: Role::parse(role).ok_or(AccessError::Unauthenticated)?,
+        })
+    };
+    let partner = |partner_id: &str, role: &str| -> Result<Principal, AccessError> {
+        Ok(Principal::Partner {
+            partner_id: partner_id.to_string(),
+            by: by.clone(),
+            role: PartnerRole::parse(role).ok_or(AccessError::Unauthenticated)?,
+        })
+    };
+    let in_partner = |id: &str| {
+        memberships
+            .iter()
+            .find(|m| m.partner_id.as_deref() == Some(id))
+            .map(|m| partner(id, &m.role))
+    };
+    let in_tenant = |id: &str| {
+        memberships
+            .iter()
+            .find(|m| m.tenant_id.as_deref() == Some(id))
+            .map(|m| tenant(id, &m.role))
+    };
+    match context {
+        Context::Tenant(id) => {
+            if let Some(p) = in_tenant(id) {
+                return p;
+            }
+            // A partner member reaches the partner's tenants as the partner.
+            let mut tx = store.begin(Scope::Operator, Mode::Read).await?;
+            let row = tx.tenant(id).await?;
+            tx.commit().await?;
+            row.and_then(|t| t.partner_id)
+                .and_then(|p| in_partner(&p))
+                .unwrap_or(Err(AccessError::NotFound))
+        }
+        Context::Partner(id) => in_partner(id).unwrap_or(Err(AccessError::NotFound)),
+        Context::Named(Some(id)) => in_tenant(id)
+            .or_else(|| in_partner(id))
+            .unwrap_or(Err(AccessError::NotFound)),
+        Context::Named(None) => match memberships.as_slice() {
+            [only] => match (&only.tenant_id, &only.partner_id) {
+                (Some(t), _) => tenant(t, &only.role),
+                (None, Some(p)) => partner(p, &only.role),
+                (None, None) => Err(AccessError::Unauthenticated),
+            },
+            [] => Err(AccessError::Forbidden),
+            _ => Err(AccessError::ContextRequired),
+        },
     }
 }
 
@@ -205,15 +347,6 @@ impl TenantAccess {
     pub async fn begin(&self, store: &Store, mode: Mode) -> Result<crate::store::Tx, StoreError> {
         store.begin(Scope::Tenant(self.scope.clone()), mode).await
     }
-
-    /// `Ok` when the actor may do `cap`, `Forbidden` otherwise.
-    pub fn require(&self, cap: super::Capability) -> Result<(), AccessError> {
-        if self.actor.may(cap) {
-            Ok(())
-        } else {
-            Err(AccessError::Forbidden)
-        }
-    }
 }
 
 /// The principal's access to `tenant_id`: a tenant only to itself, a partner only to its own
@@ -226,20 +359,25 @@ pub async fn access(
     let actor = match principal {
         Principal::Tenant {
             tenant_id: own,
-            key_id,
+            by,
             role,
         } => {
             if own != tenant_id {
                 return Err(AccessError::NotFound);
             }
             Actor::User {
-                key_id: key_id.clone(),
+                by: by.clone(),
                 role: *role,
             }
         }
-        Principal::Partner { partner_id, key_id } => Actor::Partner {
+        Principal::Partner {
+            partner_id,
+            by,
+            role,
+        } => Actor::Partner {
             partner_id: partner_id.clone(),
-            key_id: key_id.clone(),
+            by: by.clone(),
+            role: *role,
         },
         Principal::Operator => Actor::Operator,
     };

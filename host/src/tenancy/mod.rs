@@ -90,15 +90,15 @@ impl Scope {
     }
 }
 
-/// A tenant user's role.
+/// A tenant member's role: viewer < agent < admin < owner, each may do what the ones below it may.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Everything, including owner keys.
+    /// Also deletes the account and changes the plan; grants and removes owners.
     Owner,
-    /// Everything but creating owner keys.
+    /// Manages numbers, policies, keys and people.
     Admin,
     /// Works conversations.
     Agent,
@@ -107,6 +107,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, most powerful first.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Agent, Role::Viewer];
+
     /// Its stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,87 +122,130 @@ impl Role {
 
     /// Parse a stored name.
     pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "owner" => Some(Role::Owner),
-            "admin" => Some(Role::Admin),
-            "agent" => Some(Role::Agent),
-            "viewer" => Some(Role::Viewer),
-            _ => None,
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Role::Viewer => 0,
+            Role::Agent => 1,
+            Role::Admin => 2,
+            Role::Owner => 3,
+        }
+    }
+
+    /// Whether this role may do what `least` may.
+    pub fn at_least(self, least: Role) -> bool {
+        self.rank() >= least.rank()
+    }
+}
+
+/// A partner member's role: a member provisions and looks after tenants; an owner also manages
+/// the partner's keys, people and plugins. Partner API keys act as owners.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PartnerRole {
+    /// Everything a partner may do.
+    Owner,
+    /// Tenants, their plans, status and keys; reports.
+    Member,
+}
+
+impl PartnerRole {
+    /// Both roles, most powerful first.
+    pub const ALL: [PartnerRole; 2] = [PartnerRole::Owner, PartnerRole::Member];
+
+    /// Its stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerRole::Owner => "owner",
+            PartnerRole::Member => "member",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<PartnerRole> {
+        PartnerRole::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role may do what `least` may.
+    pub fn at_least(self, least: PartnerRole) -> bool {
+        self == PartnerRole::Owner || least == PartnerRole::Member
+    }
+}
+
+/// How a caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API key (machines).
+    Key(String),
+    /// A person's session.
+    Session {
+        /// The person (`usr_…`).
+        user_id: String,
+        /// The session (`ses_…`).
+        session_id: String,
+    },
+}
+
+impl Credential {
+    /// The key or user id, as logs and the ledger name the caller.
+    pub fn id(&self) -> &str {
+        match self {
+            Credential::Key(id) => id,
+            Credential::Session { user_id, .. } => user_id,
+        }
+    }
+
+    /// The person, when a person signed in.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Credential::Key(_) => None,
+            Credential::Session { user_id, .. } => Some(user_id),
         }
     }
 }
 
-/// Something a caller may want to do to a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capability {
-    /// See the tenant's row.
-    ReadTenant,
-    /// See connection status and identifiers (never secrets).
-    ReadConnections,
-    /// Connect or disconnect numbers, set the reply policy.
-    ManageConnections,
-    /// List, create and revoke API keys of the tenant's users.
-    ManageKeys,
-    /// Suspend and reinstate the tenant (its partner and the operator).
-    ManageStatus,
-    /// Read contacts, conversations and messages.
-    ReadInbox,
-    /// Read the consent ledger.
-    ReadConsent,
-    /// Grant or revoke consent scopes; export the ledger.
-    ManageConsent,
-}
-
-/// Who acts on a tenant: one of its users, its partner or the operator.
+/// Who acts on a tenant: one of its members, its partner or the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
-    /// A tenant user, by API key.
+    /// A tenant member, by API key or session.
     User {
-        /// The key's id.
-        key_id: String,
-        /// The key's role.
+        /// The key or person.
+        by: Credential,
+        /// The member's role.
         role: Role,
     },
-    /// The tenant's partner, by API key.
+    /// The tenant's partner, by API key or a partner member's session.
     Partner {
         /// The partner.
         partner_id: String,
-        /// The key's id.
-        key_id: String,
+        /// The key or person.
+        by: Credential,
+        /// The partner role.
+        role: PartnerRole,
     },
     /// The operator.
     Operator,
 }
 
 impl Actor {
-    /// May this actor do `cap`? Partners and the operator see status and aggregates only.
-    pub fn may(&self, cap: Capability) -> bool {
-        use Capability::*;
-        match self {
-            Actor::User { role, .. } => match cap {
-                ReadTenant | ReadConnections | ReadInbox | ReadConsent => true,
-                ManageConnections | ManageKeys | ManageConsent => {
-                    matches!(role, Role::Owner | Role::Admin)
-                }
-                ManageStatus => false,
-            },
-            // Keys: the partner provisions the tenant (it receives the first owner key) and the
-            // operator runs the host; both may recover or cut off a tenant's access.
-            Actor::Partner { .. } | Actor::Operator => {
-                matches!(
-                    cap,
-                    ReadTenant | ReadConnections | ManageKeys | ManageStatus
-                )
-            }
-        }
-    }
-
     /// How the consent ledger names this actor.
     pub fn ledger_name(&self) -> String {
         match self {
-            Actor::User { key_id, role } => format!("{key_id} ({})", role.as_str()),
-            Actor::Partner { partner_id, key_id } => format!("{partner_id} via {key_id}"),
+            Actor::User { by, role } => format!("{} ({})", by.id(), role.as_str()),
+            Actor::Partner { partner_id, by, .. } => format!("{partner_id} via {}", by.id()),
             Actor::Operator => "operator".to_string(),
+        }
+    }
+
+    /// The tenant role, when a tenant member acts.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Actor::User { role, .. } => Some(*role),
+            _ => None,
         }
     }
 }
@@ -209,38 +255,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_owner_and_admin_manage() {
-        for (role, manage) in [
-            (Role::Owner, true),
-            (Role::Admin, true),
-            (Role::Agent, false),
-            (Role::Viewer, false),
-        ] {
-            let a = Actor::User {
-                key_id: "key_1".into(),
-                role,
-            };
-            assert_eq!(a.may(Capability::ManageConnections), manage, "{role:?}");
-            assert_eq!(a.may(Capability::ManageKeys), manage, "{role:?}");
-            assert!(!a.may(Capability::ManageStatus), "{role:?}");
-            assert!(a.may(Capability::ReadInbox));
-        }
-    }
-
-    #[test]
-    fn partners_and_operator_never_see_contact_data() {
-        let p = Actor::Partner {
-            partner_id: "par_1".into(),
-            key_id: "key_1".into(),
-        };
-        for a in [p, Actor::Operator] {
-            assert!(a.may(Capability::ReadConnections));
-            assert!(!a.may(Capability::ReadInbox));
-            assert!(!a.may(Capability::ReadConsent));
-            assert!(!a.may(Capability::ManageConsent));
-            assert!(!a.may(Capability::ManageConnections));
-            assert!(a.may(Capability::ManageKeys));
-            assert!(a.may(Capability::ManageStatus));
+    fn roles_are_ordered() {
+        assert!(Role::Owner.at_least(Role::Admin));
+        assert!(Role::Admin.at_least(Role::Agent));
+        assert!(Role::Agent.at_least(Role::Viewer));
+        assert!(!Role::Viewer.at_least(Role::Agent));
+        assert!(!Role::Admin.at_least(Role::Owner));
+        assert!(PartnerRole::Owner.at_least(PartnerRole::Member));
+        assert!(!PartnerRole::Member.at_least(PartnerRole::Owner));
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
         }
     }
 
