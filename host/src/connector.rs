@@ -485,6 +485,9 @@ mod tests {
             updated_at: 0,
             disconnected_at: None,
             connected_at: None,
+            name: None,
+            policy_plugin: None,
+            policy_config: None,
         };
         let info = providers.info(&record, &meta(), None, "https://hooks.example");
         assert_eq!(

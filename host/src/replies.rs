@@ -370,7 +370,7 @@ impl Workers {
     ) -> Result<(), JobError> {
         let (p, scope, mut tx, m) = self.job_message(job, true).await?;
         let connection = tx.connection(&m.connection_id).await?;
-        let policy = tx.policy().await?;
+        let policy = tx.policy_for(&m.connection_id).await?;
         let history = tx.history(&m.conversation_id, 20).await?;
         let marketing_allowed = tx.consent_active(&m.connection_id, "marketing").await?;
         tx.commit().await?;

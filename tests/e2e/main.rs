@@ -12,6 +12,7 @@ mod fake;
 mod ingress;
 mod lifecycle;
 mod meta;
+mod numbers;
 mod onboarding;
 mod openapi;
 mod people;

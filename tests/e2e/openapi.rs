@@ -72,6 +72,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tenants/{tenant}/connections"),
     ("get", "/api/v1/tenants/{tenant}/connections"),
     ("get", "/api/v1/tenants/{tenant}/connections/{connection}"),
+    ("patch", "/api/v1/tenants/{tenant}/connections/{connection}"),
     (
         "delete",
         "/api/v1/tenants/{tenant}/connections/{connection}",

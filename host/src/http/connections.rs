@@ -86,10 +86,33 @@ pub struct ConnectionView {
     pub updated_at: i64,
     /// Disconnection time (Unix ms).
     pub disconnected_at: Option<i64>,
+    /// What the business calls the number (e.g. "Sales Support").
+    pub name: Option<String>,
+    /// The reply policy chosen for this number; `null`: the tenant's applies.
+    pub policy: Option<NumberPolicy>,
+}
+
+/// A reply policy chosen for one number.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NumberPolicy {
+    /// A loaded reply-policy plugin's name.
+    pub plugin: String,
+    /// Its configuration (a JSON object, at most 64 KiB).
+    #[serde(default)]
+    pub config: serde_json::Value,
 }
 
 pub(crate) fn view(state: &AppState, c: ConnectionRecord) -> ConnectionView {
     ConnectionView {
+        name: c.name,
+        policy: c.policy_plugin.map(|plugin| NumberPolicy {
+            plugin,
+            config: c
+                .policy_config
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_else(|| serde_json::json!({})),
+        }),
         webhook_url: state.webhook_url(&c.endpoint_id),
         settings: serde_json::from_str(&c.settings).unwrap_or(serde_json::Value::Null),
         id: c.id,
@@ -352,6 +375,9 @@ pub(crate) async fn connect(
         updated_at: 0,
         disconnected_at: None,
         connected_at: None,
+        name: None,
+        policy_plugin: None,
+        policy_config: None,
     };
     let info = state
         .providers
@@ -564,6 +590,104 @@ pub async fn show(
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
+    Ok(Json(view(&state, c)))
+}
+
+/// `PATCH …/connections/{connection}` body: what to change (absent fields stay).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditNumber {
+    /// What the business calls the number (1 to 200 characters).
+    #[schema(max_length = 200, example = "Sales Support")]
+    pub name: Option<String>,
+    /// Switch the number on or off. Off: its webhooks are acknowledged and stored, but no
+    /// policy runs and nothing is sent. On needs a reply policy (the number's or the tenant's).
+    pub active: Option<bool>,
+    /// The number's own reply policy; `null` falls back to the tenant's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable)]
+    pub policy: Option<Option<NumberPolicy>>,
+}
+
+/// A field that is present (even `null`) becomes `Some`, so absent and `null` differ.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Edit a number: its name, active toggle and reply policy (owner/admin).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    request_body = EditNumber,
+    responses(
+        (status = 200, description = "Changed", body = ConnectionView),
+        crate::http::openapi::TenantErrors,
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn edit(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConnectionPath>,
+    ApiJson(body): ApiJson<EditNumber>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let name = body
+        .name
+        .as_deref()
+        .map(super::tenants::checked_name)
+        .transpose()?;
+    let policy = match body.policy {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(choice)) => Some(Some((
+            super::tenants::checked_policy(&state, &tenant, &choice.plugin, choice.config)?,
+            choice.plugin,
+        ))),
+    };
+    let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    let c = tx
+        .connection(&p.connection)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    if c.status == "disconnected" {
+        return Err(ApiError::Conflict {
+            code: "connection_ended",
+            message: "this number was disconnected; connect it again to change it".into(),
+        });
+    }
+    tx.edit_connection(
+        &c.id,
+        name,
+        body.active,
+        policy.as_ref().map(|p| {
+            p.as_ref()
+                .map(|(config, plugin)| (plugin.as_str(), config.as_str()))
+        }),
+    )
+    .await?;
+    // Switched on, a number needs a policy to answer with: its own or the tenant's.
+    let active = body.active.unwrap_or(c.active != 0);
+    if active && tx.policy_for(&c.id).await?.is_none() {
+        return Err(ApiError::unprocessable(
+            "policy_required",
+            "choose a reply policy for this number or for the tenant before switching it on",
+        ));
+    }
+    let c = tx
+        .connection(&c.id)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    tx.commit().await?;
+    tracing::info!(connection = %c.id, by = %tenant.access.actor.ledger_name(), active, "number edited");
     Ok(Json(view(&state, c)))
 }
 

@@ -227,7 +227,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/tenants/{tenant}/connections/{connection}",
-            get(connections::show).delete(connections::disconnect),
+            get(connections::show)
+                .patch(connections::edit)
+                .delete(connections::disconnect),
         )
         .route("/tenants/{tenant}/connect/meta", post(onboarding::start))
         .route(

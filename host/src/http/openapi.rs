@@ -174,6 +174,7 @@ impl Modify for BearerAuth {
         super::connections::create,
         super::connections::list,
         super::connections::show,
+        super::connections::edit,
         super::connections::disconnect,
         super::onboarding::start,
         super::onboarding::browser_start,

@@ -297,6 +297,54 @@ impl PolicyView {
 /// Largest policy configuration accepted, as compact JSON (64 KiB).
 pub const MAX_POLICY_CONFIG_BYTES: usize = 64 << 10;
 
+/// A reply policy the tenant may choose, with its configuration as compact JSON: the plugin is
+/// loaded, serves this tenant (a partner's plugin serves that partner's tenants only), and the
+/// configuration is an object of at most [`MAX_POLICY_CONFIG_BYTES`].
+pub(super) fn checked_policy(
+    state: &AppState,
+    tenant: &Tenant,
+    plugin: &str,
+    config: serde_json::Value,
+) -> Result<String, ApiError> {
+    let usable = state
+        .plugins
+        .usable_by(plugin, tenant.access.tenant.partner_id.as_deref());
+    if !usable
+        || state
+            .plugins
+            .policy(plugin, tenant.access.scope.id())
+            .is_none()
+    {
+        return Err(ApiError::unprocessable(
+            "unknown_policy",
+            format!("no reply-policy plugin named {plugin:?} is loaded"),
+        ));
+    }
+    let config = if config.is_null() {
+        serde_json::json!({})
+    } else {
+        config
+    };
+    if !config.is_object() {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "config must be a JSON object",
+        ));
+    }
+    // Every decision hands the config to the policy: a large one costs CPU on every message.
+    let config = config.to_string();
+    if config.len() > MAX_POLICY_CONFIG_BYTES {
+        return Err(ApiError::unprocessable(
+            "policy_config_too_large",
+            format!(
+                "config is {} bytes as JSON; at most {MAX_POLICY_CONFIG_BYTES} are allowed",
+                config.len()
+            ),
+        ));
+    }
+    Ok(config)
+}
+
 /// Choose the tenant's reply policy (owner/admin).
 #[utoipa::path(
     put,
@@ -322,38 +370,7 @@ pub async fn put_policy(
     ApiJson(body): ApiJson<PutPolicy>,
 ) -> Result<Json<PolicyView>, ApiError> {
     let tenant_id = tenant.access.scope.id();
-    // A partner's plugin serves that partner's tenants only.
-    let usable = state
-        .plugins
-        .usable_by(&body.plugin, tenant.access.tenant.partner_id.as_deref());
-    if !usable || state.plugins.policy(&body.plugin, tenant_id).is_none() {
-        return Err(ApiError::unprocessable(
-            "unknown_policy",
-            format!("no reply-policy plugin named {:?} is loaded", body.plugin),
-        ));
-    }
-    let config = if body.config.is_null() {
-        serde_json::json!({})
-    } else {
-        body.config
-    };
-    if !config.is_object() {
-        return Err(ApiError::unprocessable(
-            "invalid_body",
-            "config must be a JSON object",
-        ));
-    }
-    // Every decision hands the config to the policy: a large one costs CPU on every message.
-    let config = config.to_string();
-    if config.len() > MAX_POLICY_CONFIG_BYTES {
-        return Err(ApiError::unprocessable(
-            "policy_config_too_large",
-            format!(
-                "config is {} bytes as JSON; at most {MAX_POLICY_CONFIG_BYTES} are allowed",
-                config.len()
-            ),
-        ));
-    }
+    let config = checked_policy(&state, &tenant, &body.plugin, body.config)?;
     // A pin on the plugin the tenant leaves would block its publisher's deletes for nothing.
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let before = tx.policy().await?;

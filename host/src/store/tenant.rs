@@ -39,6 +39,12 @@ pub struct ConnectionRecord {
     pub disconnected_at: Option<i64>,
     /// When it was last connected: made, or renewed by a reconnect (Unix ms).
     pub connected_at: Option<i64>,
+    /// What the business calls the number (e.g. "Sales Support").
+    pub name: Option<String>,
+    /// The reply policy chosen for this number (`None`: the tenant's).
+    pub policy_plugin: Option<String>,
+    /// Its configuration (JSON), with `policy_plugin`.
+    pub policy_config: Option<String>,
 }
 
 /// What a new connection is made of.
@@ -79,7 +85,7 @@ pub struct PolicyRecord {
 
 pub(super) const CONNECTION_COLUMNS: &str = "id, tenant_id, connector, endpoint_id, channel_address, account_id, \
      display_name, settings, status, status_reason, active, token_expires_at, created_at, \
-     updated_at, disconnected_at, connected_at";
+     updated_at, disconnected_at, connected_at, name, policy_plugin, policy_config";
 
 impl Tx {
     /// Add a connection; `Conflict("connections_live_number")`-like when the number is live elsewhere.
@@ -248,6 +254,67 @@ impl Tx {
             config: config.to_string(),
             updated_at: now,
         })
+    }
+
+    /// Edit a number: its name, whether it is switched on, its own policy (`Some(None)`
+    /// clears it); `NotFound` when it is not the tenant's.
+    pub async fn edit_connection(
+        &mut self,
+        id: &str,
+        name: Option<&str>,
+        active: Option<bool>,
+        policy: Option<Option<(&str, &str)>>,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        let (set_policy, plugin, config) = match policy {
+            None => (0i64, None, None),
+            Some(None) => (1, None, None),
+            Some(Some((p, c))) => (1, Some(p), Some(c)),
+        };
+        let done = sqlx::query(
+            "UPDATE connections SET
+                name = COALESCE($3, name),
+                active = COALESCE($4, active),
+                policy_plugin = CASE WHEN $5 = 1 THEN $6 ELSE policy_plugin END,
+                policy_config = CASE WHEN $5 = 1 THEN $7 ELSE policy_config END,
+                updated_at = $8
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(name)
+        .bind(active.map(i64::from))
+        .bind(set_policy)
+        .bind(plugin)
+        .bind(config)
+        .bind(now_ms())
+        .execute(&mut self.inner)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The reply policy a number runs: its own, else the tenant's.
+    pub async fn policy_for(&mut self, connection_id: &str) -> Result<Option<PolicyRecord>> {
+        let tenant_id = self.tenant_id()?;
+        let own: Option<(Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT policy_plugin, policy_config, updated_at FROM connections
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&tenant_id)
+        .bind(connection_id)
+        .fetch_optional(&mut self.inner)
+        .await?;
+        if let Some((Some(plugin), config, updated_at)) = own {
+            return Ok(Some(PolicyRecord {
+                plugin,
+                config: config.unwrap_or_else(|| "{}".into()),
+                updated_at,
+            }));
+        }
+        self.policy().await
     }
 
     /// The tenant's reply policy, if set.
