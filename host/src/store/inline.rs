@@ -29,6 +29,10 @@ type Names = Arc<sqlx_core::HashMap<UStr, usize>>;
 /// A SQLite connection the calling thread drives itself.
 pub(super) struct Inline {
     state: Mutex<State>,
+    /// The writer's: its WAL file, and the size past which a commit copies the log back and
+    /// truncates it, waiting for readers to leave it (SQLite's own checkpoints after commits
+    /// are passive: under steady reads they may never catch up).
+    wal_bound: Option<(std::path::PathBuf, u64)>,
 }
 
 /// The connection and what is kept per statement.
@@ -59,7 +63,29 @@ impl Inline {
                 conn,
                 columns: HashMap::new(),
             }),
+            wal_bound: None,
         })
+    }
+
+    /// Bound this (writing) connection's WAL at `bytes` (see [`Inline::wal_bound`]).
+    pub(super) fn with_wal_bound(mut self, path: &std::path::Path, bytes: u64) -> Inline {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        self.wal_bound = Some((wal.into(), bytes));
+        self
+    }
+
+    /// After a commit: past the bound, checkpoint and truncate the WAL (best effort; the busy
+    /// timeout bounds the wait for readers).
+    fn keep_wal_bounded(&self) {
+        let Some((wal, bound)) = &self.wal_bound else {
+            return;
+        };
+        if std::fs::metadata(wal).is_ok_and(|m| m.len() > *bound)
+            && let Err(e) = self.batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        {
+            tracing::warn!(error = %e, "WAL checkpoint past its bound failed");
+        }
     }
 
     /// Run statements that take no arguments and return no rows, parsed anew each time.
@@ -384,6 +410,7 @@ impl InlineTx {
             let _ = self.db.exec("ROLLBACK");
             return Err(e);
         }
+        self.db.keep_wal_bounded();
         Ok(())
     }
 }

@@ -191,6 +191,10 @@ impl Drop for WriterClaim {
 /// and savepoints journalled in memory (a unit per savepoint, never spilled to a temp file).
 const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;";
 
+/// Past this size the writer truncates SQLite's WAL after a commit (SQLite's own checkpoint
+/// starts at 1,000 pages, about 4 MiB, and is passive).
+const WAL_BOUND_BYTES: u64 = 8 << 20;
+
 /// SQLite, the inline readers: pages read through a memory map. Each commit of the writer
 /// empties a reader's page cache, so its next transaction reads its pages again: mapped, that
 /// is a pointer, not a copy through a system call.
@@ -420,7 +424,8 @@ impl Store {
         let writer = match (backend, &file) {
             (Backend::Sqlite, Some(file)) => Some(Writer::Inline(Arc::new(
                 inline::Inline::open(file, &format!("{pragmas} {SQLITE_WRITER_PRAGMAS}"))
-                    .map_err(|e| anyhow::anyhow!("opening the writer's connection: {e}"))?,
+                    .map_err(|e| anyhow::anyhow!("opening the writer's connection: {e}"))?
+                    .with_wal_bound(file, WAL_BOUND_BYTES),
             ))),
             (Backend::Sqlite, None) => Some(Writer::Pooled(
                 pool_of(1, SQLITE_WRITER_PRAGMAS)
