@@ -59,6 +59,15 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// The tenant's plan does not allow this (403 `feature_not_in_plan`, with the plan's terms
+    /// in `error.plan`).
+    #[error("{message}")]
+    NotInPlan {
+        /// What was refused.
+        message: String,
+        /// The plan's id, name and terms.
+        plan: serde_json::Value,
+    },
     /// No such object for this caller (404), also when it belongs to someone else.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -144,6 +153,7 @@ impl ApiError {
             ApiError::TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Refused { code, .. } => (StatusCode::FORBIDDEN, code),
+            ApiError::NotInPlan { .. } => (StatusCode::FORBIDDEN, "feature_not_in_plan"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
@@ -241,6 +251,17 @@ impl From<crate::catalog::CatalogError> for ApiError {
     }
 }
 
+impl From<crate::plans::PlanError> for ApiError {
+    fn from(e: crate::plans::PlanError) -> Self {
+        match e {
+            crate::plans::PlanError::NotInPlan { message, plan } => {
+                ApiError::NotInPlan { message, plan }
+            }
+            crate::plans::PlanError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
         match e {
@@ -260,6 +281,9 @@ impl IntoResponse for ApiError {
             serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
         if let ApiError::Retryable { session, .. } = &self {
             body["error"]["session"] = serde_json::json!(session);
+        }
+        if let ApiError::NotInPlan { plan, .. } = &self {
+            body["error"]["plan"] = plan.clone();
         }
         let mut response = (status, Json(body)).into_response();
         if let ApiError::TooManyRequests { retry_after, .. } = &self {

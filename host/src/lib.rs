@@ -20,6 +20,7 @@ pub mod mail;
 pub mod media;
 pub mod onboarding;
 pub mod people;
+pub mod plans;
 pub mod replies;
 pub mod runtime;
 pub mod store;

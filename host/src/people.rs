@@ -98,8 +98,13 @@ fn argon2() -> Argon2<'static> {
     Argon2::default()
 }
 
+/// At most this many argon2 computations at once (19 MiB each): a burst of sign-ins waits
+/// instead of taking the blocking pool and its memory.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Hash a password (argon2id, PHC string), off the async threads.
 pub async fn hash_password(password: Zeroizing<String>) -> Result<String, PeopleError> {
+    let _turn = HASHING.acquire().await.map_err(|_| PeopleError::Hash)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
@@ -115,6 +120,9 @@ pub async fn hash_password(password: Zeroizing<String>) -> Result<String, People
 /// costs the same time as a known one.
 pub async fn verify_password(hash: Option<String>, password: Zeroizing<String>) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
+    let Ok(_turn) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let (hash, real) = match hash {
             Some(h) => (h, true),
@@ -245,31 +253,31 @@ pub async fn sign_in(
     let user: Option<UserRecord> = tx.user_by_email(&email).await?;
     tx.commit().await?;
     let now = now_ms();
-    if let Some(until) = user.as_ref().and_then(|u| u.locked_until)
-        && until > now
-    {
-        return Err(locked(until, now));
-    }
-    let ok = verify_password(
-        user.as_ref().and_then(|u| u.password_hash.clone()),
-        password,
-    )
-    .await;
     let Some(user) = user else {
+        // The same work as for an account, and the same answer.
+        verify_password(None, password).await;
         return Err(PeopleError::BadCredentials);
     };
+    // The attempt counts before the password is checked, in one statement: guesses sent at
+    // once cannot all pass a lock-out check that was read before any of them was counted.
     let mut tx = store.begin(Scope::Host, Mode::Write).await?;
-    let locked_until = tx
-        .record_sign_in(&user.id, ok, LOCK_AFTER, now + LOCK_MS)
+    let counted = tx
+        .count_sign_in(&user.id, LOCK_AFTER, now + LOCK_MS, now)
         .await?;
     tx.commit().await?;
-    if !ok {
-        if let Some(until) = locked_until.filter(|u| *u > now) {
+    let Some(locks_at) = counted else {
+        return Err(locked(user.locked_until.unwrap_or(now + LOCK_MS), now));
+    };
+    if !verify_password(user.password_hash.clone(), password).await {
+        if let Some(until) = locks_at {
             tracing::warn!(user = %user.id, "sign-in locked after repeated failures");
             return Err(locked(until, now));
         }
         return Err(PeopleError::BadCredentials);
     }
+    let mut tx = store.begin(Scope::Host, Mode::Write).await?;
+    tx.clear_sign_ins(&user.id).await?;
+    tx.commit().await?;
     start_session(store, &user.id, from).await
 }
 
@@ -455,7 +463,7 @@ pub async fn accept(
 /// learns nothing either way.
 pub async fn request_reset(
     store: &Store,
-    mailer: &Mailer,
+    mailer: &std::sync::Arc<Mailer>,
     public_url: &str,
     email: &str,
 ) -> Result<(), PeopleError> {
@@ -484,13 +492,17 @@ pub async fn request_reset(
          Choose a new password here (the link works for one hour, once):\n{link}\n\n\
          If it was not you, ignore this message: your password stays as it is.\n"
     );
-    if let Err(e) = mailer
-        .send(&email, "Reset your Switchyard password", text)
-        .await
-    {
-        // The caller learns nothing; the operator does.
-        tracing::warn!(user = %user.id, error = %e, "password reset mail not sent");
-    }
+    // Sent off the request: its time must not tell whether the account exists. The caller
+    // learns nothing of a failure; the operator does.
+    let (mailer, user_id) = (mailer.clone(), user.id.clone());
+    tokio::spawn(async move {
+        if let Err(e) = mailer
+            .send(&email, "Reset your Switchyard password", text)
+            .await
+        {
+            tracing::warn!(user = %user_id, error = %e, "password reset mail not sent");
+        }
+    });
     Ok(())
 }
 

@@ -371,6 +371,7 @@ impl Workers {
         let (p, scope, mut tx, m) = self.job_message(job, true).await?;
         let connection = tx.connection(&m.connection_id).await?;
         let policy = tx.policy_for(&m.connection_id).await?;
+        let plan = tx.tenant_plan().await?;
         let history = tx.history(&m.conversation_id, 20).await?;
         let marketing_allowed = tx.consent_active(&m.connection_id, "marketing").await?;
         tx.commit().await?;
@@ -391,6 +392,11 @@ impl Workers {
             .plugins
             .policy(&policy.plugin, &p.tenant)
             .ok_or_else(|| JobError::Retry(format!("policy {} is not loaded", policy.plugin)))?;
+        // A plan changed after the policy was chosen still holds: no AI policy runs without it.
+        if let Err(e) = crate::plans::policy_allowed(plan.as_ref(), &plugin) {
+            tracing::info!(message = %m.id, reason = %e, "no decision: the plan does not allow this policy");
+            return Ok(());
+        }
         let connector = self.connector_of(&connection)?;
         let channel = connector.channel_rules();
         let now = now_ms();
@@ -519,6 +525,8 @@ impl Workers {
         } else {
             Vec::new()
         };
+        // The plan's monthly allowance, counted with this reply.
+        let used_up = crate::plans::allowance_used_up(&mut tx).await?;
         // Consent can be revoked between the decision and the send: read it again, here, for
         // a reply that may send a marketing template (one indexed read, in this transaction).
         let marketing_allowed = if may_send_marketing(&stored_reply(&m)?) {
@@ -548,6 +556,14 @@ impl Workers {
             )
             .await?;
             tx.commit().await?;
+            return Ok(());
+        }
+        if let Some(reason) = used_up {
+            let mut tx = self.store.begin(tenant, Mode::Write).await?;
+            tx.record_send(&m.id, None, Some(("blocked", "plan-limit", &reason)))
+                .await?;
+            tx.commit().await?;
+            tracing::info!(message = %m.id, reason, "reply refused: the plan's allowance is used up");
             return Ok(());
         }
         let mut reply = stored_reply(&m)?;

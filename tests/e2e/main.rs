@@ -3,6 +3,7 @@
 //! Plugins come from the host's build script: bundled ones from `switchyard::bundled::BUNDLED`,
 //! test-only ones (`plugins/testing/*`) from the paths in `switchyard::bundled::TESTING`.
 
+mod account;
 mod accounts;
 mod api;
 mod authoring;
@@ -18,6 +19,7 @@ mod openapi;
 mod people;
 mod pg;
 mod pipeline;
+mod plans;
 mod plugins;
 mod replies;
 mod runtime;

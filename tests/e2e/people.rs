@@ -515,6 +515,8 @@ async fn invitation_sign_in_csrf_lock_out_and_reset() {
         )
         .await;
     assert_eq!(asked.0, 202, "{}", asked.1);
+    // The mail leaves after the answer.
+    crate::accounts::until("the reset mail", async || sink.mails().len() > before).await;
     let reset = sink.last_to("ana@example.com").await;
     assert_eq!(sink.mails().len(), before + 1, "one mail, to Ana only");
     let token = reset.link_param("token").expect("token");
@@ -919,4 +921,64 @@ async fn every_route_answers_every_role_as_the_table_says() {
         )
         .await;
     }
+}
+
+/// Guesses sent at once are each counted before their password is checked: no more than the
+/// four before the lock-out ever get an answer about the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_sent_at_once_cannot_pass_the_lock_out() {
+    let sink = Sink::start().await;
+    let graph = Fake::start_with(graph_ok).await;
+    let h = Host::start_with(Db::Sqlite, &graph.origin, &["--smtp-url", &sink.url]).await;
+    let t = h
+        .ok(
+            Method::POST,
+            "/api/v1/tenants",
+            OPERATOR,
+            Some(json!({"name": "Guessed"})),
+        )
+        .await;
+    h.ok(
+        Method::POST,
+        &format!("/api/v1/tenants/{}/invitations", id(&t)),
+        OPERATOR,
+        Some(json!({"email": "target@example.com", "role": "viewer"})),
+    )
+    .await;
+    Browser::new(&h)
+        .accept(&sink, "target@example.com", "Target", GOOD)
+        .await;
+    let guesses: Vec<_> = (0..12)
+        .map(|i| {
+            let base = h.base.clone();
+            tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .post(format!("{base}/api/v1/session"))
+                    .json(&json!({"email": "target@example.com", "password": format!("wrong guess number {i}")}))
+                    .send()
+                    .await
+                    .expect("send");
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.expect("json");
+                (status, body["error"]["code"].as_str().unwrap_or_default().to_string())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for g in guesses {
+        answers.push(g.await.expect("task"));
+    }
+    let told_wrong = answers.iter().filter(|(s, _)| *s == 401).count();
+    let locked = answers
+        .iter()
+        .filter(|(s, c)| *s == 429 && c == "sign_in_locked")
+        .count();
+    assert_eq!((told_wrong, locked), (4, 8), "{answers:?}");
+    // Locked means locked: the right password too.
+    let mut late = Browser::new(&h);
+    assert_error(
+        &late.sign_in("target@example.com", GOOD).await,
+        429,
+        "sign_in_locked",
+    );
 }

@@ -41,6 +41,12 @@ pub enum Action {
     Suspended,
     /// The tenant was reinstated.
     Reinstated,
+    /// An owner downloaded the tenant's data.
+    Exported,
+    /// One contact's data was erased at their request.
+    ContactErased,
+    /// The account was deleted: its data erased, this ledger and the counters kept.
+    AccountDeleted,
 }
 
 impl Action {
@@ -55,6 +61,9 @@ impl Action {
             Action::TestSend => "test-send",
             Action::Suspended => "tenant-suspended",
             Action::Reinstated => "tenant-reinstated",
+            Action::Exported => "data-exported",
+            Action::ContactErased => "contact-erased",
+            Action::AccountDeleted => "account-deleted",
         }
     }
 }
@@ -159,7 +168,13 @@ pub async fn append(
                 tx.consent_revoke(entry.connection_id, Some(s)).await?;
             }
         }
-        Action::Shredded | Action::TestSend | Action::Suspended | Action::Reinstated => {}
+        Action::Shredded
+        | Action::TestSend
+        | Action::Suspended
+        | Action::Reinstated
+        | Action::Exported
+        | Action::ContactErased
+        | Action::AccountDeleted => {}
     }
     Ok(row)
 }

@@ -71,6 +71,7 @@ const fn callers(operator: bool, partner: Option<PartnerRole>, tenant: Option<Ro
 const PO: Option<PartnerRole> = Some(PartnerRole::Owner);
 const PM: Option<PartnerRole> = Some(PartnerRole::Member);
 const P_: Option<PartnerRole> = None;
+const TOWNER: Option<Role> = Some(Role::Owner);
 const TADMIN: Option<Role> = Some(Role::Admin);
 const TVIEW: Option<Role> = Some(Role::Viewer);
 const T_: Option<Role> = None;
@@ -117,10 +118,22 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/plugins/{name}/promote", callers(O, PO, T_)),
     rule("POST", "/api/v1/plugins/{name}/rollback", callers(O, PO, T_)),
     rule("PUT", "/api/v1/plugins/{name}/failure-policy", callers(O, PO, T_)),
+    // Plans.
+    rule("POST", "/api/v1/plans", callers(O, PO, T_)),
+    rule("GET", "/api/v1/plans", callers(O, PM, TVIEW)),
+    rule("GET", "/api/v1/plans/{plan}", callers(O, PM, TVIEW)),
+    rule("PUT", "/api/v1/plans/{plan}", callers(O, PO, T_)),
+    rule("DELETE", "/api/v1/plans/{plan}", callers(O, PO, T_)),
+    rule("PUT", "/api/v1/partners/{partner}/plan-ceiling", callers(O, P_, T_)),
+    rule("GET", "/api/v1/tenants/{tenant}/plan", callers(O, PM, TVIEW)),
+    rule("PUT", "/api/v1/tenants/{tenant}/plan", callers(O, PM, TOWNER)),
     rule("POST", "/api/v1/tenants", callers(O, PM, T_)),
     rule("GET", "/api/v1/tenants", callers(O, PM, TVIEW)),
     // A tenant: its status, keys and people.
     rule("GET", "/api/v1/tenants/{tenant}", callers(O, PM, TVIEW)),
+    rule("DELETE", "/api/v1/tenants/{tenant}", callers(NO, P_, TOWNER)),
+    rule("GET", "/api/v1/tenants/{tenant}/export", callers(NO, P_, TOWNER)),
+    rule("DELETE", "/api/v1/tenants/{tenant}/contacts/{contact}", callers(NO, P_, TADMIN)),
     rule("POST", "/api/v1/tenants/{tenant}/suspend", callers(O, PM, T_)),
     rule("POST", "/api/v1/tenants/{tenant}/reinstate", callers(O, PM, T_)),
     rule("GET", "/api/v1/tenants/{tenant}/keys", callers(O, PM, TADMIN)),
@@ -182,7 +195,7 @@ pub fn admits(who: Who, principal: &Principal) -> bool {
 }
 
 /// A signed-in person, for the routes about their own session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionUser {
     /// `usr_…`.
     pub user_id: String,
@@ -190,6 +203,15 @@ pub struct SessionUser {
     pub session_id: String,
     /// The cookie's token (to derive its CSRF token).
     pub token: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for SessionUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionUser")
+            .field("user_id", &self.user_id)
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The session cookie's value, when the request has one.
@@ -249,7 +271,7 @@ async fn resolve(state: &AppState, parts: &mut axum::http::request::Parts) -> Re
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect()
             })
-            .unwrap_or_default()
+            .map_err(|_| ApiError::BadRequest("the path is not valid UTF-8".into()))?
     };
     let param = |name: &str| {
         params

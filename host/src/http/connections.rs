@@ -103,6 +103,17 @@ pub struct NumberPolicy {
     pub config: serde_json::Value,
 }
 
+/// What of a view the caller sees: a number's policy configuration (a business's prompts and
+/// rules) is for the tenant's members, not its partner or the operator.
+fn for_caller(mut v: ConnectionView, actor: &crate::tenancy::Actor) -> ConnectionView {
+    if actor.role().is_none()
+        && let Some(p) = &mut v.policy
+    {
+        p.config = serde_json::Value::Null;
+    }
+    v
+}
+
 pub(crate) fn view(state: &AppState, c: ConnectionRecord) -> ConnectionView {
     ConnectionView {
         name: c.name,
@@ -321,9 +332,11 @@ pub(crate) async fn connect(
     let display = Some(checked.display.clone());
 
     // The tenant's earlier connection of this address, whatever its state, is renewed in
-    // place: the address keeps its id, contacts, conversations and history (page 000).
+    // place: the address keeps its id, contacts, conversations and history (page 000). The
+    // plan is checked first: its channels and numbers (a renewal is not another number).
     let previous = {
         let mut tx = access.begin(&state.store, Mode::Read).await?;
+        crate::plans::check_connect(&mut tx, &req.connector, &address).await?;
         let p = tx.connection_by_address(&req.connector, &address).await?;
         tx.commit().await?;
         p
@@ -439,6 +452,10 @@ pub(crate) async fn connect(
     // the set-up is undone (unless the address was taken meanwhile: that set-up is theirs).
     let stored: Result<ConnectionRecord, ApiError> = async {
         let mut tx = access.begin(&state.store, Mode::Write).await?;
+        // The plan again, in the write: connects racing each other cannot all pass its count
+        // (on PostgreSQL the tenant's row is locked for it).
+        tx.lock_tenant().await?;
+        crate::plans::check_connect(&mut tx, &req.connector, &address).await?;
         if own_endpoint && previous.is_none() {
             tx.insert_endpoint(&endpoint).await?;
         }
@@ -555,7 +572,11 @@ pub async fn list(
     tx.commit().await?;
     let p = page(rows, limit, |c| c.id.clone());
     Ok(Json(Page {
-        data: p.data.into_iter().map(|c| view(&state, c)).collect(),
+        data: p
+            .data
+            .into_iter()
+            .map(|c| for_caller(view(&state, c), &tenant.access.actor))
+            .collect(),
         next_cursor: p.next_cursor,
     }))
 }
@@ -590,7 +611,7 @@ pub async fn show(
         .await?
         .ok_or(ApiError::NotFound("connection"))?;
     tx.commit().await?;
-    Ok(Json(view(&state, c)))
+    Ok(Json(for_caller(view(&state, c), &tenant.access.actor)))
 }
 
 /// `PATCH …/connections/{connection}` body: what to change (absent fields stay).
@@ -649,7 +670,7 @@ pub async fn edit(
         None => None,
         Some(None) => Some(None),
         Some(Some(choice)) => Some(Some((
-            super::tenants::checked_policy(&state, &tenant, &choice.plugin, choice.config)?,
+            super::tenants::checked_policy(&state, &tenant, &choice.plugin, choice.config).await?,
             choice.plugin,
         ))),
     };
@@ -695,7 +716,7 @@ pub async fn edit(
 /// status reason, the disconnect goes on): a connector's own `disconnect` (Telegram's
 /// deleteWebhook); for Meta, unsubscribing the app from the connection's WABA when no other
 /// live number still uses it. `None` when there was nothing to do.
-async fn unsubscribe_at_provider(
+pub(super) async fn unsubscribe_at_provider(
     state: &AppState,
     access: &crate::tenancy::TenantAccess,
     connection_id: &str,
@@ -1025,6 +1046,21 @@ pub async fn test_send(
     }
     let access = &tenant.access;
     let (c, plugin, info, scope, _permit) = provider_call(&state, access, &p.connection).await?;
+    if c.active == 0 {
+        return Err(ApiError::Conflict {
+            code: "number_inactive",
+            message: "this number is switched off; switch it on to send from it".into(),
+        });
+    }
+    {
+        let mut tx = access.begin(&state.store, Mode::Read).await?;
+        let plan = tx.tenant_plan().await?;
+        let used_up = crate::plans::allowance_used_up(&mut tx).await?;
+        tx.commit().await?;
+        if let (Some(reason), Some(plan)) = (used_up, plan) {
+            return Err(crate::plans::refusal(&plan, format!("a test send ({reason})")).into());
+        }
+    }
     let key = crate::tenancy::ids::new_id("tst");
     // Recorded as an outbound message of its own conversation before the provider is called
     // (an attempt in flight), so the provider's statuses for it find it.

@@ -80,14 +80,9 @@ pub(super) struct PartnerKeyPath {
 }
 
 /// Whether the actor may hand out or take away a key of `role`: only an owner (or the tenant's
-/// partner, or the operator) touches owner keys.
+/// partner's owners, or the operator) touches owner keys.
 fn may_touch(actor: &Actor, role: Option<&str>) -> bool {
-    match actor {
-        Actor::User { role: mine, .. } => {
-            role != Some(Role::Owner.as_str()) || *mine == Role::Owner
-        }
-        Actor::Partner { .. } | Actor::Operator => true,
-    }
+    role != Some(Role::Owner.as_str()) || actor.owner_powers()
 }
 
 /// The tenant's API keys, oldest first (owner/admin, its partner, the operator).

@@ -3,6 +3,7 @@
 //! written without one.
 
 pub mod access;
+mod account;
 mod auth;
 mod connections;
 mod consent;
@@ -17,6 +18,7 @@ mod onboarding;
 mod openapi;
 mod partners;
 mod people;
+mod plans;
 mod plugins;
 pub mod server;
 mod tenants;
@@ -206,7 +208,15 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/dead", get(jobs::dead))
         .route("/jobs/{job}/replay", post(jobs::replay))
         .route("/tenants", post(tenants::create).get(tenants::list))
-        .route("/tenants/{tenant}", get(tenants::show))
+        .route(
+            "/tenants/{tenant}",
+            get(tenants::show).delete(account::delete),
+        )
+        .route("/tenants/{tenant}/export", get(account::export))
+        .route(
+            "/tenants/{tenant}/contacts/{contact}",
+            delete(account::erase_contact),
+        )
         .route(
             "/tenants/{tenant}/keys",
             get(keys::list_tenant_keys).post(keys::create_tenant_key),
@@ -277,6 +287,16 @@ pub fn router(state: AppState) -> Router {
         .route("/password-resets", post(people::request_reset))
         .route("/password-resets/confirm", post(people::confirm_reset))
         .route("/invitations/accept", post(people::accept))
+        .route("/plans", post(plans::create).get(plans::list))
+        .route(
+            "/plans/{plan}",
+            get(plans::show).put(plans::update).delete(plans::delete),
+        )
+        .route("/partners/{partner}/plan-ceiling", put(plans::put_ceiling))
+        .route(
+            "/tenants/{tenant}/plan",
+            get(plans::show_tenant_plan).put(plans::put_tenant_plan),
+        )
         .route("/tenants/{tenant}/people", get(people::tenant_people))
         .route(
             "/tenants/{tenant}/people/{user}",

@@ -247,6 +247,11 @@ pub async fn start(
     ApiJson(body): ApiJson<StartMeta>,
 ) -> Result<(StatusCode, Json<SessionView>), ApiError> {
     let access = &tenant.access;
+    {
+        let mut tx = access.begin(&state.store, Mode::Read).await?;
+        crate::plans::check_channel(&mut tx, "meta-cloud").await?;
+        tx.commit().await?;
+    }
     let endpoint = shared_endpoint(&state, access, "meta-cloud", Some(&body.endpoint)).await?;
     let app = app(&state, endpoint).await?;
     sweep(&state, access).await?;

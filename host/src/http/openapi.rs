@@ -25,6 +25,8 @@ pub struct ErrorDetail {
     /// A Meta onboarding session that failed at or after registering the number and waits
     /// for a retry (`POST …/connect/meta/{session}/pick`).
     session: Option<String>,
+    /// With `feature_not_in_plan`: the plan's `id`, `name` and `terms` (what it allows).
+    plan: Option<serde_json::Value>,
 }
 
 /// One reusable error response per status, each an [`ErrorBody`].
@@ -192,6 +194,17 @@ impl Modify for BearerAuth {
         super::consent::list,
         super::consent::change,
         super::consent::export,
+        super::account::export,
+        super::account::delete,
+        super::account::erase_contact,
+        super::plans::create,
+        super::plans::list,
+        super::plans::show,
+        super::plans::update,
+        super::plans::delete,
+        super::plans::put_ceiling,
+        super::plans::show_tenant_plan,
+        super::plans::put_tenant_plan,
         super::people::sign_in,
         super::people::show_session,
         super::people::sign_out,

@@ -217,6 +217,11 @@ pub struct ReportLine {
     pub totals: ReportRow,
     /// Connection states.
     pub connections: ConnectionHealth,
+    /// Its plan (`null`: none, unlimited) and what it uses of it: counts only.
+    pub plan: Option<super::plans::PlanView>,
+    /// Numbers connected and messages sent this month, against the plan's terms (`null` for
+    /// a deleted account).
+    pub usage: Option<crate::plans::Usage>,
 }
 
 /// A partner's report.
@@ -261,6 +266,16 @@ pub async fn report(
     tx.commit().await?;
     let mut tenants = Vec::with_capacity(rows.len());
     for totals in rows {
+        if totals.deleted_at.is_some() {
+            // A deleted account keeps its counters in the report, nothing else.
+            tenants.push(ReportLine {
+                totals,
+                connections: ConnectionHealth::default(),
+                plan: None,
+                usage: None,
+            });
+            continue;
+        }
         // The partner's access to each of its tenants covers connection status, nothing more.
         let access = auth::access(&state.store, &principal, &totals.tenant_id).await?;
         let mut tx = state
@@ -276,10 +291,14 @@ pub async fn report(
                 _ => health.attention += n,
             }
         }
+        let plan = tx.tenant_plan().await?;
+        let usage = crate::plans::usage(&mut tx).await?;
         tx.commit().await?;
         tenants.push(ReportLine {
             totals,
             connections: health,
+            plan: plan.map(Into::into),
+            usage: Some(usage),
         });
     }
     Ok(Json(Report {

@@ -18,7 +18,7 @@ use super::json::ApiJson;
 use crate::error::ApiError;
 use crate::people::{self, Device, Invite, PeopleError, Started};
 use crate::store::{InvitationRecord, Member, Mode, Org};
-use crate::tenancy::{Actor, PartnerRole, Role, Scope};
+use crate::tenancy::{PartnerRole, Role, Scope};
 use crate::vault::Secret;
 
 /// `POST /api/v1/session` body.
@@ -516,12 +516,6 @@ fn partner_role(role: &str) -> Result<&'static str, ApiError> {
         .ok_or_else(|| ApiError::unprocessable("invalid_role", "role must be owner or member"))
 }
 
-/// Whether the actor may touch the owner role of the tenant: its owners, its partner, the
-/// operator.
-fn tenant_owner_powers(actor: &Actor) -> bool {
-    actor.role().is_none_or(|r| r == Role::Owner)
-}
-
 /// The people of a tenant.
 #[utoipa::path(
     get,
@@ -561,7 +555,7 @@ pub async fn invite_to_tenant(
     ApiJson(body): ApiJson<NewInvitation>,
 ) -> Result<(StatusCode, Json<InvitationRecord>), ApiError> {
     let role = tenant_role(&body.role)?;
-    if role == "owner" && !tenant_owner_powers(&tenant.access.actor) {
+    if role == "owner" && !tenant.access.actor.owner_powers() {
         return Err(PeopleError::OwnerOnly.into());
     }
     let by = tenant.access.actor.ledger_name();
@@ -660,7 +654,7 @@ pub async fn change_tenant_member(
     people::change_member(
         &state.store,
         Org::Tenant(tenant.access.scope.id()),
-        tenant_owner_powers(&tenant.access.actor),
+        tenant.access.actor.owner_powers(),
         &p.user,
         Some(role),
     )
@@ -692,7 +686,7 @@ pub async fn remove_tenant_member(
     people::change_member(
         &state.store,
         Org::Tenant(tenant.access.scope.id()),
-        tenant_owner_powers(&tenant.access.actor),
+        tenant.access.actor.owner_powers(),
         &p.user,
         None,
     )

@@ -105,8 +105,9 @@ async fn publisher(state: &AppState, principal: &Principal) -> Result<Publisher,
 }
 
 /// Whose view the caller gets: `None` the operator's (everything); else the partner whose
-/// plugins it sees beside the public ones (a tenant: its partner's, `Some(None)` for none).
-async fn viewer_of(
+/// plugins (or plans) it sees beside the public ones (a tenant: its partner's, `Some(None)`
+/// for none).
+pub(super) async fn viewer_of(
     state: &AppState,
     principal: &Principal,
 ) -> Result<Option<Option<String>>, ApiError> {

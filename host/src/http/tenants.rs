@@ -298,9 +298,10 @@ impl PolicyView {
 pub const MAX_POLICY_CONFIG_BYTES: usize = 64 << 10;
 
 /// A reply policy the tenant may choose, with its configuration as compact JSON: the plugin is
-/// loaded, serves this tenant (a partner's plugin serves that partner's tenants only), and the
-/// configuration is an object of at most [`MAX_POLICY_CONFIG_BYTES`].
-pub(super) fn checked_policy(
+/// loaded, serves this tenant (a partner's plugin serves that partner's tenants only), its plan
+/// allows it (AI policies), and the configuration is an object of at most
+/// [`MAX_POLICY_CONFIG_BYTES`].
+pub(super) async fn checked_policy(
     state: &AppState,
     tenant: &Tenant,
     plugin: &str,
@@ -309,17 +310,19 @@ pub(super) fn checked_policy(
     let usable = state
         .plugins
         .usable_by(plugin, tenant.access.tenant.partner_id.as_deref());
-    if !usable
-        || state
-            .plugins
-            .policy(plugin, tenant.access.scope.id())
-            .is_none()
-    {
+    let Some(loaded) = state
+        .plugins
+        .policy(plugin, tenant.access.scope.id())
+        .filter(|_| usable)
+    else {
         return Err(ApiError::unprocessable(
             "unknown_policy",
             format!("no reply-policy plugin named {plugin:?} is loaded"),
         ));
-    }
+    };
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
+    crate::plans::check_policy(&mut tx, &loaded).await?;
+    tx.commit().await?;
     let config = if config.is_null() {
         serde_json::json!({})
     } else {
@@ -370,7 +373,7 @@ pub async fn put_policy(
     ApiJson(body): ApiJson<PutPolicy>,
 ) -> Result<Json<PolicyView>, ApiError> {
     let tenant_id = tenant.access.scope.id();
-    let config = checked_policy(&state, &tenant, &body.plugin, body.config)?;
+    let config = checked_policy(&state, &tenant, &body.plugin, body.config).await?;
     // A pin on the plugin the tenant leaves would block its publisher's deletes for nothing.
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let before = tx.policy().await?;

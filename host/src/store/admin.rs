@@ -94,6 +94,10 @@ pub struct TenantRecord {
     pub status: String,
     /// Creation time (Unix ms).
     pub created_at: i64,
+    /// Its plan (`null`: none, unlimited).
+    pub plan_id: Option<String>,
+    /// When the account was deleted (its data erased; the row, ledger and counters stay).
+    pub deleted_at: Option<i64>,
 }
 
 /// A connector installation that owns a webhook URL.
@@ -130,9 +134,11 @@ pub struct ReportRow {
     pub messages_out: i64,
     /// Failed sends.
     pub failures: i64,
+    /// When the account was deleted (its counters stay).
+    pub deleted_at: Option<i64>,
 }
 
-const TENANT_COLUMNS: &str = "tenant_id, partner_id, name, status, created_at";
+const TENANT_COLUMNS: &str = "tenant_id, partner_id, name, status, created_at, plan_id, deleted_at";
 
 impl Tx {
     /// Create a partner (host scope).
@@ -318,6 +324,8 @@ impl Tx {
             name: name.to_string(),
             status: "active".into(),
             created_at: now,
+            plan_id: None,
+            deleted_at: None,
         })
     }
 
@@ -400,13 +408,13 @@ impl Tx {
             _ => return Err(StoreError::WrongScope),
         }
         Ok(sqlx::query_as(
-            "SELECT t.tenant_id, t.name, t.status,
+            "SELECT t.tenant_id, t.name, t.status, t.deleted_at,
                     CAST(COALESCE(SUM(c.messages_in), 0) AS BIGINT) AS messages_in,
                     CAST(COALESCE(SUM(c.messages_out), 0) AS BIGINT) AS messages_out,
                     CAST(COALESCE(SUM(c.failures), 0) AS BIGINT) AS failures
              FROM tenants t LEFT JOIN tenant_counters c ON c.tenant_id = t.tenant_id
              WHERE t.partner_id = $1
-             GROUP BY t.tenant_id, t.name, t.status
+             GROUP BY t.tenant_id, t.name, t.status, t.deleted_at
              ORDER BY t.tenant_id",
         )
         .bind(partner_id)

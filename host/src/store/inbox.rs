@@ -354,6 +354,23 @@ impl Tx {
         Ok(())
     }
 
+    /// Count one reply the provider accepted, today (what a plan's allowance counts).
+    pub async fn count_sent(&mut self) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        let day = (now_ms() / 86_400_000).to_string();
+        sqlx::query(
+            "INSERT INTO tenant_counters (tenant_id, day, messages_in, messages_out, failures, messages_sent)
+             VALUES ($1, $2, 0, 0, 0, 1)
+             ON CONFLICT (tenant_id, day) DO UPDATE SET
+                messages_sent = tenant_counters.messages_sent + 1",
+        )
+        .bind(tenant_id)
+        .bind(day)
+        .execute(&mut self.inner)
+        .await?;
+        Ok(())
+    }
+
     /// The inbox: conversations by latest message, `limit` after the cursor `(last_message_at, id)`.
     pub async fn conversations(
         &mut self,

@@ -56,7 +56,7 @@ pub struct TemplateRecord {
     pub updated_at: i64,
 }
 
-const MEDIA_COLUMNS: &str = "id, message_id, provider_media_id, mime_type, caption, status, \
+pub(super) const MEDIA_COLUMNS: &str = "id, message_id, provider_media_id, mime_type, caption, status, \
      size_bytes, sha256, error, provider_sha256, created_at, url";
 
 impl Tx {

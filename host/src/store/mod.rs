@@ -9,6 +9,7 @@
 //! security reads; on both backends every tenant query also names the scope's tenant.
 
 mod admin;
+mod erasure;
 mod grouped;
 mod inbox;
 mod ingress;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod onboarding;
 mod outbox;
 mod people;
+mod plans;
 mod plugins;
 mod postgres;
 mod tenant;
@@ -34,6 +36,7 @@ pub use admin::{
     ApiKeyRecord, EndpointRecord, KeyInfo, KeyOwner, NewRoute, PartnerRecord, ReportRow,
     TenantRecord,
 };
+pub use erasure::Erased;
 pub use grouped::{UnitFuture, next_group};
 pub use inbox::{
     ContactRecord, ConversationRecord, HistoryRow, MessageContext, MessageRecord, NewMessage, Page,
@@ -47,6 +50,7 @@ pub use outbox::{Attempt, Slot};
 pub use people::{
     InvitationRecord, Member, MembershipRow, Org, ResetRecord, SessionRecord, UserRecord,
 };
+pub use plans::PlanRecord;
 pub use plugins::{FailurePolicy, NewUpload, PinRow, PluginRow, Promotion, PublisherKey};
 pub use postgres::RoleCheck;
 pub use tenant::{ConnectionRecord, NewConnection, PolicyRecord};

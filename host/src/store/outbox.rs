@@ -200,6 +200,8 @@ impl Tx {
         }
         if error.is_some() {
             self.bump_counters(0, 0, 1).await?;
+        } else if recorded.is_some() {
+            self.count_sent().await?;
         }
         Ok(())
     }

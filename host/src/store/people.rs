@@ -202,34 +202,40 @@ impl Tx {
         Ok(())
     }
 
-    /// Record a sign-in's outcome: `Ok` clears the failures; a failure counts one and, at
-    /// `limit` in a row, locks the account until `lock_until` (and starts counting again).
-    pub async fn record_sign_in(
+    /// Count a sign-in attempt before its password is checked, atomically: `None` while the
+    /// account is locked (nothing counted); else `Some(locked_until)`, set when this attempt
+    /// is the `limit`-th since the last good one (an expired lock starts the count again).
+    pub async fn count_sign_in(
         &mut self,
         user_id: &str,
-        ok: bool,
         limit: i64,
         lock_until: i64,
-    ) -> Result<Option<i64>> {
-        if ok {
-            sqlx::query("UPDATE users SET failed_sign_ins = 0, locked_until = NULL WHERE id = $1")
-                .bind(user_id)
-                .execute(&mut self.inner)
-                .await?;
-            return Ok(None);
-        }
-        let locked: Option<(Option<i64>,)> = sqlx::query_as(
+        now: i64,
+    ) -> Result<Option<Option<i64>>> {
+        let row: Option<(Option<i64>,)> = sqlx::query_as(
             "UPDATE users SET
-                locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN $3 ELSE locked_until END,
-                failed_sign_ins = CASE WHEN failed_sign_ins + 1 >= $2 THEN 0 ELSE failed_sign_ins + 1 END
-             WHERE id = $1 RETURNING locked_until",
+                failed_sign_ins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_sign_ins + 1 END,
+                locked_until = CASE WHEN locked_until IS NULL AND failed_sign_ins + 1 >= $2 THEN $3
+                                    ELSE NULL END
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $4)
+             RETURNING locked_until",
         )
         .bind(user_id)
         .bind(limit)
         .bind(lock_until)
+        .bind(now)
         .fetch_optional(&mut self.inner)
         .await?;
-        Ok(locked.and_then(|(l,)| l))
+        Ok(row.map(|(l,)| l))
+    }
+
+    /// A good sign-in: the count starts again and any lock is lifted.
+    pub async fn clear_sign_ins(&mut self, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET failed_sign_ins = 0, locked_until = NULL WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut self.inner)
+            .await?;
+        Ok(())
     }
 
     /// Every membership of a person.

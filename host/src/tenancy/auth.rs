@@ -386,7 +386,10 @@ pub async fn access(
     let mut tx = store.begin(principal.listing_scope(), Mode::Read).await?;
     let found = tx.tenant(tenant_id).await?;
     tx.commit().await?;
-    let tenant = found.ok_or(AccessError::NotFound)?;
+    // A deleted account is gone for everyone but the operator (who verifies what stays).
+    let tenant = found
+        .filter(|t| t.deleted_at.is_none() || matches!(principal, Principal::Operator))
+        .ok_or(AccessError::NotFound)?;
     // A suspended tenant's own keys stop working; its partner and the operator keep access
     // (to read its status and reinstate it).
     if matches!(principal, Principal::Tenant { .. }) && tenant.status == SUSPENDED {
@@ -421,9 +424,11 @@ pub async fn job_tenant(
     let mut tx = store
         .begin(Scope::Tenant(scope.clone()), Mode::Read)
         .await?;
+    // A deleted account's jobs find nothing to work for.
     Ok(tx
         .tenant(tenant_id)
         .await?
+        .filter(|t| t.deleted_at.is_none())
         .map(|tenant| (scope, tx, tenant)))
 }
 

@@ -241,6 +241,17 @@ impl Actor {
         }
     }
 
+    /// Whether the actor may grant, change or take away the tenant's owner role (owner keys,
+    /// owner invitations, owners): the tenant's owners, its partner's owners (partner keys act
+    /// as owners), the operator.
+    pub fn owner_powers(&self) -> bool {
+        match self {
+            Actor::User { role, .. } => *role == Role::Owner,
+            Actor::Partner { role, .. } => *role == PartnerRole::Owner,
+            Actor::Operator => true,
+        }
+    }
+
     /// The tenant role, when a tenant member acts.
     pub fn role(&self) -> Option<Role> {
         match self {

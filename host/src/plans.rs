@@ -1,0 +1,327 @@
+//! Plans (DECISIONS C5): what a tenant's plan allows — channels, numbers, a monthly allowance of
+//! outbound messages, AI policies — and the checks where the host connects a number, chooses or
+//! runs a policy, and sends. A tenant without a plan is unlimited. Counts only: nothing here
+//! reads contact data.
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::PolicyPlugin;
+use crate::store::{PlanRecord, StoreError, Tx, now_ms};
+
+/// A plan's terms, as the API shows and takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Terms {
+    /// Connector names a tenant may connect (`null`: every channel).
+    pub channels: Option<Vec<String>>,
+    /// Numbers a tenant may have connected at once (`null`: unlimited).
+    #[schema(minimum = 0)]
+    pub numbers: Option<i64>,
+    /// Outbound messages per calendar month, UTC (`null`: unlimited).
+    #[schema(minimum = 0)]
+    pub monthly_messages: Option<i64>,
+    /// Whether AI policies (policies that reach the network) may run.
+    pub ai_policies: bool,
+}
+
+impl Terms {
+    /// The terms of a stored plan.
+    pub fn of(p: &PlanRecord) -> Terms {
+        Terms {
+            channels: p
+                .channels
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok()),
+            numbers: p.max_numbers,
+            monthly_messages: p.monthly_messages,
+            ai_policies: p.ai_policies != 0,
+        }
+    }
+
+    /// Why these terms are not valid, if they are not.
+    pub fn invalid(&self) -> Option<String> {
+        if self.numbers.is_some_and(|n| !(0..=1_000_000).contains(&n)) {
+            return Some("numbers must be 0 to 1000000 (or null: unlimited)".into());
+        }
+        if self
+            .monthly_messages
+            .is_some_and(|n| !(0..=1_000_000_000_000).contains(&n))
+        {
+            return Some("monthly_messages must be 0 to 10^12 (or null: unlimited)".into());
+        }
+        if let Some(c) = &self.channels
+            && (c.len() > 100
+                || c.iter().any(|n| {
+                    n.is_empty()
+                        || n.len() > 64
+                        || !n
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                }))
+        {
+            return Some("channels must be up to 100 connector names (a-z, 0-9, -)".into());
+        }
+        None
+    }
+
+    /// Where these terms go beyond `ceiling` (a partner's plans stay within the ceiling the
+    /// operator gave it).
+    pub fn beyond(&self, ceiling: &Terms) -> Option<String> {
+        let over = |mine: Option<i64>, max: Option<i64>| match (mine, max) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(a), Some(b)) => a > b,
+        };
+        if over(self.numbers, ceiling.numbers) {
+            return Some(format!(
+                "numbers beyond the ceiling's {}",
+                ceiling.numbers.unwrap_or_default()
+            ));
+        }
+        if over(self.monthly_messages, ceiling.monthly_messages) {
+            return Some(format!(
+                "monthly_messages beyond the ceiling's {}",
+                ceiling.monthly_messages.unwrap_or_default()
+            ));
+        }
+        if let Some(allowed) = &ceiling.channels {
+            let extra: Vec<&String> = match &self.channels {
+                None => return Some(format!("every channel, beyond the ceiling's {allowed:?}")),
+                Some(c) => c.iter().filter(|n| !allowed.contains(n)).collect(),
+            };
+            if !extra.is_empty() {
+                return Some(format!(
+                    "channels {extra:?} beyond the ceiling's {allowed:?}"
+                ));
+            }
+        }
+        if self.ai_policies && !ceiling.ai_policies {
+            return Some("AI policies, which the ceiling does not allow".into());
+        }
+        None
+    }
+}
+
+/// Why the plan refuses something: what was asked, and what the plan allows.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The plan does not allow it.
+    #[error("{message}")]
+    NotInPlan {
+        /// What was refused, in words.
+        message: String,
+        /// The plan's name and terms.
+        plan: serde_json::Value,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The refusal of `what` by the plan `p`, with its terms.
+pub fn refusal(p: &PlanRecord, what: String) -> PlanError {
+    PlanError::NotInPlan {
+        message: format!("{what}: not in the plan \"{}\"", p.name),
+        plan: serde_json::json!({"id": p.id, "name": p.name, "terms": Terms::of(p)}),
+    }
+}
+
+/// Whether a policy is an AI policy: one that reaches the network (egress); later also one with
+/// insights.
+pub fn is_ai(policy: &PolicyPlugin) -> bool {
+    !policy.manifest().egress.is_empty()
+}
+
+/// May the scope's tenant connect `address` through `connector` (a reconnect of the same
+/// address does not count as another number)?
+pub async fn check_connect(tx: &mut Tx, connector: &str, address: &str) -> Result<(), PlanError> {
+    let Some(plan) = tx.tenant_plan().await? else {
+        return Ok(());
+    };
+    let terms = Terms::of(&plan);
+    if terms
+        .channels
+        .as_ref()
+        .is_some_and(|c| !c.iter().any(|n| n == connector))
+    {
+        return Err(refusal(&plan, format!("the channel {connector:?}")));
+    }
+    if let Some(max) = terms.numbers {
+        let used = tx.numbers_in_use(Some((connector, address))).await?;
+        if used >= max {
+            return Err(refusal(
+                &plan,
+                format!("another number ({used} of {max} connected)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// May the scope's tenant use `connector` at all (before a flow that ends in a connect)?
+pub async fn check_channel(tx: &mut Tx, connector: &str) -> Result<(), PlanError> {
+    let Some(plan) = tx.tenant_plan().await? else {
+        return Ok(());
+    };
+    if Terms::of(&plan)
+        .channels
+        .is_some_and(|c| !c.iter().any(|n| n == connector))
+    {
+        return Err(refusal(&plan, format!("the channel {connector:?}")));
+    }
+    Ok(())
+}
+
+/// May the scope's tenant run `policy`?
+pub async fn check_policy(tx: &mut Tx, policy: &PolicyPlugin) -> Result<(), PlanError> {
+    if !is_ai(policy) {
+        return Ok(());
+    }
+    policy_allowed(tx.tenant_plan().await?.as_ref(), policy)
+}
+
+/// May a tenant on `plan` run `policy`?
+pub fn policy_allowed(plan: Option<&PlanRecord>, policy: &PolicyPlugin) -> Result<(), PlanError> {
+    match plan {
+        Some(plan) if plan.ai_policies == 0 && is_ai(policy) => Err(refusal(
+            plan,
+            "AI policies (policies that reach the network)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Why a send must not go out because the month's allowance is used up, if it is. The month's
+/// count is of replies the providers accepted; sends already in flight when it is read may take
+/// it past the allowance by as many.
+pub async fn allowance_used_up(tx: &mut Tx) -> Result<Option<String>, StoreError> {
+    let Some(plan) = tx.tenant_plan().await? else {
+        return Ok(None);
+    };
+    let Some(allowance) = plan.monthly_messages else {
+        return Ok(None);
+    };
+    let used = tx.messages_sent_since(month_start_day(now_ms())).await?;
+    Ok((used >= allowance).then(|| {
+        format!(
+            "the plan \"{}\" allows {allowance} messages a month and {used} were sent this month",
+            plan.name
+        )
+    }))
+}
+
+/// What a tenant uses of its plan.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Usage {
+    /// Numbers connected (not disconnected).
+    pub numbers: i64,
+    /// Replies the providers accepted this calendar month (UTC).
+    pub messages_this_month: i64,
+}
+
+/// What the scope's tenant uses.
+pub async fn usage(tx: &mut Tx) -> Result<Usage, StoreError> {
+    Ok(Usage {
+        numbers: tx.numbers_in_use(None).await?,
+        messages_this_month: tx.messages_sent_since(month_start_day(now_ms())).await?,
+    })
+}
+
+/// The day number (days since 1970-01-01) of the first day of the UTC month of `ms`.
+///
+/// Hand-rolled (Hinnant's `civil_from_days`, the day-of-month part): the host has no calendar
+/// crate and needs nothing else of one.
+pub fn month_start_day(ms: i64) -> i64 {
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day_of_month = doy - (153 * mp + 2) / 5 + 1;
+    days - (day_of_month - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_starts() {
+        let day = |y: i64, m: i64, d: i64| -> i64 {
+            // Days from the epoch, the other way round (for the test only).
+            let y = if m <= 2 { y - 1 } else { y };
+            let era = y.div_euclid(400);
+            let yoe = y - era * 400;
+            let mp = (m + 9) % 12;
+            let doy = (153 * mp + 2) / 5 + d - 1;
+            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+            era * 146_097 + doe - 719_468
+        };
+        let ms = |y, m, d| day(y, m, d) * 86_400_000 + 12 * 3_600_000;
+        assert_eq!(month_start_day(ms(2026, 12, 6)), day(2026, 12, 1));
+        assert_eq!(month_start_day(ms(2026, 12, 1)), day(2026, 12, 1));
+        assert_eq!(month_start_day(ms(2024, 2, 29)), day(2024, 2, 1));
+        assert_eq!(month_start_day(ms(2027, 1, 31)), day(2027, 1, 1));
+        assert_eq!(month_start_day(ms(1970, 1, 1)), 0);
+        assert_eq!(day(1970, 1, 1), 0);
+    }
+
+    #[test]
+    fn partner_plans_stay_within_the_ceiling() {
+        let ceiling = Terms {
+            channels: Some(vec!["meta-cloud".into(), "twilio".into()]),
+            numbers: Some(10),
+            monthly_messages: None,
+            ai_policies: false,
+        };
+        let ok = Terms {
+            channels: Some(vec!["twilio".into()]),
+            numbers: Some(3),
+            monthly_messages: Some(1000),
+            ai_policies: false,
+        };
+        assert_eq!(ok.beyond(&ceiling), None);
+        for bad in [
+            Terms {
+                numbers: None,
+                ..ok.clone()
+            },
+            Terms {
+                numbers: Some(11),
+                ..ok.clone()
+            },
+            Terms {
+                channels: None,
+                ..ok.clone()
+            },
+            Terms {
+                channels: Some(vec!["telegram".into()]),
+                ..ok.clone()
+            },
+            Terms {
+                ai_policies: true,
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.beyond(&ceiling).is_some(), "{bad:?}");
+        }
+        assert!(
+            Terms {
+                numbers: Some(-1),
+                ..ok.clone()
+            }
+            .invalid()
+            .is_some()
+        );
+        assert!(
+            Terms {
+                channels: Some(vec!["Meta!".into()]),
+                ..ok
+            }
+            .invalid()
+            .is_some()
+        );
+    }
+}
