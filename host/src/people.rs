@@ -555,6 +555,8 @@ pub async fn change_member(
     role: Option<&str>,
 ) -> Result<(), PeopleError> {
     let mut tx = store.begin(Scope::Host, Mode::Write).await?;
+    // Two owners demoting each other at once must not both see the other still there.
+    tx.lock_owners(org).await?;
     let current = tx
         .member_role(org, user_id)
         .await?

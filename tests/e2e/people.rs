@@ -982,3 +982,88 @@ async fn guesses_sent_at_once_cannot_pass_the_lock_out() {
         "sign_in_locked",
     );
 }
+
+/// The last owner stays one, and two owners may hand the role around, on both backends.
+async fn owners(h: Host, sink: &Sink) {
+    let t = h
+        .ok(
+            Method::POST,
+            "/api/v1/tenants",
+            OPERATOR,
+            Some(json!({"name": "Owners"})),
+        )
+        .await;
+    let t = id(&t);
+    let mut first = Browser::new(&h);
+    for email in ["one@owners.test", "two@owners.test"] {
+        h.ok(
+            Method::POST,
+            &format!("/api/v1/tenants/{t}/invitations"),
+            OPERATOR,
+            Some(json!({"email": email, "role": "owner"})),
+        )
+        .await;
+    }
+    first.accept(sink, "one@owners.test", "One", GOOD).await;
+    let mut second = Browser::new(&h);
+    second.accept(sink, "two@owners.test", "Two", GOOD).await;
+    let people = first
+        .call(Method::GET, &format!("/api/v1/tenants/{t}/people"), None)
+        .await
+        .1;
+    let (one, two) = (
+        user_id(&people, "one@owners.test"),
+        user_id(&people, "two@owners.test"),
+    );
+    // Two owners: one may step down; then the other is the last and stays.
+    let down = first
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tenants/{t}/people/{one}"),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(down.0, 204, "{}", down.1);
+    assert_error(
+        &second
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/tenants/{t}/people/{two}"),
+                None,
+            )
+            .await,
+        409,
+        "last_owner",
+    );
+    // The demoted admin may not take the role back.
+    assert_error(
+        &first
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/tenants/{t}/people/{one}"),
+                Some(json!({"role": "owner"})),
+            )
+            .await,
+        403,
+        "owner_only",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_last_owner_stays_on_both_backends() {
+    let sink = Sink::start().await;
+    let graph = Fake::start_with(graph_ok).await;
+    let args = ["--smtp-url", sink.url.as_str()];
+    owners(
+        Host::start_with(Db::Sqlite, &graph.origin, &args).await,
+        &sink,
+    )
+    .await;
+    if let Some(pg) = PgDb::create("people_owners").await {
+        owners(
+            Host::start_with(Db::Postgres(pg), &graph.origin, &args).await,
+            &sink,
+        )
+        .await;
+    }
+}

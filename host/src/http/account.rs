@@ -236,6 +236,7 @@ pub async fn delete(
     // At the providers first, outside the write (best effort, as a disconnect does).
     let mut tx = access.begin(&state.store, Mode::Read).await?;
     let live = tx.connections_to_end().await?;
+    let policy = tx.policy().await?;
     tx.commit().await?;
     for (c, _) in &live {
         if let Err(e) = super::connections::unsubscribe_at_provider(&state, access, c).await {
@@ -252,6 +253,20 @@ pub async fn delete(
     tx.commit().await?;
     for (_, endpoint) in &live {
         state.endpoints.evict(endpoint);
+    }
+    // Its version pin goes with it (a pin would block its publisher's deletes for nothing).
+    if let Some(p) = policy
+        && let Err(e) = state
+            .plugins
+            .pin(
+                crate::catalog::PinKind::Tenant,
+                access.scope.id(),
+                &p.plugin,
+                None,
+            )
+            .await
+    {
+        tracing::warn!(error = %e, "the deleted tenant's policy pin stayed");
     }
     // Push the erased pages out of SQLite's WAL too.
     state.store.checkpoint().await;

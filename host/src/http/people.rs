@@ -135,6 +135,10 @@ fn limit(state: &AppState, client: &Client) -> Result<(), ApiError> {
         .as_deref()
         .and_then(|ip| ip.parse::<IpAddr>().ok())
         .map(crate::ingress::guard::client_key);
+    // The limiter keeps a cell per address: forget the quiet ones now and then.
+    if state.sign_ins.len() > 10_000 {
+        state.sign_ins.retain_recent();
+    }
     if let Some(ip) = ip
         && state.sign_ins.check_key(&ip).is_err()
     {

@@ -275,6 +275,21 @@ impl Tx {
         Ok(row.map(|(r,)| r))
     }
 
+    /// Hold the owners of a tenant or partner until the transaction ends (PostgreSQL: their
+    /// rows `FOR UPDATE`; SQLite's one writer already runs write transactions one at a time).
+    pub async fn lock_owners(&mut self, org: Org<'_>) -> Result<()> {
+        if self.backend == super::Backend::Postgres {
+            let (column, id) = org.column();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT user_id FROM memberships WHERE {column} = $1 AND role = 'owner' FOR UPDATE"
+            )))
+            .bind(id)
+            .fetch_all(&mut self.inner)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// How many owners a tenant or partner has.
     pub async fn owner_count(&mut self, org: Org<'_>) -> Result<i64> {
         let (column, id) = org.column();
