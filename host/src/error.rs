@@ -198,7 +198,7 @@ impl From<AccessError> for ApiError {
                 code: "context_required",
                 message: format!(
                     "{e}: send {} with a tenant or partner id",
-                    crate::http::access::CONTEXT_HEADER
+                    crate::tenancy::auth::CONTEXT_HEADER
                 ),
             },
             AccessError::KeyRevoked => ApiError::KeyRevoked,

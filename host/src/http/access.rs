@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::error::ApiError;
+pub use crate::tenancy::auth::CONTEXT_HEADER;
 use crate::tenancy::auth::{self, Context};
 use crate::tenancy::{PartnerRole, Principal, Role};
 
@@ -22,8 +23,6 @@ use crate::tenancy::{PartnerRole, Principal, Role};
 pub const SESSION_COOKIE: &str = "switchyard_session";
 /// The header that carries a session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// The header a person names the tenant or partner a request acts for with.
-pub const CONTEXT_HEADER: &str = "switchyard-context";
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

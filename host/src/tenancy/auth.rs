@@ -249,6 +249,9 @@ pub async fn authenticate_session(
     Ok((record.user_id, record.id))
 }
 
+/// The header a person names the tenant or partner a request acts for with.
+pub const CONTEXT_HEADER: &str = "switchyard-context";
+
 /// What a person's request is about: the membership it acts through.
 #[derive(Debug, Clone, Copy)]
 pub enum Context<'a> {
