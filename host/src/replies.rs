@@ -384,8 +384,8 @@ impl Workers {
             tracing::info!(message = %m.id, "no decision: the connection is not live");
             return Ok(());
         };
-        if m.state != "open" || m.ai_enabled == 0 {
-            tracing::info!(message = %m.id, state = %m.state, "no decision: conversation closed or AI off");
+        if m.state != "open" || m.owner != "policy" {
+            tracing::info!(message = %m.id, state = %m.state, owner = %m.owner, "no decision: conversation closed or owned by people");
             return Ok(());
         }
         let plugin = self

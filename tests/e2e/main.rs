@@ -8,6 +8,7 @@ mod accounts;
 mod api;
 mod authoring;
 mod crash;
+mod desk;
 mod edge;
 mod fake;
 mod ingress;

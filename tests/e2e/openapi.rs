@@ -13,6 +13,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/session"),
+    (
+        "patch",
+        "/api/v1/tenants/{tenant}/conversations/{conversation}",
+    ),
+    (
+        "delete",
+        "/api/v1/tenants/{tenant}/conversations/{conversation}",
+    ),
     ("delete", "/api/v1/tenants/{tenant}"),
     ("get", "/api/v1/tenants/{tenant}/export"),
     ("delete", "/api/v1/tenants/{tenant}/contacts/{contact}"),

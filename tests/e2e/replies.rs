@@ -268,7 +268,7 @@ async fn provider_errors_on_sends_and_in_statuses_act_on_the_reply() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["text"]["body"], "A person will answer you shortly.");
     let (conv, _) = r.conversation("444").await;
-    assert_eq!(conv["ai_enabled"], 0);
+    assert_eq!(conv["owner"], "people");
     assert!(
         conv["handoff_reason"]
             .as_str()

@@ -341,7 +341,9 @@ async fn store_isolation(db: Db) {
             .begin(Scope::Tenant(w.b.clone()), Mode::Read)
             .await
             .expect("b");
-        tx.conversations(None, 10).await.expect("list")[0]
+        tx.conversations(None, 10, &Default::default())
+            .await
+            .expect("list")[0]
             .id
             .clone()
     };
@@ -375,7 +377,10 @@ async fn store_isolation(db: Db) {
             .expect("messages")
             .is_empty()
     );
-    let convs = tx.conversations(None, 10).await.expect("conversations");
+    let convs = tx
+        .conversations(None, 10, &Default::default())
+        .await
+        .expect("conversations");
     assert_eq!(convs.len(), 1);
     assert!(
         tx.secrets(Holder::Connection(&other_connection))
@@ -1029,7 +1034,10 @@ async fn status_orders(db: Db) {
         .await
         .expect("a");
     let con = tx.connections(None, 1).await.expect("list")[0].id.clone();
-    let conv = tx.conversations(None, 1).await.expect("convs")[0]
+    let conv = tx
+        .conversations(None, 1, &Default::default())
+        .await
+        .expect("convs")[0]
         .id
         .clone();
     for (i, (order, expected)) in cases.iter().enumerate() {

@@ -72,6 +72,7 @@ const PM: Option<PartnerRole> = Some(PartnerRole::Member);
 const P_: Option<PartnerRole> = None;
 const TOWNER: Option<Role> = Some(Role::Owner);
 const TADMIN: Option<Role> = Some(Role::Admin);
+const TAGENT: Option<Role> = Some(Role::Agent);
 const TVIEW: Option<Role> = Some(Role::Viewer);
 const T_: Option<Role> = None;
 
@@ -162,6 +163,8 @@ pub const RULES: &[Rule] = &[
     // Its conversations and consent.
     rule("GET", "/api/v1/tenants/{tenant}/media/{media}", callers(NO, P_, TVIEW)),
     rule("GET", "/api/v1/tenants/{tenant}/conversations", callers(NO, P_, TVIEW)),
+    rule("PATCH", "/api/v1/tenants/{tenant}/conversations/{conversation}", callers(NO, P_, TAGENT)),
+    rule("DELETE", "/api/v1/tenants/{tenant}/conversations/{conversation}", callers(NO, P_, TADMIN)),
     rule("GET", "/api/v1/tenants/{tenant}/conversations/{conversation}/messages", callers(NO, P_, TVIEW)),
     rule("GET", "/api/v1/tenants/{tenant}/consent", callers(NO, P_, TVIEW)),
     rule("POST", "/api/v1/tenants/{tenant}/consent", callers(NO, P_, TADMIN)),

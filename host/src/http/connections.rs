@@ -631,7 +631,7 @@ pub struct EditNumber {
 }
 
 /// A field that is present (even `null`) becomes `Some`, so absent and `null` differ.
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(super) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

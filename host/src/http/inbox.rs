@@ -1,5 +1,7 @@
-//! The tenant's inbox: conversations by latest message and a conversation's messages,
-//! paginated. Tenant users only: partners and the operator never see contact-level data.
+//! The tenant's inbox: conversations by latest message (filtered) and a conversation's
+//! messages, paginated; the desk's actions on a conversation (close, archive, reopen, who owns
+//! it, who it is assigned to, delete). Tenant members only: partners and the operator never see
+//! contact-level data.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,16 +9,49 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::Tenant;
-use super::json::{ApiQuery, PageQuery, page};
+use super::json::{ApiJson, ApiQuery, PageQuery, page};
 use crate::error::ApiError;
-use crate::store::{ConversationRecord, MessageRecord, Mode, Page};
+use crate::store::{ConversationFilter, ConversationRecord, MessageRecord, Mode, Org, Page};
+use crate::tenancy::{Actor, Role};
+
+/// `GET …/conversations` query: a page, and what to keep.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    /// Items per page, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `open`, `closed` or `archived`.
+    pub state: Option<String>,
+    /// `policy` or `people`.
+    pub owner: Option<String>,
+    /// `me` (the signed-in person), `none` (unassigned) or a person's id (`usr_…`).
+    pub assignee: Option<String>,
+    /// One number (`con_…`).
+    pub connection: Option<String>,
+    /// Text in the contact's name, phone or user id (1 to 100 characters).
+    pub q: Option<String>,
+}
+
+const STATES: [&str; 3] = ["open", "closed", "archived"];
+const OWNERS: [&str; 2] = ["policy", "people"];
+
+/// The person acting, when a person acts (a key has no one to assign to).
+fn person(actor: &Actor) -> Option<&str> {
+    match actor {
+        Actor::User { by, .. } => by.user_id(),
+        _ => None,
+    }
+}
 
 /// Conversations, newest activity first. The cursor is `<last_message_at>:<id>`.
 #[utoipa::path(
     get,
     path = "/api/v1/tenants/{tenant}/conversations",
     tag = "inbox",
-    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), PageQuery),
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), InboxQuery),
     responses(
         (status = 200, description = "OK", body = Page<ConversationRecord>),
         crate::http::openapi::BadRequest,
@@ -27,10 +62,45 @@ use crate::store::{ConversationRecord, MessageRecord, Mode, Page};
 pub async fn conversations(
     State(state): State<AppState>,
     tenant: Tenant,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<InboxQuery>,
 ) -> Result<Json<Page<ConversationRecord>>, ApiError> {
-    let limit = q.limit()?;
-    let after = match q.cursor()? {
+    let paging = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    let limit = paging.limit()?;
+    let bad = |what: &str| ApiError::BadRequest(what.to_string());
+    if q.state.as_deref().is_some_and(|s| !STATES.contains(&s)) {
+        return Err(bad("state must be open, closed or archived"));
+    }
+    if q.owner.as_deref().is_some_and(|s| !OWNERS.contains(&s)) {
+        return Err(bad("owner must be policy or people"));
+    }
+    if q.q
+        .as_deref()
+        .is_some_and(|t| t.is_empty() || t.chars().count() > 100)
+        || q.connection.as_deref().is_some_and(|c| c.len() > 64)
+    {
+        return Err(bad("q must be 1 to 100 characters, connection an id"));
+    }
+    let assignee = match q.assignee.as_deref() {
+        None => None,
+        Some("none") => Some("-"),
+        Some("me") => Some(
+            person(&tenant.access.actor)
+                .ok_or_else(|| bad("assignee=me needs a signed-in person, not a key"))?,
+        ),
+        Some(id) if id.starts_with("usr_") && id.len() <= 64 => Some(id),
+        Some(_) => return Err(bad("assignee must be me, none or a person's id")),
+    };
+    let filter = ConversationFilter {
+        state: q.state.as_deref(),
+        owner: q.owner.as_deref(),
+        assignee,
+        connection: q.connection.as_deref(),
+        text: q.q.as_deref(),
+    };
+    let after = match paging.cursor()? {
         None => None,
         Some(c) => {
             let (at, id) = c
@@ -41,7 +111,7 @@ pub async fn conversations(
         }
     };
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
-    let rows = tx.conversations(after, limit + 1).await?;
+    let rows = tx.conversations(after, limit + 1, &filter).await?;
     tx.commit().await?;
     Ok(Json(page(rows, limit, |c| {
         format!("{}:{}", c.last_message_at, c.id)
@@ -93,4 +163,127 @@ pub async fn messages(
     }
     tx.commit().await?;
     Ok(Json(page(rows, limit, |m| m.id.clone())))
+}
+
+/// `POST …/conversations/{conversation}` body: what to change (absent fields stay).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeConversation {
+    /// `open` (reopen), `closed` or `archived`.
+    pub state: Option<String>,
+    /// `people` (the policy stops answering: the AI toggle off) or `policy` (it answers again).
+    pub owner: Option<String>,
+    /// A member to assign it to (`usr_…`; an agent only themself), or `null` to unassign.
+    #[serde(default, deserialize_with = "super::connections::present")]
+    #[schema(nullable)]
+    pub assignee: Option<Option<String>>,
+}
+
+/// Work a conversation (agents and up): close, archive or reopen it; give it to people (the
+/// policy stops answering) or back to its policy; assign it (an agent to themself, an admin or
+/// owner to any member) or unassign it.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/tenants/{tenant}/conversations/{conversation}",
+    tag = "inbox",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id")),
+    request_body = ChangeConversation,
+    responses(
+        (status = 200, description = "Changed", body = ConversationRecord),
+        crate::http::openapi::TenantErrors,
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unprocessable,
+    )
+)]
+pub async fn change(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConversationPath>,
+    ApiJson(body): ApiJson<ChangeConversation>,
+) -> Result<Json<ConversationRecord>, ApiError> {
+    let invalid = |code: &'static str, what: &str| ApiError::unprocessable(code, what.to_string());
+    if body.state.as_deref().is_some_and(|s| !STATES.contains(&s)) {
+        return Err(invalid(
+            "invalid_state",
+            "state must be open, closed or archived",
+        ));
+    }
+    if body.owner.as_deref().is_some_and(|s| !OWNERS.contains(&s)) {
+        return Err(invalid("invalid_owner", "owner must be policy or people"));
+    }
+    let actor = &tenant.access.actor;
+    if let Some(Some(who)) = &body.assignee {
+        let admin = actor.role().is_some_and(|r| r.at_least(Role::Admin));
+        if !admin && person(actor) != Some(who.as_str()) {
+            return Err(ApiError::Refused {
+                code: "assign_self_only",
+                message: "an agent assigns conversations to themself; admins assign to anyone"
+                    .into(),
+            });
+        }
+        let mut tx = state
+            .store
+            .begin(crate::tenancy::Scope::Host, Mode::Read)
+            .await?;
+        let member = tx
+            .member_role(Org::Tenant(tenant.access.scope.id()), who)
+            .await?;
+        tx.commit().await?;
+        if member.is_none() {
+            return Err(invalid(
+                "unknown_member",
+                "assign to a member of this tenant",
+            ));
+        }
+    }
+    let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    tx.change_conversation(
+        &p.conversation,
+        body.state.as_deref(),
+        body.owner.as_deref(),
+        body.assignee.as_ref().map(|a| a.as_deref()),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound("conversation"),
+        other => other.into(),
+    })?;
+    let c = tx
+        .conversation(&p.conversation)
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    tx.commit().await?;
+    tracing::info!(conversation = %c.id, by = %actor.ledger_name(), state = %c.state, owner = %c.owner, "conversation changed");
+    Ok(Json(c))
+}
+
+/// Delete a conversation and its history (admins and owners); the contact and the consent
+/// ledger stay.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tenants/{tenant}/conversations/{conversation}",
+    tag = "inbox",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::TenantErrors,
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConversationPath>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
+    let messages = tx
+        .delete_conversation(&p.conversation)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::NotFound("conversation"),
+            other => other.into(),
+        })?;
+    tx.commit().await?;
+    state.store.checkpoint().await;
+    tracing::info!(conversation = %p.conversation, messages, by = %tenant.access.actor.ledger_name(), "conversation deleted");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -269,6 +269,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/media/{media}", get(lifecycle::media))
         .route("/tenants/{tenant}/conversations", get(inbox::conversations))
         .route(
+            "/tenants/{tenant}/conversations/{conversation}",
+            axum::routing::patch(inbox::change).delete(inbox::delete),
+        )
+        .route(
             "/tenants/{tenant}/conversations/{conversation}/messages",
             get(inbox::messages),
         )

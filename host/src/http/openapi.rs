@@ -191,6 +191,8 @@ impl Modify for BearerAuth {
         super::lifecycle::media,
         super::inbox::conversations,
         super::inbox::messages,
+        super::inbox::change,
+        super::inbox::delete,
         super::consent::list,
         super::consent::change,
         super::consent::export,

@@ -45,7 +45,7 @@ impl Tx {
         let tenant_id = self.tenant_id()?;
         Ok(sqlx::query_as(
             "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
-                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.ai_enabled,
+                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.owner, c.assignee,
                     c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason
              FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
              WHERE c.tenant_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3",

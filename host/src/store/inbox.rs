@@ -39,8 +39,10 @@ pub struct ConversationRecord {
     pub contact_name: Option<String>,
     /// `open`, `closed` or `archived`.
     pub state: String,
-    /// 1 when AI replies are on.
-    pub ai_enabled: i64,
+    /// `policy` (its reply policy answers) or `people` (the policy is not run).
+    pub owner: String,
+    /// The person it is assigned to (`usr_…`), if anyone.
+    pub assignee: Option<String>,
     /// Last inbound message: opens the 24-hour window (Unix ms).
     pub last_inbound_at: Option<i64>,
     /// Last message either way (Unix ms).
@@ -49,6 +51,28 @@ pub struct ConversationRecord {
     pub created_at: i64,
     /// Why a reply policy handed the conversation to a human (AI replies are then off).
     pub handoff_reason: Option<String>,
+}
+
+/// What the inbox list keeps (each `None`: any).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConversationFilter<'a> {
+    /// `open`, `closed` or `archived`.
+    pub state: Option<&'a str>,
+    /// `policy` or `people`.
+    pub owner: Option<&'a str>,
+    /// A person's id, or `-` for unassigned.
+    pub assignee: Option<&'a str>,
+    /// One number.
+    pub connection: Option<&'a str>,
+    /// Text in the contact's name, phone or user id.
+    pub text: Option<&'a str>,
+}
+
+/// `text` without LIKE's wildcards and escape character: a search is for what it says.
+fn like_escape(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '%' | '_' | '\\'))
+        .collect()
 }
 
 /// One message.
@@ -265,8 +289,8 @@ impl Tx {
             let now = now_ms();
             sqlx::query(
                 "INSERT INTO conversations (tenant_id, id, connection_id, contact_id, state,
-                    ai_enabled, last_message_at, created_at)
-                 VALUES ($1, $2, $3, $4, 'open', 1, $5, $5) ON CONFLICT DO NOTHING",
+                    owner, last_message_at, created_at)
+                 VALUES ($1, $2, $3, $4, 'open', 'policy', $5, $5) ON CONFLICT DO NOTHING",
             )
             .bind(&tenant_id)
             .bind(new_id("cnv"))
@@ -312,7 +336,8 @@ impl Tx {
         sqlx::query(
             "UPDATE conversations SET last_message_at = $3,
                     last_inbound_at = CASE WHEN $4 = 1 AND (last_inbound_at IS NULL OR last_inbound_at < $5)
-                                           THEN $5 ELSE last_inbound_at END
+                                           THEN $5 ELSE last_inbound_at END,
+                    state = CASE WHEN $4 = 1 THEN 'open' ELSE state END
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&tenant_id)
@@ -376,24 +401,129 @@ impl Tx {
         &mut self,
         after: Option<(i64, &str)>,
         limit: i64,
+        filter: &ConversationFilter<'_>,
     ) -> Result<Vec<ConversationRecord>> {
         let tenant_id = self.tenant_id()?;
         let (at, id) = after.unwrap_or((i64::MAX, ""));
         Ok(sqlx::query_as(
             "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
-                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.ai_enabled,
+                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.owner, c.assignee,
                     c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason
              FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
              WHERE c.tenant_id = $1
                AND (c.last_message_at < $2 OR (c.last_message_at = $2 AND ($3 = '' OR c.id < $3)))
+               AND ($5 = '' OR c.state = $5)
+               AND ($6 = '' OR c.owner = $6)
+               AND ($7 = '' OR ($7 = '-' AND c.assignee IS NULL) OR c.assignee = $7)
+               AND ($8 = '' OR c.connection_id = $8)
+               AND ($9 = '' OR LOWER(COALESCE(k.name, '')) LIKE $9 OR COALESCE(k.phone, '') LIKE $9
+                    OR COALESCE(k.user_id, '') LIKE $9)
              ORDER BY c.last_message_at DESC, c.id DESC LIMIT $4",
         )
         .bind(tenant_id)
         .bind(at)
         .bind(id)
         .bind(limit)
+        .bind(filter.state.unwrap_or_default())
+        .bind(filter.owner.unwrap_or_default())
+        .bind(filter.assignee.unwrap_or_default())
+        .bind(filter.connection.unwrap_or_default())
+        .bind(filter.text.map(|t| format!("%{}%", like_escape(&t.to_lowercase()))).unwrap_or_default())
         .fetch_all(&mut self.inner)
         .await?)
+    }
+
+    /// One conversation of the tenant.
+    pub async fn conversation(&mut self, id: &str) -> Result<Option<ConversationRecord>> {
+        let tenant_id = self.tenant_id()?;
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
+                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.owner, c.assignee,
+                    c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason
+             FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
+             WHERE c.tenant_id = $1 AND c.id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&mut self.inner)
+        .await?)
+    }
+
+    /// Change a conversation: its state, its owner (`owned_since` moves with it), its assignee
+    /// (`Some(None)` clears it). `NotFound` when it is not the tenant's.
+    pub async fn change_conversation(
+        &mut self,
+        id: &str,
+        state: Option<&str>,
+        owner: Option<&str>,
+        assignee: Option<Option<&str>>,
+    ) -> Result<()> {
+        let tenant_id = self.tenant_id()?;
+        let (set_assignee, assignee) = match assignee {
+            None => (0i64, None),
+            Some(a) => (1, a),
+        };
+        let done = sqlx::query(
+            "UPDATE conversations SET
+                state = COALESCE($3, state),
+                owned_since = CASE WHEN $4 IS NOT NULL AND $4 <> owner THEN $7 ELSE owned_since END,
+                handoff_reason = CASE WHEN $4 = 'policy' THEN NULL ELSE handoff_reason END,
+                owner = COALESCE($4, owner),
+                assignee = CASE WHEN $5 = 1 THEN $6 ELSE assignee END
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&tenant_id)
+        .bind(id)
+        .bind(state)
+        .bind(owner)
+        .bind(set_assignee)
+        .bind(assignee)
+        .bind(now_ms())
+        .execute(&mut self.inner)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Delete a conversation and its history (messages, media and their bytes); its contact
+    /// stays. `NotFound` when it is not the tenant's.
+    pub async fn delete_conversation(&mut self, id: &str) -> Result<u64> {
+        let tenant_id = self.tenant_id()?;
+        let of = "SELECT id FROM messages WHERE tenant_id = $1 AND conversation_id = $2";
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM media_content WHERE tenant_id = $1
+               AND media_id IN (SELECT id FROM media WHERE message_id IN ({of}))"
+        )))
+        .bind(&tenant_id)
+        .bind(id)
+        .execute(&mut self.inner)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM media WHERE tenant_id = $1 AND message_id IN ({of})"
+        )))
+        .bind(&tenant_id)
+        .bind(id)
+        .execute(&mut self.inner)
+        .await?;
+        let messages =
+            sqlx::query("DELETE FROM messages WHERE tenant_id = $1 AND conversation_id = $2")
+                .bind(&tenant_id)
+                .bind(id)
+                .execute(&mut self.inner)
+                .await?
+                .rows_affected();
+        let n = sqlx::query("DELETE FROM conversations WHERE tenant_id = $1 AND id = $2")
+            .bind(&tenant_id)
+            .bind(id)
+            .execute(&mut self.inner)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(messages)
     }
 
     /// Whether the tenant has this conversation.
@@ -569,8 +699,8 @@ pub struct MessageContext {
     pub created_at: i64,
     /// Conversation state.
     pub state: String,
-    /// 1 when AI replies are on.
-    pub ai_enabled: i64,
+    /// Who owns the conversation: `policy` or `people`.
+    pub owner: String,
     /// Last inbound message (Unix ms).
     pub last_inbound_at: Option<i64>,
     /// The contact's phone.
@@ -600,7 +730,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT m.id, m.conversation_id, m.connection_id, m.direction, m.provider_message_id,
                     m.kind, m.body, m.status, m.reply_to, m.idempotency_key, m.created_at,
-                    m.content, m.send_attempts, m.sending_until, m.possible_duplicate, c.state, c.ai_enabled, c.last_inbound_at,
+                    m.content, m.send_attempts, m.sending_until, m.possible_duplicate, c.state, c.owner, c.last_inbound_at,
                     k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name,
                     k.id AS contact_id, k.marketing_stopped_at AS contact_marketing_stopped_at
              FROM messages m

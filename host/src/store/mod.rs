@@ -39,8 +39,8 @@ pub use admin::{
 pub use erasure::Erased;
 pub use grouped::{UnitFuture, next_group};
 pub use inbox::{
-    ContactRecord, ConversationRecord, HistoryRow, MessageContext, MessageRecord, NewMessage, Page,
-    TENANT_TABLES,
+    ContactRecord, ConversationFilter, ConversationRecord, HistoryRow, MessageContext,
+    MessageRecord, NewMessage, Page, TENANT_TABLES,
 };
 pub use ingress::{Job, NewReceipt, RECEIPT_EXPIRY_BATCH, REDELIVERY_WINDOW_MS, Receipt};
 pub use ledger::LedgerRow;

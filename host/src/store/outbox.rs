@@ -293,12 +293,13 @@ impl Tx {
     pub async fn hand_off(&mut self, conversation_id: &str, reason: &str) -> Result<()> {
         let tenant_id = self.tenant_id()?;
         sqlx::query(
-            "UPDATE conversations SET ai_enabled = 0, handoff_reason = $3
+            "UPDATE conversations SET owner = 'people', owned_since = $4, handoff_reason = $3
               WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&tenant_id)
         .bind(conversation_id)
         .bind(reason.chars().take(500).collect::<String>())
+        .bind(now_ms())
         .execute(&mut self.inner)
         .await?;
         Ok(())
