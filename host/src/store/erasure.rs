@@ -101,35 +101,13 @@ impl Tx {
         let Some((connection_id,)) = connection else {
             return Err(StoreError::NotFound);
         };
-        let of_contact =
-            "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                          WHERE c.tenant_id = $1 AND c.contact_id = $2";
         let mut erased = Erased::default();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM media_content WHERE tenant_id = $1
-               AND media_id IN (SELECT id FROM media WHERE message_id IN ({of_contact}))"
-        )))
-        .bind(&tenant_id)
-        .bind(contact_id)
-        .execute(&mut self.inner)
-        .await?;
-        erased.media = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM media WHERE tenant_id = $1 AND message_id IN ({of_contact})"
-        )))
-        .bind(&tenant_id)
-        .bind(contact_id)
-        .execute(&mut self.inner)
-        .await?
-        .rows_affected();
-        erased.messages = sqlx::query(
-            "DELETE FROM messages WHERE tenant_id = $1 AND conversation_id IN
-                (SELECT id FROM conversations WHERE tenant_id = $1 AND contact_id = $2)",
-        )
-        .bind(&tenant_id)
-        .bind(contact_id)
-        .execute(&mut self.inner)
-        .await?
-        .rows_affected();
+        (erased.media, erased.messages) = self
+            .delete_history(
+                "SELECT id FROM conversations WHERE tenant_id = $1 AND contact_id = $2",
+                contact_id,
+            )
+            .await?;
         erased.conversations =
             sqlx::query("DELETE FROM conversations WHERE tenant_id = $1 AND contact_id = $2")
                 .bind(&tenant_id)
@@ -157,6 +135,45 @@ impl Tx {
         .await?
         .rows_affected();
         Ok((connection_id, erased))
+    }
+
+    /// Delete the messages of the conversations `conversations` selects (a query of
+    /// conversation ids over `$1`, the tenant, and `$2`, `key`), with their media and the media's
+    /// bytes: `(media, messages)` deleted.
+    pub(super) async fn delete_history(
+        &mut self,
+        conversations: &'static str,
+        key: &str,
+    ) -> Result<(u64, u64)> {
+        let tenant_id = self.tenant_id()?;
+        let of = format!(
+            "SELECT id FROM messages WHERE tenant_id = $1 AND conversation_id IN ({conversations})"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM media_content WHERE tenant_id = $1
+               AND media_id IN (SELECT id FROM media WHERE message_id IN ({of}))"
+        )))
+        .bind(&tenant_id)
+        .bind(key)
+        .execute(&mut self.inner)
+        .await?;
+        let media = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM media WHERE tenant_id = $1 AND message_id IN ({of})"
+        )))
+        .bind(&tenant_id)
+        .bind(key)
+        .execute(&mut self.inner)
+        .await?
+        .rows_affected();
+        let messages = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM messages WHERE tenant_id = $1 AND conversation_id IN ({conversations})"
+        )))
+        .bind(&tenant_id)
+        .bind(key)
+        .execute(&mut self.inner)
+        .await?
+        .rows_affected();
+        Ok((media, messages))
     }
 
     /// Erase what a tenant's account holds: media and their bytes, messages, conversations,

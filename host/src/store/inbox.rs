@@ -491,29 +491,12 @@ impl Tx {
     /// stays. `NotFound` when it is not the tenant's.
     pub async fn delete_conversation(&mut self, id: &str) -> Result<u64> {
         let tenant_id = self.tenant_id()?;
-        let of = "SELECT id FROM messages WHERE tenant_id = $1 AND conversation_id = $2";
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM media_content WHERE tenant_id = $1
-               AND media_id IN (SELECT id FROM media WHERE message_id IN ({of}))"
-        )))
-        .bind(&tenant_id)
-        .bind(id)
-        .execute(&mut self.inner)
-        .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM media WHERE tenant_id = $1 AND message_id IN ({of})"
-        )))
-        .bind(&tenant_id)
-        .bind(id)
-        .execute(&mut self.inner)
-        .await?;
-        let messages =
-            sqlx::query("DELETE FROM messages WHERE tenant_id = $1 AND conversation_id = $2")
-                .bind(&tenant_id)
-                .bind(id)
-                .execute(&mut self.inner)
-                .await?
-                .rows_affected();
+        let (_, messages) = self
+            .delete_history(
+                "SELECT id FROM conversations WHERE tenant_id = $1 AND id = $2",
+                id,
+            )
+            .await?;
         let n = sqlx::query("DELETE FROM conversations WHERE tenant_id = $1 AND id = $2")
             .bind(&tenant_id)
             .bind(id)
