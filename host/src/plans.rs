@@ -191,11 +191,14 @@ pub fn policy_allowed(plan: Option<&PlanRecord>, policy: &PolicyPlugin) -> Resul
     }
 }
 
-/// Why a send must not go out because the month's allowance is used up, if it is. The month's
-/// count is of replies the providers accepted; sends already in flight when it is read may take
-/// it past the allowance by as many.
-pub async fn allowance_used_up(tx: &mut Tx) -> Result<Option<String>, StoreError> {
-    let Some(plan) = tx.tenant_plan().await? else {
+/// Why a send must not go out because the month's allowance of the scope's tenant on `plan` is
+/// used up, if it is. The month's count is of replies the providers accepted; sends already in
+/// flight when it is read may take it past the allowance by as many.
+pub async fn allowance_used_up(
+    tx: &mut Tx,
+    plan: Option<&PlanRecord>,
+) -> Result<Option<String>, StoreError> {
+    let Some(plan) = plan else {
         return Ok(None);
     };
     let Some(allowance) = plan.monthly_messages else {

@@ -342,7 +342,7 @@ impl Workers {
         &self,
         job: &Job,
         hold: bool,
-    ) -> Result<(MessageJob, TenantScope, Tx, MessageContext), JobError> {
+    ) -> Result<(MessageJob, TenantScope, Tx, MessageContext, Option<String>), JobError> {
         let p: MessageJob = serde_json::from_str(&job.payload)
             .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
         let (scope, mut tx, tenant) = auth::job_tenant(&self.store, &p.tenant)
@@ -358,7 +358,7 @@ impl Workers {
             .message_context(&p.message)
             .await?
             .ok_or_else(|| JobError::Permanent("the message is gone".into()))?;
-        Ok((p, scope, tx, m))
+        Ok((p, scope, tx, m, tenant.plan_id))
     }
 
     /// Run the tenant's reply policy on one inbound message and record what the host allows of
@@ -368,10 +368,14 @@ impl Workers {
         job: &Job,
         chain: &mut crate::jobs::Chain,
     ) -> Result<(), JobError> {
-        let (p, scope, mut tx, m) = self.job_message(job, true).await?;
+        let (p, scope, mut tx, m, plan_id) = self.job_message(job, true).await?;
         let connection = tx.connection(&m.connection_id).await?;
         let policy = tx.policy_for(&m.connection_id).await?;
-        let plan = tx.tenant_plan().await?;
+        // The tenant's row was read with the job: a plan is looked up only when it has one.
+        let plan = match &plan_id {
+            Some(id) => tx.plan(id).await?,
+            None => None,
+        };
         let history = tx.history(&m.conversation_id, 20).await?;
         let marketing_allowed = tx.consent_active(&m.connection_id, "marketing").await?;
         tx.commit().await?;
@@ -511,7 +515,7 @@ impl Workers {
         job: &Job,
         chain: &mut crate::jobs::Chain,
     ) -> Result<(), JobError> {
-        let (_, scope, mut tx, m) = self.job_message(job, true).await?;
+        let (_, scope, mut tx, m, plan_id) = self.job_message(job, true).await?;
         if m.status != "queued" {
             return Ok(()); // already sent or failed
         }
@@ -525,8 +529,14 @@ impl Workers {
         } else {
             Vec::new()
         };
-        // The plan's monthly allowance, counted with this reply.
-        let used_up = crate::plans::allowance_used_up(&mut tx).await?;
+        // The plan's monthly allowance (a plan is looked up only when the tenant has one).
+        let used_up = match &plan_id {
+            Some(id) => {
+                let plan = tx.plan(id).await?;
+                crate::plans::allowance_used_up(&mut tx, plan.as_ref()).await?
+            }
+            None => None,
+        };
         // Consent can be revoked between the decision and the send: read it again, here, for
         // a reply that may send a marketing template (one indexed read, in this transaction).
         let marketing_allowed = if may_send_marketing(&stored_reply(&m)?) {
@@ -864,7 +874,7 @@ impl Workers {
 
     /// A send job was dead-lettered: the reply is failed, not left queued for ever.
     pub(crate) async fn send_gave_up(&self, job: &Job, error: &str) -> Result<(), JobError> {
-        let (_, scope, tx, m) = self.job_message(job, false).await?;
+        let (_, scope, tx, m, _) = self.job_message(job, false).await?;
         drop(tx);
         let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
         if m.status == "queued" {

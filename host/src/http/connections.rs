@@ -1055,7 +1055,7 @@ pub async fn test_send(
     {
         let mut tx = access.begin(&state.store, Mode::Read).await?;
         let plan = tx.tenant_plan().await?;
-        let used_up = crate::plans::allowance_used_up(&mut tx).await?;
+        let used_up = crate::plans::allowance_used_up(&mut tx, plan.as_ref()).await?;
         tx.commit().await?;
         if let (Some(reason), Some(plan)) = (used_up, plan) {
             return Err(crate::plans::refusal(&plan, format!("a test send ({reason})")).into());

@@ -69,7 +69,7 @@ pub struct ConversationFilter<'a> {
 }
 
 /// `text` without LIKE's wildcards and escape character: a search is for what it says.
-fn like_escape(text: &str) -> String {
+fn without_wildcards(text: &str) -> String {
     text.chars()
         .filter(|c| !matches!(c, '%' | '_' | '\\'))
         .collect()
@@ -428,7 +428,7 @@ impl Tx {
         .bind(filter.owner.unwrap_or_default())
         .bind(filter.assignee.unwrap_or_default())
         .bind(filter.connection.unwrap_or_default())
-        .bind(filter.text.map(|t| format!("%{}%", like_escape(&t.to_lowercase()))).unwrap_or_default())
+        .bind(filter.text.map(|t| format!("%{}%", without_wildcards(&t.to_lowercase()))).unwrap_or_default())
         .fetch_all(&mut self.inner)
         .await?)
     }

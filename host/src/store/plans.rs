@@ -153,12 +153,8 @@ impl Tx {
     pub async fn tenant_plan(&mut self) -> Result<Option<PlanRecord>> {
         let tenant_id = self.tenant_id()?;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM tenants t JOIN plans p ON p.id = t.plan_id WHERE t.tenant_id = $1",
-            PLAN_COLUMNS
-                .split(", ")
-                .map(|c| format!("p.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT {PLAN_COLUMNS} FROM plans
+             WHERE id = (SELECT plan_id FROM tenants WHERE tenant_id = $1)"
         )))
         .bind(tenant_id)
         .fetch_optional(&mut self.inner)
