@@ -208,6 +208,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHYARD_HEALTH_INTERVAL_SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub health_interval_secs: u64,
+    /// Seconds between passes that give conversations people left idle back to their policies
+    /// (each tenant sets its own idle time).
+    #[arg(long, env = "SWITCHYARD_HAND_BACK_EVERY_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub hand_back_every_secs: u64,
     /// Days before a token's expiry that its connection shows a warning.
     #[arg(long, env = "SWITCHYARD_TOKEN_WARN_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(u64).range(0..=365))]
@@ -526,6 +531,8 @@ pub struct Config {
     pub media_max_bytes: usize,
     /// Time between credential checks of every live connection.
     pub health_interval: Duration,
+    /// Between idle hand-back passes.
+    pub hand_back_every: Duration,
     /// How long before a token's expiry its connection shows a warning.
     pub token_warn: Duration,
     /// True when the database URL was not given (the default SQLite file): demo mode may apply.
@@ -756,6 +763,7 @@ impl ServeArgs {
             api_plugin_calls_per_tenant: self.api_plugin_calls_per_tenant,
             media_max_bytes: (self.media_max_mib << 20) as usize,
             health_interval: Duration::from_secs(self.health_interval_secs),
+            hand_back_every: Duration::from_secs(self.hand_back_every_secs),
             token_warn: Duration::from_secs(self.token_warn_days * 86_400),
             listen: self.listen,
             runtime: RuntimeConfig {

@@ -251,6 +251,24 @@ impl From<crate::catalog::CatalogError> for ApiError {
     }
 }
 
+impl From<crate::desk::DeskError> for ApiError {
+    fn from(e: crate::desk::DeskError) -> Self {
+        use crate::desk::DeskError as E;
+        match e {
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Conflict { code, message } => ApiError::Conflict { code, message },
+            E::Refused { code, message } => ApiError::Unprocessable { code, message },
+            E::Plan(p) => p.into(),
+            E::ConnectorMissing(name) => ApiError::BadGateway {
+                code: "connector_failed",
+                message: format!("connector {name} is not loaded"),
+            },
+            E::Store(s) => s.into(),
+            E::Internal(what) => ApiError::Internal(anyhow::anyhow!(what)),
+        }
+    }
+}
+
 impl From<crate::plans::PlanError> for ApiError {
     fn from(e: crate::plans::PlanError) -> Self {
         match e {

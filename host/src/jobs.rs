@@ -444,7 +444,12 @@ impl Workers {
         complete: Option<&Job>,
     ) -> Result<(), JobError> {
         match event {
-            InboundEvent::Message(m) => {
+            event @ (InboundEvent::Message(_) | InboundEvent::Echo(_)) => {
+                let (m, echo) = match event {
+                    InboundEvent::Echo(m) => (m, true),
+                    InboundEvent::Message(m) => (m, false),
+                    _ => return Ok(()),
+                };
                 let Some((tenant, connection)) =
                     auth::routed(&self.store, endpoint_id, &m.channel_address).await?
                 else {
@@ -463,7 +468,7 @@ impl Workers {
                     .store
                     .grouped(Scope::Tenant(tenant), move |tx| {
                         Box::pin(store_message(
-                            tx, tenant_id, connection, m, receipt, lease_ms,
+                            tx, tenant_id, connection, m, echo, receipt, lease_ms,
                         ))
                     })
                     .await;
@@ -590,12 +595,15 @@ struct Received {
 
 /// Store one inbound message of `tenant` on `connection` (a grouped write in the tenant's
 /// scope): its contact, conversation, row and media, and, when the connection is live and on,
-/// its `decide` job claimed for the caller (returned), which runs it next.
+/// its `decide` job claimed for the caller (returned), which runs it next. An `echo` (the
+/// business wrote from another tool; `m.sender` is the customer) is stored as a person's sent
+/// reply: it gives the conversation to people, opens no window and is decided on by no one.
 async fn store_message(
     tx: &mut Tx,
     tenant_id: String,
     connection: String,
     m: crate::runtime::types::InboundMessage,
+    echo: bool,
     receipt: Received,
     lease_ms: i64,
 ) -> Result<Option<Job>, Undone> {
@@ -609,7 +617,7 @@ async fn store_message(
             &connection,
             m.sender.phone.as_deref(),
             m.sender.user_id.as_deref(),
-            m.sender.name.as_deref(),
+            m.sender.name.as_deref().filter(|_| !echo),
         )
         .await?;
     let conversation = tx.upsert_conversation(&connection, &contact).await?;
@@ -623,23 +631,28 @@ async fn store_message(
         .insert_message(&NewMessage {
             conversation_id: &conversation,
             connection_id: &connection,
-            direction: "in",
+            direction: if echo { "out" } else { "in" },
             provider_message_id: Some(&m.provider_message_id),
             kind: kind_name(m.kind),
             body: body.as_deref(),
-            status: "received",
+            status: if echo { "sent" } else { "received" },
             idempotency_key: None,
             reply_to: m.reply_to.as_deref(),
             content: whole.as_deref(),
             sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
+            author: echo.then_some("echo"),
         })
         .await
         .map_err(Undone::unless_exists)?;
+    if echo {
+        tx.people_worked(&conversation).await?;
+    }
     // One decision per inbound message: its job is queued with the message.
-    let live = tx
-        .connection(&connection)
-        .await?
-        .is_some_and(|c| c.status == "live" && c.active != 0);
+    let live = !echo
+        && tx
+            .connection(&connection)
+            .await?
+            .is_some_and(|c| c.status == "live" && c.active != 0);
     let mut decide = None;
     if live {
         let payload = serde_json::to_string(&MessageJob {

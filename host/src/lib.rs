@@ -10,6 +10,7 @@ pub mod config;
 pub mod connector;
 pub mod consent;
 pub mod demo;
+pub mod desk;
 pub mod egress;
 pub mod error;
 pub mod http;
@@ -155,6 +156,7 @@ pub async fn serve(
             std::num::NonZeroU32::MIN.saturating_add(19),
         ))),
         secure_cookies: secure_cookies(&config.public_url),
+        media_max_bytes: config.media_max_bytes,
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     catalog.spawn_poller(config.plugin_poll, workers_stopped.clone());
@@ -181,6 +183,11 @@ pub async fn serve(
         token_warn_ms: config.token_warn.as_millis() as i64,
     }
     .spawn(config.health_interval, workers_stopped.clone());
+    desk::spawn_hand_back(
+        state.store.clone(),
+        config.hand_back_every,
+        workers_stopped.clone(),
+    );
     ingress::backlog::spawn(
         state.store.clone(),
         state.ingress.backlog().clone(),

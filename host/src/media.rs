@@ -3,6 +3,10 @@
 //! `GET /{media-id}` on every attempt, since URLs live five minutes), checked against the
 //! provider's SHA-256 and size cap, and kept in the database for the tenant's API.
 //!
+//! Outbound media people send is kept too; providers fetch it through a link the send job mints
+//! ([`media_link`]: a random secret whose SHA-256 alone is stored, valid for a day), so no
+//! lasting URL is ever stored with the message.
+//!
 //! A failed download retries with the queue's back-off; the message is never processed again.
 //! A download that cannot succeed (refused, too large) or ran out of attempts marks the media
 //! `failed`.
@@ -12,10 +16,15 @@ use sha2::{Digest, Sha256};
 
 use crate::jobs::{JobError, Workers};
 use crate::runtime::types::{ErrorKind, MediaRef};
-use crate::store::{Job, MediaRecord, Mode, now_ms};
+use crate::store::{Job, MediaRecord, Mode, Store, StoreError, now_ms};
 use crate::tenancy::{Scope, auth};
 use crate::vault::Vault;
 
+/// How a stored reply names media the host keeps (`switchyard-media:med_…`); the send job swaps
+/// it for a fresh fetch link.
+pub const MEDIA_SCHEME: &str = "switchyard-media:";
+/// How long a media fetch link works.
+const LINK_LIFETIME_MS: i64 = 24 * 3600 * 1000;
 /// The job that downloads one inbound media row.
 pub const FETCH_MEDIA: &str = "fetch-media";
 
@@ -52,6 +61,78 @@ pub fn sha256_matches(announced: Option<&str>, body: &[u8]) -> bool {
     ]
     .iter()
     .any(|e| e.decode(announced).is_ok_and(|d| d == digest.as_slice()))
+}
+
+/// A fresh fetch link for media the host keeps (`switchyard-media:med_…`), valid for a day:
+/// `<public url>/media/<tenant>.<media>.<secret>`.
+pub async fn media_link(
+    store: &Store,
+    tenant: &Scope,
+    public_url: &str,
+    named: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(media) = named.strip_prefix(MEDIA_SCHEME) else {
+        return Ok(None);
+    };
+    let secret = crate::tenancy::ids::new_secret();
+    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    let mut tx = store.begin(tenant.clone(), Mode::Write).await?;
+    tx.set_media_link(media, &hash, now_ms() + LINK_LIFETIME_MS)
+        .await?;
+    tx.commit().await?;
+    let tenant_id = tenant.tenant().map(|t| t.id()).unwrap_or_default();
+    Ok(Some(format!(
+        "{}/media/{tenant_id}.{media}.{}",
+        public_url.trim_end_matches('/'),
+        secret.as_str()
+    )))
+}
+
+/// What a fetch link serves: the media's MIME type, file name and bytes; `None` for a link
+/// that is unknown, wrong or expired (all alike to the caller).
+pub async fn fetch_linked(
+    store: &Store,
+    token: &str,
+) -> Result<Option<(String, Option<String>, Vec<u8>)>, StoreError> {
+    let mut parts = token.splitn(3, '.');
+    let (Some(tenant), Some(media), Some(secret)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(None);
+    };
+    let well_formed = |s: &str, prefix: &str| {
+        s.starts_with(prefix)
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if !well_formed(tenant, "ten_") || !well_formed(media, "med_") || secret.len() > 128 {
+        return Ok(None);
+    }
+    let Ok(scope) = crate::tenancy::auth::one_tenant(store, tenant).await else {
+        return Ok(None);
+    };
+    let mut tx = store.begin(Scope::Tenant(scope), Mode::Read).await?;
+    let Some(linked) = tx.linked_media(media).await? else {
+        return Ok(None);
+    };
+    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    let matches = linked
+        .link_hash
+        .as_deref()
+        .is_some_and(|h| subtle::ConstantTimeEq::ct_eq(h.as_bytes(), hash.as_bytes()).into());
+    if !matches || linked.link_expires_at.is_none_or(|t| t < now_ms()) {
+        return Ok(None);
+    }
+    let body = tx.media_content(media).await?;
+    tx.commit().await?;
+    Ok(body.map(|b| {
+        (
+            linked
+                .mime_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            linked.filename,
+            b,
+        )
+    }))
 }
 
 impl Workers {

@@ -70,26 +70,40 @@ pub fn window(
     }
 }
 
+/// Why the host refuses a reply: a stable code and the reason in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable code, e.g. `window_closed`.
+    pub code: &'static str,
+    /// Why, in words.
+    pub reason: &'static str,
+}
+
+const fn refusal(code: &'static str, reason: &'static str) -> Refusal {
+    Refusal { code, reason }
+}
+
 /// Why `content` cannot go out on `channel` at all, if it cannot.
-fn beyond_channel(content: &Content, channel: &ChannelRules) -> Option<&'static str> {
+fn beyond_channel(content: &Content, channel: &ChannelRules) -> Option<Refusal> {
+    let beyond = |reason| Some(refusal("beyond_channel", reason));
     match content {
-        Content::Template(_) if !channel.templates => Some("the channel has no templates"),
+        Content::Template(_) if !channel.templates => beyond("the channel has no templates"),
         Content::Text(t) if t.chars().count() > channel.text_limit as usize => {
-            Some("the text is longer than the channel allows")
+            beyond("the text is longer than the channel allows")
         }
         Content::Media(m) if !channel.media.iter().any(|k| k == media_kind(m)) => {
-            Some("the channel cannot send this kind of media")
+            beyond("the channel cannot send this kind of media")
         }
-        Content::Reaction(_) if !channel.reactions => Some("the channel has no reactions"),
+        Content::Reaction(_) if !channel.reactions => beyond("the channel has no reactions"),
         _ => None,
     }
 }
 
-/// The host's verdict on a reply a policy proposed, whatever the policy meant: the reply to send
+/// The host's verdict on a reply, whoever proposed it (a policy or a person): the reply to send
 /// (its template fallback instead, when the window is closed) or why nothing may go out.
-pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
+pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, Refusal> {
     if !rules.contact_wrote_first {
-        return Err("the contact never wrote first");
+        return Err(refusal("never_wrote", "the contact never wrote first"));
     }
     if let Some(why) = beyond_channel(&reply.content, rules.channel) {
         return Err(why);
@@ -102,18 +116,30 @@ pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
     // Why a template may not go out, if it may not: (as the reply, as a fallback).
     let refused = |t: &Template| match t.category {
         TemplateCategory::Marketing if rules.contact_stopped_marketing => Some((
-            "the contact stopped marketing messages",
-            "window closed; the fallback is a marketing template and the contact stopped marketing messages",
+            refusal(
+                "marketing_stopped",
+                "the contact stopped marketing messages",
+            ),
+            refusal(
+                "marketing_stopped",
+                "window closed; the fallback is a marketing template and the contact stopped marketing messages",
+            ),
         )),
         TemplateCategory::Marketing if !rules.marketing_allowed => Some((
-            "marketing template without active marketing consent",
-            "window closed; the fallback is a marketing template and marketing consent is not active",
+            refusal(
+                "marketing_not_consented",
+                "marketing template without active marketing consent",
+            ),
+            refusal(
+                "marketing_not_consented",
+                "window closed; the fallback is a marketing template and marketing consent is not active",
+            ),
         )),
         _ => None,
     };
     match reply.content {
         Content::Template(t) => match refused(&t) {
-            Some((reason, _)) => Err(reason),
+            Some((why, _)) => Err(why),
             None => Ok(Reply {
                 content: Content::Template(t),
                 fallback: None,
@@ -132,7 +158,10 @@ pub fn host_rules(reply: Reply, rules: Rules) -> Result<Reply, &'static str> {
                     fallback: None,
                 }),
             },
-            None => Err("window closed and the policy gave no template fallback"),
+            None => Err(refusal(
+                "window_closed",
+                "window closed and the policy gave no template fallback",
+            )),
         },
     }
 }
@@ -286,6 +315,7 @@ async fn record_decision(
                 reply_to: m.provider_message_id.as_deref(),
                 content: content.as_deref(),
                 sent_at: None,
+                author: Some("policy"),
             })
             .await
             .map_err(Undone::unless_exists)?;
@@ -485,7 +515,7 @@ impl Workers {
                 kind,
                 body,
                 content,
-                blocked: verdict.err(),
+                blocked: verdict.err().map(|r| r.reason),
             });
         }
         let (tenant, lease_ms, decided) = (p.tenant, self.lease_ms, job.clone());
@@ -577,6 +607,14 @@ impl Workers {
             return Ok(());
         }
         let mut reply = stored_reply(&m)?;
+        // Media people sent is fetched by the provider through a fresh link.
+        if let Content::Media(r) = &mut reply.content
+            && let Some(named) = r.url.clone()
+            && let Some(link) =
+                crate::media::media_link(&self.store, &tenant, &self.public_url, &named).await?
+        {
+            r.url = Some(link);
+        }
         let plugin = self.connector_of(&connection)?;
         let channel = plugin.channel_rules();
         // The window may have closed while the reply waited: its fallback, or nothing.
@@ -611,7 +649,7 @@ impl Workers {
         };
         reply = match host_rules(reply, rules) {
             Ok(r) => r,
-            Err(reason) => {
+            Err(Refusal { reason, .. }) => {
                 let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
                 tx.record_send(&m.id, None, Some(("blocked", "host-policy", reason)))
                     .await?;
@@ -924,7 +962,8 @@ mod tests {
         let sent = host_rules(text(None), rules(true, false)).expect("inside");
         assert!(matches!(sent.content, Content::Text(ref t) if t == "hi"));
         let closed = host_rules(text(None), rules(false, true)).expect_err("outside");
-        assert!(closed.contains("window closed"), "{closed}");
+        assert_eq!(closed.code, "window_closed");
+        assert!(closed.reason.contains("window closed"), "{closed:?}");
         let image = Reply {
             content: Content::Media(MediaRef {
                 provider_media_id: Some("1".into()),
@@ -955,7 +994,7 @@ mod tests {
             rules(false, false),
         )
         .expect_err("no consent");
-        assert!(e.contains("marketing consent"), "{e}");
+        assert!(e.reason.contains("marketing consent"), "{e:?}");
         assert!(
             host_rules(
                 text(Some(template(TemplateCategory::Marketing))),
@@ -979,7 +1018,8 @@ mod tests {
             fallback: None,
         };
         let e = host_rules(t(TemplateCategory::Marketing), rules(true, false)).expect_err("mkt");
-        assert!(e.contains("marketing consent"), "{e}");
+        assert_eq!(e.code, "marketing_not_consented");
+        assert!(e.reason.contains("marketing consent"), "{e:?}");
         assert!(host_rules(t(TemplateCategory::Marketing), rules(false, true)).is_ok());
         assert!(host_rules(t(TemplateCategory::Utility), rules(false, false)).is_ok());
         let never = Rules {
@@ -987,14 +1027,14 @@ mod tests {
             ..rules(true, true)
         };
         let e = host_rules(t(TemplateCategory::Utility), never).expect_err("unsolicited");
-        assert_eq!(e, "the contact never wrote first");
+        assert_eq!(e.reason, "the contact never wrote first");
         // A contact who stopped marketing gets none, consent or not; utility still goes out.
         let stopped = Rules {
             contact_stopped_marketing: true,
             ..rules(true, true)
         };
         let e = host_rules(t(TemplateCategory::Marketing), stopped).expect_err("stopped");
-        assert_eq!(e, "the contact stopped marketing messages");
+        assert_eq!(e.reason, "the contact stopped marketing messages");
         assert!(host_rules(t(TemplateCategory::Utility), stopped).is_ok());
     }
 

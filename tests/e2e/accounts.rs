@@ -13,13 +13,13 @@ use crate::ingress::post_meta_message;
 use crate::pg::PgDb;
 
 /// Direct access to the host's database, for what a test cannot wait for (an expiry reached).
-enum Raw {
+pub(crate) enum Raw {
     Sqlite(sqlx::SqlitePool),
     Pg(sqlx::PgPool),
 }
 
 impl Raw {
-    async fn open(h: &Host, pg_url: Option<&str>) -> Raw {
+    pub(crate) async fn open(h: &Host, pg_url: Option<&str>) -> Raw {
         match pg_url {
             Some(url) => Raw::Pg(sqlx::PgPool::connect(url).await.expect("pg")),
             None => Raw::Sqlite(
@@ -33,7 +33,7 @@ impl Raw {
         }
     }
 
-    async fn exec(&self, sql: String) {
+    pub(crate) async fn exec(&self, sql: String) {
         match self {
             Raw::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(p)

@@ -249,3 +249,450 @@ async fn people_own_conversations_and_work_them_on_both_backends() {
         .await;
     }
 }
+
+/// A Graph API that lists three templates (one approved utility, one paused, one approved
+/// marketing), accepts sends with numbered ids, and refuses a text that says "please fail" as
+/// Meta refuses an undeliverable message.
+async fn graph_for_people() -> Fake {
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Fake::start_with(move |r| {
+        if r.path.contains("/message_templates") {
+            return (200, json!({"data": [
+                {"name": "order_update", "language": "en_US", "status": "APPROVED", "category": "UTILITY", "id": "1"},
+                {"name": "old_notice", "language": "en_US", "status": "PAUSED", "category": "UTILITY", "id": "2"},
+                {"name": "spring_sale", "language": "en_US", "status": "APPROVED", "category": "MARKETING", "id": "3"}
+            ]}).to_string());
+        }
+        if r.method == "POST" && r.path.ends_with("/messages") {
+            if String::from_utf8_lossy(&r.body).contains("please fail") {
+                return (400, json!({"error": {"message": "(#131026) Message undeliverable", "type": "OAuthException", "code": 131026, "fbtrace_id": "A1"}}).to_string());
+            }
+            let n = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            return (200, json!({"messaging_product": "whatsapp", "contacts": [{"input": "16505551234", "wa_id": "16505551234"}], "messages": [{"id": format!("wamid.OUT{n}")}]}).to_string());
+        }
+        crate::api::graph_ok(r)
+    })
+    .await
+}
+
+/// Every send body the fake Graph received for `number`, in order.
+fn sends(graph: &Fake, number: &str) -> Vec<Value> {
+    graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(&format!("/{number}/messages")))
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .collect()
+}
+
+/// People reply: text with reply context, a reaction, a file the provider fetches from the
+/// host, a template once the window closed (refused free-form, with the reason), a provider
+/// refusal in words; each records who sent it, takes the conversation from the policy, and
+/// the tenant's idle hand-back gives it back.
+async fn replies(h: Host, graph: &Fake, pg_url: Option<String>) {
+    let s = setup(&h).await;
+    let t = s.a.0.clone();
+    use_echo(&h, &s.a).await;
+    let raw = crate::accounts::Raw::open(&h, pg_url.as_deref()).await;
+    let client = reqwest::Client::new();
+    let hook = format!("{}/hooks/{}", h.base, s.endpoint);
+    let post = async |wamid: &str, text: &str| {
+        let r = post_meta_message(&client, &hook, "1001", wamid, text).await;
+        assert_eq!(r.status(), 200);
+    };
+    post("wamid.R1", "hello").await;
+    until("the policy answers", async || {
+        sends(graph, "1001").len() == 1
+    })
+    .await;
+    let (conv, msgs) = h
+        .conversation_with(&s.a, "contact_phone", "16505551234")
+        .await
+        .expect("conversation");
+    let conv_id = conv["id"].as_str().expect("id").to_string();
+    let inbound = msgs
+        .iter()
+        .find(|m| m["direction"] == "in")
+        .expect("inbound")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let base = format!("/api/v1/tenants/{t}/conversations/{conv_id}");
+    let agent = s.a_keys["agent"].clone();
+    let view = h.ok(Method::GET, &base, &s.a_keys["viewer"], None).await;
+    assert_eq!(view["reply"]["mode"], "free-form", "{view}");
+    assert!(view["reply"]["window_closes_at"].as_i64().is_some());
+    assert_eq!(view["reply"]["channel"]["reactions"], true);
+    // Templates appear once listed; only approved ones this contact may receive (no marketing
+    // consent here).
+    h.ok(
+        Method::POST,
+        &format!(
+            "/api/v1/tenants/{t}/connections/{}/templates/sync",
+            s.a_connection
+        ),
+        &s.a.1,
+        None,
+    )
+    .await;
+    let view = h.ok(Method::GET, &base, &agent, None).await;
+    assert_eq!(
+        view["reply"]["templates"],
+        json!([{"name": "order_update", "language": "en_US", "category": "utility"}])
+    );
+
+    // Text, quoting the customer's message: who sent it is recorded; people own it now.
+    let say = async |key: &str, body: Value| {
+        h.call(
+            Method::POST,
+            &format!("{base}/messages"),
+            Some(key),
+            Some(body),
+        )
+        .await
+    };
+    assert_error(
+        &say(&s.a_keys["viewer"], json!({"text": "hi"})).await,
+        403,
+        "forbidden",
+    );
+    let (status, sent) = say(
+        &agent,
+        json!({"text": "Hi, this is Ana from support", "reply_to": inbound}),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(
+        sent["author"].as_str().map(|a| a.starts_with("key_")),
+        Some(true),
+        "{sent}"
+    );
+    assert_eq!(sent["status"], "queued");
+    until("the person's reply reaches Meta", async || {
+        sends(graph, "1001").len() == 2
+    })
+    .await;
+    let out = &sends(graph, "1001")[1];
+    assert_eq!(out["text"]["body"], "Hi, this is Ana from support");
+    assert_eq!(out["context"]["message_id"], "wamid.R1");
+    let owned = h.ok(Method::GET, &base, &agent, None).await;
+    assert_eq!(owned["conversation"]["owner"], "people");
+    assert!(owned["conversation"]["people_active_at"].as_i64().is_some());
+
+    // While people own it, the policy stays silent.
+    post("wamid.R2", "are you a person?").await;
+    until("the message is stored", async || {
+        h.conversation_with(&s.a, "contact_phone", "16505551234")
+            .await
+            .is_some_and(|(_, m)| m.len() == 4)
+    })
+    .await;
+
+    // A reaction, and shapes refused before anything is queued.
+    let (status, reacted) = say(
+        &agent,
+        json!({"reaction": {"message": inbound, "emoji": "👍"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, reacted["kind"].clone()),
+        (202, json!("reaction")),
+        "{reacted}"
+    );
+    until("the reaction reaches Meta", async || {
+        sends(graph, "1001").len() == 3
+    })
+    .await;
+    assert_eq!(
+        sends(graph, "1001")[2]["reaction"],
+        json!({"message_id": "wamid.R1", "emoji": "👍"})
+    );
+    assert_error(
+        &say(
+            &agent,
+            json!({"text": "a", "template": {"name": "x", "language": "en"}}),
+        )
+        .await,
+        422,
+        "invalid_reply",
+    );
+    assert_error(
+        &say(
+            &agent,
+            json!({"reaction": {"message": "msg_nope", "emoji": "👍"}}),
+        )
+        .await,
+        422,
+        "unknown_message",
+    );
+    assert_error(
+        &say(&agent, json!({"text": " "})).await,
+        422,
+        "invalid_reply",
+    );
+
+    // A file: the provider fetches it from the host through a link; a wrong link is 404.
+    let png = b"\x89PNG\r\n\x1a\nnot-really-a-picture".to_vec();
+    let r = client
+        .post(format!("{}{base}/media?caption=our%20menu", h.base))
+        .bearer_auth(&agent)
+        .header("content-type", "image/png")
+        .body(png.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 202);
+    until("the picture reaches Meta", async || {
+        sends(graph, "1001").len() == 4
+    })
+    .await;
+    let image = sends(graph, "1001")[3]["image"].clone();
+    assert_eq!(image["caption"], "our menu", "{image}");
+    // The link is on the host's public URL; here it is reached on the host's address.
+    let public = image["link"].as_str().expect("link");
+    let at = public.find("/media/").expect("a media link");
+    assert!(
+        public[at..].starts_with(&format!("/media/{t}.med_")),
+        "{public}"
+    );
+    let link = format!("{}{}", h.base, &public[at..]);
+    let fetched = client.get(&link).send().await.expect("fetch");
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(
+        fetched
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/png")
+    );
+    assert_eq!(fetched.bytes().await.expect("bytes").to_vec(), png);
+    let forged = format!("{}x", &link[..link.len() - 1]);
+    assert_eq!(
+        client.get(&forged).send().await.expect("forged").status(),
+        404
+    );
+    let r = client
+        .post(format!("{}{base}/media", h.base))
+        .bearer_auth(&agent)
+        .header("content-type", "application/x-msdownload")
+        .body(b"MZ".to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 422);
+
+    // The provider refuses one: the agent reads why, in words.
+    let (status, _) = say(&agent, json!({"text": "please fail"})).await;
+    assert_eq!(status, 202);
+    until("the refusal is recorded in words", async || {
+        h.conversation_with(&s.a, "contact_phone", "16505551234")
+            .await
+            .is_some_and(|(_, m)| {
+                m.iter().any(|m| {
+                    m["status"] == "failed"
+                        && m["failure"]
+                            .as_str()
+                            .is_some_and(|f| f.starts_with("The provider refused it (131026"))
+                })
+            })
+    })
+    .await;
+
+    // The window closes (25 hours pass): free-form is refused with the reason; only an
+    // approved, listed template goes out.
+    let past = "- 25 * 3600000";
+    raw.exec(format!(
+        "UPDATE conversations SET last_inbound_at = last_inbound_at {past} WHERE id = '{conv_id}'"
+    ))
+    .await;
+    let view = h.ok(Method::GET, &base, &agent, None).await;
+    assert_eq!(view["reply"]["mode"], "template", "{view}");
+    assert!(
+        view["reply"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("window")
+    );
+    let refused = say(&agent, json!({"text": "still there?"})).await;
+    assert_error(&refused, 422, "window_closed");
+    assert!(
+        refused.1["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("approved template")
+    );
+    assert_error(
+        &say(
+            &agent,
+            json!({"template": {"name": "nope", "language": "en_US"}}),
+        )
+        .await,
+        422,
+        "unknown_template",
+    );
+    assert_error(
+        &say(
+            &agent,
+            json!({"template": {"name": "old_notice", "language": "en_US"}}),
+        )
+        .await,
+        422,
+        "template_not_approved",
+    );
+    assert_error(
+        &say(
+            &agent,
+            json!({"template": {"name": "spring_sale", "language": "en_US"}}),
+        )
+        .await,
+        422,
+        "marketing_not_consented",
+    );
+    let (status, templated) = say(
+        &agent,
+        json!({"template": {"name": "order_update", "language": "en_US", "parameters": ["A-1"]}}),
+    )
+    .await;
+    assert_eq!(
+        (status, templated["kind"].clone()),
+        (202, json!("template")),
+        "{templated}"
+    );
+    until("the template reaches Meta", async || {
+        sends(graph, "1001")
+            .iter()
+            .any(|b| b["template"]["name"] == "order_update")
+    })
+    .await;
+
+    // The idle hand-back: admins set it; a conversation idle longer goes back to its policy,
+    // which answers the next message.
+    let settings = format!("/api/v1/tenants/{t}");
+    assert_error(
+        &h.call(
+            Method::PATCH,
+            &settings,
+            Some(&agent),
+            Some(json!({"hand_back_minutes": 5})),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &h.call(
+            Method::PATCH,
+            &settings,
+            Some(&s.a_keys["admin"]),
+            Some(json!({"hand_back_minutes": 0})),
+        )
+        .await,
+        422,
+        "invalid_hand_back",
+    );
+    let set = h
+        .ok(
+            Method::PATCH,
+            &settings,
+            &s.a_keys["admin"],
+            Some(json!({"hand_back_minutes": 5})),
+        )
+        .await;
+    assert_eq!(set["hand_back_minutes"], 5);
+    raw.exec(format!(
+        "UPDATE conversations SET people_active_at = people_active_at - 6 * 60000 WHERE id = '{conv_id}'"
+    ))
+    .await;
+    until(
+        "the idle conversation goes back to its policy",
+        async || h.ok(Method::GET, &base, &agent, None).await["conversation"]["owner"] == "policy",
+    )
+    .await;
+    let before = sends(graph, "1001").len();
+    post("wamid.R3", "anyone?").await;
+    until("the policy answers again", async || {
+        sends(graph, "1001").len() == before + 1
+    })
+    .await;
+    assert_eq!(sends(graph, "1001")[before]["text"]["body"], "anyone?");
+
+    // The business answers from the WhatsApp Business app (a coexistence echo): recorded as a
+    // person's reply, and the policy stops answering.
+    let echo = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+        "changes": [{"field": "smb_message_echoes", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1001"},
+            "message_echoes": [{"from": "15550783881", "to": "16505551234", "id": "wamid.ECHO1",
+                "timestamp": crate::ingress::now_s().to_string(), "type": "text",
+                "text": {"body": "Answering from my phone"}}]}}]}]})
+    .to_string();
+    let r = client
+        .post(&hook)
+        .header(
+            "x-hub-signature-256",
+            crate::ingress::sign("app-secret-1", echo.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(echo)
+        .send()
+        .await
+        .expect("echo");
+    assert_eq!(r.status(), 200);
+    until("the echo gives the conversation to people", async || {
+        h.ok(Method::GET, &base, &agent, None).await["conversation"]["owner"] == "people"
+    })
+    .await;
+    let (_, msgs) = h
+        .conversation_with(&s.a, "contact_phone", "16505551234")
+        .await
+        .expect("conversation");
+    let echoed = msgs
+        .iter()
+        .find(|m| m["provider_message_id"] == "wamid.ECHO1")
+        .expect("the echo is in the conversation");
+    assert_eq!(
+        (
+            echoed["direction"].clone(),
+            echoed["author"].clone(),
+            echoed["status"].clone()
+        ),
+        (json!("out"), json!("echo"), json!("sent"))
+    );
+    let before = sends(graph, "1001").len();
+    post("wamid.R4", "thanks!").await;
+    until("the message is stored", async || {
+        h.conversation_with(&s.a, "contact_phone", "16505551234")
+            .await
+            .is_some_and(|(_, m)| m.iter().any(|m| m["provider_message_id"] == "wamid.R4"))
+    })
+    .await;
+    // The decide job runs right after the message is stored; give it that turn.
+    h.ok(Method::GET, &base, &agent, None).await;
+    assert_eq!(
+        sends(graph, "1001").len(),
+        before,
+        "the policy stayed silent after the echo"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn people_reply_with_text_reactions_media_and_templates_on_both_backends() {
+    let args = ["--hand-back-every-secs", "1"];
+    let graph = graph_for_people().await;
+    replies(
+        Host::start_with(Db::Sqlite, &graph.origin, &args).await,
+        &graph,
+        None,
+    )
+    .await;
+    if let Some(pg) = crate::pg::PgDb::create("desk_replies").await {
+        let graph = graph_for_people().await;
+        let url = pg.superuser_url();
+        replies(
+            Host::start_with(Db::Postgres(pg), &graph.origin, &args).await,
+            &graph,
+            Some(url),
+        )
+        .await;
+    }
+}

@@ -22,6 +22,19 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v1/tenants/{tenant}/conversations/{conversation}",
     ),
     ("delete", "/api/v1/tenants/{tenant}"),
+    ("patch", "/api/v1/tenants/{tenant}"),
+    (
+        "get",
+        "/api/v1/tenants/{tenant}/conversations/{conversation}",
+    ),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/conversations/{conversation}/messages",
+    ),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/conversations/{conversation}/media",
+    ),
     ("get", "/api/v1/tenants/{tenant}/export"),
     ("delete", "/api/v1/tenants/{tenant}/contacts/{contact}"),
     ("post", "/api/v1/plans"),

@@ -209,6 +209,7 @@ pub async fn tenant_with_rows(
             reply_to: None,
             content: None,
             sent_at: None,
+            author: None,
         })
         .await
         .expect("message");
@@ -1054,6 +1055,7 @@ async fn status_orders(db: Db) {
             reply_to: None,
             content: None,
             sent_at: None,
+            author: None,
         })
         .await
         .expect("out");

@@ -131,6 +131,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/tenants", callers(O, PM, TVIEW)),
     // A tenant: its status, keys and people.
     rule("GET", "/api/v1/tenants/{tenant}", callers(O, PM, TVIEW)),
+    rule("PATCH", "/api/v1/tenants/{tenant}", callers(NO, P_, TADMIN)),
     rule("DELETE", "/api/v1/tenants/{tenant}", callers(NO, P_, TOWNER)),
     rule("GET", "/api/v1/tenants/{tenant}/export", callers(NO, P_, TOWNER)),
     rule("DELETE", "/api/v1/tenants/{tenant}/contacts/{contact}", callers(NO, P_, TADMIN)),
@@ -163,9 +164,12 @@ pub const RULES: &[Rule] = &[
     // Its conversations and consent.
     rule("GET", "/api/v1/tenants/{tenant}/media/{media}", callers(NO, P_, TVIEW)),
     rule("GET", "/api/v1/tenants/{tenant}/conversations", callers(NO, P_, TVIEW)),
+    rule("GET", "/api/v1/tenants/{tenant}/conversations/{conversation}", callers(NO, P_, TVIEW)),
     rule("PATCH", "/api/v1/tenants/{tenant}/conversations/{conversation}", callers(NO, P_, TAGENT)),
     rule("DELETE", "/api/v1/tenants/{tenant}/conversations/{conversation}", callers(NO, P_, TADMIN)),
     rule("GET", "/api/v1/tenants/{tenant}/conversations/{conversation}/messages", callers(NO, P_, TVIEW)),
+    rule("POST", "/api/v1/tenants/{tenant}/conversations/{conversation}/messages", callers(NO, P_, TAGENT)),
+    rule("POST", "/api/v1/tenants/{tenant}/conversations/{conversation}/media", callers(NO, P_, TAGENT)),
     rule("GET", "/api/v1/tenants/{tenant}/consent", callers(NO, P_, TVIEW)),
     rule("POST", "/api/v1/tenants/{tenant}/consent", callers(NO, P_, TADMIN)),
     rule("GET", "/api/v1/tenants/{tenant}/consent/export", callers(NO, P_, TADMIN)),

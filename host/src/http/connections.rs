@@ -1082,6 +1082,7 @@ pub async fn test_send(
             reply_to: None,
             content: None,
             sent_at: None,
+            author: Some(access.actor.author()),
         })
         .await?;
     tx.begin_send_attempt(&message, crate::store::now_ms() + TEST_SEND_IN_FLIGHT_MS)

@@ -121,8 +121,8 @@ pub async fn conversations(
 #[derive(Deserialize)]
 pub(super) struct ConversationPath {
     #[allow(dead_code)]
-    tenant: String,
-    conversation: String,
+    pub(super) tenant: String,
+    pub(super) conversation: String,
 }
 
 /// A conversation's messages, newest first.
@@ -162,6 +162,13 @@ pub async fn messages(
         }
     }
     tx.commit().await?;
+    for m in rows.iter_mut().filter(|m| m.status == "failed") {
+        m.failure = Some(crate::desk::failure_words(
+            m.error_kind.as_deref(),
+            m.error_code.as_deref(),
+            m.error_message.as_deref(),
+        ));
+    }
     Ok(Json(page(rows, limit, |m| m.id.clone())))
 }
 

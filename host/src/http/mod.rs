@@ -7,6 +7,7 @@ mod account;
 mod auth;
 mod connections;
 mod consent;
+mod desk;
 mod endpoints;
 mod health;
 mod inbox;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub sign_ins: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
     /// Session cookies carry `Secure` (all but plain http on loopback).
     pub secure_cookies: bool,
+    /// Largest media file kept, in bytes (people's uploads too).
+    pub media_max_bytes: usize,
 }
 
 /// API requests running a plugin call, counted per tenant: one tenant gets at most `cap` at
@@ -210,7 +213,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route(
             "/tenants/{tenant}",
-            get(tenants::show).delete(account::delete),
+            get(tenants::show)
+                .patch(desk::settings)
+                .delete(account::delete),
         )
         .route("/tenants/{tenant}/export", get(account::export))
         .route(
@@ -270,11 +275,17 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/conversations", get(inbox::conversations))
         .route(
             "/tenants/{tenant}/conversations/{conversation}",
-            axum::routing::patch(inbox::change).delete(inbox::delete),
+            get(desk::show).patch(inbox::change).delete(inbox::delete),
         )
         .route(
             "/tenants/{tenant}/conversations/{conversation}/messages",
-            get(inbox::messages),
+            get(inbox::messages).post(desk::reply),
+        )
+        .route(
+            "/tenants/{tenant}/conversations/{conversation}/media",
+            post(desk::send_media).layer(axum::extract::DefaultBodyLimit::max(
+                state.media_max_bytes.saturating_add(1),
+            )),
         )
         .route(
             "/tenants/{tenant}/consent",
@@ -337,6 +348,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/media/{token}", get(desk::linked_media))
         .route("/connect/meta/start", get(onboarding::browser_start))
         .route("/connect/meta/callback", get(onboarding::callback))
         .route(

@@ -98,6 +98,9 @@ pub struct TenantRecord {
     pub plan_id: Option<String>,
     /// When the account was deleted (its data erased; the row, ledger and counters stay).
     pub deleted_at: Option<i64>,
+    /// Minutes a conversation people own may sit idle before its policy takes it back
+    /// (`null`: people keep it until they give it back).
+    pub hand_back_minutes: Option<i64>,
 }
 
 /// A connector installation that owns a webhook URL.
@@ -138,7 +141,8 @@ pub struct ReportRow {
     pub deleted_at: Option<i64>,
 }
 
-const TENANT_COLUMNS: &str = "tenant_id, partner_id, name, status, created_at, plan_id, deleted_at";
+const TENANT_COLUMNS: &str =
+    "tenant_id, partner_id, name, status, created_at, plan_id, deleted_at, hand_back_minutes";
 
 impl Tx {
     /// Create a partner (host scope).
@@ -326,6 +330,7 @@ impl Tx {
             created_at: now,
             plan_id: None,
             deleted_at: None,
+            hand_back_minutes: None,
         })
     }
 

@@ -43,13 +43,10 @@ impl Tx {
         limit: i64,
     ) -> Result<Vec<ConversationRecord>> {
         let tenant_id = self.tenant_id()?;
-        Ok(sqlx::query_as(
-            "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
-                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.owner, c.assignee,
-                    c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason
-             FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
-             WHERE c.tenant_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE c.tenant_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3",
+            super::inbox::CONVERSATION_SELECT
+        )))
         .bind(tenant_id)
         .bind(after)
         .bind(limit)
@@ -60,12 +57,10 @@ impl Tx {
     /// Messages after `after` (by id), for the export.
     pub async fn export_messages(&mut self, after: &str, limit: i64) -> Result<Vec<MessageRecord>> {
         let tenant_id = self.tenant_id()?;
-        Ok(sqlx::query_as(
-            "SELECT id, conversation_id, direction, provider_message_id, kind, body, status,
-                    error_kind, error_code, error_message, created_at, updated_at,
-                    send_attempts, possible_duplicate
-             FROM messages WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM messages WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            super::inbox::MESSAGE_COLUMNS
+        )))
         .bind(tenant_id)
         .bind(after)
         .bind(limit)

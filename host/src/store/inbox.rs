@@ -51,6 +51,11 @@ pub struct ConversationRecord {
     pub created_at: i64,
     /// Why a reply policy handed the conversation to a human (AI replies are then off).
     pub handoff_reason: Option<String>,
+    /// Since when its owner owns it (Unix ms).
+    pub owned_since: Option<i64>,
+    /// When people last worked it: took it, replied, or wrote from another tool (Unix ms); the
+    /// tenant's idle hand-back counts from here.
+    pub people_active_at: Option<i64>,
 }
 
 /// What the inbox list keeps (each `None`: any).
@@ -102,6 +107,15 @@ pub struct MessageRecord {
     pub created_at: i64,
     /// Last change (Unix ms).
     pub updated_at: i64,
+    /// The provider id of the message it replies or reacts to.
+    pub reply_to: Option<String>,
+    /// Who sent it (outbound): `policy`, a person (`usr_…`), a key (`key_…`), or `echo` (the
+    /// business wrote from another tool on the number).
+    pub author: Option<String>,
+    /// Why it failed, in words an agent can act on (failed messages only).
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// Send attempts (replies).
     pub send_attempts: i64,
     /// 1 when a reply may have reached the contact twice (a send whose outcome was lost to a
@@ -112,6 +126,18 @@ pub struct MessageRecord {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<super::lifecycle::MediaRecord>,
 }
+
+/// Selects [`ConversationRecord`]s: `c`, the conversation, joined with `k`, its contact.
+pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.connection_id, c.contact_id, \
+     k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name, c.state, \
+     c.owner, c.assignee, c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason, \
+     c.owned_since, c.people_active_at \
+     FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id";
+
+/// The columns of a [`MessageRecord`].
+pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, direction, provider_message_id, kind, \
+     body, status, error_kind, error_code, error_message, created_at, updated_at, send_attempts, \
+     possible_duplicate, reply_to, author";
 
 /// One earlier message of a conversation, as a policy's context shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -154,6 +180,9 @@ pub struct NewMessage<'a> {
     /// For inbound: when the contact sent it, by the provider's clock (Unix ms); it opens the
     /// 24-hour window (a later time than now is taken as now).
     pub sent_at: Option<i64>,
+    /// For outbound: who sent it (`policy`, a person `usr_…`, a key `key_…`, `echo` for the
+    /// business's other tools on the number).
+    pub author: Option<&'a str>,
 }
 
 /// A page of results and the cursor of the next one.
@@ -312,8 +341,8 @@ impl Tx {
         sqlx::query(
             "INSERT INTO messages (tenant_id, id, conversation_id, connection_id, direction,
                 provider_message_id, kind, body, status, created_at, updated_at, idempotency_key, reply_to,
-                content)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
+                content, author)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
         )
         .bind(&tenant_id)
         .bind(&id)
@@ -328,6 +357,7 @@ impl Tx {
         .bind(m.idempotency_key)
         .bind(m.reply_to)
         .bind(m.content)
+        .bind(m.author)
         .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -405,11 +435,8 @@ impl Tx {
     ) -> Result<Vec<ConversationRecord>> {
         let tenant_id = self.tenant_id()?;
         let (at, id) = after.unwrap_or((i64::MAX, ""));
-        Ok(sqlx::query_as(
-            "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
-                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.owner, c.assignee,
-                    c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason
-             FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CONVERSATION_SELECT}
              WHERE c.tenant_id = $1
                AND (c.last_message_at < $2 OR (c.last_message_at = $2 AND ($3 = '' OR c.id < $3)))
                AND ($5 = '' OR c.state = $5)
@@ -418,8 +445,8 @@ impl Tx {
                AND ($8 = '' OR c.connection_id = $8)
                AND ($9 = '' OR LOWER(COALESCE(k.name, '')) LIKE $9 OR COALESCE(k.phone, '') LIKE $9
                     OR COALESCE(k.user_id, '') LIKE $9)
-             ORDER BY c.last_message_at DESC, c.id DESC LIMIT $4",
-        )
+             ORDER BY c.last_message_at DESC, c.id DESC LIMIT $4"
+        )))
         .bind(tenant_id)
         .bind(at)
         .bind(id)
@@ -428,7 +455,12 @@ impl Tx {
         .bind(filter.owner.unwrap_or_default())
         .bind(filter.assignee.unwrap_or_default())
         .bind(filter.connection.unwrap_or_default())
-        .bind(filter.text.map(|t| format!("%{}%", without_wildcards(&t.to_lowercase()))).unwrap_or_default())
+        .bind(
+            filter
+                .text
+                .map(|t| format!("%{}%", without_wildcards(&t.to_lowercase())))
+                .unwrap_or_default(),
+        )
         .fetch_all(&mut self.inner)
         .await?)
     }
@@ -436,13 +468,9 @@ impl Tx {
     /// One conversation of the tenant.
     pub async fn conversation(&mut self, id: &str) -> Result<Option<ConversationRecord>> {
         let tenant_id = self.tenant_id()?;
-        Ok(sqlx::query_as(
-            "SELECT c.id, c.connection_id, c.contact_id, k.phone AS contact_phone,
-                    k.user_id AS contact_user_id, k.name AS contact_name, c.state, c.owner, c.assignee,
-                    c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason
-             FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id
-             WHERE c.tenant_id = $1 AND c.id = $2",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CONVERSATION_SELECT} WHERE c.tenant_id = $1 AND c.id = $2"
+        )))
         .bind(tenant_id)
         .bind(id)
         .fetch_optional(&mut self.inner)
@@ -467,6 +495,7 @@ impl Tx {
             "UPDATE conversations SET
                 state = COALESCE($3, state),
                 owned_since = CASE WHEN $4 IS NOT NULL AND $4 <> owner THEN $7 ELSE owned_since END,
+                people_active_at = CASE WHEN $4 = 'people' THEN $7 ELSE people_active_at END,
                 handoff_reason = CASE WHEN $4 = 'policy' THEN NULL ELSE handoff_reason END,
                 owner = COALESCE($4, owner),
                 assignee = CASE WHEN $5 = 1 THEN $6 ELSE assignee END
@@ -530,13 +559,11 @@ impl Tx {
         limit: i64,
     ) -> Result<Vec<MessageRecord>> {
         let tenant_id = self.tenant_id()?;
-        Ok(sqlx::query_as(
-            "SELECT id, conversation_id, direction, provider_message_id, kind, body, status,
-                    error_kind, error_code, error_message, created_at, updated_at,
-                    send_attempts, possible_duplicate
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS}
              FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 = '' OR id < $3)
-             ORDER BY id DESC LIMIT $4",
-        )
+             ORDER BY id DESC LIMIT $4"
+        )))
         .bind(tenant_id)
         .bind(conversation_id)
         .bind(before.unwrap_or(""))

@@ -9,6 +9,7 @@
 //! security reads; on both backends every tenant query also names the scope's tenant.
 
 mod admin;
+mod desk;
 mod erasure;
 mod grouped;
 mod inbox;
@@ -36,6 +37,7 @@ pub use admin::{
     ApiKeyRecord, EndpointRecord, KeyInfo, KeyOwner, NewRoute, PartnerRecord, ReportRow,
     TenantRecord,
 };
+pub use desk::{DeskTarget, LinkedMedia};
 pub use erasure::Erased;
 pub use grouped::{UnitFuture, next_group};
 pub use inbox::{

@@ -293,7 +293,7 @@ impl Tx {
     pub async fn hand_off(&mut self, conversation_id: &str, reason: &str) -> Result<()> {
         let tenant_id = self.tenant_id()?;
         sqlx::query(
-            "UPDATE conversations SET owner = 'people', owned_since = $4, handoff_reason = $3
+            "UPDATE conversations SET owner = 'people', owned_since = $4, people_active_at = $4, handoff_reason = $3
               WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&tenant_id)

@@ -241,6 +241,14 @@ impl Actor {
         }
     }
 
+    /// Who a message this actor sends is recorded as sent by: the key or person, or `operator`.
+    pub fn author(&self) -> &str {
+        match self {
+            Actor::User { by, .. } | Actor::Partner { by, .. } => by.id(),
+            Actor::Operator => "operator",
+        }
+    }
+
     /// Whether the actor may grant, change or take away the tenant's owner role (owner keys,
     /// owner invitations, owners): the tenant's owners, its partner's owners (partner keys act
     /// as owners), the operator.

@@ -108,6 +108,16 @@ struct MessagesValue<'a> {
     user_preferences: Option<Vec<&'a RawValue>>,
 }
 
+/// `field: smb_message_echoes`: messages the business sent from the WhatsApp Business app (or a
+/// linked device) on a number onboarded in coexistence.
+#[derive(Deserialize)]
+struct EchoesValue<'a> {
+    #[serde(default)]
+    metadata: Option<Metadata>,
+    #[serde(default, borrow)]
+    message_echoes: Option<Vec<&'a RawValue>>,
+}
+
 /// One `user_preferences[]` entry: a user stopped or resumed marketing messages.
 #[derive(Deserialize)]
 struct UserPreference {
@@ -168,6 +178,9 @@ struct Message<'a> {
     from: Option<String>,
     #[serde(default)]
     from_user_id: Option<String>,
+    /// The customer an echo went to (`smb_message_echoes`).
+    #[serde(default)]
+    to: Option<String>,
     #[serde(default, deserialize_with = "unix_seconds")]
     timestamp: u64,
     #[serde(rename = "type", default)]
@@ -518,6 +531,14 @@ fn push_change(entry: EntryInfo<'_>, change: Change<'_>, events: &mut Vec<Inboun
                 ))),
             }
         }
+        (Some("smb_message_echoes"), Some(value)) => {
+            match serde_json::from_str::<EchoesValue<'_>>(value.get()) {
+                Ok(value) => push_echoes(value, events),
+                Err(e) => events.push(InboundEvent::Ignored(format!(
+                    "smb_message_echoes change not understood: {e}"
+                ))),
+            }
+        }
         (Some("messages"), None) => {
             events.push(InboundEvent::Ignored(
                 "messages change without value".into(),
@@ -650,6 +671,36 @@ fn push_messages(value: MessagesValue<'_>, events: &mut Vec<InboundEvent>) {
             Err(_) => format!("webhook error for {channel}: {}", raw.get()),
         };
         events.push(InboundEvent::Ignored(description));
+    }
+}
+
+/// Each echo as the message it is, its `sender` being the customer it went to (`to`).
+fn push_echoes(value: EchoesValue<'_>, events: &mut Vec<InboundEvent>) {
+    let Some(channel) = value.metadata.and_then(|m| m.phone_number_id) else {
+        events.push(InboundEvent::Ignored(
+            "smb_message_echoes change without metadata.phone_number_id".into(),
+        ));
+        return;
+    };
+    for raw in value.message_echoes.unwrap_or_default() {
+        let to = serde_json::from_str::<Message<'_>>(raw.get())
+            .ok()
+            .and_then(|m| m.to);
+        events.push(match (message(raw, &channel, &[], None), to) {
+            (InboundEvent::Message(mut m), Some(to)) => {
+                m.sender = Party {
+                    phone: Some(to),
+                    user_id: None,
+                    name: None,
+                };
+                InboundEvent::Echo(m)
+            }
+            (InboundEvent::Message(m), None) => InboundEvent::Ignored(format!(
+                "echo {} without a recipient",
+                m.provider_message_id
+            )),
+            (other, _) => other,
+        });
     }
 }
 
@@ -1004,6 +1055,36 @@ mod tests {
         one_message(&hook(&format!(
             r#""contacts":[{{"profile":{{"name":"Sheena Nelson"}},"wa_id":"16505551234"}}],"messages":[{{"from":"16505551234","id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=","timestamp":"1749416383",{body}}}]"#
         )))
+    }
+
+    #[test]
+    fn echoes_are_the_businesss_own_messages_to_the_customer() {
+        let events = fixture("smb_message_echoes.json");
+        let echoes: Vec<&InboundMessage> = events
+            .iter()
+            .filter_map(|e| match e {
+                InboundEvent::Echo(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(echoes.len(), 2, "{events:?}");
+        assert_eq!(echoes[0].channel_address, "106540352242922");
+        assert_eq!(echoes[0].sender.phone.as_deref(), Some("16505551234"));
+        assert_eq!(
+            echoes[0].text.as_deref(),
+            Some("Sure, it comes in blue too.")
+        );
+        assert_eq!(echoes[1].kind, MessageKind::Image);
+        assert_eq!(
+            echoes[1].media[0].provider_media_id.as_deref(),
+            Some("1479537139650973")
+        );
+        // An echo without its recipient is kept as an ignored event, not guessed.
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"smb_message_echoes","value":{"metadata":{"phone_number_id":"1"},"message_echoes":[{"from":"1","id":"wamid.E","timestamp":"1","type":"text","text":{"body":"x"}}]}}]}]}"#;
+        assert!(matches!(
+            parse(body.as_bytes()).expect("parses").as_slice(),
+            [InboundEvent::Ignored(why)] if why.contains("without a recipient")
+        ));
     }
 
     #[test]
