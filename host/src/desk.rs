@@ -502,11 +502,22 @@ pub async fn hand_back_once(store: &Store) -> Result<usize, StoreError> {
         let Ok(scope) = crate::tenancy::auth::one_tenant(store, &tenant).await else {
             continue;
         };
-        let mut tx = store.begin(Scope::Tenant(scope), Mode::Write).await?;
-        let back = tx
-            .hand_back_idle(now_ms() - minutes.saturating_mul(60_000))
-            .await?;
-        tx.commit().await?;
+        // One tenant's failure does not hold up the others.
+        let handed = async {
+            let mut tx = store.begin(Scope::Tenant(scope), Mode::Write).await?;
+            let back = tx
+                .hand_back_idle(now_ms() - minutes.saturating_mul(60_000))
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(back)
+        };
+        let back = match handed.await {
+            Ok(back) => back,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "idle hand-back failed for a tenant");
+                continue;
+            }
+        };
         for id in &back {
             tracing::info!(tenant = %tenant, conversation = %id, "idle conversation handed back to its policy");
         }

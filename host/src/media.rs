@@ -70,6 +70,7 @@ pub async fn media_link(
     tenant: &Scope,
     public_url: &str,
     named: &str,
+    message: &str,
 ) -> Result<Option<String>, StoreError> {
     let Some(media) = named.strip_prefix(MEDIA_SCHEME) else {
         return Ok(None);
@@ -77,7 +78,7 @@ pub async fn media_link(
     let secret = crate::tenancy::ids::new_secret();
     let hash = hex::encode(Sha256::digest(secret.as_bytes()));
     let mut tx = store.begin(tenant.clone(), Mode::Write).await?;
-    tx.set_media_link(media, &hash, now_ms() + LINK_LIFETIME_MS)
+    tx.set_media_link(media, message, &hash, now_ms() + LINK_LIFETIME_MS)
         .await?;
     tx.commit().await?;
     let tenant_id = tenant.tenant().map(|t| t.id()).unwrap_or_default();
@@ -107,10 +108,13 @@ pub async fn fetch_linked(
     if !well_formed(tenant, "ten_") || !well_formed(media, "med_") || secret.len() > 128 {
         return Ok(None);
     }
-    let Ok(scope) = crate::tenancy::auth::one_tenant(store, tenant).await else {
+    // A deleted tenant has no files; a suspended one sends nothing, its files included.
+    let Some((_, mut tx, t)) = auth::job_tenant(store, tenant).await? else {
         return Ok(None);
     };
-    let mut tx = store.begin(Scope::Tenant(scope), Mode::Read).await?;
+    if t.status == auth::SUSPENDED {
+        return Ok(None);
+    }
     let Some(linked) = tx.linked_media(media).await? else {
         return Ok(None);
     };

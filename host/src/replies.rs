@@ -607,14 +607,6 @@ impl Workers {
             return Ok(());
         }
         let mut reply = stored_reply(&m)?;
-        // Media people sent is fetched by the provider through a fresh link.
-        if let Content::Media(r) = &mut reply.content
-            && let Some(named) = r.url.clone()
-            && let Some(link) =
-                crate::media::media_link(&self.store, &tenant, &self.public_url, &named).await?
-        {
-            r.url = Some(link);
-        }
         let plugin = self.connector_of(&connection)?;
         let channel = plugin.channel_rules();
         // The window may have closed while the reply waited: its fallback, or nothing.
@@ -714,6 +706,25 @@ impl Workers {
         let wait = slot - now_us();
         if wait > 0 {
             tokio::time::sleep(Duration::from_micros(wait as u64)).await;
+        }
+        // Media people sent is fetched by the provider through a link minted for this attempt
+        // (only now that it is this run's: a rerun never cancels a link in use).
+        if let Content::Media(r) = &mut reply.content
+            && let Some(named) = r.url.clone()
+        {
+            match crate::media::media_link(&self.store, &tenant, &self.public_url, &named, &m.id)
+                .await
+            {
+                Ok(Some(link)) => r.url = Some(link),
+                Ok(None) => {}
+                Err(e) => {
+                    // The attempt was recorded: end it unsettled, so the retry is not delayed.
+                    let mut tx = self.store.begin(tenant.clone(), Mode::Write).await?;
+                    tx.end_send_attempt(&m.id, true).await?;
+                    tx.commit().await?;
+                    return Err(e.into());
+                }
+            }
         }
 
         let info = self
@@ -887,6 +898,10 @@ impl Workers {
         let Some(m) = tx.message_context(message_id).await? else {
             return Ok(());
         };
+        // Not the host's send (an echo of the business's other tool): nothing to resend.
+        if m.idempotency_key.is_none() {
+            return Ok(());
+        }
         // A connection that cannot send: the reply waits (queued) until it can again.
         let paused = self.side_effects(tx, &m, e).await?;
         let resend = match e.kind {

@@ -430,6 +430,15 @@ async fn replies(h: Host, graph: &Fake, pg_url: Option<String>) {
         422,
         "invalid_reply",
     );
+    assert_error(
+        &say(
+            &agent,
+            json!({"reaction": {"message": inbound, "emoji": "lol"}}),
+        )
+        .await,
+        422,
+        "invalid_reply",
+    );
 
     // A file: the provider fetches it from the host through a link; a wrong link is 404.
     let png = b"\x89PNG\r\n\x1a\nnot-really-a-picture".to_vec();
@@ -458,12 +467,18 @@ async fn replies(h: Host, graph: &Fake, pg_url: Option<String>) {
     let link = format!("{}{}", h.base, &public[at..]);
     let fetched = client.get(&link).send().await.expect("fetch");
     assert_eq!(fetched.status(), 200);
-    assert_eq!(
+    let header = |name: &str| {
         fetched
             .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("image/png")
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(header("content-type").as_deref(), Some("image/png"));
+    assert_eq!(header("content-disposition").as_deref(), Some("attachment"));
+    assert_eq!(
+        header("content-security-policy").as_deref(),
+        Some("sandbox; default-src 'none'")
     );
     assert_eq!(fetched.bytes().await.expect("bytes").to_vec(), png);
     let forged = format!("{}x", &link[..link.len() - 1]);

@@ -154,8 +154,19 @@ impl HumanReply {
             }
             (None, None, Some(r)) => {
                 message_id(&r.message)?;
-                if r.emoji.chars().count() > 8 || r.emoji.chars().any(char::is_control) {
+                // One emoji (up to 8 code points with its modifiers and joiners), never text.
+                if r.emoji.chars().count() > 8
+                    || r.emoji
+                        .chars()
+                        .any(|c| c.is_control() || c.is_alphanumeric() && c.is_ascii())
+                    || r.emoji.chars().any(char::is_whitespace)
+                {
                     return Err(invalid("reaction.emoji must be one emoji, or empty"));
+                }
+                if self.reply_to.is_some() {
+                    return Err(invalid(
+                        "a reaction names its message; it takes no reply_to",
+                    ));
                 }
                 Draft::Reaction {
                     message: r.message,
@@ -370,19 +381,34 @@ pub async fn linked_media(
                 header::X_CONTENT_TYPE_OPTIONS,
                 header::HeaderValue::from_static("nosniff"),
             ),
+            // Never a page of the host's origin: a download, sandboxed.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static("sandbox; default-src 'none'"),
+            ),
         ],
         body,
     )
         .into_response();
-    // A document keeps its name when the provider passes it on.
-    if let Some(name) = filename
-        .map(|n| n.replace(['"', '\\'], "_"))
-        .filter(|n| n.is_ascii())
-        .and_then(|n| header::HeaderValue::from_str(&format!("attachment; filename=\"{n}\"")).ok())
-    {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, name);
-    }
+    // Always an attachment; a document keeps its (ASCII-safe) name.
+    let name: String = filename
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = match name.trim() {
+        "" => header::HeaderValue::from_static("attachment"),
+        n => header::HeaderValue::from_str(&format!("attachment; filename=\"{n}\""))
+            .unwrap_or(header::HeaderValue::from_static("attachment")),
+    };
+    response
+        .headers_mut()
+        .insert(header::CONTENT_DISPOSITION, disposition);
     Ok(response)
 }

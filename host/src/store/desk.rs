@@ -157,14 +157,27 @@ impl Tx {
         Ok(id)
     }
 
-    /// Give a media row a fresh fetch link: the SHA-256 of its secret and when it expires.
-    pub async fn set_media_link(&mut self, media: &str, hash: &str, expires_at: i64) -> Result<()> {
+    /// Give the media people sent with outbound `message` a fresh fetch link: the SHA-256 of its
+    /// secret and when it expires. `NotFound` for any other media (a customer's file never gets
+    /// a link).
+    pub async fn set_media_link(
+        &mut self,
+        media: &str,
+        message: &str,
+        hash: &str,
+        expires_at: i64,
+    ) -> Result<()> {
         let tenant_id = self.tenant_id()?;
         let done = sqlx::query(
-            "UPDATE media SET link_hash = $3, link_expires_at = $4 WHERE tenant_id = $1 AND id = $2",
+            "UPDATE media SET link_hash = $4, link_expires_at = $5
+             WHERE tenant_id = $1 AND id = $2 AND message_id = $3 AND EXISTS (
+                   SELECT 1 FROM messages g WHERE g.tenant_id = $1 AND g.id = $3
+                      AND g.direction = 'out' AND g.author IS NOT NULL
+                      AND g.author NOT IN ('policy', 'echo'))",
         )
         .bind(tenant_id)
         .bind(media)
+        .bind(message)
         .bind(hash)
         .bind(expires_at)
         .execute(&mut self.inner)
@@ -180,7 +193,7 @@ impl Tx {
         let tenant_id = self.tenant_id()?;
         Ok(sqlx::query_as(
             "SELECT link_hash, link_expires_at, mime_type, filename FROM media
-             WHERE tenant_id = $1 AND id = $2 AND status = 'stored'",
+             WHERE tenant_id = $1 AND id = $2 AND status = 'stored' AND link_hash IS NOT NULL",
         )
         .bind(tenant_id)
         .bind(media)

@@ -213,7 +213,8 @@ impl Tx {
         let done = sqlx::query(
             "UPDATE messages SET status = 'queued', provider_message_id = NULL, sending_until = NULL,
                     error_kind = NULL, error_code = NULL, error_message = NULL, updated_at = $3
-              WHERE tenant_id = $1 AND id = $2 AND direction = 'out' AND status = 'failed'",
+              WHERE tenant_id = $1 AND id = $2 AND direction = 'out' AND status = 'failed'
+                AND idempotency_key IS NOT NULL",
         )
         .bind(&tenant_id)
         .bind(id)
