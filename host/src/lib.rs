@@ -183,6 +183,7 @@ pub async fn serve(
         token_warn_ms: config.token_warn.as_millis() as i64,
     }
     .spawn(config.health_interval, workers_stopped.clone());
+    http::spawn_relay(state.store.clone(), workers_stopped.clone());
     desk::spawn_hand_back(
         state.store.clone(),
         config.hand_back_every,

@@ -13,6 +13,7 @@ mod edge;
 mod fake;
 mod ingress;
 mod lifecycle;
+mod live;
 mod meta;
 mod numbers;
 mod onboarding;

@@ -23,6 +23,13 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("delete", "/api/v1/tenants/{tenant}"),
     ("patch", "/api/v1/tenants/{tenant}"),
+    ("get", "/api/v1/tenants/{tenant}/events"),
+    ("get", "/api/v1/tenants/{tenant}/notifications"),
+    ("post", "/api/v1/tenants/{tenant}/notifications/read"),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/notifications/{notification}/read",
+    ),
     (
         "get",
         "/api/v1/tenants/{tenant}/conversations/{conversation}",

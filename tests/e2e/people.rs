@@ -873,7 +873,16 @@ async fn walk(h: &Host, sink: &Sink) {
             }
             let got = req.send().await.expect("send");
             let status = got.status().as_u16();
-            let body: Value = got.json().await.unwrap_or(Value::Null);
+            // An event stream never ends: its status is the answer.
+            let streaming = got
+                .headers()
+                .get("content-type")
+                .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+            let body: Value = if streaming {
+                Value::Null
+            } else {
+                got.json().await.unwrap_or(Value::Null)
+            };
             let code = body["error"]["code"]
                 .as_str()
                 .unwrap_or_default()

@@ -15,6 +15,7 @@ mod jobs;
 mod json;
 mod keys;
 mod lifecycle;
+mod live;
 mod onboarding;
 mod openapi;
 mod partners;
@@ -22,6 +23,8 @@ mod people;
 mod plans;
 mod plugins;
 pub mod server;
+
+pub use live::spawn_relay;
 mod tenants;
 
 use std::sync::Arc;
@@ -286,6 +289,16 @@ pub fn router(state: AppState) -> Router {
             post(desk::send_media).layer(axum::extract::DefaultBodyLimit::max(
                 state.media_max_bytes.saturating_add(1),
             )),
+        )
+        .route("/tenants/{tenant}/events", get(live::events))
+        .route("/tenants/{tenant}/notifications", get(live::notifications))
+        .route(
+            "/tenants/{tenant}/notifications/read",
+            post(live::mark_all_read),
+        )
+        .route(
+            "/tenants/{tenant}/notifications/{notification}/read",
+            post(live::mark_read),
         )
         .route(
             "/tenants/{tenant}/consent",

@@ -114,7 +114,7 @@ impl Tx {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        self.conversation_moved(conversation).await
     }
 
     /// Media people send with outbound message `message`, kept with its bytes (`stored`).
@@ -227,7 +227,7 @@ impl Tx {
     /// its policy; the ids handed back.
     pub async fn hand_back_idle(&mut self, idle_since: i64) -> Result<Vec<String>> {
         let tenant_id = self.tenant_id()?;
-        Ok(sqlx::query_scalar(
+        let back: Vec<String> = sqlx::query_scalar(
             "UPDATE conversations SET owner = 'policy', owned_since = $3, handoff_reason = NULL
              WHERE tenant_id = $1 AND owner = 'people'
                AND COALESCE(people_active_at, owned_since, created_at) < $2
@@ -237,6 +237,10 @@ impl Tx {
         .bind(idle_since)
         .bind(now_ms())
         .fetch_all(&mut self.inner)
-        .await?)
+        .await?;
+        for id in &back {
+            self.conversation_moved(id).await?;
+        }
+        Ok(back)
     }
 }

@@ -168,6 +168,16 @@ impl Tx {
         .execute(&mut self.inner)
         .await?
         .rows_affected();
+        // What the desk said about them goes too (notifications name the contact).
+        for table in ["notifications", "events"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND conversation_id IN ({conversations})"
+            )))
+            .bind(&tenant_id)
+            .bind(key)
+            .execute(&mut self.inner)
+            .await?;
+        }
         Ok((media, messages))
     }
 
@@ -193,6 +203,8 @@ impl Tx {
         erased.conversations = run(self, "DELETE FROM conversations WHERE tenant_id = $1").await?;
         erased.contacts = run(self, "DELETE FROM contacts WHERE tenant_id = $1").await?;
         run(self, "DELETE FROM templates WHERE tenant_id = $1").await?;
+        run(self, "DELETE FROM notifications WHERE tenant_id = $1").await?;
+        run(self, "DELETE FROM events WHERE tenant_id = $1").await?;
         run(self, "DELETE FROM policies WHERE tenant_id = $1").await?;
         run(
             self,

@@ -363,22 +363,51 @@ impl Tx {
         .map_err(StoreError::from_write)?;
         let inbound = m.direction == "in";
         let sent_at = m.sent_at.filter(|t| *t > 0).map_or(now, |t| t.min(now));
-        sqlx::query(
+        let watched: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
             "UPDATE conversations SET last_message_at = $3,
                     last_inbound_at = CASE WHEN $4 = 1 AND (last_inbound_at IS NULL OR last_inbound_at < $5)
                                            THEN $5 ELSE last_inbound_at END,
                     state = CASE WHEN $4 = 1 THEN 'open' ELSE state END
-             WHERE tenant_id = $1 AND id = $2",
+             WHERE tenant_id = $1 AND id = $2
+             RETURNING owner, assignee,
+                       (SELECT COALESCE(k.name, k.phone, k.user_id) FROM contacts k
+                         WHERE k.tenant_id = conversations.tenant_id AND k.id = conversations.contact_id)",
         )
         .bind(&tenant_id)
         .bind(m.conversation_id)
         .bind(now)
         .bind(i64::from(inbound))
         .bind(sent_at)
-        .execute(&mut self.inner)
+        .fetch_optional(&mut self.inner)
         .await?;
         self.bump_counters(i64::from(inbound), i64::from(!inbound), 0)
             .await?;
+        self.emit(
+            "message",
+            Some(m.conversation_id),
+            None,
+            serde_json::json!({"id": id, "conversation_id": m.conversation_id,
+                "direction": m.direction, "kind": m.kind, "status": m.status, "author": m.author}),
+        )
+        .await?;
+        // People watch this conversation: whoever it is assigned to, else every agent.
+        if let Some((owner, assignee, who)) = watched.filter(|_| inbound)
+            && (owner == "people" || assignee.is_some())
+        {
+            let audience = match &assignee {
+                Some(person) => super::Audience::Person(person),
+                None => super::Audience::AtLeast(crate::tenancy::Role::Agent),
+            };
+            let text = format!("New message from {}", who.as_deref().unwrap_or("a contact"));
+            self.notify(
+                audience,
+                "message",
+                Some(m.conversation_id),
+                Some(m.connection_id),
+                &text,
+            )
+            .await?;
+        }
         Ok(id)
     }
 
@@ -513,7 +542,7 @@ impl Tx {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        self.conversation_moved(id).await
     }
 
     /// Delete a conversation and its history (messages, media and their bytes); its contact
@@ -609,6 +638,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "tenant_counters",
     "consent_ledger",
     "consent_grants",
+    "events",
+    "notifications",
 ];
 
 impl Tx {
@@ -660,7 +691,7 @@ impl Tx {
                     updated_at = $8
              WHERE tenant_id = $1 AND connection_id = $2 AND provider_message_id = $3
                AND direction = 'out' AND status <> 'failed' AND {} < {}
-             RETURNING id",
+             RETURNING id, conversation_id, author",
             RANK.replace("{}", "status"),
             RANK.replace("{}", "$4")
         );
@@ -668,17 +699,24 @@ impl Tx {
             Some((k, c, m)) => (Some(k), Some(c), Some(m)),
             None => (None, None, None),
         };
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(connection_id)
-            .bind(provider_message_id)
-            .bind(state)
-            .bind(kind)
-            .bind(code)
-            .bind(message)
-            .bind(now_ms())
-            .fetch_optional(&mut self.inner)
-            .await?)
+        let moved: Option<(String, String, Option<String>)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(tenant_id)
+                .bind(connection_id)
+                .bind(provider_message_id)
+                .bind(state)
+                .bind(kind)
+                .bind(code)
+                .bind(message)
+                .bind(now_ms())
+                .fetch_optional(&mut self.inner)
+                .await?;
+        let Some((id, conversation, author)) = moved else {
+            return Ok(None);
+        };
+        self.message_moved(&id, &conversation, state, author.as_deref())
+            .await?;
+        Ok(Some(id))
     }
 }
 

@@ -341,7 +341,23 @@ impl Tx {
         .bind(now_ms())
         .execute(&mut self.inner)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let moved = done.rows_affected() > 0;
+        // A number that cannot send needs its admins.
+        if moved && matches!(to, "expired" | "error") {
+            let text = format!(
+                "A number is {to} and cannot send: {}",
+                reason.unwrap_or("see the number's status")
+            );
+            self.notify(
+                super::Audience::AtLeast(crate::tenancy::Role::Admin),
+                "connection",
+                None,
+                Some(id),
+                &text,
+            )
+            .await?;
+        }
+        Ok(moved)
     }
 
     /// Record when a connection's token expires (Unix ms), when the provider said.

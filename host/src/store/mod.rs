@@ -11,6 +11,7 @@
 mod admin;
 mod desk;
 mod erasure;
+mod events;
 mod grouped;
 mod inbox;
 mod ingress;
@@ -39,6 +40,7 @@ pub use admin::{
 };
 pub use desk::{DeskTarget, LinkedMedia};
 pub use erasure::Erased;
+pub use events::{Audience, EVENTS_CHANNEL, EventRecord, NotificationRecord};
 pub use grouped::{UnitFuture, next_group};
 pub use inbox::{
     ContactRecord, ConversationFilter, ConversationRecord, HistoryRow, MessageContext,
@@ -136,6 +138,8 @@ pub struct Store {
     /// SQLite (a database file): read transactions on connections driven on the caller's
     /// thread ([`inline`]).
     readers: Option<Arc<inline::Readers>>,
+    /// Tenants whose events just committed, for this process's event streams.
+    events: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 /// A database URL kept for `LISTEN`; its Debug output shows nothing of it.
@@ -249,6 +253,10 @@ pub struct Tx {
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// Writers: this task's claim, so it cannot begin a second write while this one is open.
     _writer: Option<WriterClaim>,
+    /// The tenants this transaction emitted events for, told on commit.
+    emitted: Vec<Arc<str>>,
+    /// Where a commit tells this process's event streams.
+    events: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 impl std::fmt::Debug for Tx {
@@ -457,9 +465,22 @@ impl Store {
                 .then(|| Arc::new(ListenUrl(url.to_string()))),
             groups: None,
             readers,
+            events: tokio::sync::broadcast::channel(1024).0,
         };
         let groups = grouped::start(store.clone());
         Ok(Store { groups, ..store })
+    }
+
+    /// Tenants whose events commit from now on (this process's, and on PostgreSQL every
+    /// replica's once [`Store::relay_events`] runs).
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.events.subscribe()
+    }
+
+    /// Tell this process's event streams that `tenant` has new events (another replica's
+    /// commit, heard through `LISTEN`).
+    pub fn relay_events(&self, tenant: &str) {
+        let _ = self.events.send(tenant.into());
     }
 
     /// A connection listening on `channel` (PostgreSQL; `None` on SQLite, where hosts poll).
@@ -534,6 +555,8 @@ impl Store {
                 backend: self.backend,
                 _turn: None,
                 _writer: None,
+                emitted: Vec::new(),
+                events: self.events.clone(),
             });
         }
         let (writer, turn) = self.write_turn(mode).await?;
@@ -552,6 +575,8 @@ impl Store {
             backend: self.backend,
             _turn: turn,
             _writer: writer,
+            emitted: Vec::new(),
+            events: self.events.clone(),
         };
         tx.set_scope(scope).await?;
         Ok(tx)
@@ -631,6 +656,10 @@ impl Tx {
         match self.inner {
             Conn::Pooled(tx) => tx.commit().await?,
             Conn::Inline(tx) => tx.commit()?,
+        }
+        for tenant in self.emitted {
+            // No stream listening is no one to tell.
+            let _ = self.events.send(tenant);
         }
         Ok(())
     }

@@ -170,7 +170,7 @@ impl Tx {
         // A provider id another message of the connection already has (a provider reusing ids,
         // a misbehaving fake) must not make the send look unsent: it is recorded without it,
         // in the same statement (the unique index answers the lookup).
-        let recorded: Option<Option<String>> = sqlx::query_scalar(
+        let recorded: Option<(Option<String>, String, String, Option<String>)> = sqlx::query_as(
             "UPDATE messages SET provider_message_id = CASE
                         WHEN EXISTS (SELECT 1 FROM messages o
                                       WHERE o.connection_id = messages.connection_id
@@ -181,7 +181,7 @@ impl Tx {
                     error_kind = $5, error_code = $6, error_message = $7, updated_at = $8,
                     sending_until = NULL
              WHERE tenant_id = $1 AND id = $2
-             RETURNING provider_message_id",
+             RETURNING provider_message_id, conversation_id, status, author",
         )
         .bind(&tenant_id)
         .bind(id)
@@ -193,7 +193,7 @@ impl Tx {
         .bind(now_ms())
         .fetch_optional(&mut self.inner)
         .await?;
-        if let (Some(pid), Some(kept)) = (provider_message_id, &recorded)
+        if let (Some(pid), Some((kept, ..))) = (provider_message_id, &recorded)
             && kept.as_deref() != Some(pid)
         {
             tracing::error!(message = %id, provider_message_id = %pid, "the provider gave an id another message already has; recorded without it");
@@ -202,6 +202,10 @@ impl Tx {
             self.bump_counters(0, 0, 1).await?;
         } else if recorded.is_some() {
             self.count_sent().await?;
+        }
+        if let Some((_, conversation, status, author)) = recorded {
+            self.message_moved(id, &conversation, &status, author.as_deref())
+                .await?;
         }
         Ok(())
     }
@@ -303,6 +307,15 @@ impl Tx {
         .bind(now_ms())
         .execute(&mut self.inner)
         .await?;
-        Ok(())
+        self.conversation_moved(conversation_id).await?;
+        let text = format!("The policy handed a conversation to people: {reason}");
+        self.notify(
+            super::Audience::AtLeast(crate::tenancy::Role::Agent),
+            "hand-off",
+            Some(conversation_id),
+            None,
+            &text,
+        )
+        .await
     }
 }
