@@ -157,6 +157,7 @@ pub async fn serve(
         ))),
         secure_cookies: secure_cookies(&config.public_url),
         media_max_bytes: config.media_max_bytes,
+        streams: http::PluginCalls::streams(STREAMS_PER_TENANT),
     };
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     catalog.spawn_poller(config.plugin_poll, workers_stopped.clone());
@@ -214,6 +215,9 @@ pub async fn serve(
     tracing::info!("switchyard stopped");
     Ok(())
 }
+
+/// Event streams one tenant may hold open at once (a desk's browsers and integrations).
+const STREAMS_PER_TENANT: u32 = 64;
 
 /// Open the database the configuration names, apply migrations, and on PostgreSQL refuse an app
 /// role that row-level security would not hold.

@@ -12,6 +12,13 @@ CREATE TABLE events (
     PRIMARY KEY (tenant_id, seq)
 );
 
+-- Each tenant's last event number: only ever goes up (events may be erased), and its row is
+-- the emitters' turn (held to commit, so numbers follow commit order).
+CREATE TABLE event_counters (
+    tenant_id  TEXT PRIMARY KEY REFERENCES tenants (tenant_id),
+    seq        BIGINT NOT NULL
+);
+
 CREATE TABLE notifications (
     tenant_id        TEXT NOT NULL REFERENCES tenants (tenant_id),
     id               TEXT PRIMARY KEY,
@@ -30,7 +37,7 @@ CREATE INDEX notifications_unread ON notifications (tenant_id, user_id) WHERE re
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['events', 'notifications']
+    FOREACH t IN ARRAY ARRAY['events', 'event_counters', 'notifications']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);

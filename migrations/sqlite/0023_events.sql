@@ -12,6 +12,13 @@ CREATE TABLE events (
     PRIMARY KEY (tenant_id, seq)
 );
 
+-- Each tenant's last event number: only ever goes up (events may be erased), and its row is
+-- the emitters' turn (held to commit, so numbers follow commit order).
+CREATE TABLE event_counters (
+    tenant_id  TEXT PRIMARY KEY REFERENCES tenants (tenant_id),
+    seq        INTEGER NOT NULL
+);
+
 CREATE TABLE notifications (
     tenant_id        TEXT NOT NULL REFERENCES tenants (tenant_id),
     id               TEXT PRIMARY KEY,

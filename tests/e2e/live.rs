@@ -250,6 +250,22 @@ async fn live(h: Host, graph: &Fake, sink: &Sink, replica: Option<Host>) {
             == 1
     })
     .await;
+    // A chatty customer: one unread notification per conversation, kept up to date.
+    post("wamid.L3b", "hello??").await;
+    until("the message is stored", async || {
+        h.conversation_with(&s.a, "contact_phone", "16505551234")
+            .await
+            .is_some_and(|(_, m)| m.iter().any(|m| m["provider_message_id"] == "wamid.L3b"))
+    })
+    .await;
+    let listed = ana
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{t}/notifications?unread=true"),
+            None,
+        )
+        .await;
+    assert_eq!(listed.1["unread"], 1, "{}", listed.1);
     let all = ana
         .call(
             Method::POST,
@@ -278,6 +294,11 @@ async fn live(h: Host, graph: &Fake, sink: &Sink, replica: Option<Host>) {
         .await["data"],
         json!([])
     );
+    // A Last-Event-ID ahead of every event: reset (reload), then follow from the newest.
+    let mut ahead = Stream::open(&h.base, &t, ("key", &s.a_keys["viewer"]), Some(1_000_000)).await;
+    let reset = ahead.next().await;
+    assert_eq!(reset.event, "reset", "{reset:?}");
+    assert!(reset.id.is_some_and(|id| id < 1_000_000));
     // A bad Last-Event-ID is refused.
     let bad = client
         .get(format!("{}/api/v1/tenants/{t}/events", h.base))

@@ -24,6 +24,9 @@ use crate::tenancy::{Actor, TenantAccess};
 const BATCH: i64 = 100;
 /// How long a quiet stream waits before it looks again anyway (a missed wake-up costs this).
 const QUIET: Duration = Duration::from_secs(15);
+/// How long one stream lasts; the client reconnects with `Last-Event-ID` (EventSource does),
+/// and its access is checked again then.
+const LIFETIME: Duration = Duration::from_secs(300);
 
 /// `GET …/events` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -80,6 +83,7 @@ pub async fn events(
         return Err(ApiError::BadRequest("after must be an event number".into()));
     }
     let access = tenant.access;
+    let permit = state.streams.acquire(access.scope.id())?;
     let user = person(&access.actor);
     // Subscribed before the first read: nothing committed in between is missed.
     let wake = state.store.subscribe_events();
@@ -93,13 +97,14 @@ pub async fn events(
         access,
         user,
         last: start,
-        checked_reset: last.is_none(),
         wake,
         pending: std::collections::VecDeque::new(),
+        ends: tokio::time::Instant::now() + LIFETIME,
+        _permit: permit,
     };
     Ok(
         Sse::new(futures_util::stream::unfold(stream, |mut s| async move {
-            let event = s.next().await;
+            let event = s.next().await?;
             Some((Ok(event), s))
         }))
         .keep_alive(KeepAlive::new().interval(QUIET)),
@@ -120,17 +125,23 @@ struct Follow {
     access: TenantAccess,
     user: Option<String>,
     last: i64,
-    checked_reset: bool,
     wake: tokio::sync::broadcast::Receiver<std::sync::Arc<str>>,
     pending: std::collections::VecDeque<Event>,
+    /// When this stream ends (the client resumes on a new one).
+    ends: tokio::time::Instant,
+    /// Its place among the tenant's streams.
+    _permit: super::PluginCallPermit,
 }
 
 impl Follow {
     /// The next event to send, waiting for one.
-    async fn next(&mut self) -> Event {
+    async fn next(&mut self) -> Option<Event> {
         loop {
             if let Some(e) = self.pending.pop_front() {
-                return e;
+                return Some(e);
+            }
+            if tokio::time::Instant::now() >= self.ends {
+                return None; // the client resumes on a new stream, its access checked again
             }
             match self.read().await {
                 Ok(true) => continue,
@@ -139,7 +150,11 @@ impl Follow {
             }
             // Wait for this tenant's next commit (or look again after a while).
             let tenant = self.access.scope.id().to_string();
-            let _ = tokio::time::timeout(QUIET, async {
+            let wait = QUIET.min(
+                self.ends
+                    .saturating_duration_since(tokio::time::Instant::now()),
+            );
+            let _ = tokio::time::timeout(wait, async {
                 loop {
                     match self.wake.recv().await {
                         Ok(t) if *t == *tenant => return,
@@ -159,19 +174,16 @@ impl Follow {
     /// Read what is new into `pending`; whether anything was.
     async fn read(&mut self) -> Result<bool, crate::store::StoreError> {
         let mut tx = self.access.begin(&self.store, Mode::Read).await?;
-        if !self.checked_reset {
-            self.checked_reset = true;
-            if tx
-                .oldest_event()
-                .await?
-                .is_some_and(|oldest| oldest > self.last + 1)
-            {
-                self.pending.push_back(
-                    Event::default().event("reset").data(
-                        r#"{"reason":"events after Last-Event-ID are no longer kept; reload"}"#,
-                    ),
-                );
-            }
+        // Past what is kept (trimmed while away) or ahead of what exists (a number from
+        // elsewhere): the client reloads, then follows from the newest.
+        let (oldest, newest) = (tx.oldest_event().await?, tx.newest_event().await?);
+        let newest = newest.unwrap_or(0);
+        if oldest.is_some_and(|o| o > self.last.saturating_add(1)) || self.last > newest {
+            self.pending
+                .push_back(Event::default().id(newest.to_string()).event("reset").data(
+                r#"{"reason":"the events after Last-Event-ID are not kept; reload, then follow"}"#,
+            ));
+            self.last = newest;
         }
         let rows = tx
             .events_after(self.last, self.user.as_deref(), BATCH)

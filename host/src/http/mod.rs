@@ -75,19 +75,24 @@ pub struct AppState {
     pub sign_ins: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
     /// Session cookies carry `Secure` (all but plain http on loopback).
     pub secure_cookies: bool,
+    /// Event streams open now, per tenant (capped).
+    pub streams: PluginCalls,
     /// Largest media file kept, in bytes (people's uploads too).
     pub media_max_bytes: usize,
 }
 
-/// API requests running a plugin call, counted per tenant: one tenant gets at most `cap` at
-/// once, so its calls (each may wait on the provider for the whole wall-clock limit) cannot
-/// take the plugin pool from other tenants and from ingress.
+/// API requests running a plugin call (or holding an event stream open), counted per tenant:
+/// one tenant gets at most `cap` at once, so its calls (each may wait on the provider for the
+/// whole wall-clock limit) cannot take the plugin pool, nor its streams the connections, from
+/// other tenants and from ingress.
 ///
 /// Hand-rolled on a mutex-guarded map: `governor` limits rates, not concurrency, and a
 /// semaphore per tenant would need the same map (and its clean-up) around it.
 #[derive(Clone)]
 pub struct PluginCalls {
     cap: u32,
+    /// The refusal's code and what is counted, in words.
+    refusal: (&'static str, &'static str),
     running: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
@@ -102,7 +107,16 @@ impl PluginCalls {
     pub fn new(cap: u32) -> PluginCalls {
         PluginCalls {
             cap: cap.max(1),
+            refusal: ("too_many_plugin_calls", "provider calls"),
             running: Arc::default(),
+        }
+    }
+
+    /// At most `cap` event streams per tenant at once.
+    pub fn streams(cap: u32) -> PluginCalls {
+        PluginCalls {
+            refusal: ("too_many_streams", "event streams"),
+            ..PluginCalls::new(cap)
         }
     }
 
@@ -115,10 +129,10 @@ impl PluginCalls {
         let n = running.entry(tenant.to_string()).or_insert(0);
         if *n >= self.cap {
             return Err(crate::error::ApiError::TooManyRequests {
-                code: "too_many_plugin_calls",
+                code: self.refusal.0,
                 message: format!(
-                    "this tenant already has {} provider calls running; try again shortly",
-                    self.cap
+                    "this tenant already has {} {} open; try again shortly",
+                    self.cap, self.refusal.1
                 ),
                 retry_after: 1,
             });

@@ -1,8 +1,9 @@
 //! What happened in a tenant, for the desk's live updates, and each person's notifications.
 //!
-//! Events are numbered per tenant in commit order: on PostgreSQL the emitting transaction locks
-//! its tenant's row first, so a later commit never carries a lower number and a stream resuming
-//! after `Last-Event-ID` misses nothing; SQLite has one writer. A transaction that emitted tells
+//! Events are numbered per tenant in commit order: the emitting transaction takes its number
+//! from the tenant's counter row and holds that row until it commits, so a later commit never
+//! carries a lower number and a stream resuming after `Last-Event-ID` misses nothing. Numbers
+//! only go up, even when events are erased. A transaction that emitted tells
 //! this process's streams when it commits, and on PostgreSQL every replica's (`NOTIFY`).
 //! Each tenant keeps its last [`EVENTS_KEPT`] events.
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use sqlx::FromRow;
 
 use super::{Backend, Result, Tx, now_ms};
+
 use crate::tenancy::ids::new_id;
 
 /// The PostgreSQL channel on which a commit that emitted names its tenant.
@@ -69,25 +71,27 @@ impl Tx {
         data: serde_json::Value,
     ) -> Result<i64> {
         let tenant_id = self.tenant_id()?;
-        if self.backend == Backend::Postgres {
-            // Numbered in commit order: the tenant's emitters take turns.
-            sqlx::query("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR UPDATE")
-                .bind(&tenant_id)
-                .execute(&mut self.inner)
-                .await?;
-        }
+        // Numbered in commit order: the tenant's emitters take turns on its counter row.
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO events (tenant_id, seq, user_id, kind, conversation_id, data, created_at)
-             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM events WHERE tenant_id = $1
+            "INSERT INTO event_counters (tenant_id, seq) VALUES ($1, 1)
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = event_counters.seq + 1
              RETURNING seq",
         )
         .bind(&tenant_id)
+        .fetch_one(&mut self.inner)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (tenant_id, seq, user_id, kind, conversation_id, data, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&tenant_id)
+        .bind(seq)
         .bind(user)
         .bind(kind)
         .bind(conversation)
         .bind(data.to_string())
         .bind(now_ms())
-        .fetch_one(&mut self.inner)
+        .execute(&mut self.inner)
         .await?;
         if seq % 1000 == 0 {
             sqlx::query("DELETE FROM events WHERE tenant_id = $1 AND seq <= $2")
@@ -240,6 +244,27 @@ impl Tx {
         };
         let text: String = text.chars().take(500).collect();
         for user in people {
+            // One unread "new message" per person and conversation, brought up to date: a
+            // chatty customer does not bury everything else.
+            if kind == "message" && conversation.is_some() {
+                let refreshed = sqlx::query(
+                    "UPDATE notifications SET text = $5, created_at = $6
+                     WHERE tenant_id = $1 AND user_id = $2 AND conversation_id = $3 AND kind = $4
+                       AND read_at IS NULL",
+                )
+                .bind(&tenant_id)
+                .bind(&user)
+                .bind(conversation)
+                .bind(kind)
+                .bind(&text)
+                .bind(now_ms())
+                .execute(&mut self.inner)
+                .await?
+                .rows_affected();
+                if refreshed > 0 {
+                    continue;
+                }
+            }
             let id = new_id("ntf");
             sqlx::query(
                 "INSERT INTO notifications (tenant_id, id, user_id, kind, conversation_id,
