@@ -233,6 +233,16 @@ pub async fn tenant_with_rows(
     )
     .await
     .expect("templates");
+    // A person's notification (the message above wrote the tenant's first events).
+    tx.notify(
+        switchyard::store::Audience::Person("usr_someone"),
+        "message",
+        Some(&conv),
+        Some(&con),
+        "New message from a contact",
+    )
+    .await
+    .expect("notification");
     // An onboarding session with its sealed token (its key and secret rows).
     let session = switchyard::tenancy::ids::new_id("obs");
     tx.insert_onboarding(&switchyard::store::OnboardingRecord {

@@ -639,6 +639,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "consent_ledger",
     "consent_grants",
     "events",
+    "event_counters",
     "notifications",
 ];
 
