@@ -22,36 +22,27 @@ use crate::store::{MessageRecord, Mode, Store, StoreError, TemplateRecord, now_m
 use crate::supervise::{Ended, supervise};
 use crate::tenancy::{Scope, TenantAccess, ids::new_id};
 
-/// The MIME types people may send, by the kind each is sent as (WhatsApp's supported types;
-/// a channel's connector declares which kinds it sends).
-const SENDABLE: &[(&str, &str)] = &[
-    ("image/jpeg", "image"),
-    ("image/png", "image"),
-    ("image/webp", "image"),
-    ("audio/aac", "audio"),
-    ("audio/amr", "audio"),
-    ("audio/mpeg", "audio"),
-    ("audio/mp4", "audio"),
-    ("audio/ogg", "audio"),
-    ("video/mp4", "video"),
-    ("video/3gpp", "video"),
-    ("application/pdf", "document"),
-    ("text/plain", "document"),
-    ("application/msword", "document"),
-    (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "document",
-    ),
-    ("application/vnd.ms-excel", "document"),
-    (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "document",
-    ),
-    ("application/vnd.ms-powerpoint", "document"),
-    (
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "document",
-    ),
+/// The MIME types people may send (WhatsApp's supported types); the number's connector
+/// declares which kinds (image, audio, video, document) its channel sends.
+const SENDABLE: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "audio/aac",
+    "audio/amr",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "video/mp4",
+    "video/3gpp",
+    "application/pdf",
+    "text/plain",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 ];
 
 /// Why the desk refused something.
@@ -386,17 +377,13 @@ pub async fn reply(
         }
         Draft::Media(upload) => {
             // The connector's channel rules judge the kind (below); this, the type itself.
-            if !SENDABLE.iter().any(|(m, _)| *m == upload.mime_type) {
+            if !SENDABLE.contains(&upload.mime_type.as_str()) {
                 return Err(refused(
                     "unsupported_media",
                     format!(
                         "{} cannot be sent; send one of: {}",
                         upload.mime_type,
-                        SENDABLE
-                            .iter()
-                            .map(|(m, _)| *m)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        SENDABLE.join(", ")
                     ),
                 ));
             }

@@ -208,14 +208,25 @@ pub async fn reply(
     ApiJson(body): ApiJson<HumanReply>,
 ) -> Result<(StatusCode, Json<MessageRecord>), ApiError> {
     let (draft, reply_to) = body.draft()?;
+    queue(&state, &tenant, &p.conversation, draft, reply_to.as_deref()).await
+}
+
+/// Send a person's draft through the desk: 202 with the queued message.
+async fn queue(
+    state: &AppState,
+    tenant: &Tenant,
+    conversation: &str,
+    draft: Draft,
+    reply_to: Option<&str>,
+) -> Result<(StatusCode, Json<MessageRecord>), ApiError> {
     let sent = crate::desk::reply(
         &state.store,
         &state.plugins,
         &state.jobs,
         &tenant.access,
-        &p.conversation,
+        conversation,
         draft,
-        reply_to.as_deref(),
+        reply_to,
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(sent)))
@@ -297,17 +308,14 @@ pub async fn send_media(
         filename: q.filename,
         caption: q.caption,
     };
-    let sent = crate::desk::reply(
-        &state.store,
-        &state.plugins,
-        &state.jobs,
-        &tenant.access,
+    queue(
+        &state,
+        &tenant,
         &p.conversation,
         Draft::Media(upload),
         q.reply_to.as_deref(),
     )
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(sent)))
+    .await
 }
 
 /// `PATCH /tenants/{tenant}` body: the desk's settings.

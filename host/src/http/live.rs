@@ -114,7 +114,7 @@ pub async fn events(
 /// The newest event number of the tenant.
 async fn newest_seq(store: &Store, access: &TenantAccess) -> Result<Option<i64>, ApiError> {
     let mut tx = access.begin(store, Mode::Read).await?;
-    let newest = tx.newest_event().await?;
+    let (_, newest) = tx.event_bounds().await?;
     tx.commit().await?;
     Ok(newest)
 }
@@ -176,7 +176,7 @@ impl Follow {
         let mut tx = self.access.begin(&self.store, Mode::Read).await?;
         // Past what is kept (trimmed while away) or ahead of what exists (a number from
         // elsewhere): the client reloads, then follows from the newest.
-        let (oldest, newest) = (tx.oldest_event().await?, tx.newest_event().await?);
+        let (oldest, newest) = tx.event_bounds().await?;
         let newest = newest.unwrap_or(0);
         if oldest.is_some_and(|o| o > self.last.saturating_add(1)) || self.last > newest {
             self.pending

@@ -188,22 +188,11 @@ impl Tx {
         .await?)
     }
 
-    /// The tenant's newest event (`None`: none yet).
-    pub async fn newest_event(&mut self) -> Result<Option<i64>> {
+    /// The oldest and newest events the tenant keeps (`None`s: none yet).
+    pub async fn event_bounds(&mut self) -> Result<(Option<i64>, Option<i64>)> {
         let tenant_id = self.tenant_id()?;
         Ok(
-            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_one(&mut self.inner)
-                .await?,
-        )
-    }
-
-    /// The oldest event the tenant still keeps (`None`: none yet).
-    pub async fn oldest_event(&mut self) -> Result<Option<i64>> {
-        let tenant_id = self.tenant_id()?;
-        Ok(
-            sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE tenant_id = $1")
+            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM events WHERE tenant_id = $1")
                 .bind(tenant_id)
                 .fetch_one(&mut self.inner)
                 .await?,

@@ -363,15 +363,13 @@ impl Tx {
         .map_err(StoreError::from_write)?;
         let inbound = m.direction == "in";
         let sent_at = m.sent_at.filter(|t| *t > 0).map_or(now, |t| t.min(now));
-        let watched: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        let watched: Option<(String, Option<String>)> = sqlx::query_as(
             "UPDATE conversations SET last_message_at = $3,
                     last_inbound_at = CASE WHEN $4 = 1 AND (last_inbound_at IS NULL OR last_inbound_at < $5)
                                            THEN $5 ELSE last_inbound_at END,
                     state = CASE WHEN $4 = 1 THEN 'open' ELSE state END
              WHERE tenant_id = $1 AND id = $2
-             RETURNING owner, assignee,
-                       (SELECT COALESCE(k.name, k.phone, k.user_id) FROM contacts k
-                         WHERE k.tenant_id = conversations.tenant_id AND k.id = conversations.contact_id)",
+             RETURNING owner, assignee",
         )
         .bind(&tenant_id)
         .bind(m.conversation_id)
@@ -391,9 +389,20 @@ impl Tx {
         )
         .await?;
         // People watch this conversation: whoever it is assigned to, else every agent.
-        if let Some((owner, assignee, who)) = watched.filter(|_| inbound)
+        if let Some((owner, assignee)) = watched.filter(|_| inbound)
             && (owner == "people" || assignee.is_some())
         {
+            // Read only here: most messages notify nobody.
+            let who: Option<String> = sqlx::query_scalar(
+                "SELECT COALESCE(k.name, k.phone, k.user_id) FROM conversations c
+                 JOIN contacts k ON k.tenant_id = c.tenant_id AND k.id = c.contact_id
+                 WHERE c.tenant_id = $1 AND c.id = $2",
+            )
+            .bind(&tenant_id)
+            .bind(m.conversation_id)
+            .fetch_optional(&mut self.inner)
+            .await?
+            .flatten();
             let audience = match &assignee {
                 Some(person) => super::Audience::Person(person),
                 None => super::Audience::AtLeast(crate::tenancy::Role::Agent),
