@@ -15,7 +15,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchyard::egress::EgressClient;
 use switchyard::runtime::types::{
-    ConversationContext, HttpRequest, InboundMessage, MessageKind, Party,
+    ConversationContext, ConversationOwner, HttpRequest, InboundMessage, MessageKind, Party,
 };
 use switchyard::runtime::{Plugin, Runtime, RuntimeConfig, Services};
 use switchyard::vault::{SecretScope, StaticSecrets};
@@ -155,6 +155,9 @@ fn bench(c: &mut Criterion) {
         window_closes_at: None,
         history: Vec::new(),
         config: "{}".into(),
+        owner: ConversationOwner::Policy,
+        assignee: None,
+        contact_email: None,
     };
     let msg = InboundMessage {
         provider_message_id: "wamid.1".into(),

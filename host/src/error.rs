@@ -269,6 +269,31 @@ impl From<crate::desk::DeskError> for ApiError {
     }
 }
 
+impl From<crate::insights::InsightsError> for ApiError {
+    fn from(e: crate::insights::InsightsError) -> Self {
+        use crate::insights::InsightsError as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Unavailable(_) => ApiError::Conflict {
+                code: "no_insights",
+                message,
+            },
+            E::Plan(p) => p.into(),
+            E::Busy => ApiError::TooManyRequests {
+                code: "plugin_busy",
+                message,
+                retry_after: 5,
+            },
+            E::Failed(_) => ApiError::BadGateway {
+                code: "insights_failed",
+                message,
+            },
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<crate::plans::PlanError> for ApiError {
     fn from(e: crate::plans::PlanError) -> Self {
         match e {

@@ -76,6 +76,8 @@ pub struct Workers {
     pub endpoints: EndpointCache,
     /// Largest inbound media download kept, in bytes.
     pub media_max_bytes: usize,
+    /// Mails the customers' `/login` codes.
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 /// Why a job did not finish.

@@ -6,6 +6,7 @@
 pub mod authoring;
 pub mod bundled;
 pub mod catalog;
+pub mod commands;
 pub mod config;
 pub mod connector;
 pub mod consent;
@@ -15,6 +16,7 @@ pub mod egress;
 pub mod error;
 pub mod http;
 pub mod ingress;
+pub mod insights;
 pub mod jobs;
 pub mod lifecycle;
 pub mod mail;
@@ -118,6 +120,7 @@ pub async fn serve(
     } else {
         tracing::info!(mail = mailer.describe(), "mail goes out over SMTP");
     }
+    let mailer = Arc::new(mailer);
     let jobs_notify = Arc::new(tokio::sync::Notify::new());
     let state = http::AppState {
         store: store.clone(),
@@ -151,7 +154,7 @@ pub async fn serve(
         endpoints: ingress::EndpointCache::default(),
         ingress: Arc::new(ingress::guard::Guard::new(&config.ingress)),
         plugin_calls: http::PluginCalls::new(config.api_plugin_calls_per_tenant),
-        mailer: Arc::new(mailer),
+        mailer: mailer.clone(),
         sign_ins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
             std::num::NonZeroU32::MIN.saturating_add(19),
         ))),
@@ -171,6 +174,7 @@ pub async fn serve(
         lease_ms: config.job_lease.as_millis() as i64,
         send_rate: config.send_rate,
         endpoints: state.endpoints.clone(),
+        mailer,
         media_max_bytes: config.media_max_bytes,
     }
     .spawn(config.workers, workers_stopped.clone());

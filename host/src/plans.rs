@@ -20,7 +20,7 @@ pub struct Terms {
     /// Outbound messages per calendar month, UTC (`null`: unlimited).
     #[schema(minimum = 0)]
     pub monthly_messages: Option<i64>,
-    /// Whether AI policies (policies that reach the network) may run.
+    /// Whether AI policies (policies that reach the network or report insights) may run.
     pub ai_policies: bool,
 }
 
@@ -126,10 +126,10 @@ pub fn refusal(p: &PlanRecord, what: String) -> PlanError {
     }
 }
 
-/// Whether a policy is an AI policy: one that reaches the network (egress); later also one with
-/// insights.
+/// Whether a policy is an AI policy (DECISIONS C5): one that reaches the network (egress) or
+/// reports insights.
 pub fn is_ai(policy: &PolicyPlugin) -> bool {
-    !policy.manifest().egress.is_empty()
+    !policy.manifest().egress.is_empty() || policy.has_insights()
 }
 
 /// May the scope's tenant connect `address` through `connector` (a reconnect of the same
@@ -185,7 +185,7 @@ pub fn policy_allowed(plan: Option<&PlanRecord>, policy: &PolicyPlugin) -> Resul
     match plan {
         Some(plan) if plan.ai_policies == 0 && is_ai(policy) => Err(refusal(
             plan,
-            "AI policies (policies that reach the network)".into(),
+            "AI policies (policies that reach the network or report insights)".into(),
         )),
         _ => Ok(()),
     }

@@ -9,17 +9,19 @@
 
 use std::time::Duration;
 
+use crate::commands::{self, CodeMail, Command, Visitor};
 use crate::jobs::{
     JobError, MessageJob, SEND, Undone, WINDOW_MS, Workers, complete_in, error_kind_name,
     kind_from_name,
 };
 use crate::runtime::manifest::ChannelRules;
 use crate::runtime::types::{
-    Action, Content, ConversationContext, ErrorKind, InboundMessage, MediaRef, OutboundMessage,
-    Party, ProviderError, Reply, Template, TemplateCategory, Turn,
+    Action, Content, ConversationContext, ConversationOwner, ErrorKind, InboundMessage, MediaRef,
+    OutboundMessage, Party, ProviderError, Reply, Template, TemplateCategory, Turn,
 };
 use crate::store::{
-    Attempt, ConnectionRecord, Job, MessageContext, Mode, NewMessage, Slot, Tx, now_ms,
+    Attempt, ConnectionRecord, HistoryRow, Job, MessageContext, Mode, NewMessage, Slot,
+    TenantRecord, Tx, now_ms,
 };
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
@@ -67,6 +69,29 @@ pub fn window(
             let closes = at.saturating_add(ms);
             (closes > now, (closes > now).then_some(closes))
         }
+    }
+}
+
+/// Stored messages as a plugin sees them (oldest first, as given).
+pub fn turns(history: impl IntoIterator<Item = HistoryRow>) -> Vec<Turn> {
+    history
+        .into_iter()
+        .map(|h| Turn {
+            inbound: h.direction == "in",
+            kind: kind_from_name(&h.kind),
+            text: h.body,
+            provider_message_id: h.provider_message_id,
+            timestamp: (h.created_at / 1000) as u64,
+        })
+        .collect()
+}
+
+/// A conversation's stored owner (`policy` or `people`) as plugins see it.
+pub fn owner_from_name(owner: &str) -> ConversationOwner {
+    if owner == "people" {
+        ConversationOwner::People
+    } else {
+        ConversationOwner::Policy
     }
 }
 
@@ -302,40 +327,137 @@ async fn record_decision(
                 blocked,
             } => (key, kind, body, content, blocked),
         };
-        let reply_id = tx
-            .insert_message(&NewMessage {
-                conversation_id: &m.conversation_id,
-                connection_id: &m.connection_id,
-                direction: "out",
-                provider_message_id: None,
-                kind,
-                body: body.as_deref(),
-                status: "queued",
-                idempotency_key: Some(&key),
-                reply_to: m.provider_message_id.as_deref(),
-                content: content.as_deref(),
-                sent_at: None,
-                author: Some("policy"),
-            })
-            .await
-            .map_err(Undone::unless_exists)?;
-        match blocked {
-            Some(reason) => {
-                tx.record_send(&reply_id, None, Some(("blocked", "host-policy", reason)))
-                    .await?;
-                tracing::info!(message = %m.id, reason, "reply blocked by the host");
-            }
-            None => {
-                let payload = send_job(&tenant, &reply_id)?;
-                sends.push(
-                    tx.enqueue_claimed(SEND, &payload, &tenant, lease_ms)
-                        .await?,
-                );
-            }
-        }
+        let queued = Queued {
+            key: &key,
+            kind,
+            body: body.as_deref(),
+            content: content.as_deref(),
+            blocked,
+            author: "policy",
+        };
+        sends.extend(queue_reply(tx, &tenant, &m, queued, lease_ms).await?);
     }
     complete_in(tx, &decided).await?;
     Ok(sends)
+}
+
+/// One reply to record for an inbound message.
+struct Queued<'a> {
+    key: &'a str,
+    kind: &'static str,
+    body: Option<&'a str>,
+    content: Option<&'a str>,
+    blocked: Option<&'static str>,
+    author: &'static str,
+}
+
+/// Record a reply to inbound message `m` (failed at once when blocked) and, when allowed, its
+/// `send` job claimed for the caller.
+async fn queue_reply(
+    tx: &mut Tx,
+    tenant: &str,
+    m: &MessageContext,
+    r: Queued<'_>,
+    lease_ms: i64,
+) -> Result<Option<Job>, Undone> {
+    let reply_id = tx
+        .insert_message(&NewMessage {
+            conversation_id: &m.conversation_id,
+            connection_id: &m.connection_id,
+            direction: "out",
+            provider_message_id: None,
+            kind: r.kind,
+            body: r.body,
+            status: "queued",
+            idempotency_key: Some(r.key),
+            reply_to: m.provider_message_id.as_deref(),
+            content: r.content,
+            sent_at: None,
+            author: Some(r.author),
+        })
+        .await
+        .map_err(Undone::unless_exists)?;
+    match r.blocked {
+        Some(reason) => {
+            tx.record_send(&reply_id, None, Some(("blocked", "host-policy", reason)))
+                .await?;
+            tracing::info!(message = %m.id, reason, "reply blocked by the host");
+            Ok(None)
+        }
+        None => {
+            let payload = send_job(tenant, &reply_id)?;
+            Ok(Some(
+                tx.enqueue_claimed(SEND, &payload, tenant, lease_ms).await?,
+            ))
+        }
+    }
+}
+
+/// What the host answers itself, before any policy.
+enum Door {
+    /// A command the customer sent.
+    Command(Command),
+    /// The number's access policy keeps the customer from its policy.
+    Refuse,
+}
+
+/// Record the host's answer at the door (a command's effects, or a refusal and its access
+/// request) with its replies (author `host`) and their `send` jobs, claimed for the caller; the
+/// code to mail once committed.
+#[allow(clippy::too_many_arguments)]
+async fn record_door(
+    tx: &mut Tx,
+    tenant: String,
+    m: MessageContext,
+    who: Visitor,
+    door: Door,
+    channel: ChannelRules,
+    window_open: bool,
+    decided: Job,
+    lease_ms: i64,
+) -> Result<(Vec<Job>, Option<CodeMail>), Undone> {
+    let answer = match &door {
+        Door::Command(command) => {
+            // The code never stays in the conversation, nor in the parsed message.
+            if let Some(text) = commands::redacted(command) {
+                tx.redact_message(&m.id, text).await?;
+            }
+            commands::run(tx, &who, command).await?
+        }
+        Door::Refuse => commands::refuse(tx, &who).await?,
+    };
+    let rules = Rules {
+        channel: &channel,
+        window_open,
+        marketing_allowed: false,
+        contact_wrote_first: true,
+        contact_stopped_marketing: false,
+    };
+    let mut sends = Vec::new();
+    for (i, text) in answer.replies.into_iter().enumerate() {
+        let verdict = host_rules(
+            Reply {
+                content: Content::Text(text.clone()),
+                fallback: None,
+            },
+            rules,
+        );
+        let content = match &verdict {
+            Ok(r) => Some(to_json(r)?),
+            Err(_) => None,
+        };
+        let queued = Queued {
+            key: &format!("{}:door{i}", m.id),
+            kind: "text",
+            body: Some(&text),
+            content: content.as_deref(),
+            blocked: verdict.err().map(|r| r.reason),
+            author: "host",
+        };
+        sends.extend(queue_reply(tx, &tenant, &m, queued, lease_ms).await?);
+    }
+    complete_in(tx, &decided).await?;
+    Ok((sends, answer.mail))
 }
 
 fn send_job(tenant: &str, message: &str) -> Result<String, JobError> {
@@ -372,7 +494,7 @@ impl Workers {
         &self,
         job: &Job,
         hold: bool,
-    ) -> Result<(MessageJob, TenantScope, Tx, MessageContext, Option<String>), JobError> {
+    ) -> Result<(MessageJob, TenantScope, Tx, MessageContext, TenantRecord), JobError> {
         let p: MessageJob = serde_json::from_str(&job.payload)
             .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
         let (scope, mut tx, tenant) = auth::job_tenant(&self.store, &p.tenant)
@@ -388,7 +510,60 @@ impl Workers {
             .message_context(&p.message)
             .await?
             .ok_or_else(|| JobError::Permanent("the message is gone".into()))?;
-        Ok((p, scope, tx, m, tenant.plan_id))
+        Ok((p, scope, tx, m, tenant))
+    }
+
+    /// Answer at the door: record what the host says itself, run its sends next, and mail a
+    /// `/login` code once it is committed.
+    #[allow(clippy::too_many_arguments)]
+    async fn answer_at_door(
+        &self,
+        job: &Job,
+        chain: &mut crate::jobs::Chain,
+        (tenant, scope): (String, TenantScope),
+        m: MessageContext,
+        connection: &ConnectionRecord,
+        who: Visitor,
+        door: Door,
+    ) -> Result<(), JobError> {
+        let channel = self.connector_of(connection)?.channel_rules().clone();
+        let (window_open, _) = window(&channel, m.last_inbound_at, now_ms());
+        let (lease_ms, decided) = (self.lease_ms, job.clone());
+        let recorded = self
+            .store
+            .grouped(Scope::Tenant(scope), move |tx| {
+                Box::pin(record_door(
+                    tx,
+                    tenant,
+                    m,
+                    who,
+                    door,
+                    channel,
+                    window_open,
+                    decided,
+                    lease_ms,
+                ))
+            })
+            .await;
+        let (sends, mail) = match recorded {
+            Ok(done) => done,
+            Err(Undone::Already) => return Ok(()),
+            Err(Undone::Failed(e)) => return Err(e),
+        };
+        chain.completed(job);
+        for job in sends {
+            chain.then(job);
+        }
+        if let Some(mail) = mail {
+            let mailer = self.mailer.clone();
+            tokio::spawn(async move {
+                let (subject, text) = mail.compose();
+                if let Err(e) = mailer.send(&mail.to, &subject, text).await {
+                    tracing::warn!(error = %e, "a /login code could not be mailed");
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Run the tenant's reply policy on one inbound message and record what the host allows of
@@ -398,7 +573,8 @@ impl Workers {
         job: &Job,
         chain: &mut crate::jobs::Chain,
     ) -> Result<(), JobError> {
-        let (p, scope, mut tx, m, plan_id) = self.job_message(job, true).await?;
+        let (p, scope, mut tx, m, tenant) = self.job_message(job, true).await?;
+        let plan_id = tenant.plan_id.clone();
         let connection = tx.connection(&m.connection_id).await?;
         let policy = tx.policy_for(&m.connection_id).await?;
         // The tenant's row was read with the job: a plan is looked up only when it has one.
@@ -408,20 +584,58 @@ impl Workers {
         };
         let history = tx.history(&m.conversation_id, 20).await?;
         let marketing_allowed = tx.consent_active(&m.connection_id, "marketing").await?;
-        tx.commit().await?;
-        let Some(policy) = policy else {
-            return Ok(()); // no reply policy chosen: nothing to decide
+        // The door: the customer's own commands, and the number's access policy.
+        let who = Visitor {
+            connection_id: m.connection_id.clone(),
+            contact_id: m.contact_id.clone(),
+            conversation_id: m.conversation_id.clone(),
+            // Named in the code's mail: printable, and short.
+            business: tenant
+                .name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(60)
+                .collect(),
         };
-        // The policy never sees a conversation whose number is not live and switched on, nor a
-        // closed one or one with AI replies off.
+        let gate = commands::gate(
+            &mut tx,
+            &m.connection_id,
+            &m.access_policy,
+            m.contact_email.clone(),
+        )
+        .await?;
+        tx.commit().await?;
+        let command = match m.kind.as_str() {
+            "text" => m.body.as_deref().and_then(commands::parse),
+            _ => None,
+        };
+        // Nothing is answered on a number that is not live and switched on; a code sent to it
+        // still does not stay in the conversation.
         let Some(connection) = connection.filter(|c| c.status == "live" && c.active != 0) else {
             tracing::info!(message = %m.id, "no decision: the connection is not live");
+            if let Some(text) = command.as_ref().and_then(commands::redacted) {
+                let mut tx = self.store.begin(Scope::Tenant(scope), Mode::Write).await?;
+                tx.redact_message(&m.id, text).await?;
+                tx.commit().await?;
+            }
             return Ok(());
         };
-        if m.state != "open" || m.owner != "policy" {
-            tracing::info!(message = %m.id, state = %m.state, owner = %m.owner, "no decision: conversation closed or owned by people");
-            return Ok(());
+        // The policy never sees a closed conversation or one people own.
+        let for_policy = policy.is_some() && m.state == "open" && m.owner == "policy";
+        let door = match command {
+            Some(c) => Some(Door::Command(c)),
+            None if for_policy && !gate.admitted => Some(Door::Refuse),
+            None => None,
+        };
+        if let Some(door) = door {
+            return self
+                .answer_at_door(job, chain, (p.tenant, scope), m, &connection, who, door)
+                .await;
         }
+        let Some(policy) = policy.filter(|_| for_policy) else {
+            tracing::info!(message = %m.id, state = %m.state, owner = %m.owner, "no decision: no policy, conversation closed or owned by people");
+            return Ok(());
+        };
         let plugin = self
             .plugins
             .policy(&policy.plugin, &p.tenant)
@@ -448,19 +662,18 @@ impl Workers {
             contact: party.clone(),
             window_open,
             window_closes_at: window_closes.map(|t| (t / 1000) as u64),
-            history: history
-                .into_iter()
-                // The message being decided on is the message, not its history.
-                .filter(|h| h.provider_message_id != m.provider_message_id || h.direction != "in")
-                .map(|h| Turn {
-                    inbound: h.direction == "in",
-                    kind: kind_from_name(&h.kind),
-                    text: h.body,
-                    provider_message_id: h.provider_message_id,
-                    timestamp: (h.created_at / 1000) as u64,
-                })
-                .collect(),
+            history: turns(
+                history
+                    .into_iter()
+                    // The message being decided on is the message, not its history.
+                    .filter(|h| {
+                        h.provider_message_id != m.provider_message_id || h.direction != "in"
+                    }),
+            ),
             config: policy.config.clone(),
+            owner: owner_from_name(&m.owner),
+            assignee: m.assignee.clone(),
+            contact_email: gate.email,
         };
         // The whole message as the connector parsed it; rows stored before messages kept it
         // give what they have.
@@ -545,7 +758,8 @@ impl Workers {
         job: &Job,
         chain: &mut crate::jobs::Chain,
     ) -> Result<(), JobError> {
-        let (_, scope, mut tx, m, plan_id) = self.job_message(job, true).await?;
+        let (_, scope, mut tx, m, tenant) = self.job_message(job, true).await?;
+        let plan_id = tenant.plan_id;
         if m.status != "queued" {
             return Ok(()); // already sent or failed
         }

@@ -158,14 +158,19 @@ pub fn now_s() -> i64 {
 
 /// A Meta webhook carrying one inbound text message `wamid` to the number `phone_number_id`.
 pub fn meta_message(phone_number_id: &str, wamid: &str, text: &str) -> Vec<u8> {
+    meta_message_from(phone_number_id, "16505551234", wamid, text)
+}
+
+/// A Meta text webhook from `contact` (a wa_id) to number `phone_number_id`.
+pub fn meta_message_from(phone_number_id: &str, contact: &str, wamid: &str, text: &str) -> Vec<u8> {
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
-            "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
+            "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": contact}],
             // Sent now: the 24-hour window runs from the provider's timestamp.
-            "messages": [{"from": "16505551234", "id": wamid, "timestamp": now_s().to_string(), "type": "text", "text": {"body": text}}]
+            "messages": [{"from": contact, "id": wamid, "timestamp": now_s().to_string(), "type": "text", "text": {"body": text}}]
         }}]}]
     })
     .to_string()
@@ -634,7 +639,11 @@ pub async fn post_meta_message(
     wamid: &str,
     text: &str,
 ) -> reqwest::Response {
-    let body = meta_message(number, wamid, text);
+    post_signed(client, hook, meta_message(number, wamid, text)).await
+}
+
+/// Post a Meta webhook body, signed with the test endpoint's app secret.
+pub async fn post_signed(client: &reqwest::Client, hook: &str, body: Vec<u8>) -> reqwest::Response {
     client
         .post(hook)
         .header("x-hub-signature-256", sign("app-secret-1", &body))

@@ -3,6 +3,7 @@
 //! Plugins come from the host's build script: bundled ones from `switchyard::bundled::BUNDLED`,
 //! test-only ones (`plugins/testing/*`) from the paths in `switchyard::bundled::TESTING`.
 
+mod access;
 mod account;
 mod accounts;
 mod api;
@@ -12,6 +13,7 @@ mod desk;
 mod edge;
 mod fake;
 mod ingress;
+mod insights;
 mod lifecycle;
 mod live;
 mod meta;

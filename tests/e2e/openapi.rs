@@ -42,6 +42,20 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/api/v1/tenants/{tenant}/conversations/{conversation}/media",
     ),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/conversations/{conversation}/insights",
+    ),
+    (
+        "get",
+        "/api/v1/tenants/{tenant}/connections/{connection}/access",
+    ),
+    (
+        "put",
+        "/api/v1/tenants/{tenant}/connections/{connection}/access",
+    ),
+    ("get", "/api/v1/tenants/{tenant}/access-requests"),
+    ("post", "/api/v1/tenants/{tenant}/access-requests/{request}"),
     ("get", "/api/v1/tenants/{tenant}/export"),
     ("delete", "/api/v1/tenants/{tenant}/contacts/{contact}"),
     ("post", "/api/v1/plans"),

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use switchyard::egress::EgressClient;
 use switchyard::runtime::types::{
-    Action, Content, ConversationContext, HttpRequest, InboundEvent, InboundMessage, MessageKind,
-    Party, Verdict,
+    Action, Content, ConversationContext, ConversationOwner, HttpRequest, InboundEvent,
+    InboundMessage, MessageKind, Party, Verdict,
 };
 use switchyard::runtime::{
     CallError, ConnectorPlugin, LoadError, Manifest, Origins, Plugin, PolicyPlugin, Runtime,
@@ -345,6 +345,9 @@ async fn the_echo_policy_loads_and_answers_text() {
         window_closes_at: Some(1_900_000_000),
         history: Vec::new(),
         config: "{}".into(),
+        owner: ConversationOwner::Policy,
+        assignee: None,
+        contact_email: None,
     };
     let mut msg = InboundMessage {
         provider_message_id: "wamid.1".into(),
@@ -750,6 +753,9 @@ fn policy_input(text: &str) -> (ConversationContext, InboundMessage) {
         window_closes_at: None,
         history: Vec::new(),
         config: "{}".into(),
+        owner: ConversationOwner::Policy,
+        assignee: None,
+        contact_email: None,
     };
     let msg = InboundMessage {
         provider_message_id: "wamid.1".into(),

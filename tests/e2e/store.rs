@@ -233,6 +233,31 @@ pub async fn tenant_with_rows(
     )
     .await
     .expect("templates");
+    // What a policy made of the conversation.
+    tx.save_insight(
+        &conv,
+        &switchyard::store::NewInsight {
+            sentiment: "neutral",
+            score: 0.0,
+            summary: "hi".into(),
+            language: Some("en".into()),
+            plugin: "triage@0.1.0".into(),
+            through_message: msg.clone(),
+            messages: 1,
+        },
+    )
+    .await
+    .expect("insight");
+    // Who may reach the number's policy: its policy, a shared email, a code, a request.
+    tx.set_access(&con, "sharing", &["shared@example.com".into()], "key_test")
+        .await
+        .expect("access");
+    tx.issue_login_code(&contact, "ann@example.com", "00", 1)
+        .await
+        .expect("code");
+    tx.request_access(&con, &contact, &conv, "ann@example.com")
+        .await
+        .expect("request");
     // A person's notification (the message above wrote the tenant's first events).
     tx.notify(
         switchyard::store::Audience::Person("usr_someone"),

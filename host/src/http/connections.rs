@@ -585,7 +585,7 @@ pub async fn list(
 pub(super) struct ConnectionPath {
     #[allow(dead_code)]
     tenant: String,
-    connection: String,
+    pub(super) connection: String,
 }
 
 /// One connection.

@@ -15,7 +15,7 @@ use super::inbox::ConversationPath;
 use super::json::{ApiJson, ApiQuery};
 use crate::desk::{Draft, ReplyOptions, Upload};
 use crate::error::ApiError;
-use crate::store::{ConversationRecord, MessageRecord, Mode, TenantRecord};
+use crate::store::{ConversationRecord, InsightRecord, MessageRecord, Mode, TenantRecord};
 
 /// A conversation and what may be sent in it now.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -24,6 +24,8 @@ pub struct ConversationView {
     pub conversation: ConversationRecord,
     /// What a person may send now: free-form, a template only, or nothing (and why).
     pub reply: ReplyOptions,
+    /// What the number's policy last made of it (sentiment, summary), if anyone asked.
+    pub insights: Option<InsightRecord>,
 }
 
 /// One conversation, with what may be sent in it now (free-form inside the window, else one of
@@ -48,6 +50,7 @@ pub async fn show(
         .conversation(&p.conversation)
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
+    let insights = tx.insight(&p.conversation).await?;
     tx.commit().await?;
     let reply = crate::desk::options(
         &state.store,
@@ -59,7 +62,43 @@ pub async fn show(
     Ok(Json(ConversationView {
         conversation,
         reply,
+        insights,
     }))
+}
+
+/// Ask the number's reply policy how the conversation is going (sentiment and a summary of its
+/// last 200 messages) and keep the answer; the conversation view shows it until the next ask.
+/// The policy must report insights (409 `no_insights`) and the plan allow AI policies; counts
+/// against the tenant's concurrent plugin calls (429 `too_many_plugin_calls`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/conversations/{conversation}/insights",
+    tag = "inbox",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The new insights", body = InsightRecord),
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooManyRequests,
+        crate::http::openapi::BadGateway,
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn insights(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConversationPath>,
+) -> Result<Json<InsightRecord>, ApiError> {
+    let _permit = state.plugin_calls.acquire(tenant.access.scope.id())?;
+    Ok(Json(
+        crate::insights::recompute(
+            &state.store,
+            &state.plugins,
+            &tenant.access,
+            &p.conversation,
+        )
+        .await?,
+    ))
 }
 
 /// A template to send, by name and language, with its body parameters.

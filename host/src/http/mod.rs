@@ -23,6 +23,7 @@ mod people;
 mod plans;
 mod plugins;
 pub mod server;
+mod sharing;
 
 pub use live::spawn_relay;
 mod tenants;
@@ -303,6 +304,19 @@ pub fn router(state: AppState) -> Router {
             post(desk::send_media).layer(axum::extract::DefaultBodyLimit::max(
                 state.media_max_bytes.saturating_add(1),
             )),
+        )
+        .route(
+            "/tenants/{tenant}/conversations/{conversation}/insights",
+            post(desk::insights),
+        )
+        .route(
+            "/tenants/{tenant}/connections/{connection}/access",
+            get(sharing::show).put(sharing::change),
+        )
+        .route("/tenants/{tenant}/access-requests", get(sharing::requests))
+        .route(
+            "/tenants/{tenant}/access-requests/{request}",
+            post(sharing::decide),
         )
         .route("/tenants/{tenant}/events", get(live::events))
         .route("/tenants/{tenant}/notifications", get(live::notifications))

@@ -62,6 +62,20 @@ pub mod v0_2_0 {
             },
         });
     }
+
+    /// A reply policy that also exports `insights`; used for `analyze` when a policy has it.
+    pub mod policy_with_insights {
+        wasmtime::component::bindgen!({
+            world: "policy-with-insights",
+            path: "../wit/since_v0.2.0",
+            exports: { default: async },
+            with: {
+                "switchyard:plugin/types": super::connector::switchyard::plugin::types,
+                "switchyard:plugin/egress": super::connector::switchyard::plugin::egress,
+                "switchyard:plugin/log": super::connector::switchyard::plugin::log,
+            },
+        });
+    }
 }
 
 pub use v0_2_0::connector::switchyard::plugin::{egress, log, secrets, types};

@@ -11,8 +11,8 @@ use super::PluginShared;
 use super::bindings::egress::EgressError;
 use super::bindings::types::{
     Action, ConnectionInfo, ConversationContext, CredentialHealth, ErrorKind, HttpRequest,
-    InboundEvent, InboundMessage, MediaContent, MediaRef, MediaSource, OutboundMessage,
-    ProviderError, TemplateInfo, Verdict,
+    InboundEvent, InboundMessage, Insight, MediaContent, MediaRef, MediaSource, OutboundMessage,
+    ProviderError, TemplateInfo, Turn, Verdict,
 };
 use super::bindings::{v0_1_0, v0_2_0};
 use super::error::{CallError, LoadError};
@@ -74,7 +74,12 @@ enum ConnectorPre {
 pub struct PolicyPlugin {
     shared: Arc<PluginShared>,
     pre: PolicyPre,
+    /// Its `insights` export, when it has one (0.2.0 and later).
+    insights: Option<v0_2_0::policy_with_insights::PolicyWithInsightsPre<CallState>>,
 }
+
+/// The export that makes a 0.2.0 policy report insights.
+const INSIGHTS_EXPORT: &str = "switchyard:plugin/insights@0.2.0";
 
 /// A reply policy linked against the interface version it was built for.
 enum PolicyPre {
@@ -195,6 +200,13 @@ pub(crate) fn link(
             shared,
         })),
         World::ReplyPolicy => Plugin::Policy(Arc::new(PolicyPlugin {
+            insights: match interface {
+                Interface::V0_2_0 if exports.iter().any(|e| e == INSIGHTS_EXPORT) => Some(
+                    v0_2_0::policy_with_insights::PolicyWithInsightsPre::new(pre.clone())
+                        .map_err(wrong_world)?,
+                ),
+                _ => None,
+            },
             pre: match interface {
                 Interface::V0_1_0 => PolicyPre::V0_1_0(
                     v0_1_0::reply_policy::ReplyPolicyPre::new(pre).map_err(wrong_world)?,
@@ -709,6 +721,35 @@ impl PolicyPlugin {
     /// The sha256 of its component bytes.
     pub fn sha256(&self) -> &str {
         &self.shared.sha256
+    }
+
+    /// Whether it exports `insights` (sentiment and a summary of a conversation).
+    pub fn has_insights(&self) -> bool {
+        self.insights.is_some()
+    }
+
+    /// `insights.analyze`: how a conversation is going, from its transcript (oldest first);
+    /// `Ok(Err(reason))` is the policy declining, in its words. `None` without the export.
+    pub async fn analyze(
+        &self,
+        ctx: &ConversationContext,
+        transcript: &[Turn],
+    ) -> Option<Result<Result<Insight, String>, CallError>> {
+        let pre = self.insights.as_ref()?;
+        let _permit = match self.shared.admit() {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let transcript = transcript.to_vec();
+        Some(call!(
+            self,
+            pre,
+            SecretScope::default(),
+            [ctx, transcript],
+            |inst, store| inst
+                .switchyard_plugin_insights()
+                .call_analyze(store, ctx, transcript)
+        ))
     }
 
     /// `policy.decide`: the actions it proposes for one inbound message.

@@ -321,6 +321,9 @@ mod tests {
                 timestamp: 3,
             }],
             config: "{}".into(),
+            owner: types::ConversationOwner::Policy,
+            assignee: None,
+            contact_email: None,
         };
         let old_ctx: old::types::ConversationContext = convert(&ctx).expect("down");
         assert_eq!(old_ctx.history.len(), 1);

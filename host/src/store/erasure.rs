@@ -26,7 +26,7 @@ impl Tx {
     pub async fn export_contacts(&mut self, after: &str, limit: i64) -> Result<Vec<ContactRecord>> {
         let tenant_id = self.tenant_id()?;
         Ok(sqlx::query_as(
-            "SELECT id, connection_id, phone, user_id, name, last_inbound_at FROM contacts
+            "SELECT id, connection_id, phone, user_id, name, last_inbound_at, verified_email FROM contacts
              WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(tenant_id)
@@ -110,6 +110,16 @@ impl Tx {
                 .execute(&mut self.inner)
                 .await?
                 .rows_affected();
+        // Their codes and access requests name their email.
+        for table in ["login_codes", "access_requests"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND contact_id = $2"
+            )))
+            .bind(&tenant_id)
+            .bind(contact_id)
+            .execute(&mut self.inner)
+            .await?;
+        }
         erased.contacts = sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
             .bind(&tenant_id)
             .bind(contact_id)
@@ -169,7 +179,7 @@ impl Tx {
         .await?
         .rows_affected();
         // What the desk said about them goes too (notifications name the contact).
-        for table in ["notifications", "events"] {
+        for table in ["notifications", "events", "insights"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE tenant_id = $1 AND conversation_id IN ({conversations})"
             )))
@@ -204,6 +214,11 @@ impl Tx {
         erased.contacts = run(self, "DELETE FROM contacts WHERE tenant_id = $1").await?;
         run(self, "DELETE FROM templates WHERE tenant_id = $1").await?;
         run(self, "DELETE FROM notifications WHERE tenant_id = $1").await?;
+        run(self, "DELETE FROM insights WHERE tenant_id = $1").await?;
+        run(self, "DELETE FROM login_codes WHERE tenant_id = $1").await?;
+        run(self, "DELETE FROM access_requests WHERE tenant_id = $1").await?;
+        run(self, "DELETE FROM shared_access WHERE tenant_id = $1").await?;
+        run(self, "DELETE FROM number_access WHERE tenant_id = $1").await?;
         run(self, "DELETE FROM events WHERE tenant_id = $1").await?;
         run(self, "DELETE FROM policies WHERE tenant_id = $1").await?;
         run(

@@ -25,7 +25,7 @@ pub const EVENTS_KEPT: i64 = 10_000;
 pub struct EventRecord {
     /// Its number in the tenant (the SSE id).
     pub seq: i64,
-    /// `message`, `status`, `conversation` or `notification`.
+    /// `message`, `status`, `conversation`, `insights`, `access` or `notification`.
     pub kind: String,
     /// Its conversation, if it has one.
     pub conversation_id: Option<String>,
@@ -38,7 +38,7 @@ pub struct EventRecord {
 pub struct NotificationRecord {
     /// `ntf_…`.
     pub id: String,
-    /// `hand-off`, `message`, `failure` or `connection`.
+    /// `hand-off`, `message`, `failure`, `connection` or `access`.
     pub kind: String,
     /// The conversation it is about.
     pub conversation_id: Option<String>,

@@ -20,6 +20,8 @@ pub struct ContactRecord {
     pub name: Option<String>,
     /// Last inbound message (Unix ms).
     pub last_inbound_at: Option<i64>,
+    /// The email they proved with `/login`, if any.
+    pub verified_email: Option<String>,
 }
 
 /// A conversation in the inbox, with its contact.
@@ -37,6 +39,8 @@ pub struct ConversationRecord {
     pub contact_user_id: Option<String>,
     /// The contact's profile name.
     pub contact_name: Option<String>,
+    /// The email the contact proved on this number with `/login`, if any.
+    pub contact_email: Option<String>,
     /// `open`, `closed` or `archived`.
     pub state: String,
     /// `policy` (its reply policy answers) or `people` (the policy is not run).
@@ -129,7 +133,8 @@ pub struct MessageRecord {
 
 /// Selects [`ConversationRecord`]s: `c`, the conversation, joined with `k`, its contact.
 pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.connection_id, c.contact_id, \
-     k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name, c.state, \
+     k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name, \
+     k.verified_email AS contact_email, c.state, \
      c.owner, c.assignee, c.last_inbound_at, c.last_message_at, c.created_at, c.handoff_reason, \
      c.owned_since, c.people_active_at \
      FROM conversations c JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = c.tenant_id";
@@ -650,6 +655,11 @@ pub const TENANT_TABLES: &[&str] = &[
     "events",
     "event_counters",
     "notifications",
+    "insights",
+    "number_access",
+    "shared_access",
+    "login_codes",
+    "access_requests",
 ];
 
 impl Tx {
@@ -759,6 +769,8 @@ pub struct MessageContext {
     pub state: String,
     /// Who owns the conversation: `policy` or `people`.
     pub owner: String,
+    /// The person the conversation is assigned to, if anyone.
+    pub assignee: Option<String>,
     /// Last inbound message (Unix ms).
     pub last_inbound_at: Option<i64>,
     /// The contact's phone.
@@ -771,6 +783,10 @@ pub struct MessageContext {
     pub contact_id: String,
     /// When the contact stopped marketing messages (provider-reported), if they did.
     pub contact_marketing_stopped_at: Option<i64>,
+    /// The email the contact proved with `/login`, if any.
+    pub contact_email: Option<String>,
+    /// The number's access policy (`open`, `email`, `sharing`).
+    pub access_policy: String,
     /// What the host decided to send (replies).
     pub content: Option<String>,
     /// Send attempts so far (replies).
@@ -788,12 +804,16 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT m.id, m.conversation_id, m.connection_id, m.direction, m.provider_message_id,
                     m.kind, m.body, m.status, m.reply_to, m.idempotency_key, m.created_at,
-                    m.content, m.send_attempts, m.sending_until, m.possible_duplicate, c.state, c.owner, c.last_inbound_at,
+                    m.content, m.send_attempts, m.sending_until, m.possible_duplicate, c.state, c.owner, c.assignee, c.last_inbound_at,
                     k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name,
-                    k.id AS contact_id, k.marketing_stopped_at AS contact_marketing_stopped_at
+                    k.id AS contact_id, k.marketing_stopped_at AS contact_marketing_stopped_at,
+                    k.verified_email AS contact_email,
+                    COALESCE(na.policy, 'open') AS access_policy
              FROM messages m
              JOIN conversations c ON c.id = m.conversation_id AND c.tenant_id = m.tenant_id
              JOIN contacts k ON k.id = c.contact_id AND k.tenant_id = m.tenant_id
+             LEFT JOIN number_access na ON na.connection_id = m.connection_id
+                                       AND na.tenant_id = m.tenant_id
              WHERE m.tenant_id = $1 AND m.id = $2",
         )
         .bind(tenant_id)

@@ -8,6 +8,7 @@
 //! [`crate::tenancy`]): on PostgreSQL the scope becomes transaction-local settings that row-level
 //! security reads; on both backends every tenant query also names the scope's tenant.
 
+mod access;
 mod admin;
 mod desk;
 mod erasure;
@@ -16,6 +17,7 @@ mod grouped;
 mod inbox;
 mod ingress;
 mod inline;
+mod insights;
 mod ledger;
 mod lifecycle;
 mod onboarding;
@@ -34,6 +36,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
+pub use access::{
+    AccessRequestRecord, AccessRow, CODES_PER_HOUR, CONTACTS_PER_ADDRESS, Issued, LoginCode,
+    MAX_TRIES, RESEND_MS, SharedEmail,
+};
 pub use admin::{
     ApiKeyRecord, EndpointRecord, KeyInfo, KeyOwner, NewRoute, PartnerRecord, ReportRow,
     TenantRecord,
@@ -47,6 +53,7 @@ pub use inbox::{
     MessageRecord, NewMessage, Page, TENANT_TABLES,
 };
 pub use ingress::{Job, NewReceipt, RECEIPT_EXPIRY_BATCH, REDELIVERY_WINDOW_MS, Receipt};
+pub use insights::{InsightRecord, InsightSubject, NewInsight};
 pub use ledger::LedgerRow;
 pub use lifecycle::{MediaRecord, TemplateRecord};
 pub use onboarding::{OnboardingRecord, OnboardingUpdate};

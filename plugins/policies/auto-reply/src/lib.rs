@@ -229,7 +229,7 @@ export!(AutoReply);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard::plugin::types::{MediaKind, Party, Turn};
+    use switchyard::plugin::types::{ConversationOwner, MediaKind, Party, Turn};
 
     fn config() -> Config {
         serde_json::from_str(
@@ -316,6 +316,9 @@ mod tests {
                 timestamp: 1,
             }],
             config: config.into(),
+            owner: ConversationOwner::Policy,
+            assignee: None,
+            contact_email: None,
         }
     }
 

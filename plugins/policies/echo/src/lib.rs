@@ -29,7 +29,7 @@ export_policy!(Echo);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_sdk::types::{ChannelRules, MediaKind, Party, Turn};
+    use switchyard_sdk::types::{ChannelRules, ConversationOwner, MediaKind, Party, Turn};
 
     fn ctx() -> ConversationContext {
         let party = Party {
@@ -60,6 +60,9 @@ mod tests {
                 timestamp: 1,
             }],
             config: String::new(),
+            owner: ConversationOwner::Policy,
+            assignee: None,
+            contact_email: None,
         }
     }
 
