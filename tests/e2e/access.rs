@@ -1,7 +1,8 @@
 //! Access policies and the customers' commands (issue 17, item 7; reference 001) against the
 //! real host on both backends, with a fake Graph and an SMTP sink: `/whoami`, `/login` by mail
 //! (a wrong code, an expired code, too many attempts, a resend too soon), `/logout`; a number
-//! that requires a verified email, then sharing, with access requests approved and refused.
+//! that requires a verified email, then sharing, with access requests approved and refused;
+//! admins notified of requests and of a policy's hand-off.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -413,6 +414,49 @@ async fn access(h: Host, graph: &Fake, sink: &Sink, pg_url: Option<String>) {
     assert_eq!(
         chat.say(ana, "/logout").await,
         "No email is linked to this number."
+    );
+
+    // Open again, with a policy that hands unhappy customers to people: the desk is told.
+    assert_eq!(set(json!({"policy": "open"})).await.0, 200);
+    h.ok(
+        Method::PUT,
+        &format!("/api/v1/tenants/{t}/policy"),
+        &s.a.1,
+        Some(
+            json!({"plugin": "triage", "config": {"handoff_reply": "A person will help you now."}}),
+        ),
+    )
+    .await;
+    let zed = "16505550320";
+    assert_eq!(
+        chat.say(zed, "This is terrible, the worst service ever")
+            .await,
+        "A person will help you now."
+    );
+    let (conv, _) = h
+        .conversation_with(&s.a, "contact_phone", zed)
+        .await
+        .expect("conversation");
+    assert_eq!(conv["owner"], "people");
+    let mut note = Value::Null;
+    until("the hand-off notification", async || {
+        let listed = ad
+            .call(
+                Method::GET,
+                &format!("/api/v1/tenants/{t}/notifications"),
+                None,
+            )
+            .await;
+        note = listed.1["data"][0].clone();
+        note["kind"] == "hand-off"
+    })
+    .await;
+    assert_eq!(note["conversation_id"], conv["id"]);
+    assert!(
+        note["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("The policy handed a conversation to people")),
+        "{note}"
     );
 }
 

@@ -548,10 +548,33 @@ async fn token_health_marks_expired_warns_before_expiry_and_stuck_connects_are_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reconnect_renews_the_connection_and_keeps_contacts_and_history() {
     let (g, graph) = fake_graph().await;
-    let h = Host::start_with(Db::Sqlite, &graph.origin, &["--health-interval-secs", "1"]).await;
+    let sink = crate::smtp::Sink::start().await;
+    let h = Host::start_with(
+        Db::Sqlite,
+        &graph.origin,
+        &["--health-interval-secs", "1", "--smtp-url", &sink.url],
+    )
+    .await;
     let s = setup(&h).await;
     let connections = format!("/api/v1/tenants/{}/connections", s.a.0);
     let path = format!("{connections}/{}", s.a_connection);
+    // An admin at the desk, to be told when the number stops working.
+    h.ok(
+        Method::POST,
+        &format!("/api/v1/tenants/{}/invitations", s.a.0),
+        &s.a.1,
+        Some(json!({"email": "admin@lifecycle.test", "role": "admin"})),
+    )
+    .await;
+    let mut admin = crate::people::Browser::new(&h);
+    admin
+        .accept(
+            &sink,
+            "admin@lifecycle.test",
+            "Ada",
+            "a long enough passphrase",
+        )
+        .await;
     let conversations = format!("/api/v1/tenants/{}/conversations", s.a.0);
     post_hook(
         &h,
@@ -575,6 +598,20 @@ async fn a_reconnect_renews_the_connection_and_keeps_contacts_and_history() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(con["status"], "expired", "{con}");
+    let listed = admin
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/notifications", s.a.0),
+            None,
+        )
+        .await;
+    let note = &listed.1["data"][0];
+    assert_eq!(
+        (note["kind"].clone(), note["connection_id"].clone()),
+        (json!("connection"), json!(s.a_connection)),
+        "the admin is told: {}",
+        listed.1
+    );
     // The expired number still belongs to A: another tenant is refused.
     let other = h
         .call(
