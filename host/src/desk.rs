@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
 use crate::jobs::{MessageJob, SEND};
@@ -44,6 +45,41 @@ const SENDABLE: &[&str] = &[
     "application/vnd.ms-powerpoint",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 ];
+
+/// Whether `body` begins as a file of the sendable type `mime` does (its signature), so a
+/// file cannot travel under a type it is not. A table beside [`SENDABLE`], not a crate:
+/// sixteen fixed signatures, the ones WhatsApp's types are recognised by.
+fn looks_like(mime: &str, body: &[u8]) -> bool {
+    let at = |offset: usize, signature: &[u8]| {
+        body.get(offset..offset + signature.len()) == Some(signature)
+    };
+    let frame_sync = |mask: u8, bits: u8| {
+        body.first() == Some(&0xFF) && body.get(1).is_some_and(|b| b & mask == bits)
+    };
+    match mime {
+        "image/jpeg" => at(0, &[0xFF, 0xD8, 0xFF]),
+        "image/png" => at(0, b"\x89PNG\r\n\x1a\n"),
+        "image/webp" => at(0, b"RIFF") && at(8, b"WEBP"),
+        // ADTS frames (sync word 0xFFF, layer 0) or an ADIF header.
+        "audio/aac" => frame_sync(0xF6, 0xF0) || at(0, b"ADIF"),
+        "audio/amr" => at(0, b"#!AMR"),
+        "audio/mpeg" => at(0, b"ID3") || frame_sync(0xE0, 0xE0),
+        // ISO base media files: a `ftyp` box first.
+        "audio/mp4" | "video/mp4" | "video/3gpp" => at(4, b"ftyp"),
+        "audio/ogg" => at(0, b"OggS"),
+        "application/pdf" => at(0, b"%PDF-"),
+        "text/plain" => std::str::from_utf8(body).is_ok_and(|t| !t.contains('\0')),
+        // Office 97–2003: a compound file.
+        "application/msword" | "application/vnd.ms-excel" | "application/vnd.ms-powerpoint" => {
+            at(0, &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+        }
+        // Office Open XML: a zip.
+        m if m.starts_with("application/vnd.openxmlformats-officedocument.") => {
+            at(0, b"PK\x03\x04")
+        }
+        _ => false,
+    }
+}
 
 /// Why the desk refused something.
 #[derive(Debug, thiserror::Error)]
@@ -299,7 +335,10 @@ pub async fn options(
 
 /// Send a person's reply in `conversation` (replying to its message `reply_to`, if given):
 /// judged, recorded with `author`, queued for the `send` job, and the conversation given to
-/// people. The recorded message.
+/// people. The recorded message, and whether this call made it: with the client's
+/// `idempotency_key`, a request made again (a retry after a lost answer) gets the message the
+/// first one made, and nothing is sent twice.
+#[allow(clippy::too_many_arguments)]
 pub async fn reply(
     store: &Store,
     plugins: &Catalog,
@@ -308,7 +347,22 @@ pub async fn reply(
     conversation: &str,
     draft: Draft,
     reply_to: Option<&str>,
-) -> Result<MessageRecord, DeskError> {
+    idempotency_key: Option<&str>,
+) -> Result<(MessageRecord, bool), DeskError> {
+    // The client's key, per author (another key or person never collides with it).
+    let key = match idempotency_key {
+        Some(k) => format!(
+            "hum:{}:{}",
+            access.actor.author(),
+            hex::encode(Sha256::digest(k.as_bytes()))
+        ),
+        None => new_id("hum"),
+    };
+    if idempotency_key.is_some()
+        && let Some(done) = made_before(store, access, conversation, &key).await?
+    {
+        return Ok((done, false));
+    }
     let s = Situation::read(store, plugins, access, conversation).await?;
     if let Some(why) = s.blocked() {
         return Err(why);
@@ -387,6 +441,15 @@ pub async fn reply(
                     ),
                 ));
             }
+            if !looks_like(&upload.mime_type, &upload.body) {
+                return Err(refused(
+                    "media_mismatch",
+                    format!(
+                        "the file's content is not {}: send it with its real type",
+                        upload.mime_type
+                    ),
+                ));
+            }
             (
                 Content::Media(MediaRef {
                     provider_media_id: None,
@@ -413,9 +476,8 @@ pub async fn reply(
     let author = access.actor.author().to_string();
     let tenant = access.scope.id().to_string();
     let mut tx = access.begin(store, Mode::Write).await?;
-    let key = new_id("hum");
     // The message first: its media row refers to it, and the stored reply names the media.
-    let message = tx
+    let inserted = tx
         .insert_message(&crate::store::NewMessage {
             conversation_id: conversation,
             connection_id: &s.connection.id,
@@ -430,7 +492,19 @@ pub async fn reply(
             sent_at: None,
             author: Some(&author),
         })
-        .await?;
+        .await;
+    let message = match inserted {
+        Ok(m) => m,
+        // The same request, made at the same moment, got there first.
+        Err(StoreError::Conflict(_)) if idempotency_key.is_some() => {
+            drop(tx);
+            return made_before(store, access, conversation, &key)
+                .await?
+                .map(|m| (m, false))
+                .ok_or(DeskError::NotFound("message"));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut reply = reply;
     if let (Some(upload), Content::Media(m)) = (&upload, &mut reply.content) {
         let media = tx
@@ -460,7 +534,27 @@ pub async fn reply(
     tx.commit().await?;
     jobs.notify_one();
     tracing::info!(conversation, message = %record.id, author = %author, "a person replied");
-    Ok(record)
+    Ok((record, true))
+}
+
+/// The reply an earlier request with this idempotency key made, if one did; a key used in
+/// another conversation is refused.
+async fn made_before(
+    store: &Store,
+    access: &TenantAccess,
+    conversation: &str,
+    key: &str,
+) -> Result<Option<MessageRecord>, DeskError> {
+    let mut tx = access.begin(store, Mode::Read).await?;
+    let found = tx.message_by_key(key).await?;
+    tx.commit().await?;
+    match found {
+        Some(m) if m.conversation_id != conversation => Err(DeskError::Conflict {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was used for a reply in another conversation".into(),
+        }),
+        found => Ok(found),
+    }
 }
 
 /// A refusal of the host's rules, worded for the person who typed the reply.
@@ -559,5 +653,54 @@ pub fn failure_words(kind: Option<&str>, code: Option<&str>, message: Option<&st
         "blocked" if code == "plan-limit" => format!("The plan's monthly allowance was used up ({said}). Ask the account owner to change the plan."),
         "blocked" => format!("The host did not send it: {said}."),
         _ => format!("The provider refused it ({code}: {said})."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_must_be_what_they_say() {
+        let cases: &[(&str, &[u8], bool)] = &[
+            ("image/png", b"\x89PNG\r\n\x1a\n....", true),
+            ("image/jpeg", b"\x89PNG\r\n\x1a\n....", false),
+            ("image/jpeg", &[0xFF, 0xD8, 0xFF, 0xE0], true),
+            ("image/webp", b"RIFF\0\0\0\0WEBPVP8 ", true),
+            ("image/webp", b"RIFF\0\0\0\0WAVE", false),
+            ("audio/aac", &[0xFF, 0xF1, 0x50], true),
+            ("audio/mpeg", b"ID3\x04", true),
+            ("audio/mpeg", &[0xFF, 0xFB, 0x90], true),
+            ("audio/ogg", b"OggS\0", true),
+            ("audio/amr", b"#!AMR\n", true),
+            ("video/mp4", b"\0\0\0\x18ftypmp42", true),
+            ("video/mp4", b"MZ\x90\0", false),
+            ("application/pdf", b"%PDF-1.7", true),
+            ("application/pdf", b"<html>", false),
+            ("text/plain", "hola, ¿qué tal?".as_bytes(), true),
+            ("text/plain", b"\xFF\xFE\0", false),
+            (
+                "application/msword",
+                &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1],
+                true,
+            ),
+            (
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                b"PK\x03\x04",
+                true,
+            ),
+            ("application/x-msdownload", b"MZ", false),
+            ("image/png", b"", false),
+            ("image/png", b"\x89P", false),
+        ];
+        for (mime, body, ok) in cases {
+            assert_eq!(looks_like(mime, body), *ok, "{mime} {body:?}");
+        }
+        // Every sendable type has a signature.
+        assert!(
+            SENDABLE
+                .iter()
+                .all(|m| *m == "text/plain" || !looks_like(m, b""))
+        );
     }
 }

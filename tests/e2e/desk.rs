@@ -356,12 +356,31 @@ async fn replies(h: Host, graph: &Fake, pg_url: Option<String>) {
         403,
         "forbidden",
     );
-    let (status, sent) = say(
-        &agent,
-        json!({"text": "Hi, this is Ana from support", "reply_to": inbound}),
-    )
-    .await;
+    // With an Idempotency-Key, as a client that retries after a lost answer sends it: the
+    // retry gets the first request's message and nothing is sent twice (the sends counted
+    // below prove it).
+    let keyed = async |idem: &str, to: &str| {
+        let r = reqwest::Client::new()
+            .post(format!("{}{to}/messages", h.base))
+            .bearer_auth(&agent)
+            .header("idempotency-key", idem)
+            .json(&json!({"text": "Hi, this is Ana from support", "reply_to": inbound}))
+            .send()
+            .await
+            .expect("reply");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.expect("json"))
+    };
+    let (status, sent) = keyed("retry-1", &base).await;
     assert_eq!(status, 202, "{sent}");
+    let (again, same) = keyed("retry-1", &base).await;
+    assert_eq!(
+        (again, same["id"].clone()),
+        (200, sent["id"].clone()),
+        "{same}"
+    );
+    let (bad, _) = keyed("has a space", &base).await;
+    assert_eq!(bad, 400);
     assert_eq!(
         sent["author"].as_str().map(|a| a.starts_with("key_")),
         Some(true),
@@ -495,6 +514,18 @@ async fn replies(h: Host, graph: &Fake, pg_url: Option<String>) {
         .await
         .expect("upload");
     assert_eq!(r.status(), 422);
+    // A file under a type it is not (a program called a PDF) is refused too.
+    let r = client
+        .post(format!("{}{base}/media", h.base))
+        .bearer_auth(&agent)
+        .header("content-type", "application/pdf")
+        .body(b"MZ\x90\0 this is a program".to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 422);
+    let refused: Value = r.json().await.expect("json");
+    assert_eq!(refused["error"]["code"], "media_mismatch", "{refused}");
 
     // The provider refuses one: the agent reads why, in words.
     let (status, _) = say(&agent, json!({"text": "please fail"})).await;

@@ -231,10 +231,12 @@ impl HumanReply {
     post,
     path = "/api/v1/tenants/{tenant}/conversations/{conversation}/messages",
     tag = "inbox",
-    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id")),
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same key (per caller) gets the first request's message, 1–255 visible ASCII characters")),
     request_body = HumanReply,
     responses(
         (status = 202, description = "Queued for sending", body = MessageRecord),
+        (status = 200, description = "What an earlier request with the same Idempotency-Key made (nothing sent again)", body = MessageRecord),
+        crate::http::openapi::Conflict,
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
         crate::http::openapi::Unprocessable,
@@ -244,21 +246,33 @@ pub async fn reply(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(p): Path<ConversationPath>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<HumanReply>,
 ) -> Result<(StatusCode, Json<MessageRecord>), ApiError> {
     let (draft, reply_to) = body.draft()?;
-    queue(&state, &tenant, &p.conversation, draft, reply_to.as_deref()).await
+    queue(
+        &state,
+        &tenant,
+        &p.conversation,
+        draft,
+        reply_to.as_deref(),
+        &headers,
+    )
+    .await
 }
 
-/// Send a person's draft through the desk: 202 with the queued message.
+/// Send a person's draft through the desk: 202 with the queued message, or 200 with the one
+/// an earlier request with the same `Idempotency-Key` made.
 async fn queue(
     state: &AppState,
     tenant: &Tenant,
     conversation: &str,
     draft: Draft,
     reply_to: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<(StatusCode, Json<MessageRecord>), ApiError> {
-    let sent = crate::desk::reply(
+    let key = idempotency_key(headers)?;
+    let (sent, new) = crate::desk::reply(
         &state.store,
         &state.plugins,
         &state.jobs,
@@ -266,9 +280,30 @@ async fn queue(
         conversation,
         draft,
         reply_to,
+        key,
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(sent)))
+    let status = if new {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(sent)))
+}
+
+/// The client's `Idempotency-Key`: 1 to 255 visible ASCII characters, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k))
+        }
+        _ => Err(ApiError::BadRequest(
+            "Idempotency-Key: 1 to 255 visible ASCII characters".into(),
+        )),
+    }
 }
 
 /// `POST …/media` query: what goes with the file.
@@ -292,10 +327,12 @@ pub struct MediaQuery {
     post,
     path = "/api/v1/tenants/{tenant}/conversations/{conversation}/media",
     tag = "inbox",
-    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id"), MediaQuery),
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id"), MediaQuery, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried upload safe (as for text replies)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file"),
     responses(
         (status = 202, description = "Queued for sending", body = MessageRecord),
+        (status = 200, description = "What an earlier request with the same Idempotency-Key made (nothing sent again)", body = MessageRecord),
+        crate::http::openapi::Conflict,
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
         crate::http::openapi::Unprocessable,
@@ -353,6 +390,7 @@ pub async fn send_media(
         &p.conversation,
         Draft::Media(upload),
         q.reply_to.as_deref(),
+        &headers,
     )
     .await
 }

@@ -84,6 +84,18 @@ impl Tx {
         .await?)
     }
 
+    /// The message with this idempotency key, if the tenant has one.
+    pub async fn message_by_key(&mut self, key: &str) -> Result<Option<MessageRecord>> {
+        let tenant_id = self.tenant_id()?;
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND idempotency_key = $2"
+        )))
+        .bind(tenant_id)
+        .bind(key)
+        .fetch_optional(&mut self.inner)
+        .await?)
+    }
+
     /// Set what a queued reply sends (JSON of the reply).
     pub async fn set_reply_content(&mut self, message: &str, content: &str) -> Result<()> {
         let tenant_id = self.tenant_id()?;
