@@ -34,7 +34,7 @@ pub mod v0_1_0 {
     }
 }
 
-/// `switchyard:plugin@0.2.0`: the newest version, whose types the host uses.
+/// `switchyard:plugin@0.2.0` (frozen): the newest version, whose types the host uses.
 pub mod v0_2_0 {
     /// The connector world.
     pub mod connector {
@@ -79,3 +79,32 @@ pub mod v0_2_0 {
 }
 
 pub use v0_2_0::connector::switchyard::plugin::{egress, log, secrets, types};
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// Released interface versions are never edited: a change is a new `since_v…` folder. An
+    /// edit here breaks every plugin built against the version.
+    #[test]
+    fn released_versions_are_never_edited() {
+        let digest =
+            |host: &str, types: &str| hex::encode(Sha256::digest(format!("{host}{types}")));
+        assert_eq!(
+            digest(
+                include_str!("../../../wit/since_v0.1.0/host.wit"),
+                include_str!("../../../wit/since_v0.1.0/types.wit"),
+            ),
+            "fb0d011f66c9a28968208519466f7812466fe1a80e2fc8713afc5df56cb15620",
+            "wit/since_v0.1.0 is released"
+        );
+        assert_eq!(
+            digest(
+                include_str!("../../../wit/since_v0.2.0/host.wit"),
+                include_str!("../../../wit/since_v0.2.0/types.wit"),
+            ),
+            "627e48723568a460a977e8afa524aa0ae1ff9060afb8abf6a8d8c8cad6fc6cd9",
+            "wit/since_v0.2.0 is released"
+        );
+    }
+}
