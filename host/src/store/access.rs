@@ -34,15 +34,6 @@ pub enum Issued {
     AddressBusy,
 }
 
-/// A number's access policy as stored.
-#[derive(Debug, Clone, FromRow)]
-pub struct AccessRow {
-    /// `open`, `email` or `sharing`.
-    pub policy: String,
-    /// When it last changed (Unix ms).
-    pub updated_at: i64,
-}
-
 /// An email a number is shared with.
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct SharedEmail {
@@ -54,7 +45,7 @@ pub struct SharedEmail {
     pub added_at: i64,
 }
 
-/// The code a contact was mailed.
+/// The code a contact was mailed, as a try at it reads it.
 #[derive(Debug, Clone, FromRow)]
 pub struct LoginCode {
     /// The email it proves.
@@ -63,14 +54,8 @@ pub struct LoginCode {
     pub code_hash: String,
     /// When it stops working (Unix ms).
     pub expires_at: i64,
-    /// Tries so far.
+    /// Tries so far, this one included.
     pub attempts: i64,
-    /// When the last code was sent (Unix ms).
-    pub sent_at: i64,
-    /// Codes sent since `count_since`.
-    pub sent_count: i64,
-    /// Start of the hour `sent_count` counts in.
-    pub count_since: i64,
 }
 
 /// A request for access to a number.
@@ -303,7 +288,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "UPDATE login_codes SET attempts = attempts + 1
              WHERE tenant_id = $1 AND contact_id = $2 AND code_hash <> '' AND attempts < $3
-             RETURNING email, code_hash, expires_at, attempts, sent_at, sent_count, count_since",
+             RETURNING email, code_hash, expires_at, attempts",
         )
         .bind(tenant_id)
         .bind(contact)

@@ -99,6 +99,14 @@ impl Tx {
         .await?)
     }
 
+    /// Whether `conversation` has a message newer than `message` (insights read up to it).
+    async fn newer_than(&mut self, conversation: &str, message: &str) -> Result<bool> {
+        Ok(self
+            .newest_message(conversation)
+            .await?
+            .is_some_and(|newest| newest.as_str() > message))
+    }
+
     /// A conversation's stored insights, marked stale when newer messages arrived.
     pub async fn insight(&mut self, conversation: &str) -> Result<Option<InsightRecord>> {
         let tenant_id = self.tenant_id()?;
@@ -114,10 +122,7 @@ impl Tx {
         let Some(mut row) = row else {
             return Ok(None);
         };
-        row.stale = self
-            .newest_message(conversation)
-            .await?
-            .is_some_and(|newest| newest > row.through_message);
+        row.stale = self.newer_than(conversation, &row.through_message).await?;
         Ok(Some(row))
     }
 
@@ -158,10 +163,7 @@ impl Tx {
             serde_json::json!({"conversation": conversation, "sentiment": new.sentiment}),
         )
         .await?;
-        let stale = self
-            .newest_message(conversation)
-            .await?
-            .is_some_and(|newest| newest > new.through_message);
+        let stale = self.newer_than(conversation, &new.through_message).await?;
         Ok(InsightRecord {
             sentiment: new.sentiment.to_string(),
             score: new.score,

@@ -37,8 +37,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
 pub use access::{
-    AccessRequestRecord, AccessRow, CODES_PER_HOUR, CONTACTS_PER_ADDRESS, Issued, LoginCode,
-    MAX_TRIES, RESEND_MS, SharedEmail,
+    AccessRequestRecord, CODES_PER_HOUR, CONTACTS_PER_ADDRESS, Issued, LoginCode, MAX_TRIES,
+    RESEND_MS, SharedEmail,
 };
 pub use admin::{
     ApiKeyRecord, EndpointRecord, KeyInfo, KeyOwner, NewRoute, PartnerRecord, ReportRow,
