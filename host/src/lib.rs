@@ -5,6 +5,7 @@
 
 pub mod authoring;
 pub mod bundled;
+pub mod calendar;
 pub mod catalog;
 pub mod commands;
 pub mod config;

@@ -204,7 +204,9 @@ pub async fn allowance_used_up(
     let Some(allowance) = plan.monthly_messages else {
         return Ok(None);
     };
-    let used = tx.messages_sent_since(month_start_day(now_ms())).await?;
+    let used = tx
+        .messages_sent_since(crate::calendar::month_start_day(now_ms()))
+        .await?;
     Ok((used >= allowance).then(|| {
         format!(
             "the plan \"{}\" allows {allowance} messages a month and {used} were sent this month",
@@ -226,50 +228,15 @@ pub struct Usage {
 pub async fn usage(tx: &mut Tx) -> Result<Usage, StoreError> {
     Ok(Usage {
         numbers: tx.numbers_in_use(None).await?,
-        messages_this_month: tx.messages_sent_since(month_start_day(now_ms())).await?,
+        messages_this_month: tx
+            .messages_sent_since(crate::calendar::month_start_day(now_ms()))
+            .await?,
     })
-}
-
-/// The day number (days since 1970-01-01) of the first day of the UTC month of `ms`.
-///
-/// Hand-rolled (Hinnant's `civil_from_days`, the day-of-month part): the host has no calendar
-/// crate and needs nothing else of one.
-pub fn month_start_day(ms: i64) -> i64 {
-    let days = ms.div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day_of_month = doy - (153 * mp + 2) / 5 + 1;
-    days - (day_of_month - 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn month_starts() {
-        let day = |y: i64, m: i64, d: i64| -> i64 {
-            // Days from the epoch, the other way round (for the test only).
-            let y = if m <= 2 { y - 1 } else { y };
-            let era = y.div_euclid(400);
-            let yoe = y - era * 400;
-            let mp = (m + 9) % 12;
-            let doy = (153 * mp + 2) / 5 + d - 1;
-            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-            era * 146_097 + doe - 719_468
-        };
-        let ms = |y, m, d| day(y, m, d) * 86_400_000 + 12 * 3_600_000;
-        assert_eq!(month_start_day(ms(2026, 12, 6)), day(2026, 12, 1));
-        assert_eq!(month_start_day(ms(2026, 12, 1)), day(2026, 12, 1));
-        assert_eq!(month_start_day(ms(2024, 2, 29)), day(2024, 2, 1));
-        assert_eq!(month_start_day(ms(2027, 1, 31)), day(2027, 1, 1));
-        assert_eq!(month_start_day(ms(1970, 1, 1)), 0);
-        assert_eq!(day(1970, 1, 1), 0);
-    }
 
     #[test]
     fn partner_plans_stay_within_the_ceiling() {

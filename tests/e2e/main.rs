@@ -8,6 +8,8 @@ mod account;
 mod accounts;
 mod api;
 mod authoring;
+mod chromium;
+mod console;
 mod crash;
 mod desk;
 mod edge;

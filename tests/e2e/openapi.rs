@@ -124,6 +124,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/tenants/{tenant}/policy"),
     ("post", "/api/v1/tenants/{tenant}/connections"),
     ("get", "/api/v1/tenants/{tenant}/connections"),
+    ("get", "/api/v1/tenants/{tenant}/channels"),
     ("get", "/api/v1/tenants/{tenant}/connections/{connection}"),
     ("patch", "/api/v1/tenants/{tenant}/connections/{connection}"),
     (

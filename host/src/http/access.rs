@@ -154,6 +154,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/tenants/{tenant}/connections/{connection}", callers(O, PM, TVIEW)),
     rule("PATCH", "/api/v1/tenants/{tenant}/connections/{connection}", callers(NO, P_, TADMIN)),
     rule("DELETE", "/api/v1/tenants/{tenant}/connections/{connection}", callers(NO, P_, TADMIN)),
+    rule("GET", "/api/v1/tenants/{tenant}/channels", callers(NO, P_, TADMIN)),
     rule("POST", "/api/v1/tenants/{tenant}/connect/meta", callers(NO, P_, TADMIN)),
     rule("GET", "/api/v1/tenants/{tenant}/connect/meta/{session}", callers(NO, P_, TADMIN)),
     rule("POST", "/api/v1/tenants/{tenant}/connect/meta/{session}/pick", callers(NO, P_, TADMIN)),

@@ -72,6 +72,10 @@ pub async fn media(
             // Content from strangers: never rendered as a page of this origin.
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
             (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".into(),
+            ),
+            (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{}\"", media.id),
             ),

@@ -5,8 +5,10 @@
 pub mod access;
 mod account;
 mod auth;
+mod channels;
 mod connections;
 mod consent;
+pub mod console;
 mod desk;
 mod endpoints;
 mod health;
@@ -264,6 +266,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(connections::edit)
                 .delete(connections::disconnect),
         )
+        .route("/tenants/{tenant}/channels", get(channels::list))
         .route("/tenants/{tenant}/connect/meta", post(onboarding::start))
         .route(
             "/tenants/{tenant}/connect/meta/{session}",
@@ -387,7 +390,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { crate::error::ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { crate::error::ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/media/{token}", get(desk::linked_media))
         .route("/connect/meta/start", get(onboarding::browser_start))
@@ -403,5 +406,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .nest("/api/v1", api)
-        .with_state(state)
+        .with_state(state.clone());
+    // The console reads through the API (in process, as the visitor).
+    app.clone().merge(console::router(state, app))
 }

@@ -175,6 +175,7 @@ impl Modify for BearerAuth {
         super::tenants::put_policy,
         super::connections::create,
         super::connections::list,
+        super::channels::list,
         super::connections::show,
         super::connections::edit,
         super::connections::disconnect,

@@ -35,6 +35,14 @@ pub struct CreateTenant {
     pub name: String,
     /// The partner that owns it (operator only; a partner's tenants are its own).
     pub partner_id: Option<String>,
+    /// Mint an `owner` API key with it (default `true`); `false` when its people will sign in
+    /// instead (invite an owner next), so no unused key exists.
+    #[serde(default = "minted")]
+    pub owner_key: bool,
+}
+
+fn minted() -> bool {
+    true
 }
 
 /// A created tenant with its owner key (shown once).
@@ -43,8 +51,9 @@ pub struct CreatedTenant {
     /// The tenant.
     #[serde(flatten)]
     pub tenant: TenantRecord,
-    /// An `owner` API key; store it now, it is not shown again.
-    pub api_key: String,
+    /// An `owner` API key; store it now, it is not shown again (absent with `owner_key: false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
 }
 
 /// Create a tenant (operator, or a partner for itself) and its first owner key.
@@ -101,24 +110,26 @@ pub async fn create(
         ));
     }
     let tenant = tx.insert_tenant(&id, partner_id.as_deref(), name).await?;
-    tx.insert_api_key(
-        &key.id,
-        &key.secret_hash,
-        None,
-        Some(&id),
-        Some(Role::Owner.as_str()),
-        Some("initial owner"),
-        &creator,
-        None,
-    )
-    .await?;
+    if body.owner_key {
+        tx.insert_api_key(
+            &key.id,
+            &key.secret_hash,
+            None,
+            Some(&id),
+            Some(Role::Owner.as_str()),
+            Some("initial owner"),
+            &creator,
+            None,
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(tenant = %id, partner = ?partner_id, "tenant created");
     Ok((
         StatusCode::CREATED,
         Json(CreatedTenant {
             tenant,
-            api_key: key.token.to_string(),
+            api_key: body.owner_key.then(|| key.token.to_string()),
         }),
     ))
 }

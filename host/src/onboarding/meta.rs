@@ -152,6 +152,11 @@ impl Graph {
         &self.version
     }
 
+    /// Facebook's dialog base URL (`https://www.facebook.com`, or a test's fake).
+    pub fn dialog(&self) -> &str {
+        &self.dialog
+    }
+
     /// Facebook's OAuth dialog URL for the redirect flow.
     pub fn dialog_url(&self, app_id: &str, redirect_uri: &str, state: &str) -> String {
         let mut url =

@@ -457,6 +457,19 @@ impl Tx {
         .await?)
     }
 
+    /// The shared endpoints (connector installations) a tenant of `partner` may connect
+    /// numbers through: the operator's and that partner's, oldest first.
+    pub async fn shared_endpoints(&mut self, partner: Option<&str>) -> Result<Vec<EndpointRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, connector, owner, partner_id, tenant_id, settings, created_at
+             FROM endpoints WHERE tenant_id IS NULL AND (partner_id IS NULL OR partner_id = $1)
+             ORDER BY created_at, id LIMIT 500",
+        )
+        .bind(partner)
+        .fetch_all(&mut self.inner)
+        .await?)
+    }
+
     /// Route `(endpoint, channel address)` to a tenant's connection; `Conflict` when taken.
     pub async fn insert_route(&mut self, route: &NewRoute<'_>) -> Result<()> {
         let tenant_id = self.tenant_id()?;
