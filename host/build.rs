@@ -36,6 +36,11 @@ fn run() -> Result<(), String> {
     let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
     println!("cargo::rerun-if-changed={}", plugins.display());
     println!("cargo::rerun-if-changed={}", root.join("wit").display());
+    // `sqlx::migrate!` embeds the migrations: a new file must rebuild the host.
+    println!(
+        "cargo::rerun-if-changed={}",
+        root.join("migrations").display()
+    );
 
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     cargo_plugin::ensure_target(&rustc, |m| println!("cargo::warning={m}"))?;

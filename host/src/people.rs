@@ -289,6 +289,48 @@ fn locked(until: i64, now: i64) -> PeopleError {
     }
 }
 
+/// How long an operator's console session lasts (shorter than a person's: it can do anything).
+pub const OPERATOR_SESSION_MS: i64 = 8 * 3600 * 1000;
+
+/// Sign the operator in to the console with the operator token (DECISIONS C3: the operator is
+/// a token, not an account); `None` for any other token.
+pub async fn sign_in_operator(
+    store: &Store,
+    operator: &crate::tenancy::auth::OperatorToken,
+    token: &str,
+    from: &Device,
+) -> Result<Option<(Zeroizing<String>, i64)>, PeopleError> {
+    if !operator.matches(token) {
+        return Ok(None);
+    }
+    let NewKey {
+        id,
+        token,
+        secret_hash,
+    } = new_token("ops");
+    let expires_at = now_ms() + OPERATOR_SESSION_MS;
+    let mut tx = store.begin(Scope::Host, Mode::Write).await?;
+    tx.insert_operator_session(
+        &id,
+        &secret_hash,
+        expires_at,
+        from.ip.as_deref(),
+        from.user_agent.as_deref(),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(session = %id, "operator signed in to the console");
+    Ok(Some((token, expires_at)))
+}
+
+/// End an operator's console session.
+pub async fn sign_out_operator(store: &Store, session_id: &str) -> Result<(), PeopleError> {
+    let mut tx = store.begin(Scope::Host, Mode::Write).await?;
+    tx.delete_operator_session(session_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// End a session.
 pub async fn sign_out(store: &Store, session_id: &str) -> Result<(), PeopleError> {
     let mut tx = store.begin(Scope::Host, Mode::Write).await?;

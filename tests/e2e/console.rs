@@ -223,16 +223,8 @@ async fn a_business_connects_a_number_and_works_its_inbox_in_chromium() {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(res.headers()["cache-control"], "no-store");
 
-    // The operator sets up a partner and the Meta app (API: the operator is a token).
-    let partner = h
-        .ok(
-            Method::POST,
-            "/api/v1/partners",
-            OPERATOR,
-            Some(json!({"name": "Acme Reseller"})),
-        )
-        .await;
-    let p = partner["id"].as_str().expect("id").to_string();
+    // The Meta app (an endpoint, through the API), then the operator signs in to the console
+    // with the operator token, adds the partner and invites its owner.
     let endpoint = h
         .ok(
             Method::POST,
@@ -244,13 +236,41 @@ async fn a_business_connects_a_number_and_works_its_inbox_in_chromium() {
         )
         .await;
     let endpoint = endpoint["id"].as_str().expect("id").to_string();
-    h.ok(
-        Method::POST,
-        &format!("/api/v1/partners/{p}/invitations"),
-        OPERATOR,
-        Some(json!({"email": "pat@acme.example", "role": "owner"})),
-    )
+    b.goto(&format!("{}/console/operator", h.base)).await;
+    b.fill("#token", OPERATOR).await;
+    b.click("form[data-api] button[type=submit]").await;
+    b.wait_css("#partner-name").await;
+    b.fill("#partner-name", "Acme Reseller").await;
+    b.click("form[data-api='/api/v1/partners'] button[type=submit]")
+        .await;
+    b.wait_text("#partners", "Acme Reseller").await;
+    let partners = h.ok(Method::GET, "/api/v1/partners", OPERATOR, None).await;
+    let p = partners["data"]
+        .as_array()
+        .expect("partners")
+        .iter()
+        .find(|x| x["name"] == "Acme Reseller")
+        .and_then(|x| x["id"].as_str())
+        .expect("the partner")
+        .to_string();
+    b.click("#partners details summary").await;
+    b.fill(&format!("#owner-{p}"), "pat@acme.example").await;
+    b.click(&format!(
+        "form[data-api='/api/v1/partners/{p}/invitations'] button[type=submit]"
+    ))
     .await;
+    let _ = sink.last_to("pat@acme.example").await;
+    pages.shot(&b, "operator-partners").await;
+    b.goto(&format!("{}/console/operator/plugins", h.base))
+        .await;
+    b.wait_text("main", "meta-cloud").await;
+    pages.shot(&b, "operator-plugins").await;
+    b.goto(&format!("{}/console/operator/jobs", h.base)).await;
+    b.wait_text("main", "No dead job").await;
+    b.goto(&format!("{}/console/operator/health", h.base)).await;
+    b.wait_text("main", "database").await;
+    b.click("form.sign-out button").await;
+    b.wait_css("#token").await;
 
     // Signed out, the console sends people to sign in and back.
     b.goto(&format!("{}/console/p/{p}", h.base)).await;
@@ -431,7 +451,13 @@ async fn a_business_connects_a_number_and_works_its_inbox_in_chromium() {
     assert_eq!(refused, json!(403));
 
     // No page holds inline script or style, or any secret.
-    let secrets = [SYSTEM_TOKEN, "app-secret-1", "verify-console", PASSWORD];
+    let secrets = [
+        SYSTEM_TOKEN,
+        "app-secret-1",
+        "verify-console",
+        PASSWORD,
+        OPERATOR,
+    ];
     let mut names = BTreeSet::new();
     for (name, html) in &pages.0 {
         names.insert(name.clone());
@@ -749,6 +775,123 @@ async fn pages_as_people(h: Host, sink: &Sink) {
     )
     .await;
     assert_eq!(status, 200, "another business's number is not found");
+
+    // The operator signs in to the console with the token; nothing else opens it.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = client
+        .post(format!("{}/api/v1/operator/session", h.base))
+        .json(&json!({"token": "not-the-token"}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(res.status(), 401);
+    let res = client
+        .post(format!("{}/api/v1/operator/session", h.base))
+        .json(&json!({"token": OPERATOR}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(res.status(), 201);
+    let set: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_string())
+        .collect();
+    let op = set
+        .iter()
+        .find(|c| c.starts_with("switchyard_operator=ops_"))
+        .expect("operator cookie");
+    assert!(
+        op.contains("HttpOnly") && op.contains("SameSite=Strict"),
+        "{op}"
+    );
+    assert!(
+        set.iter().any(|c| c.starts_with("switchyard_session=;")),
+        "a person's session in the same browser is cleared: {set:?}"
+    );
+    let op_cookie = op
+        .strip_prefix("switchyard_operator=")
+        .and_then(|c| c.split(';').next())
+        .expect("value")
+        .to_string();
+    let csrf = res.json::<Value>().await.expect("json")["csrf_token"]
+        .as_str()
+        .expect("csrf")
+        .to_string();
+    let as_operator = |method: Method, path: &str| {
+        client
+            .request(method, format!("{}{path}", h.base))
+            .header("cookie", format!("switchyard_operator={op_cookie}"))
+    };
+    for path in [
+        "/console/operator",
+        "/console/operator/plugins",
+        "/console/operator/jobs",
+        "/console/operator/health",
+    ] {
+        let res = as_operator(Method::GET, path).send().await.expect("page");
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(
+            res.headers()["content-security-policy"]
+                .to_str()
+                .expect("csp")
+                .starts_with("default-src 'none'")
+        );
+        let body = res.text().await.expect("body");
+        assert!(
+            !body.contains(OPERATOR) && !body.contains(&op_cookie),
+            "{path}"
+        );
+        assert!(!body.contains(" style="), "{path}");
+    }
+    // Without the CSRF token the cookie changes nothing; with it, a partner without a key.
+    let res = as_operator(Method::POST, "/api/v1/partners")
+        .json(&json!({"name": "Delta"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 403);
+    let res = as_operator(Method::POST, "/api/v1/partners")
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "Delta", "owner_key": false}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 201);
+    assert!(
+        res.json::<Value>()
+            .await
+            .expect("json")
+            .get("api_key")
+            .is_none()
+    );
+    // The operator's cookie is not a person's session, and a person's is not the operator's.
+    let res = as_operator(Method::GET, "/api/v1/session")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 401);
+    let (status, headers, _) = page(&h, Some(&cookie), "/console/operator").await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        headers["location"],
+        "/console/operator/sign-in?next=%2Fconsole%2Foperator"
+    );
+    let res = as_operator(Method::DELETE, "/api/v1/operator/session")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), 204);
+    let res = as_operator(Method::GET, "/console/operator")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(res.status(), 303);
 
     // A person of tenant A is not a partner.
     let (status, _, _) = page(&h, Some(&cookie), &format!("/console/p/{}", s.p1.0)).await;

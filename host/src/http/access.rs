@@ -1,9 +1,9 @@
 //! Who may call what: one rule per API route, enforced here before any handler or body is
 //! read, and rendered into docs/security.md (a unit test keeps the two equal).
 //!
-//! A request is authenticated by a bearer token (operator token or API key) or by a person's
-//! session cookie; a cookie request that may change something must carry the session's CSRF
-//! token in `X-CSRF-Token`. A person acts through one membership: the one of the `{tenant}` or
+//! A request is authenticated by a bearer token (operator token or API key), by the operator's
+//! console session cookie, or by a person's session cookie; a cookie request that may change
+//! something must carry the session's CSRF token in `X-CSRF-Token`. A person acts through one membership: the one of the `{tenant}` or
 //! `{partner}` in the path (a partner member reaches the partner's tenants as the partner), else
 //! the one `Switchyard-Context` names, else their only one.
 
@@ -23,6 +23,8 @@ use crate::tenancy::{PartnerRole, Principal, Role};
 pub const SESSION_COOKIE: &str = "switchyard_session";
 /// The header that carries a session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The operator's console session cookie (the operator signs in with the operator token).
+pub const OPERATOR_COOKIE: &str = "switchyard_operator";
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +90,11 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/password-resets/confirm", Who::Public),
     rule("POST", "/api/v1/invitations/accept", Who::Public),
     // The operator's.
+    rule("POST", "/api/v1/operator/session", Who::Public),
+    rule("GET", "/api/v1/operator/session", callers(O, P_, T_)),
+    rule("DELETE", "/api/v1/operator/session", callers(O, P_, T_)),
     rule("POST", "/api/v1/partners", callers(O, P_, T_)),
+    rule("GET", "/api/v1/partners", callers(O, P_, T_)),
     rule("PUT", "/api/v1/partners/{partner}/namespace", callers(O, P_, T_)),
     rule("POST", "/api/v1/publisher-keys", callers(O, P_, T_)),
     rule("GET", "/api/v1/publisher-keys", callers(O, P_, T_)),
@@ -232,15 +238,55 @@ impl std::fmt::Debug for SessionUser {
 
 /// The session cookie's value, when the request has one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The operator's console session cookie's value, when the request has one.
+pub fn operator_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, OPERATOR_COOKIE)
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, wanted: &str) -> Option<&'a str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value)
         .filter(|v| !v.is_empty())
+}
+
+/// The operator's console session of a request made with its cookie.
+#[derive(Clone)]
+pub struct OperatorSession {
+    /// `ops_…`.
+    pub session_id: String,
+    /// The cookie's token (to derive its CSRF token).
+    pub token: zeroize::Zeroizing<String>,
+}
+
+/// A cookie request that may change something must carry the session's CSRF token.
+fn check_csrf(parts: &axum::http::request::Parts, token: &str) -> Result<(), ApiError> {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let expected = crate::people::csrf_token(token);
+    let given = parts
+        .headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if expected.is_empty() || !bool::from(given.ct_eq(expected.as_bytes())) {
+        return Err(ApiError::Refused {
+            code: "csrf_failed",
+            message: format!(
+                "a signed-in request that changes something needs the session's CSRF token in {CSRF_HEADER}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -313,24 +359,18 @@ async fn resolve(state: &AppState, parts: &mut axum::http::request::Parts) -> Re
             });
         }
         auth::authenticate(&state.store, &state.operator, token).await?
+    } else if let Some(token) = operator_cookie(&parts.headers).filter(|_| rule.who != Who::Person)
+    {
+        let session_id = auth::authenticate_operator_session(&state.store, token).await?;
+        check_csrf(parts, token)?;
+        parts.extensions.insert(OperatorSession {
+            session_id,
+            token: zeroize::Zeroizing::new(token.to_string()),
+        });
+        Principal::Operator
     } else if let Some(token) = session_cookie(&parts.headers) {
         let (user_id, session_id) = auth::authenticate_session(&state.store, token).await?;
-        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let expected = crate::people::csrf_token(token);
-            let given = parts
-                .headers
-                .get(CSRF_HEADER)
-                .map(|v| v.as_bytes())
-                .unwrap_or_default();
-            if expected.is_empty() || !bool::from(given.ct_eq(expected.as_bytes())) {
-                return Err(ApiError::Refused {
-                    code: "csrf_failed",
-                    message: format!(
-                        "a signed-in request that changes something needs the session's CSRF token in {CSRF_HEADER}"
-                    ),
-                });
-            }
-        }
+        check_csrf(parts, token)?;
         if rule.who == Who::Person {
             parts.extensions.insert(SessionUser {
                 user_id,

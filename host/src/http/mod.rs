@@ -185,7 +185,13 @@ impl AppState {
 /// The full router.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/partners", post(partners::create))
+        .route("/partners", post(partners::create).get(partners::list))
+        .route(
+            "/operator/session",
+            post(people::operator_sign_in)
+                .get(people::show_operator_session)
+                .delete(people::operator_sign_out),
+        )
         .route("/partners/{partner}/report", get(partners::report))
         .route(
             "/partners/{partner}/namespace",

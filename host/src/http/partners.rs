@@ -22,6 +22,10 @@ pub struct CreatePartner {
     /// `<namespace>-…` only. Can be given later with `PUT …/partners/{partner}/namespace`.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Mint the partner's first key with it (default `true`); `false` when its people will
+    /// sign in instead (invite its owner next), so no unused key exists.
+    #[serde(default = "super::tenants::minted")]
+    pub owner_key: bool,
 }
 
 /// `PUT /api/v1/partners/{partner}/namespace` body.
@@ -127,8 +131,10 @@ pub struct CreatedPartner {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// The partner's API key; store it now, it is not shown again.
-    pub api_key: String,
+    /// The partner's API key; store it now, it is not shown again (absent with
+    /// `owner_key: false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
 }
 
 /// Create a partner (operator only).
@@ -173,17 +179,19 @@ pub async fn create(
                 other => other.into(),
             })?;
     }
-    tx.insert_api_key(
-        &key.id,
-        &key.secret_hash,
-        Some(&id),
-        None,
-        None,
-        Some("initial"),
-        "operator",
-        None,
-    )
-    .await?;
+    if body.owner_key {
+        tx.insert_api_key(
+            &key.id,
+            &key.secret_hash,
+            Some(&id),
+            None,
+            None,
+            Some("initial"),
+            "operator",
+            None,
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(partner = %id, key = %key.id, "partner created");
     Ok((
@@ -191,9 +199,39 @@ pub async fn create(
         Json(CreatedPartner {
             id,
             name: name.to_string(),
-            api_key: key.token.to_string(),
+            api_key: body.owner_key.then(|| key.token.to_string()),
         }),
     ))
+}
+
+/// Every partner (operator).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PartnerList {
+    /// Oldest first (at most 1,000).
+    pub data: Vec<crate::store::PartnerRecord>,
+}
+
+/// The partners (operator).
+#[utoipa::path(
+    get,
+    path = "/api/v1/partners",
+    tag = "partners",
+    responses(
+        (status = 200, description = "OK", body = PartnerList),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+) -> Result<Json<PartnerList>, ApiError> {
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let data = tx.partners().await?;
+    tx.commit().await?;
+    Ok(Json(PartnerList { data }))
 }
 
 /// Connection states of one tenant in a report.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::AppState;
-use super::access::SESSION_COOKIE;
+use super::access::{OPERATOR_COOKIE, OperatorSession, SESSION_COOKIE};
 use super::auth::{Auth, Client, Person, Tenant};
 use super::json::ApiJson;
 use crate::error::ApiError;
@@ -152,11 +152,27 @@ fn limit(state: &AppState, client: &Client) -> Result<(), ApiError> {
 }
 
 fn cookie(state: &AppState, value: &str, max_age_s: i64) -> Result<HeaderValue, ApiError> {
+    named_cookie(state, SESSION_COOKIE, "Lax", value, max_age_s)
+}
+
+/// A session cookie: HttpOnly, Secure unless the host is plain http on loopback.
+fn named_cookie(
+    state: &AppState,
+    name: &str,
+    same_site: &str,
+    value: &str,
+    max_age_s: i64,
+) -> Result<HeaderValue, ApiError> {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}{secure}"
     ))
     .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// The operator's console cookie: Strict, since nothing links into the operator's pages.
+fn operator_cookie(state: &AppState, value: &str, max_age_s: i64) -> Result<HeaderValue, ApiError> {
+    named_cookie(state, OPERATOR_COOKIE, "Strict", value, max_age_s)
 }
 
 /// The view of a session, with its CSRF token.
@@ -214,9 +230,10 @@ async fn started(state: &AppState, s: Started) -> Result<Response, ApiError> {
     let body = view(state, &s.user_id, &s.token, s.expires_at).await?;
     let max_age = (s.expires_at - crate::store::now_ms()) / 1000;
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(SET_COOKIE, cookie(state, &s.token, max_age)?);
+    let headers = response.headers_mut();
+    headers.insert(SET_COOKIE, cookie(state, &s.token, max_age)?);
+    // One browser is one signed-in party: a person's sign-in ends the operator's there.
+    headers.append(SET_COOKIE, operator_cookie(state, "", 0)?);
     Ok(response)
 }
 
@@ -890,4 +907,129 @@ pub async fn remove_partner_member(
     let partner = p.partner.clone().unwrap_or_default();
     people::change_member(&state.store, Org::Partner(&partner), true, &p.user, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/operator/session` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSignIn {
+    /// The operator token.
+    #[schema(value_type = String, max_length = 512)]
+    pub token: Secret,
+}
+
+/// The operator's console session.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OperatorSessionView {
+    /// Send it as `X-CSRF-Token` with every request that changes something.
+    pub csrf_token: String,
+    /// When the session ends (Unix ms).
+    pub expires_at: i64,
+}
+
+/// Sign the operator in to the console with the operator token: sets the HttpOnly,
+/// SameSite=Strict cookie `switchyard_operator` (8 hours) and returns the CSRF token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operator/session",
+    tag = "people",
+    request_body = OperatorSignIn,
+    responses(
+        (status = 201, description = "Signed in; `Set-Cookie: switchyard_operator=…`", body = OperatorSessionView),
+        crate::http::openapi::BadRequest,
+        (status = 401, description = "not the operator token (`invalid_credentials`)", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "too many tries from this address (`too_many_sign_ins`); see Retry-After", body = crate::http::openapi::ErrorBody),
+        crate::http::openapi::Unavailable,
+    )
+)]
+pub async fn operator_sign_in(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<OperatorSignIn>,
+) -> Result<Response, ApiError> {
+    limit(&state, &client)?;
+    let Some((token, expires_at)) = people::sign_in_operator(
+        &state.store,
+        &state.operator,
+        &text(&body.token),
+        &device(&client),
+    )
+    .await?
+    else {
+        return Err(PeopleError::BadCredentials.into());
+    };
+    let view = OperatorSessionView {
+        csrf_token: people::csrf_token(&token),
+        expires_at,
+    };
+    let max_age = (expires_at - crate::store::now_ms()) / 1000;
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(SET_COOKIE, operator_cookie(&state, &token, max_age)?);
+    headers.append(SET_COOKIE, cookie(&state, "", 0)?);
+    Ok(response)
+}
+
+fn operator_session(
+    session: Option<axum::Extension<OperatorSession>>,
+) -> Result<OperatorSession, ApiError> {
+    session.map(|s| s.0).ok_or_else(|| {
+        ApiError::BadRequest("this route is about the operator's console session; sign in with the operator token at POST /api/v1/operator/session".into())
+    })
+}
+
+/// The operator's console session and its CSRF token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/session",
+    tag = "people",
+    responses(
+        (status = 200, description = "OK", body = OperatorSessionView),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("session" = []))
+)]
+pub async fn show_operator_session(
+    State(state): State<AppState>,
+    session: Option<axum::Extension<OperatorSession>>,
+) -> Result<Json<OperatorSessionView>, ApiError> {
+    let s = operator_session(session)?;
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let found = tx.operator_session(&s.session_id).await?;
+    tx.commit().await?;
+    let (_, expires_at) = found.ok_or(ApiError::Unauthorized)?;
+    Ok(Json(OperatorSessionView {
+        csrf_token: people::csrf_token(&s.token),
+        expires_at,
+    }))
+}
+
+/// Sign the operator out of the console: the session ends and its cookie is cleared.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/operator/session",
+    tag = "people",
+    responses(
+        (status = 204, description = "Signed out"),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("session" = []))
+)]
+pub async fn operator_sign_out(
+    State(state): State<AppState>,
+    session: Option<axum::Extension<OperatorSession>>,
+) -> Result<Response, ApiError> {
+    let s = operator_session(session)?;
+    people::sign_out_operator(&state.store, &s.session_id).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, operator_cookie(&state, "", 0)?);
+    Ok(response)
 }

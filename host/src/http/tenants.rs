@@ -41,7 +41,7 @@ pub struct CreateTenant {
     pub owner_key: bool,
 }
 
-fn minted() -> bool {
+pub(super) fn minted() -> bool {
     true
 }
 

@@ -7,7 +7,7 @@ use super::{Result, StoreError, Tx, now_ms};
 use crate::tenancy::Scope;
 
 /// A partner.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct PartnerRecord {
     /// `par_…`.
     pub id: String,
@@ -160,6 +160,15 @@ impl Tx {
             name: name.to_string(),
             created_at: now,
         })
+    }
+
+    /// Every partner, oldest first (host scope; at most 1,000).
+    pub async fn partners(&mut self) -> Result<Vec<PartnerRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, created_at FROM partners ORDER BY created_at, id LIMIT 1000",
+        )
+        .fetch_all(&mut self.inner)
+        .await?)
     }
 
     /// A partner by id (host scope).

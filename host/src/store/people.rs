@@ -403,6 +403,54 @@ impl Tx {
         )
     }
 
+    /// Start an operator's console session (expired ones are dropped on the way).
+    pub async fn insert_operator_session(
+        &mut self,
+        id: &str,
+        token_hash: &[u8],
+        expires_at: i64,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM operator_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut self.inner)
+            .await?;
+        sqlx::query(
+            "INSERT INTO operator_sessions (id, token_hash, created_at, expires_at, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(token_hash.to_vec())
+        .bind(now)
+        .bind(expires_at)
+        .bind(ip)
+        .bind(user_agent)
+        .execute(&mut self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// An operator's session: its secret's hash and when it ends.
+    pub async fn operator_session(&mut self, id: &str) -> Result<Option<(Vec<u8>, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT token_hash, expires_at FROM operator_sessions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut self.inner)
+                .await?,
+        )
+    }
+
+    /// End an operator's session.
+    pub async fn delete_operator_session(&mut self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM operator_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&mut self.inner)
+            .await?;
+        Ok(())
+    }
+
     /// End one session.
     pub async fn delete_session(&mut self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")

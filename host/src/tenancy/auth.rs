@@ -149,7 +149,8 @@ impl OperatorToken {
         OperatorToken(Sha256::digest(token.as_bytes()).into())
     }
 
-    fn matches(&self, candidate: &str) -> bool {
+    /// Whether `candidate` is the operator token (compared in constant time).
+    pub fn matches(&self, candidate: &str) -> bool {
         let h: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
         bool::from(h.ct_eq(&self.0))
     }
@@ -247,6 +248,32 @@ pub async fn authenticate_session(
         return Err(AccessError::SessionEnded);
     }
     Ok((record.user_id, record.id))
+}
+
+/// The operator's console session a cookie names: its id, when it is live.
+pub async fn authenticate_operator_session(
+    store: &Store,
+    token: &str,
+) -> Result<String, AccessError> {
+    let Some((session_id, secret)) = token.split_once('.') else {
+        return Err(AccessError::Unauthenticated);
+    };
+    if !session_id.starts_with("ops_") || session_id.len() > 64 {
+        return Err(AccessError::Unauthenticated);
+    }
+    let mut tx = store.begin(Scope::Host, Mode::Read).await?;
+    let record = tx.operator_session(session_id).await?;
+    tx.commit().await?;
+    let Some((hash, expires_at)) = record else {
+        return Err(AccessError::SessionEnded);
+    };
+    if !secret_matches(secret, &hash) {
+        return Err(AccessError::Unauthenticated);
+    }
+    if expires_at <= crate::store::now_ms() {
+        return Err(AccessError::SessionEnded);
+    }
+    Ok(session_id.to_string())
 }
 
 /// The header a person names the tenant or partner a request acts for with.

@@ -16,6 +16,8 @@ pub enum Area<'a> {
     Tenant(&'a str),
     /// A partner's pages.
     Partner(&'a str),
+    /// The operator's pages.
+    Operator,
     /// The person's own (the start page).
     Home,
 }
@@ -37,6 +39,14 @@ pub enum Tab {
     Account,
     /// A partner's tenants.
     Tenants,
+    /// The operator's partners.
+    Partners,
+    /// The operator's plugins.
+    Plugins,
+    /// The operator's dead jobs.
+    Jobs,
+    /// The host's health.
+    Health,
     /// No tab.
     None,
 }
@@ -81,7 +91,34 @@ pub async fn page(v: &Visit, area: Area<'_>, tab: Tab, title: &str, body: Markup
             (Tab::Tenants, format!("/console/p/{p}"), EN.nav_tenants),
             (Tab::People, format!("/console/p/{p}/people"), EN.nav_people),
         ],
+        Area::Operator => vec![
+            (Tab::Partners, "/console/operator".into(), EN.nav_partners),
+            (
+                Tab::Plugins,
+                "/console/operator/plugins".into(),
+                EN.nav_plugins,
+            ),
+            (Tab::Jobs, "/console/operator/jobs".into(), EN.nav_jobs),
+            (
+                Tab::Health,
+                "/console/operator/health".into(),
+                EN.nav_health,
+            ),
+        ],
         Area::Home => Vec::new(),
+    };
+    let (sign_out_api, sign_out_next, who) = if v.operator {
+        (
+            "/api/v1/operator/session",
+            "/console/operator/sign-in",
+            EN.operator,
+        )
+    } else {
+        (
+            "/api/v1/session",
+            "/console/sign-in",
+            s(&v.session["user"], "email"),
+        )
     };
     let markup = html! {
         (DOCTYPE)
@@ -113,9 +150,9 @@ pub async fn page(v: &Visit, area: Area<'_>, tab: Tab, title: &str, body: Markup
                             }
                         }
                     }
-                    form.sign-out data-api="/api/v1/session" data-method="DELETE" data-next="/console/sign-in" {
+                    form.sign-out data-api=(sign_out_api) data-method="DELETE" data-next=(sign_out_next) {
                         (csrf(v))
-                        span.who { (s(&v.session["user"], "email")) }
+                        span.who { (who) }
                         " "
                         button.link type="submit" { (EN.sign_out) }
                     }
@@ -167,6 +204,21 @@ fn head(title: &str, csrf: Option<&str>) -> Markup {
 /// The hidden CSRF field every form that changes something carries.
 pub fn csrf(v: &Visit) -> Markup {
     html! { input type="hidden" name="_csrf" value=(v.csrf()); }
+}
+
+/// The "invite its owner" form of a new tenant or partner (`api`: its invitations route).
+pub fn invite_owner(v: &Visit, api: &str, id: &str) -> Markup {
+    html! {
+        details {
+            summary { (EN.invite_owner) }
+            form data-api=(api) data-method="POST" data-reset data-done=(EN.invited) {
+                (csrf(v))
+                (field(&format!("owner-{id}"), "email", EN.email, "email", None))
+                input type="hidden" name="role" value="owner";
+                button.secondary type="submit" { (EN.invite) }
+            }
+        }
+    }
 }
 
 /// A problem (the API's refusal) in words.

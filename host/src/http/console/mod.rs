@@ -22,7 +22,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 use super::AppState;
-use super::access::{CONTEXT_HEADER, SESSION_COOKIE};
+use super::access::{CONTEXT_HEADER, OPERATOR_COOKIE, SESSION_COOKIE};
 
 pub use text::Text;
 
@@ -79,11 +79,17 @@ pub struct Visit {
     cookie: HeaderValue,
     connect: Option<ConnectInfo<SocketAddr>>,
     user_agent: Option<HeaderValue>,
-    /// `GET /api/v1/session`: `user`, `memberships`, `csrf_token`.
+    /// `GET /api/v1/session` (`user`, `memberships`, `csrf_token`), or for the operator
+    /// `GET /api/v1/operator/session` (`csrf_token`).
     pub session: Value,
     /// The path (and query) visited.
     pub path: String,
+    /// The operator's console session (else a person's).
+    pub operator: bool,
 }
+
+/// A visit of the operator, signed in with the operator token.
+pub struct OperatorVisit(pub Visit);
 
 /// Why a page could not be shown.
 pub enum Failure {
@@ -91,6 +97,8 @@ pub enum Failure {
     SignIn {
         /// Where to return.
         next: String,
+        /// The operator's sign-in (else a person's).
+        operator: bool,
     },
     /// The API refused or failed: its status, code and words.
     Api {
@@ -106,7 +114,9 @@ pub enum Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         match self {
-            Failure::SignIn { next } => Redirect::to(&pages::sign_in_url(&next)).into_response(),
+            Failure::SignIn { next, operator } => {
+                Redirect::to(&pages::sign_in_url(&next, operator)).into_response()
+            }
             Failure::Api {
                 status,
                 code,
@@ -127,6 +137,20 @@ impl FromRequestParts<Console> for Visit {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Failure> {
+        Visit::start(parts, console, false).await
+    }
+}
+
+impl FromRequestParts<Console> for OperatorVisit {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Failure> {
+        Visit::start(parts, console, true).await.map(OperatorVisit)
+    }
+}
+
+impl Visit {
+    async fn start(parts: &Parts, console: &Console, operator: bool) -> Result<Visit, Failure> {
         let path = parts
             .extensions
             .get::<OriginalUri>()
@@ -136,8 +160,10 @@ impl FromRequestParts<Console> for Visit {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/console".into());
-        let cookie =
-            session_cookie(&parts.headers).ok_or_else(|| Failure::SignIn { next: path.clone() })?;
+        let cookie = session_cookie(&parts.headers, operator).ok_or_else(|| Failure::SignIn {
+            next: path.clone(),
+            operator,
+        })?;
         let mut visit = Visit {
             api: console.api.clone(),
             cookie,
@@ -145,16 +171,28 @@ impl FromRequestParts<Console> for Visit {
             user_agent: parts.headers.get(header::USER_AGENT).cloned(),
             session: Value::Null,
             path,
+            operator,
         };
-        visit.session = visit.get("/api/v1/session").await?;
+        visit.session = visit
+            .get(if operator {
+                "/api/v1/operator/session"
+            } else {
+                "/api/v1/session"
+            })
+            .await?;
         Ok(visit)
     }
 }
 
-/// The request's session cookie as a `Cookie` header holding only it.
-fn session_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
-    let value = super::access::session_cookie(headers)?;
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={value}")).ok()
+/// The request's session cookie (the operator's or a person's) as a `Cookie` header holding
+/// only it.
+fn session_cookie(headers: &HeaderMap, operator: bool) -> Option<HeaderValue> {
+    let (name, value) = if operator {
+        (OPERATOR_COOKIE, super::access::operator_cookie(headers)?)
+    } else {
+        (SESSION_COOKIE, super::access::session_cookie(headers)?)
+    };
+    HeaderValue::from_str(&format!("{name}={value}")).ok()
 }
 
 impl Visit {
@@ -197,6 +235,7 @@ impl Visit {
         if status == StatusCode::UNAUTHORIZED {
             return Err(Failure::SignIn {
                 next: self.path.clone(),
+                operator: self.operator,
             });
         }
         Err(Failure::Api {

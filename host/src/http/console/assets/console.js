@@ -123,7 +123,7 @@ async function submitApi(form, submitter) {
     if (upload) {
       body = form.querySelector('input[type=file]')?.files?.[0];
       if (!body) throw new Error(form.dataset.noFile || 'Choose a file first.');
-      headers['content-type'] = body.type || 'application/octet-stream';
+      headers['content-type'] = form.dataset.contentType || body.type || 'application/octet-stream';
     } else if (!noBody) {
       const data = formJSON(form);
       if (submitter?.name) put(data, submitter.name, submitter.value);

@@ -4,6 +4,7 @@
 mod account;
 mod inbox;
 mod numbers;
+mod operator;
 mod partner;
 mod sign_in;
 
@@ -49,14 +50,24 @@ pub fn routes() -> Router<Console> {
         .route("/console/t/{tenant}/consent", get(account::consent))
         .route("/console/t/{tenant}/people", get(account::people))
         .route("/console/t/{tenant}/account", get(account::account))
+        .route("/console/operator/sign-in", get(operator::sign_in))
+        .route("/console/operator", get(operator::partners))
+        .route("/console/operator/plugins", get(operator::plugins))
+        .route("/console/operator/jobs", get(operator::jobs))
+        .route("/console/operator/health", get(operator::health))
         .route("/console/p/{partner}", get(partner::tenants))
         .route("/console/p/{partner}/people", get(partner::people))
 }
 
-/// The sign-in page that returns to `next` afterwards.
-pub fn sign_in_url(next: &str) -> String {
+/// The sign-in page (the operator's or a person's) that returns to `next` afterwards.
+pub fn sign_in_url(next: &str, operator: bool) -> String {
     let next: String = url::form_urlencoded::byte_serialize(safe_next(next).as_bytes()).collect();
-    format!("/console/sign-in?next={next}")
+    let page = if operator {
+        "/console/operator/sign-in"
+    } else {
+        "/console/sign-in"
+    };
+    format!("{page}?next={next}")
 }
 
 /// `next` when it is a console path of this host, else the start page (no open redirect).
@@ -110,7 +121,7 @@ mod tests {
             assert_eq!(safe_next(bad), "/console", "{bad}");
         }
         assert_eq!(
-            sign_in_url("/console/t/a?b=c&d"),
+            sign_in_url("/console/t/a?b=c&d", false),
             "/console/sign-in?next=%2Fconsole%2Ft%2Fa%3Fb%3Dc%26d"
         );
     }

@@ -7,7 +7,7 @@ use axum::response::Response;
 use maud::html;
 use serde_json::Value;
 
-use super::super::layout::{self, Area, Tab, csrf, field};
+use super::super::layout::{self, Area, Tab, csrf, field, invite_owner};
 use super::super::text::{EN, fill};
 use super::super::{Failure, Visit, list, s};
 use super::account::members_table;
@@ -74,15 +74,7 @@ pub async fn tenants(v: Visit, Path(partner): Path<String>) -> Result<Response, 
                                 }
                             }
                         }
-                        details {
-                            summary { (EN.invite_owner) }
-                            form data-api=(format!("/api/v1/tenants/{t}/invitations")) data-method="POST" data-reset data-done=(EN.invited) {
-                                (csrf(&v))
-                                (field(&format!("owner-{t}"), "email", EN.email, "email", None))
-                                input type="hidden" name="role" value="owner";
-                                button.secondary type="submit" { (EN.invite) }
-                            }
-                        }
+                        (invite_owner(&v, &format!("/api/v1/tenants/{t}/invitations"), t))
                     }
                 }
             }

@@ -15,7 +15,8 @@ use super::safe_next;
 /// `?next=` of the sign-in page.
 #[derive(Deserialize)]
 pub struct Next {
-    next: Option<String>,
+    /// Where to go after signing in.
+    pub next: Option<String>,
 }
 
 /// `GET /console/sign-in`.
