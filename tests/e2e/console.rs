@@ -125,6 +125,17 @@ struct Pages(Vec<(String, String)>);
 impl Pages {
     async fn shot(&mut self, b: &Chromium, name: &str) {
         b.screenshot(name).await;
+        // Usable at a phone's width: nothing makes the page scroll sideways.
+        let wide = b
+            .execute(
+                "return [document.documentElement.scrollWidth - innerWidth, [...document.querySelectorAll('body *')].filter(e => !e.parentElement.closest('.table-wrap, header.top nav') && e.getBoundingClientRect().right > innerWidth + 1).slice(0, 6).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))];",
+                vec![],
+            )
+            .await;
+        assert!(
+            wide[0].as_i64().unwrap_or(1) <= 0,
+            "{name}: wider than the phone's screen: {wide}"
+        );
         self.0.push((name.to_string(), b.source().await));
     }
 }
