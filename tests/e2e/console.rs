@@ -278,8 +278,10 @@ async fn a_business_connects_a_number_and_works_its_inbox_in_chromium() {
     pages.shot(&b, "operator-plugins").await;
     b.goto(&format!("{}/console/operator/jobs", h.base)).await;
     b.wait_text("main", "No dead job").await;
+    pages.shot(&b, "operator-jobs").await;
     b.goto(&format!("{}/console/operator/health", h.base)).await;
     b.wait_text("main", "database").await;
+    pages.shot(&b, "operator-health").await;
     b.click("form.sign-out button").await;
     b.wait_css("#token").await;
 

@@ -138,6 +138,11 @@ texts! {
     access_email = "Customers who proved their email with /login";
     access_sharing = "Only the emails below (others may ask for access)";
     access_shared = "Shared with (one email per line)";
+    templates_title = "Message templates";
+    templates_hint = "What the provider approved; only approved ones can be sent once the customer-service window has closed.";
+    no_templates_synced = "None synced yet.";
+    templates_sync = "Sync from the provider";
+    category = "Category";
     test_send = "Test send";
     test_send_hint = "Sends one message to a phone you own. Recorded in the consent ledger. The provider's own rules apply (WhatsApp: the person must have written in the last 24 hours).";
     test_to = "To (E.164)";

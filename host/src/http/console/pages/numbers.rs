@@ -343,6 +343,10 @@ pub async fn number(
         (Vec::new(), None)
     };
     let gone = s(&c, "status") == "disconnected";
+    let templates = v
+        .get(&format!("{api}/templates"))
+        .await
+        .unwrap_or(Value::Null);
     let title = c["display_name"]
         .as_str()
         .filter(|d| !d.is_empty())
@@ -431,6 +435,7 @@ pub async fn number(
                 }
             }
             @if let Some(access) = &access { (access_form(&v, &api, access)) }
+            (templates_card(&v, &api, &templates))
             section.card {
                 h2 { (EN.test_send) }
                 p.hint { (EN.test_send_hint) }
@@ -463,6 +468,37 @@ pub async fn number(
         }
     };
     Ok(layout::page(&v, Area::Tenant(t), Tab::Numbers, &title, body).await)
+}
+
+/// The number's message templates as the provider approved them, and a sync from it.
+fn templates_card(v: &Visit, api: &str, templates: &Value) -> Markup {
+    let rows = templates.as_array().map(Vec::as_slice).unwrap_or_default();
+    html! {
+        section.card {
+            h2 { (EN.templates_title) }
+            p.hint { (EN.templates_hint) }
+            @if rows.is_empty() { p.empty { (EN.no_templates_synced) } }
+            @else {
+                div.table-wrap { table.list {
+                    caption.visually-hidden { (EN.templates_title) }
+                    thead { tr { th scope="col" { (EN.name) } th scope="col" { (EN.language) }
+                        th scope="col" { (EN.category) } th scope="col" { (EN.status) } } }
+                    tbody {
+                        @for t in rows {
+                            tr class=[(!t["sendable"].as_bool().unwrap_or(false)).then_some("muted")] {
+                                td { (s(t, "name")) } td { (s(t, "language")) }
+                                td { (s(t, "category")) } td { (s(t, "status")) }
+                            }
+                        }
+                    }
+                } }
+            }
+            form data-api=(format!("{api}/templates/sync")) data-method="POST" data-next="reload" {
+                (csrf(v))
+                button.secondary type="submit" { (EN.templates_sync) }
+            }
+        }
+    }
 }
 
 /// Who may reach the number's reply policy (access policies, reference 001).
