@@ -300,14 +300,12 @@ pub async fn sign_in_operator(
     token: &str,
     from: &Device,
 ) -> Result<Option<(Zeroizing<String>, i64)>, PeopleError> {
-    if !operator.matches(token) {
+    if token.trim().is_empty() || !operator.matches(token) {
         return Ok(None);
     }
-    let NewKey {
-        id,
-        token,
-        secret_hash,
-    } = new_token("ops");
+    let NewKey { id, token, .. } = new_token("ops");
+    let secret = token.split_once('.').map_or("", |(_, s)| s);
+    let secret_hash = operator.session_hash(secret);
     let expires_at = now_ms() + OPERATOR_SESSION_MS;
     let mut tx = store.begin(Scope::Host, Mode::Write).await?;
     tx.insert_operator_session(

@@ -905,6 +905,24 @@ async fn pages_as_people(h: Host, sink: &Sink) {
         .await
         .expect("page");
     assert_eq!(res.status(), 303);
+    // An ended (or planted) operator cookie beside a person's session does not lock them out.
+    let res = client
+        .get(format!("{}/api/v1/tenants/{t}", h.base))
+        .header(
+            "cookie",
+            format!("switchyard_operator={op_cookie}; switchyard_session={cookie}"),
+        )
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 200);
+    let res = client
+        .post(format!("{}/api/v1/operator/session", h.base))
+        .json(&json!({"token": ""}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(res.status(), 401, "an empty token opens nothing");
 
     // A person of tenant A is not a partner.
     let (status, _, _) = page(&h, Some(&cookie), &format!("/console/p/{}", s.p1.0)).await;

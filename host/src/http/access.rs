@@ -359,14 +359,11 @@ async fn resolve(state: &AppState, parts: &mut axum::http::request::Parts) -> Re
             });
         }
         auth::authenticate(&state.store, &state.operator, token).await?
-    } else if let Some(token) = operator_cookie(&parts.headers).filter(|_| rule.who != Who::Person)
-    {
-        let session_id = auth::authenticate_operator_session(&state.store, token).await?;
-        check_csrf(parts, token)?;
-        parts.extensions.insert(OperatorSession {
-            session_id,
-            token: zeroize::Zeroizing::new(token.to_string()),
-        });
+    } else if let Some((token, session_id)) = operator_session(state, parts, rule).await? {
+        check_csrf(parts, &token)?;
+        parts
+            .extensions
+            .insert(OperatorSession { session_id, token });
         Principal::Operator
     } else if let Some(token) = session_cookie(&parts.headers) {
         let (user_id, session_id) = auth::authenticate_session(&state.store, token).await?;
@@ -415,6 +412,24 @@ async fn resolve(state: &AppState, parts: &mut axum::http::request::Parts) -> Re
     }
     parts.extensions.insert(principal);
     Ok(())
+}
+
+/// The operator's console session of a request, when its cookie holds a live one (never on a
+/// person's own routes). A cookie that does not hold one, beside a person's session cookie, is
+/// passed over: a stale or planted operator cookie must not lock a person out.
+async fn operator_session(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    rule: &Rule,
+) -> Result<Option<(zeroize::Zeroizing<String>, String)>, ApiError> {
+    let Some(token) = operator_cookie(&parts.headers).filter(|_| rule.who != Who::Person) else {
+        return Ok(None);
+    };
+    match auth::authenticate_operator_session(&state.store, &state.operator, token).await {
+        Ok(id) => Ok(Some((zeroize::Zeroizing::new(token.to_string()), id))),
+        Err(_) if session_cookie(&parts.headers).is_some() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The access table as docs/security.md shows it.

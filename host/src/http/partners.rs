@@ -193,7 +193,7 @@ pub async fn create(
         .await?;
     }
     tx.commit().await?;
-    tracing::info!(partner = %id, key = %key.id, "partner created");
+    tracing::info!(partner = %id, key = body.owner_key.then_some(key.id.as_str()), "partner created");
     Ok((
         StatusCode::CREATED,
         Json(CreatedPartner {

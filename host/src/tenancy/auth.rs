@@ -149,6 +149,16 @@ impl OperatorToken {
         OperatorToken(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// What an operator console session stores of its `secret`: a digest bound to this
+    /// token, so changing the operator token ends every session it opened.
+    pub fn session_hash(&self, secret: &str) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(b"switchyard-operator-session-v1");
+        h.update(self.0);
+        h.update(secret.as_bytes());
+        h.finalize().to_vec()
+    }
+
     /// Whether `candidate` is the operator token (compared in constant time).
     pub fn matches(&self, candidate: &str) -> bool {
         let h: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
@@ -250,9 +260,11 @@ pub async fn authenticate_session(
     Ok((record.user_id, record.id))
 }
 
-/// The operator's console session a cookie names: its id, when it is live.
+/// The operator's console session a cookie names: its id, when it is live and was opened
+/// with the operator token this host runs with.
 pub async fn authenticate_operator_session(
     store: &Store,
+    operator: &OperatorToken,
     token: &str,
 ) -> Result<String, AccessError> {
     let Some((session_id, secret)) = token.split_once('.') else {
@@ -267,8 +279,8 @@ pub async fn authenticate_operator_session(
     let Some((hash, expires_at)) = record else {
         return Err(AccessError::SessionEnded);
     };
-    if !secret_matches(secret, &hash) {
-        return Err(AccessError::Unauthenticated);
+    if !bool::from(operator.session_hash(secret).as_slice().ct_eq(&hash)) {
+        return Err(AccessError::SessionEnded);
     }
     if expires_at <= crate::store::now_ms() {
         return Err(AccessError::SessionEnded);
@@ -511,6 +523,15 @@ pub async fn one_tenant(store: &Store, tenant_id: &str) -> Result<TenantScope, A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operator_session_is_bound_to_the_token_that_opened_it() {
+        let a = OperatorToken::new("operator-token-a");
+        let b = OperatorToken::new("operator-token-b");
+        assert_eq!(a.session_hash("s3cret"), a.session_hash("s3cret"));
+        assert_ne!(a.session_hash("s3cret"), b.session_hash("s3cret"));
+        assert_ne!(a.session_hash("s3cret"), a.session_hash("other"));
+    }
 
     #[test]
     fn keys_are_shown_once_and_stored_hashed() {

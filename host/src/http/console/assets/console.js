@@ -145,7 +145,8 @@ async function submitApi(form, submitter) {
     const text = await res.text();
     try { data = text ? JSON.parse(text) : null; } catch { data = null; }
     if (res.status === 401 && !('noAuthRedirect' in form.dataset) && !location.pathname.startsWith('/console/sign-in')) {
-      return location.assign(`/console/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
+      const signIn = location.pathname.startsWith('/console/operator') ? '/console/operator/sign-in' : '/console/sign-in';
+      return location.assign(`${signIn}?next=${encodeURIComponent(location.pathname + location.search)}`);
     }
     if (!res.ok) {
       const plain = (res.headers.get('content-type') || '').startsWith('text/plain') ? text.trim().slice(0, 300) : '';
