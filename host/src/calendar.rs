@@ -41,6 +41,24 @@ pub fn month_start_day(ms: i64) -> i64 {
     ms.div_euclid(86_400_000) - (civil(ms).day - 1)
 }
 
+/// Days since 1970-01-01 of a date (the inverse of [`civil`]'s date).
+pub fn day_number(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The day number of a `YYYY-MM-DD` date; `None` when it is not one.
+pub fn parse_day(date: &str) -> Option<i64> {
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| day_number(y, m, d))
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn iso8601(ms: i64) -> String {
     let c = civil(ms);
@@ -69,16 +87,10 @@ mod tests {
 
     #[test]
     fn month_starts() {
-        let day = |y: i64, m: i64, d: i64| -> i64 {
-            // Days from the epoch, the other way round (for the test only).
-            let y = if m <= 2 { y - 1 } else { y };
-            let era = y.div_euclid(400);
-            let yoe = y - era * 400;
-            let mp = (m + 9) % 12;
-            let doy = (153 * mp + 2) / 5 + d - 1;
-            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-            era * 146_097 + doe - 719_468
-        };
+        let day = day_number;
+        assert_eq!(parse_day("2026-05-21"), Some(day(2026, 5, 21)));
+        assert_eq!(parse_day("2026-13-01"), None);
+        assert_eq!(civil(day(2000, 2, 29) * 86_400_000).day, 29);
         let ms = |y, m, d| day(y, m, d) * 86_400_000 + 12 * 3_600_000;
         assert_eq!(month_start_day(ms(2026, 12, 6)), day(2026, 12, 1));
         assert_eq!(month_start_day(ms(2026, 12, 1)), day(2026, 12, 1));

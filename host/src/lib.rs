@@ -163,6 +163,9 @@ pub async fn serve(
         media_max_bytes: config.media_max_bytes,
         streams: http::PluginCalls::streams(STREAMS_PER_TENANT),
     };
+    if let Some(w) = state.meta.version_warning(store::now_ms()) {
+        tracing::warn!("{w}");
+    }
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     catalog.spawn_poller(config.plugin_poll, workers_stopped.clone());
     jobs::Workers {

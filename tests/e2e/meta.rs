@@ -266,3 +266,34 @@ async fn graph_errors_keep_metas_code_and_kind() {
     assert_eq!(err.code, "131047");
     assert!(err.message.contains("24 hours"));
 }
+
+async fn healthz(h: &crate::api::Host) -> serde_json::Value {
+    reqwest::get(format!("{}/healthz", h.base))
+        .await
+        .expect("healthz")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// A Graph API version past its end of life is named in `/healthz` (and logged at start);
+/// the default version is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_graph_version_is_reported_in_healthz() {
+    let graph = crate::fake::Fake::start_with(crate::api::graph_ok).await;
+    let h = crate::api::Host::start_with(
+        crate::api::Db::Sqlite,
+        &graph.origin,
+        &["--meta-graph-version", "v19.0"],
+    )
+    .await;
+    let health = healthz(&h).await;
+    let warnings = health["warnings"].to_string();
+    assert!(
+        warnings.contains("v19.0") && warnings.contains("2026-05-21"),
+        "{health}"
+    );
+    let h = crate::api::Host::start(crate::api::Db::Sqlite, &graph.origin).await;
+    let health = healthz(&h).await;
+    assert!(health.get("warnings").is_none(), "{health}");
+}

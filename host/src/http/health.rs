@@ -16,6 +16,9 @@ pub struct Health {
     pub database: &'static str,
     /// How many plugins are loaded.
     pub plugins: usize,
+    /// What the operator should fix soon (e.g. a Graph API version past its end of life).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// 200 with the report when the database answers, 503 `database_unavailable` when it does not.
@@ -37,5 +40,10 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
         status: "ok",
         database: "ok",
         plugins: state.plugins.loaded(),
+        warnings: state
+            .meta
+            .version_warning(crate::store::now_ms())
+            .into_iter()
+            .collect(),
     }))
 }

@@ -26,6 +26,62 @@ pub struct Graph {
     dialog: String,
 }
 
+/// Graph API versions and the day Meta ends each (`None`: not announced), from Meta's
+/// versions changelog; docs/operating.md shows the same table. Calls to an ended version fail.
+pub const GRAPH_VERSIONS: &[(&str, Option<&str>)] = &[
+    ("v18.0", Some("2026-01-26")),
+    ("v19.0", Some("2026-05-21")),
+    ("v20.0", Some("2026-09-24")),
+    ("v21.0", Some("2027-01-21")),
+    ("v22.0", Some("2027-05-20")),
+    ("v23.0", Some("2027-10-08")),
+    ("v24.0", Some("2028-02-18")),
+    ("v25.0", Some("2028-07-29")),
+    ("v26.0", None),
+];
+
+/// The newest version [`GRAPH_VERSIONS`] knows.
+fn newest_version() -> &'static str {
+    GRAPH_VERSIONS.last().map_or("v26.0", |(v, _)| v)
+}
+
+/// A warning about Graph API `version` on the day of `now_ms`: past its end of life, within
+/// 90 days of it, or older than every version in [`GRAPH_VERSIONS`]; `None` when it is fine.
+pub fn version_warning(version: &str, now_ms: i64) -> Option<String> {
+    let today = now_ms.div_euclid(86_400_000);
+    let newest = newest_version();
+    let Some((_, ends)) = GRAPH_VERSIONS.iter().find(|(v, _)| *v == version) else {
+        let older = GRAPH_VERSIONS
+            .first()
+            .is_some_and(|(first, _)| version_number(version) < version_number(first));
+        return older.then(|| {
+            format!("the Graph API version {version} is older than {newest}'s whole table and has ended; set --meta-graph-version {newest}")
+        });
+    };
+    let (date, end) = ends.and_then(|d| crate::calendar::parse_day(d).map(|n| (d, n)))?;
+    if today >= end {
+        Some(format!(
+            "the Graph API version {version} reached its end of life on {date}: Meta refuses its calls; set --meta-graph-version {newest}"
+        ))
+    } else if end - today <= 90 {
+        Some(format!(
+            "the Graph API version {version} ends on {date} ({} days); move to {newest} before then",
+            end - today
+        ))
+    } else {
+        None
+    }
+}
+
+/// `v19.0` as `(19, 0)`, for ordering versions the table does not list.
+fn version_number(version: &str) -> (u32, u32) {
+    let (major, minor) = version
+        .trim_start_matches('v')
+        .split_once('.')
+        .unwrap_or((version, "0"));
+    (major.parse().unwrap_or(0), minor.parse().unwrap_or(0))
+}
+
 /// Meta's error object (`{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct GraphError {
@@ -150,6 +206,12 @@ impl Graph {
     /// The Graph API version.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// What to warn the operator of about the configured Graph API version on the day of
+    /// `now_ms` (see [`version_warning`]).
+    pub fn version_warning(&self, now_ms: i64) -> Option<String> {
+        version_warning(&self.version, now_ms)
     }
 
     /// Facebook's dialog base URL (`https://www.facebook.com`, or a test's fake).
@@ -470,4 +532,43 @@ impl Graph {
 /// An id as one path segment (Meta ids are digits; anything else is escaped).
 fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::day_number;
+
+    fn at(y: i64, m: i64, d: i64) -> i64 {
+        day_number(y, m, d) * 86_400_000 + 3_600_000
+    }
+
+    #[test]
+    fn ended_and_ending_graph_versions_are_named() {
+        let w = version_warning("v19.0", at(2026, 12, 7)).expect("ended");
+        assert!(w.contains("2026-05-21") && w.contains("end of life"), "{w}");
+        let w = version_warning("v20.0", at(2026, 9, 24)).expect("ends that day");
+        assert!(w.contains("end of life"), "{w}");
+        assert!(
+            version_warning("v20.0", at(2026, 9, 23))
+                .expect("soon")
+                .contains("(1 days)")
+        );
+        assert!(
+            version_warning("v21.0", at(2026, 12, 7))
+                .expect("soon")
+                .contains("2027-01-21")
+        );
+        assert_eq!(version_warning("v24.0", at(2026, 12, 7)), None);
+        assert_eq!(version_warning("v26.0", at(2026, 12, 7)), None);
+        assert!(version_warning("v12.0", at(2026, 12, 7)).is_some());
+        assert_eq!(version_warning("v27.0", at(2026, 12, 7)), None);
+        // The table is in order and its dates are dates.
+        for pair in GRAPH_VERSIONS.windows(2) {
+            assert!(version_number(pair[0].0) < version_number(pair[1].0));
+        }
+        for (_, end) in GRAPH_VERSIONS {
+            assert!(end.is_none_or(|d| crate::calendar::parse_day(d).is_some()));
+        }
+    }
 }
