@@ -343,6 +343,30 @@ impl Providers {
     }
 }
 
+/// What is wrong with the public URL providers are given for webhooks, if anything: it is
+/// not https (Meta delivers webhooks only to https URLs), or it names this machine itself
+/// (`serve` without `SWITCHYARD_PUBLIC_URL`), which no provider can reach.
+pub fn public_url_warning(public_url: &str) -> Option<String> {
+    let url = url::Url::parse(public_url).ok()?;
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified() || ip.is_private(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        None => true,
+    };
+    if local {
+        Some(format!(
+            "the public URL {public_url} is not reachable from the providers: set SWITCHYARD_PUBLIC_URL to the https address they reach this host at, then register each number's webhook URL with it"
+        ))
+    } else if url.scheme() != "https" {
+        Some(format!(
+            "the public URL {public_url} is not https: Meta delivers webhooks only to https URLs; set SWITCHYARD_PUBLIC_URL to the https address (behind your TLS proxy)"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The public URL a provider calls for `endpoint_id`.
 pub fn webhook_url(public_url: &str, endpoint_id: &str) -> String {
     format!("{public_url}/hooks/{endpoint_id}")
@@ -351,6 +375,17 @@ pub fn webhook_url(public_url: &str, endpoint_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_urls_providers_cannot_use_are_named() {
+        assert_eq!(public_url_warning("https://hooks.example.com"), None);
+        let w = public_url_warning("http://127.0.0.1:8080").expect("loopback");
+        assert!(w.contains("not reachable"), "{w}");
+        assert!(public_url_warning("http://localhost:8080").is_some());
+        assert!(public_url_warning("https://10.0.0.5").is_some());
+        let w = public_url_warning("http://hooks.example.com").expect("http");
+        assert!(w.contains("not https"), "{w}");
+    }
     use crate::runtime::manifest::{SecretSpec, SettingSpec};
 
     fn meta() -> ConnectionShape {

@@ -163,7 +163,8 @@ pub async fn serve(
         media_max_bytes: config.media_max_bytes,
         streams: http::PluginCalls::streams(STREAMS_PER_TENANT),
     };
-    if let Some(w) = state.meta.version_warning(store::now_ms()) {
+    let warnings = state.meta.version_warning(store::now_ms()).into_iter();
+    for w in warnings.chain(connector::public_url_warning(&state.public_url)) {
         tracing::warn!("{w}");
     }
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);

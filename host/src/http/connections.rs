@@ -90,6 +90,10 @@ pub struct ConnectionView {
     pub name: Option<String>,
     /// The reply policy chosen for this number; `null`: the tenant's applies.
     pub policy: Option<NumberPolicy>,
+    /// What stops the provider reaching this number's webhook URL, e.g. a public URL that is
+    /// not https.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A reply policy chosen for one number.
@@ -125,6 +129,9 @@ pub(crate) fn view(state: &AppState, c: ConnectionRecord) -> ConnectionView {
                 .unwrap_or_else(|| serde_json::json!({})),
         }),
         webhook_url: state.webhook_url(&c.endpoint_id),
+        warnings: crate::connector::public_url_warning(&state.public_url)
+            .into_iter()
+            .collect(),
         settings: serde_json::from_str(&c.settings).unwrap_or(serde_json::Value::Null),
         id: c.id,
         connector: c.connector,

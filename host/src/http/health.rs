@@ -44,6 +44,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
             .meta
             .version_warning(crate::store::now_ms())
             .into_iter()
+            .chain(crate::connector::public_url_warning(&state.public_url))
             .collect(),
     }))
 }

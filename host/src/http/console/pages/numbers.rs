@@ -360,6 +360,9 @@ pub async fn number(
         article.card class=(class) #connect-card {
             header { h2 { (EN.status) } span.badge class=(class) { (label) } }
             (what_to_fix(&c))
+            @for w in list(&c, "warnings") {
+                p.notice.warn role="status" { (w.as_str().unwrap_or_default()) }
+            }
             dl.facts {
                 @if let Some(name) = c["name"].as_str() { div { dt { (EN.number_name) } dd { (name) } } }
                 div { dt { (EN.connector) } dd { (s(&c, "connector")) } }
