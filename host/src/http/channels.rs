@@ -168,14 +168,7 @@ pub async fn list(
 /// Meta's sign-in for an endpoint whose settings name an app.
 fn meta_signup(state: &AppState, settings: &str) -> Option<MetaSignup> {
     let settings: serde_json::Value = serde_json::from_str(settings).ok()?;
-    let text = |k: &str| {
-        settings
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
+    let text = |k: &str| super::onboarding::endpoint_setting(&settings, k);
     Some(MetaSignup {
         app_id: text("app_id")?,
         config_id: text("config_id"),

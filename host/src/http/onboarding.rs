@@ -148,17 +148,20 @@ fn not_configured(what: &str) -> ApiError {
     )
 }
 
+/// A Meta app endpoint's text setting `key`, trimmed; `None` when absent or empty.
+pub(super) fn endpoint_setting(settings: &serde_json::Value, key: &str) -> Option<String> {
+    settings
+        .get(key)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 async fn app(state: &AppState, endpoint: EndpointRecord) -> Result<App, ApiError> {
     let settings: serde_json::Value =
         serde_json::from_str(&endpoint.settings).unwrap_or(serde_json::Value::Null);
-    let text = |k: &str| {
-        settings
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
+    let text = |k: &str| endpoint_setting(&settings, k);
     let app_id = text("app_id").ok_or_else(|| not_configured("setting \"app_id\" is missing"))?;
     let return_url = match text("return_url") {
         Some(u) => {

@@ -140,17 +140,7 @@ pub async fn people(v: Visit, Path(tenant): Path<String>) -> Result<Response, Fa
         @if let Some(inv) = &invitations {
             section.card {
                 h2 { (EN.invite_title) }
-                form data-api=(format!("{api}/invitations")) data-method="POST" data-reset data-done=(EN.invited) {
-                    (csrf(&v))
-                    (field("invite-email", "email", EN.email, "email", None))
-                    div.field {
-                        label for="invite-role" { (EN.role) }
-                        select #invite-role name="role" {
-                            @for (value, label) in roles { option value=(value) { (label) } }
-                        }
-                    }
-                    button type="submit" { (EN.invite) }
-                }
+                (invite_form(&v, &api, &roles))
                 div #invitations data-live="" {
                     @if !list(inv, "data").is_empty() {
                         h3 { (EN.pending_invitations) }
@@ -185,6 +175,23 @@ pub fn members_table(members: &Value) -> maud::Markup {
                 }
             }
         } }
+    }
+}
+
+/// The invitation form of a tenant's or partner's people page (`api`: the tenant or partner).
+pub fn invite_form(v: &Visit, api: &str, roles: &[(&str, &str)]) -> maud::Markup {
+    html! {
+        form data-api=(format!("{api}/invitations")) data-method="POST" data-reset data-done=(EN.invited) {
+            (csrf(v))
+            (field("invite-email", "email", EN.email, "email", None))
+            div.field {
+                label for="invite-role" { (EN.role) }
+                select #invite-role name="role" {
+                    @for (value, label) in roles { option value=(value) { (label) } }
+                }
+            }
+            button type="submit" { (EN.invite) }
+        }
     }
 }
 

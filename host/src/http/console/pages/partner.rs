@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::super::layout::{self, Area, Tab, csrf, field, invite_owner};
 use super::super::text::{EN, fill};
 use super::super::{Failure, Visit, list, s};
-use super::account::members_table;
+use super::account::{invite_form, members_table};
 use super::id;
 
 /// `GET /console/p/{partner}`: the partner's tenants.
@@ -104,18 +104,7 @@ pub async fn people(v: Visit, Path(partner): Path<String>) -> Result<Response, F
         (members_table(&members))
         section.card {
             h2 { (EN.invite_title) }
-            form data-api=(format!("{api}/invitations")) data-method="POST" data-reset data-done=(EN.invited) {
-                (csrf(&v))
-                (field("invite-email", "email", EN.email, "email", None))
-                div.field {
-                    label for="invite-role" { (EN.role) }
-                    select #invite-role name="role" {
-                        option value="member" { (EN.role_member) }
-                        option value="owner" { (EN.role_owner) }
-                    }
-                }
-                button type="submit" { (EN.invite) }
-            }
+            (invite_form(&v, &api, &[("member", EN.role_member), ("owner", EN.role_owner)]))
         }
     };
     Ok(layout::page(&v, Area::Partner(p), Tab::People, EN.people_title, body).await)
