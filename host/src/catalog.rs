@@ -714,6 +714,27 @@ impl Catalog {
         self.snapshot().versions.values().map(BTreeMap::len).sum()
     }
 
+    /// Versions calls can reach (promoted, or pinned) that this host could not load, as
+    /// `name@version: why`; and a note when the catalog was never read.
+    pub fn not_loaded(&self) -> Vec<String> {
+        let s = self.snapshot();
+        if s.generation < 0 {
+            return vec!["the plugin catalog has not been read yet".into()];
+        }
+        s.rows
+            .iter()
+            .filter_map(|r| {
+                let why = s.failures.get(&r.sha256)?;
+                let reachable = s
+                    .promoted
+                    .get(&r.name)
+                    .is_some_and(|p| p.version == r.version)
+                    || s.pins.count(&r.name, &r.version) > 0;
+                reachable.then(|| format!("{}@{}: {why}", r.name, r.version))
+            })
+            .collect()
+    }
+
     /// The catalog generation this host has loaded.
     pub fn generation(&self) -> i64 {
         self.snapshot().generation

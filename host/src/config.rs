@@ -138,6 +138,9 @@ pub struct ServeArgs {
     /// Bearer token of the operator (required unless in demo mode).
     #[arg(long, env = "SWITCHYARD_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<Secret>,
+    /// Bearer token a metrics scraper presents at `/metrics` (the operator token also works).
+    #[arg(long, env = "SWITCHYARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
     /// Vault keys (current master key, older versions for rotation).
     #[command(flatten)]
     pub keys: KeyArgs,
@@ -501,6 +504,8 @@ pub struct Config {
     pub insecure_db_role: bool,
     /// The operator's bearer token (`None` until demo mode fills it in).
     pub operator_token: Option<Secret>,
+    /// The metrics scraper's bearer token.
+    pub metrics_token: Option<Secret>,
     /// Master-key sources.
     pub keys: KeyArgs,
     /// Public base URL (no trailing slash).
@@ -735,6 +740,7 @@ impl ServeArgs {
             database_owner_url: self.database.database_owner_url.clone(),
             insecure_db_role: self.insecure_db_role,
             operator_token: self.operator_token,
+            metrics_token: self.metrics_token,
             keys: self.keys,
             mail_from: self.mail_from.unwrap_or_else(|| {
                 let host = url::Url::parse(&public_url)

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
+use crate::metrics::{self, IngressOutcome as Outcome};
 use crate::runtime::types::{HttpRequest, HttpResponse, Verdict};
 use crate::store::{ConnectionRecord, EndpointRecord, Mode, NewReceipt, Store, StoreError};
 use crate::tenancy::{Scope, auth};
@@ -62,6 +63,10 @@ fn backlogged() -> Response {
         HeaderValue::from_static("5"),
     );
     resp
+}
+
+fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
 fn unavailable() -> Response {
@@ -120,7 +125,7 @@ impl Seen {
     }
 }
 
-/// `GET|POST /hooks/{endpoint}`.
+/// `GET|POST /hooks/{endpoint}`, counted in the metrics by connector and outcome.
 pub async fn hook(
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
@@ -130,13 +135,30 @@ pub async fn hook(
     extensions: axum::http::Extensions,
     body: Body,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let mut connector = None;
+    let request = (endpoint_id, method, uri, headers, extensions, body);
+    let (outcome, response) = receive(&state, request, &mut connector).await;
+    metrics::ingress(connector.as_deref(), outcome, started.elapsed());
+    response
+}
+
+/// A webhook request's parts as the router hands them over.
+type Request = (String, Method, Uri, HeaderMap, axum::http::Extensions, Body);
+
+/// Answer one webhook request; `connector` is set once the endpoint is known.
+async fn receive(
+    state: &AppState,
+    (endpoint_id, method, uri, headers, extensions, body): Request,
+    connector: &mut Option<String>,
+) -> (Outcome, Response) {
     if let Some(ConnectInfo(client)) = extensions.get::<ConnectInfo<SocketAddr>>()
         && let Err(limited) = state.ingress.admit_client(client.ip())
     {
-        return too_many(limited);
+        return (Outcome::RateLimited, too_many(limited));
     }
     if endpoint_id.len() > 64 {
-        return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+        return (Outcome::NotFound, not_found());
     }
     let cached = match state
         .endpoints
@@ -146,19 +168,20 @@ pub async fn hook(
         Ok(Some(c)) => c,
         Ok(None) => {
             tracing::warn!(endpoint = %endpoint_id, "webhook for an unknown endpoint");
-            return plain(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+            return (Outcome::NotFound, not_found());
         }
         Err(e) => {
             tracing::error!(error = %e, "ingress: database unavailable");
-            return unavailable();
+            return (Outcome::Failed, unavailable());
         }
     };
     let endpoint = &cached.endpoint;
+    *connector = Some(endpoint.connector.clone());
     if let Err(limited) = state.ingress.admit_endpoint(&endpoint.id) {
-        return too_many(limited);
+        return (Outcome::RateLimited, too_many(limited));
     }
     if !state.ingress.admit_backlog() {
-        return backlogged();
+        return (Outcome::Backlogged, backlogged());
     }
     let pairs: Vec<(String, String)> = headers
         .iter()
@@ -194,18 +217,19 @@ pub async fn hook(
     let Some(body) = body else {
         let _ = seen
             .record(
-                &state,
+                state,
                 "too-large",
                 413,
                 Some("body over the ingress limit"),
                 None,
             )
             .await;
-        return plain(
+        let response = plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "the request body is too large",
         );
+        return (Outcome::TooLarge, response);
     };
     let sha256 = hex::encode(Sha256::digest(&body));
 
@@ -216,14 +240,14 @@ pub async fn hook(
         tracing::error!(endpoint = %endpoint.id, connector = %endpoint.connector, "connector not loaded");
         let _ = seen
             .record(
-                &state,
+                state,
                 "failed",
                 503,
                 Some("connector not loaded"),
                 Some(&sha256),
             )
             .await;
-        return unavailable();
+        return (Outcome::Failed, unavailable());
     };
     let scope = cached.scope.clone();
     // The connector verifies the request as it came; only the stored copy is redacted.
@@ -238,33 +262,34 @@ pub async fn hook(
         Err(e) => {
             tracing::warn!(endpoint = %endpoint.id, error = %e, "connector verify failed");
             let _ = seen
-                .record(&state, "failed", 503, Some(&e.to_string()), Some(&sha256))
+                .record(state, "failed", 503, Some(&e.to_string()), Some(&sha256))
                 .await;
-            return unavailable();
+            return (Outcome::Failed, unavailable());
         }
     };
     match verdict {
         Verdict::Accept | Verdict::AcceptWithResponse(_) => {
-            if let Err(e) = accept(&state, &seen, &sha256, &body).await {
+            if let Err(e) = accept(state, &seen, &sha256, &body).await {
                 state.ingress.count(guard::Outcome::Failed);
                 tracing::error!(endpoint = %endpoint.id, error = %e, "ingress: receipt not stored");
-                return unavailable();
+                return (Outcome::Failed, unavailable());
             }
             state.ingress.count(guard::Outcome::Accepted);
             state.ingress.backlog().accepted();
-            match verdict {
+            let response = match verdict {
                 Verdict::AcceptWithResponse(r) => respond(r),
                 _ => StatusCode::OK.into_response(),
-            }
+            };
+            (Outcome::Accepted, response)
         }
         Verdict::Respond(r) => {
             if let Err(e) = seen
-                .record(&state, "responded", r.status, None, Some(&sha256))
+                .record(state, "responded", r.status, None, Some(&sha256))
                 .await
             {
                 tracing::error!(error = %e, "ingress: receipt not stored");
             }
-            respond(r)
+            (Outcome::Responded, respond(r))
         }
         Verdict::Reject(r) => {
             let status = match r.status {
@@ -273,17 +298,18 @@ pub async fn hook(
             };
             let reason: String = r.reason.chars().take(200).collect();
             if let Err(e) = seen
-                .record(&state, "rejected", status, Some(&reason), Some(&sha256))
+                .record(state, "rejected", status, Some(&reason), Some(&sha256))
                 .await
             {
                 tracing::error!(error = %e, "ingress: receipt not stored");
             }
             tracing::info!(endpoint = %endpoint.id, status, reason = %reason, "webhook refused");
-            plain(
+            let response = plain(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
                 "rejected",
                 &reason,
-            )
+            );
+            (Outcome::Rejected, response)
         }
     }
 }
@@ -426,12 +452,13 @@ const GROUP_MAX: usize = 256;
 pub fn start_writer(
     store: Store,
     jobs: std::sync::Arc<tokio::sync::Notify>,
+    tasks: &'static crate::supervise::Tasks,
 ) -> tokio::sync::mpsc::Sender<Pending> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Pending>(4 * GROUP_MAX);
     // Supervised: a writer that dies is restarted on the same queue (the requests of the group
     // it held get 503 and are retried by their provider).
     let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-    crate::supervise::supervise("receipt writer", move || {
+    crate::supervise::supervise_in(tasks, "receipt writer", move || {
         write_groups(store.clone(), jobs.clone(), rx.clone())
     });
     tx
@@ -448,6 +475,7 @@ async fn write_groups(
         while let Some(group) = crate::store::next_group(&mut rx, GROUP_MAX).await {
             let (accepted, waiting): (Vec<_>, Vec<_>) = group.into_iter().unzip();
             let requests = accepted.len();
+            metrics::receipt_group(requests);
             let result = write_group(&store, accepted).await.map_err(|e| {
                 tracing::error!(error = %e, requests, "ingress: receipts not stored");
                 e.to_string()

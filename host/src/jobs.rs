@@ -38,6 +38,14 @@ pub const MAX_ATTEMPTS: i64 = 8;
 pub const DECIDE: &str = "decide";
 /// The job that sends one reply through its connector.
 pub const SEND: &str = "send";
+/// Every kind of job the host queues.
+pub const KINDS: [&str; 5] = [
+    crate::ingress::PROCESS_RECEIPT,
+    DECIDE,
+    SEND,
+    crate::media::FETCH_MEDIA,
+    APPLY_STATUS,
+];
 /// How long a suspended tenant's job waits before it looks again (reinstatement wakes it
 /// at once; this only bounds a reinstatement that raced with the job's deferral).
 pub const SUSPENDED_RECHECK_MS: i64 = 5 * 60 * 1000;
@@ -225,7 +233,12 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 impl Workers {
     /// Start `n` workers on the plugin threads (their plugin calls run in place, with no hop
     /// from the HTTP runtime); they stop when `shutdown` fires.
-    pub fn spawn(&self, n: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub fn spawn(
+        &self,
+        n: usize,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        tasks: &'static crate::supervise::Tasks,
+    ) {
         let threads = self.plugins.plugin_threads();
         let _on_plugin_threads = threads.enter();
         let idle = idle_poll(n);
@@ -233,7 +246,7 @@ impl Workers {
             let w = self.clone();
             let shutdown = shutdown.clone();
             // Supervised: a worker that panics (a bug in one job) is restarted.
-            crate::supervise::supervise("job worker", move || {
+            crate::supervise::supervise_in(tasks, "job worker", move || {
                 let (w, mut shutdown) = (w.clone(), shutdown.clone());
                 async move {
                     loop {
@@ -282,6 +295,7 @@ impl Workers {
 
     /// Run a job this worker holds and record its outcome.
     async fn run_claimed(&self, job: Job, chain: &mut Chain) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let outcome = match self.held_for(&job).await {
             Ok(Some(why)) => Err(JobError::Defer(now_ms() + SUSPENDED_RECHECK_MS, why)),
             Ok(None) => match job.kind.as_str() {
@@ -311,6 +325,13 @@ impl Workers {
                 tracing::warn!(job = %job.id, kind = %job.kind, error = %e2, "could not record that the job gave up");
             }
         }
+        let label = match &outcome {
+            Ok(()) => "ok",
+            Err(JobError::Defer(..)) => "deferred",
+            Err(_) if gives_up => "dead",
+            Err(_) => "retry",
+        };
+        crate::metrics::job(&job.kind, label, started.elapsed());
         // A completion written by the job itself only counts when the job succeeded (a failure
         // rolled that transaction back).
         let completed = chain.take_completed(&job);

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod mail;
 pub mod media;
+pub mod metrics;
 pub mod onboarding;
 pub mod people;
 pub mod plans;
@@ -123,6 +124,9 @@ pub async fn serve(
     }
     let mailer = Arc::new(mailer);
     let jobs_notify = Arc::new(tokio::sync::Notify::new());
+    // This host's workers and receipt writer, for `/readyz`: one small map per `serve`, kept
+    // for the process's life (tests serve many hosts in one process, each with its own).
+    let tasks: &'static supervise::Tasks = Box::leak(Box::default());
     let state = http::AppState {
         store: store.clone(),
         plugins: catalog.clone(),
@@ -151,7 +155,7 @@ pub async fn serve(
         ),
         ingress_max_body: config.ingress_max_body,
         jobs: jobs_notify.clone(),
-        receipts: ingress::start_writer(store.clone(), jobs_notify),
+        receipts: ingress::start_writer(store.clone(), jobs_notify, tasks),
         endpoints: ingress::EndpointCache::default(),
         ingress: Arc::new(ingress::guard::Guard::new(&config.ingress)),
         plugin_calls: http::PluginCalls::new(config.api_plugin_calls_per_tenant),
@@ -162,6 +166,12 @@ pub async fn serve(
         secure_cookies: secure_cookies(&config.public_url),
         media_max_bytes: config.media_max_bytes,
         streams: http::PluginCalls::streams(STREAMS_PER_TENANT),
+        metrics_token: config
+            .metrics_token
+            .as_ref()
+            .map(|t| OperatorToken::new(&String::from_utf8_lossy(t.expose()))),
+        workers: config.workers,
+        tasks,
     };
     let warnings = state.meta.version_warning(store::now_ms()).into_iter();
     for w in warnings.chain(connector::public_url_warning(&state.public_url)) {
@@ -182,7 +192,7 @@ pub async fn serve(
         mailer,
         media_max_bytes: config.media_max_bytes,
     }
-    .spawn(config.workers, workers_stopped.clone());
+    .spawn(config.workers, workers_stopped.clone(), tasks);
     // Token health and the `connecting` sweep run next to the workers and stop with them.
     lifecycle::Lifecycle {
         store: state.store.clone(),

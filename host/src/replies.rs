@@ -882,6 +882,7 @@ impl Workers {
         // both and waits in the queue.
         let (id, connection_id) = (m.id.clone(), connection.id.clone());
         let (lease_ms, interval) = (self.lease_ms, 1_000_000 / i64::from(self.send_rate.max(1)));
+        let connector = plugin.manifest().name.clone();
         let booked = self
             .store
             .grouped(tenant.clone(), move |tx| {
@@ -903,10 +904,13 @@ impl Workers {
                     {
                         Slot::At(at) => Ok(Some((at, possible_duplicate))),
                         // An error undoes the attempt too.
-                        Slot::Busy(at) => Err(JobError::Defer(
-                            at / 1000 + 1,
-                            "the connection's send rate is booked".into(),
-                        )),
+                        Slot::Busy(at) => {
+                            crate::metrics::send_rate_deferred(&connector);
+                            Err(JobError::Defer(
+                                at / 1000 + 1,
+                                "the connection's send rate is booked".into(),
+                            ))
+                        }
                     }
                 })
             })
@@ -917,9 +921,10 @@ impl Workers {
         if possible_duplicate {
             tracing::warn!(message = %m.id, "an earlier send's outcome is unknown; this one may be a duplicate");
         }
-        let wait = slot - now_us();
-        if wait > 0 {
-            tokio::time::sleep(Duration::from_micros(wait as u64)).await;
+        let wait = Duration::from_micros((slot - now_us()).max(0) as u64);
+        crate::metrics::send_rate_wait(&plugin.manifest().name, wait);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         // Media people sent is fetched by the provider through a link minted for this attempt
         // (only now that it is this run's: a rerun never cancels a link in use).
@@ -959,6 +964,14 @@ impl Workers {
             .send(call_scope, &info, &out)
             .await
             .map_err(|e| e.to_string());
+        crate::metrics::send(
+            &plugin.manifest().name,
+            match &result {
+                Ok(Ok(_)) => "ok",
+                Ok(Err(e)) => crate::jobs::error_kind_name(e.kind),
+                Err(_) => "plugin-failed",
+            },
+        );
         let (w, sent) = (self.clone(), job.clone());
         let (outcome, completed) = self
             .store

@@ -22,6 +22,7 @@ mod meta;
 mod numbers;
 mod onboarding;
 mod openapi;
+mod operations;
 mod people;
 mod pg;
 mod pipeline;

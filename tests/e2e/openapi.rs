@@ -11,6 +11,8 @@ use crate::fake::Fake;
 /// Every (method, path) the router serves.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/session"),
     (

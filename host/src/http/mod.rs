@@ -82,6 +82,12 @@ pub struct AppState {
     pub streams: PluginCalls,
     /// Largest media file kept, in bytes (people's uploads too).
     pub media_max_bytes: usize,
+    /// The metrics scraper's token's hash, when one is configured.
+    pub metrics_token: Option<OperatorToken>,
+    /// How many job workers this host runs (`/readyz` expects them all).
+    pub workers: usize,
+    /// This host's job workers and receipt writer, as they run, die and stop.
+    pub tasks: &'static crate::supervise::Tasks,
 }
 
 /// API requests running a plugin call (or holding an event stream open), counted per tenant:
@@ -398,6 +404,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     let app = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/media/{token}", get(desk::linked_media))
         .route("/connect/meta/start", get(onboarding::browser_start))
         .route("/connect/meta/callback", get(onboarding::callback))

@@ -139,6 +139,8 @@ impl Modify for BearerAuth {
     ),
     paths(
         super::health::healthz,
+        super::health::readyz,
+        super::health::metrics,
         document,
         super::partners::create,
         super::partners::list,

@@ -294,8 +294,29 @@ impl PluginShared {
         }
     }
 
-    /// Turn the outcome of a call into the caller's result, logging what the plugin printed.
+    /// Turn the outcome of a call into the caller's result and record it in the metrics.
     fn finish<R>(
+        &self,
+        store: &mut Store<CallState>,
+        started: std::time::Instant,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, CallError> {
+        let result = self.classify(store, outcome);
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(CallError::Timeout { .. }) => "timeout",
+            Err(CallError::WallClock { .. }) => "wall_clock",
+            Err(CallError::OutOfMemory { .. }) => "out_of_memory",
+            Err(CallError::Trap { .. }) => "trap",
+            Err(CallError::Busy(_)) => "busy",
+        };
+        let m = &self.manifest;
+        crate::metrics::plugin_call(&m.name, &m.version, label, started.elapsed());
+        result
+    }
+
+    /// Log what the plugin printed, count the call and say how it ended.
+    fn classify<R>(
         &self,
         store: &mut Store<CallState>,
         outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
@@ -382,6 +403,7 @@ macro_rules! call {
         $self
             .shared
             .on_plugin_threads(async move {
+                let started = std::time::Instant::now();
                 let mut store = shared.store(scope);
                 let clock = store.data().clock.clone();
                 let outcome = tokio::time::timeout(
@@ -394,7 +416,7 @@ macro_rules! call {
                     }),
                 )
                 .await;
-                shared.finish(&mut store, outcome)
+                shared.finish(&mut store, started, outcome)
             })
             .await
     }};

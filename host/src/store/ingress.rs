@@ -194,6 +194,30 @@ impl Tx {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// Unfinished and dead jobs by kind and state, with the earliest `run_at` of the queued
+    /// ones due at `now` (for the metrics).
+    pub async fn job_queue(&mut self, now: i64) -> Result<Vec<crate::metrics::QueueRow>> {
+        let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kind, state, COUNT(*),
+                    MIN(CASE WHEN state = 'queued' AND run_at <= $1 THEN run_at END)
+             FROM jobs WHERE state IN ('queued', 'running', 'dead') GROUP BY kind, state",
+        )
+        .bind(now)
+        .fetch_all(&mut self.inner)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kind, state, count, oldest_due_ms)| crate::metrics::QueueRow {
+                    kind,
+                    state,
+                    count,
+                    oldest_due_ms,
+                },
+            )
+            .collect())
+    }
+
     /// Queue a job already claimed by the caller (running, first attempt, leased for
     /// `lease_ms`), to run it at once after this transaction commits: no claim, and should the
     /// caller die its lease runs out and any worker takes it up, as any claimed job.

@@ -549,6 +549,14 @@ impl Store {
 
     /// Begin a transaction in `scope`.
     pub async fn begin(&self, scope: Scope, mode: Mode) -> Result<Tx> {
+        let started = std::time::Instant::now();
+        let tx = self.begin_waiting(scope, mode).await;
+        crate::metrics::database_wait(mode == Mode::Write, started.elapsed());
+        tx
+    }
+
+    /// [`Store::begin`], without recording the wait.
+    async fn begin_waiting(&self, scope: Scope, mode: Mode) -> Result<Tx> {
         let begin = match (self.backend, mode) {
             (Backend::Sqlite, Mode::Write) => "BEGIN IMMEDIATE",
             (Backend::Sqlite, Mode::Read) => "BEGIN",

@@ -1,0 +1,203 @@
+//! What an operator watches (issue 19, items 1 and 2): `/metrics` in Prometheus's text format
+//! changes as a webhook flows through to its reply, behind the scraper's or operator's token,
+//! with no label naming a tenant; `/readyz` reports the workers and receipt writer.
+
+use serde_json::{Value, json};
+
+use crate::accounts::{sent_from, until};
+use crate::api::{Db, Host, OPERATOR, setup};
+use crate::ingress::{graph_that_sends, now_s, sign, use_echo};
+
+const SCRAPER: &str = "scraper-token-for-tests";
+
+/// The value of the sample `series` (name and labels exactly) in the text `metrics`, or 0.
+fn value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn scrape(h: &Host, token: Option<&str>) -> (u16, Option<String>, String) {
+    let mut req = reqwest::Client::new().get(format!("{}/metrics", h.base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("metrics");
+    let status = r.status().as_u16();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, kind, r.text().await.expect("body"))
+}
+
+/// A Meta webhook with one text from `from` to the number 1001.
+fn message(from: &str, wamid: &str) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1001"},
+            "contacts": [{"profile": {"name": "Metrics Person"}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": now_s().to_string(), "type": "text", "text": {"body": "hello metrics"}}]
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_change_as_a_webhook_flows_to_its_reply_and_readyz_names_the_workers() {
+    let graph = graph_that_sends().await;
+    let h = Host::start_with(
+        Db::Sqlite,
+        &graph.origin,
+        &["--metrics-token", SCRAPER, "--workers", "3"],
+    )
+    .await;
+
+    // Readiness: the database, three workers, the receipt writer, the plugins.
+    let r = reqwest::get(format!("{}/readyz", h.base))
+        .await
+        .expect("readyz");
+    assert_eq!(r.status(), 200);
+    let ready: Value = r.json().await.expect("json");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["tasks"]["job worker"]["running"], 3, "{ready}");
+    assert_eq!(ready["tasks"]["receipt writer"]["running"], 1, "{ready}");
+    assert_eq!(ready["problems"], json!([]));
+    assert!(ready["plugins"].as_u64().is_some_and(|n| n >= 2), "{ready}");
+
+    // Only the scraper's token or the operator's opens the metrics.
+    for token in [None, Some("wrong"), Some("")] {
+        let (status, _, body) = scrape(&h, token).await;
+        assert_eq!(status, 401, "{token:?}");
+        assert!(!body.contains("switchyard_"), "{body}");
+    }
+    let (status, kind, _) = scrape(&h, Some(OPERATOR)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        kind.as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+
+    let s = setup(&h).await;
+    use_echo(&h, &s.a).await;
+    let (_, _, before) = scrape(&h, Some(SCRAPER)).await;
+    let accepted =
+        "switchyard_ingress_requests_total{connector=\"meta-cloud\",outcome=\"accepted\"}";
+    let rejected =
+        "switchyard_ingress_requests_total{connector=\"meta-cloud\",outcome=\"rejected\"}";
+    let not_found = "switchyard_ingress_requests_total{connector=\"none\",outcome=\"not_found\"}";
+    let acks = "switchyard_ingress_ack_seconds_count{connector=\"meta-cloud\"}";
+    let parsed = "switchyard_job_duration_seconds_count{kind=\"process-receipt\",outcome=\"ok\"}";
+    let sent = "switchyard_sends_total{connector=\"meta-cloud\",result=\"ok\"}";
+    let groups = "switchyard_receipt_group_size_count";
+    let waits = "switchyard_send_rate_wait_seconds_count{connector=\"meta-cloud\"}";
+
+    let client = reqwest::Client::new();
+    let hook = format!("{}/hooks/{}", h.base, s.endpoint);
+    let body = message("16505550001", "wamid.METRICS1");
+    let r = client
+        .post(&hook)
+        .header("x-hub-signature-256", sign("app-secret-1", &body))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(&hook)
+        .header("x-hub-signature-256", sign("not-the-secret", &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("forged webhook");
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(format!("{}/hooks/no-such-endpoint", h.base))
+        .body("{}")
+        .send()
+        .await
+        .expect("unknown endpoint");
+    assert_eq!(r.status(), 404);
+    until("the echo reply", async || {
+        sent_from(&graph, "1001").len() == 1
+    })
+    .await;
+
+    // Other tests' hosts share this process's counters: each must have grown by at least this
+    // test's own traffic.
+    let mut after = String::new();
+    until("the metrics to show the reply", async || {
+        after = scrape(&h, Some(SCRAPER)).await.2;
+        value(&after, sent) > value(&before, sent)
+    })
+    .await;
+    for (series, by) in [
+        (accepted, 1.0),
+        (rejected, 1.0),
+        (not_found, 1.0),
+        (acks, 1.0),
+        (parsed, 1.0),
+        (sent, 1.0),
+        (groups, 1.0),
+        (waits, 1.0),
+    ] {
+        assert!(
+            value(&after, series) >= value(&before, series) + by,
+            "{series}: {} then {}",
+            value(&before, series),
+            value(&after, series)
+        );
+    }
+    // The echo policy's and the connector's calls, by plugin, version and outcome.
+    assert!(
+        after.lines().any(|l| l
+            .starts_with("switchyard_plugin_call_seconds_count{plugin=\"meta-cloud\",version=")
+            && l.contains("outcome=\"ok\"")),
+        "{after}"
+    );
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with("switchyard_plugin_call_seconds_count{plugin=\"echo\",")),
+        "{after}"
+    );
+    // The queue, read at the scrape: every kind is shown.
+    for kind in [
+        "process-receipt",
+        "decide",
+        "send",
+        "fetch-media",
+        "apply-status",
+    ] {
+        assert!(
+            after.contains(&format!(
+                "switchyard_jobs{{kind=\"{kind}\",state=\"queued\"}}"
+            )),
+            "{kind}: {after}"
+        );
+    }
+    assert!(after.contains("switchyard_database_wait_seconds_count{mode=\"write\"}"));
+    // No label names a tenant, an endpoint, a number or a contact.
+    for private in [
+        s.a.0.as_str(),
+        s.endpoint.as_str(),
+        "1001",
+        "16505550001",
+        "Metrics Person",
+    ] {
+        assert!(!after.contains(private), "{private} in the metrics");
+    }
+    // Nothing secret either.
+    for secret in [OPERATOR, SCRAPER, "app-secret-1"] {
+        assert!(!after.contains(secret));
+    }
+}
