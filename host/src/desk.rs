@@ -491,6 +491,7 @@ pub async fn reply(
             content: None,
             sent_at: None,
             author: Some(&author),
+            referral: None,
         })
         .await;
     let message = match inserted {

@@ -23,10 +23,10 @@ use crate::catalog::Catalog;
 use crate::ingress::{EndpointCache, PROCESS_RECEIPT};
 use crate::runtime::types::{
     AccountChange, AccountEvent, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
-    TemplateStatus,
+    Referral, TemplateStatus,
 };
 use crate::store::{
-    ConnectionRecord, Job, Mode, NewMessage, Receipt, Store, StoreError, Tx, now_ms,
+    ConnectionRecord, Job, Mode, NewMessage, Receipt, ReferralRecord, Store, StoreError, Tx, now_ms,
 };
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
@@ -606,6 +606,27 @@ impl Workers {
     }
 }
 
+/// `From` between two referral types of the same fields: the plugin interface's and the kept
+/// record.
+macro_rules! referral_from {
+    ($from:ty => $to:ty) => {
+        impl From<$from> for $to {
+            fn from(r: $from) -> Self {
+                Self {
+                    source_url: r.source_url,
+                    source_type: r.source_type,
+                    source_id: r.source_id,
+                    headline: r.headline,
+                    body: r.body,
+                    click_id: r.click_id,
+                }
+            }
+        }
+    };
+}
+referral_from!(Referral => ReferralRecord);
+referral_from!(ReferralRecord => Referral);
+
 /// The receipt a message came in, as [`store_message`] records it.
 struct Received {
     /// The receipt.
@@ -650,6 +671,12 @@ async fn store_message(
         .or_else(|| m.media.iter().find_map(|r| r.caption.clone()));
     // The whole message, for the policy's decision (media, location, replies…).
     let whole = serde_json::to_string(&m).ok();
+    // The ad that started the chat: customers' messages only, bounded (provider input).
+    let referral = m
+        .referral
+        .clone()
+        .filter(|_| !echo)
+        .and_then(|r| ReferralRecord::from(r).bounded());
     let message = tx
         .insert_message(&NewMessage {
             conversation_id: &conversation,
@@ -664,6 +691,7 @@ async fn store_message(
             content: whole.as_deref(),
             sent_at: Some((m.timestamp as i64).saturating_mul(1000)),
             author: echo.then_some("echo"),
+            referral: referral.as_ref(),
         })
         .await
         .map_err(Undone::unless_exists)?;

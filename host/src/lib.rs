@@ -153,6 +153,14 @@ pub async fn serve(
             &config.meta_graph_version,
             &config.meta_dialog_url,
         ),
+        twilio: onboarding::twilio::Senders::new(
+            EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
+            config
+                .provider_urls
+                .get("twilio")
+                .map(String::as_str)
+                .unwrap_or(onboarding::twilio::REST_API),
+        ),
         ingress_max_body: config.ingress_max_body,
         jobs: jobs_notify.clone(),
         receipts: ingress::start_writer(store.clone(), jobs_notify, tasks),
@@ -201,6 +209,7 @@ pub async fn serve(
         providers: state.providers.clone(),
         public_url: state.public_url.clone(),
         token_warn_ms: config.token_warn.as_millis() as i64,
+        meta: state.meta.clone(),
     }
     .spawn(config.health_interval, workers_stopped.clone());
     http::spawn_relay(state.store.clone(), workers_stopped.clone());

@@ -17,7 +17,7 @@ use crate::jobs::{
 use crate::runtime::manifest::ChannelRules;
 use crate::runtime::types::{
     Action, Content, ConversationContext, ConversationOwner, ErrorKind, InboundMessage, MediaRef,
-    OutboundMessage, Party, ProviderError, Reply, Template, TemplateCategory, Turn,
+    OutboundMessage, Party, ProviderError, Referral, Reply, Template, TemplateCategory, Turn,
 };
 use crate::store::{
     Attempt, ConnectionRecord, HistoryRow, Job, MessageContext, Mode, NewMessage, Slot,
@@ -374,6 +374,7 @@ async fn queue_reply(
             content: r.content,
             sent_at: None,
             author: Some(r.author),
+            referral: None,
         })
         .await
         .map_err(Undone::unless_exists)?;
@@ -681,7 +682,7 @@ impl Workers {
             .content
             .as_deref()
             .and_then(|json| serde_json::from_str::<InboundMessage>(json).ok());
-        let msg = stored.unwrap_or_else(|| InboundMessage {
+        let mut msg = stored.unwrap_or_else(|| InboundMessage {
             provider_message_id: m.provider_message_id.clone().unwrap_or_default(),
             channel_address: connection.channel_address.clone(),
             sender: party,
@@ -696,6 +697,9 @@ impl Workers {
             details: None,
             edits: None,
         });
+        // The ad that started the chat as the host kept it (bounded), so a policy can report
+        // the click.
+        msg.referral = m.referral.clone().map(Referral::from);
         let actions = plugin
             .decide(&ctx, &msg)
             .await

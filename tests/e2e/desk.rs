@@ -228,26 +228,32 @@ async fn desk(h: Host, graph: &Fake, sink: &Sink) {
     assert!(!ledger["data"].as_array().expect("data").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn people_own_conversations_and_work_them_on_both_backends() {
+/// Run `test` against a host on SQLite, then on PostgreSQL when there is one (`name` names its
+/// database), each with a Graph API that sends and a mail sink.
+async fn on_both_backends(name: &str, test: impl AsyncFn(Host, &Fake, &Sink)) {
     let sink = Sink::start().await;
     let args = ["--smtp-url", sink.url.as_str()];
     let graph = graph_that_sends().await;
-    desk(
+    test(
         Host::start_with(Db::Sqlite, &graph.origin, &args).await,
         &graph,
         &sink,
     )
     .await;
-    if let Some(pg) = crate::pg::PgDb::create("desk").await {
+    if let Some(pg) = crate::pg::PgDb::create(name).await {
         let graph = graph_that_sends().await;
-        desk(
+        test(
             Host::start_with(Db::Postgres(pg), &graph.origin, &args).await,
             &graph,
             &sink,
         )
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn people_own_conversations_and_work_them_on_both_backends() {
+    on_both_backends("desk", desk).await;
 }
 
 /// A Graph API that lists three templates (one approved utility, one paused, one approved
@@ -741,4 +747,141 @@ async fn people_reply_with_text_reactions_media_and_templates_on_both_backends()
         )
         .await;
     }
+}
+
+/// The click-to-WhatsApp ad a contact came from, as Meta documents it on the message.
+fn ad_referral() -> Value {
+    json!({
+        "source_url": "https://fb.me/2ZulEu42P",
+        "source_id": "120226305854810726",
+        "source_type": "ad",
+        "body": "Spring sale: everything half price",
+        "headline": "Chat with us",
+        "media_type": "image",
+        "image_url": "https://scontent.xx.fbcdn.net/v/ad.jpg",
+        "ctwa_clid": "Aff-n8ZTODiE79d22KtAwQKj9e_mIEOOj27vDVwFjN80dp4_0N",
+        "welcome_message": {"text": "Hi there! Let us know how we can help!"}
+    })
+}
+
+/// A Meta text webhook whose message came from a click-to-WhatsApp ad.
+fn message_from_ad(wamid: &str, text: &str) -> Vec<u8> {
+    let mut body: Value =
+        serde_json::from_slice(&crate::ingress::meta_message("1001", wamid, text)).expect("json");
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["referral"] = ad_referral();
+    body.to_string().into_bytes()
+}
+
+/// The ad that started a chat (issue 19, item 7) is kept with the message that carried it: the
+/// desk's API shows it with its click id (only the fields the host keeps), the export holds it,
+/// and erasing the contact takes it away with their messages.
+async fn referral(h: Host, graph: &Fake, sink: &Sink) {
+    let s = setup(&h).await;
+    let t = s.a.0.clone();
+    use_echo(&h, &s.a).await;
+    let client = reqwest::Client::new();
+    let hook = format!("{}/hooks/{}", h.base, s.endpoint);
+    let r = crate::ingress::post_signed(&client, &hook, message_from_ad("wamid.AD1", "hi")).await;
+    assert_eq!(r.status(), 200);
+    until("the policy answers", async || {
+        sent_from(graph, "1001").len() == 1
+    })
+    .await;
+    let (conv, messages) = h
+        .conversation_with(&s.a, "contact_phone", "16505551234")
+        .await
+        .expect("conversation");
+    let kept = json!({
+        "source_url": "https://fb.me/2ZulEu42P",
+        "source_id": "120226305854810726",
+        "source_type": "ad",
+        "headline": "Chat with us",
+        "body": "Spring sale: everything half price",
+        "click_id": "Aff-n8ZTODiE79d22KtAwQKj9e_mIEOOj27vDVwFjN80dp4_0N"
+    });
+    let inbound = messages
+        .iter()
+        .find(|m| m["provider_message_id"] == "wamid.AD1")
+        .expect("the inbound message");
+    assert_eq!(inbound["referral"], kept, "{inbound}");
+    let reply = messages
+        .iter()
+        .find(|m| m["direction"] == "out")
+        .expect("the reply");
+    assert!(reply.get("referral").is_none(), "{reply}");
+    // The API's document describes it.
+    let doc = h
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .1;
+    let schema = &doc["components"]["schemas"]["ReferralRecord"]["properties"];
+    assert!(schema["click_id"].is_object(), "{schema}");
+    assert!(
+        doc["components"]["schemas"]["MessageRecord"]["properties"]["referral"].is_object(),
+        "{doc}"
+    );
+
+    // The console's conversation page says so on the message, linked to the ad.
+    h.ok(
+        Method::POST,
+        &format!("/api/v1/tenants/{t}/invitations"),
+        &s.a.1,
+        Some(json!({"email": "ads@desk.test", "role": "agent"})),
+    )
+    .await;
+    let mut agent = Browser::new(&h);
+    agent
+        .accept(sink, "ads@desk.test", "Ada", "a long enough passphrase")
+        .await;
+    let conversation_id = conv["id"].as_str().expect("id");
+    let (status, page) = agent
+        .call(
+            Method::GET,
+            &format!("/console/t/{t}/conversations/{conversation_id}"),
+            None,
+        )
+        .await;
+    let page = page.as_str().unwrap_or_default();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Started from an ad:"), "{page}");
+    assert!(
+        page.contains(
+            r#"<a href="https://fb.me/2ZulEu42P" rel="noopener noreferrer nofollow" target="_blank">Chat with us</a>"#
+        ),
+        "{page}"
+    );
+
+    // The owner's export holds it.
+    let export = format!("/api/v1/tenants/{t}/export");
+    let archive = h.ok(Method::GET, &export, &s.a.1, None).await;
+    let exported = archive["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["provider_message_id"] == "wamid.AD1")
+        .expect("the message in the export");
+    assert_eq!(exported["referral"], kept);
+
+    // Erasing the contact erases the ad's trace too.
+    let contact = conv["contact_id"].as_str().expect("contact");
+    h.ok(
+        Method::DELETE,
+        &format!("/api/v1/tenants/{t}/contacts/{contact}"),
+        &s.a_keys["admin"],
+        None,
+    )
+    .await;
+    let after = h.ok(Method::GET, &export, &s.a.1, None).await.to_string();
+    for trace in [
+        "Aff-n8ZTODiE79d22KtAwQKj9e",
+        "fb.me/2ZulEu42P",
+        "Chat with us",
+    ] {
+        assert!(!after.contains(trace), "{trace} outlived the erasure");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ads_referral_is_kept_shown_exported_and_erased_on_both_backends() {
+    on_both_backends("desk_referral", referral).await;
 }

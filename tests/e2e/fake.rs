@@ -40,6 +40,18 @@ impl Fake {
         Fake::serve(respond, std::time::Duration::ZERO).await
     }
 
+    /// A fake whose answer `respond` computes from the request, with extra headers (a
+    /// redirect's `location`, a media type replacing the default `application/json`).
+    pub async fn start_with_headers(
+        respond: impl Fn(&Received) -> (u16, Vec<(&'static str, String)>, String)
+        + Send
+        + Sync
+        + 'static,
+    ) -> Fake {
+        let (_, open) = tokio::sync::watch::channel(true);
+        Fake::serve_full(respond, |_| false, open, std::time::Duration::ZERO).await
+    }
+
     /// A fake that answers `status` with one extra header (e.g. a redirect's `location`).
     pub async fn start_with_header(status: u16, name: &'static str, value: String) -> Fake {
         let (_, open) = tokio::sync::watch::channel(true);

@@ -34,6 +34,9 @@ struct Graph {
     paused_at_send: AtomicBool,
     /// The status Meta reports for the `follow_up` template.
     follow_up_status: Mutex<String>,
+    /// What `debug_token` says of `token-a`: `(expires_at, data_access_expires_at, is_valid)`
+    /// in Unix seconds; unset: the call fails (as for an app without the permission).
+    debug_a: Mutex<Option<(i64, i64, bool)>>,
 }
 
 fn meta_error(code: i64, message: &str) -> String {
@@ -48,7 +51,14 @@ impl Graph {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let known = ["Bearer token-a", "Bearer token-b", "Bearer token-a2"].contains(&token);
+        // `1|app-secret-1` is the shared endpoint's app token (app id and secret).
+        let known = [
+            "Bearer token-a",
+            "Bearer token-b",
+            "Bearer token-a2",
+            "Bearer 1|app-secret-1",
+        ]
+        .contains(&token);
         if !known || (token == "Bearer token-a" && self.a_expired.load(Ordering::SeqCst)) {
             return (
                 401,
@@ -70,6 +80,25 @@ impl Graph {
             return (400, meta_error(2635, "Unknown or missing API version"));
         };
         match (r.method.as_str(), rest) {
+            ("GET", "debug_token") if token == "Bearer 1|app-secret-1" => {
+                let asked = r.path.split_once("input_token=").map(|(_, t)| t);
+                match (asked, *self.debug_a.lock().expect("lock")) {
+                    (Some("token-a"), Some((expires, data_access, valid))) => (
+                        200,
+                        json!({"data": {"app_id": "1", "type": "USER", "application": "Switchyard",
+                               "data_access_expires_at": data_access, "expires_at": expires,
+                               "is_valid": valid, "issued_at": now_s() - 86_400,
+                               "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
+                               "granular_scopes": [{"scope": "whatsapp_business_messaging", "target_ids": [WABA]}],
+                               "user_id": "10225"}})
+                        .to_string(),
+                    ),
+                    _ => (
+                        400,
+                        meta_error(100, "(#100) You must provide an app access token"),
+                    ),
+                }
+            }
             ("GET", "MEDIA1") => {
                 // A fresh, short-lived URL every time.
                 let n = r.path.len();
@@ -712,5 +741,83 @@ async fn a_reconnect_renews_the_connection_and_keeps_contacts_and_history() {
     assert_eq!(
         h.ok(Method::GET, &path, &s.a.1, None).await["status"],
         "live"
+    );
+}
+
+/// A token connected by hand has no expiry on record: the credential check asks Meta's
+/// `debug_token` with the endpoint's app token (issue 19, item 7) and warns before the token and
+/// the app's data access expire; a token Meta calls invalid marks the number expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn debug_token_warns_of_a_manual_tokens_expiry_and_catches_an_invalid_one() {
+    let (g, graph) = fake_graph().await;
+    let h = Host::start_with(
+        Db::Sqlite,
+        &graph.origin,
+        &["--health-interval-secs", "1", "--token-warn-days", "7"],
+    )
+    .await;
+    let s = setup(&h).await;
+    let path = format!("/api/v1/tenants/{}/connections/{}", s.a.0, s.a_connection);
+    let before = h.ok(Method::GET, &path, &s.a.1, None).await;
+    assert!(before["token_expires_at"].is_null(), "{before}");
+    let (expires, data_access) = (now_s() + 3 * 86_400, now_s() + 5 * 86_400);
+    *g.debug_a.lock().expect("lock") = Some((expires, data_access, true));
+    let mut a = Value::Null;
+    for _ in 0..600 {
+        a = h.ok(Method::GET, &path, &s.a.1, None).await;
+        if a["status_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("data"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(a["status"], "live", "{a}");
+    let reason = a["status_reason"].as_str().expect("warning");
+    assert!(
+        reason.contains(&format!(
+            "the access token expires on {}",
+            switchyard::lifecycle::date(expires * 1000)
+        )) && reason.contains(&format!(
+            "access to the business's data ends on {}",
+            switchyard::lifecycle::date(data_access * 1000)
+        )),
+        "{reason}"
+    );
+    assert!(!a.to_string().contains("app-secret-1") && !a.to_string().contains("token-a"));
+    // The app token went to debug_token, and only there.
+    let asked: Vec<_> = graph
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some("Bearer 1|app-secret-1")
+        })
+        .map(|r| r.path)
+        .collect();
+    assert!(
+        !asked.is_empty()
+            && asked
+                .iter()
+                .all(|p| p.starts_with("/v26.0/debug_token?input_token=")),
+        "{asked:?}"
+    );
+
+    // Meta says the token is no longer valid (the user changed their password, say).
+    *g.debug_a.lock().expect("lock") = Some((expires, data_access, false));
+    for _ in 0..600 {
+        a = h.ok(Method::GET, &path, &s.a.1, None).await;
+        if a["status"] == "expired" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(a["status"], "expired", "{a}");
+    assert!(
+        a["status_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("debug_token") && r.contains("reconnect")),
+        "{a}"
     );
 }

@@ -964,3 +964,152 @@ async fn the_redirect_flow_connects_only_in_the_browser_that_started_it() {
     );
     w.assert_no_secret_seen();
 }
+
+/// Twilio's Senders API (`GET /v2/Channels/Senders?Channel=whatsapp`) for one account: Basic auth
+/// of [`TWILIO_SID`] and [`TWILIO_TOKEN`] or 401 / 20003; two pages, the second naming a "next"
+/// page on another origin, which must not be followed.
+fn twilio_senders(r: &Received) -> (u16, String) {
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
+    );
+    if r.headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+        return (
+            401,
+            json!({"code": 20003, "message": "Authentication Error - invalid username",
+                   "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401})
+            .to_string(),
+        );
+    }
+    let sender = |n: u8, status: &str, name: &str| {
+        json!({"sid": format!("XE{n:032x}"), "status": status,
+               "sender_id": format!("whatsapp:+1415555010{n}"),
+               "configuration": {"waba_id": "1234567890"},
+               "profile": {"name": name},
+               "properties": {"quality_rating": "HIGH", "messaging_limit": "10K Customers/24hr"},
+               "offline_reasons": null,
+               "url": format!("https://messaging.twilio.com/v2/Channels/Senders/XE{n:032x}")})
+    };
+    // Twilio's page links are absolute: on this fake's own origin.
+    let host = r
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if r.method == "GET" && r.path == "/v2/Channels/Senders?Channel=whatsapp&PageSize=50" {
+        return (
+            200,
+            json!({"senders": [sender(1, "OFFLINE", "Old Shop"), sender(2, "ONLINE", "Shop")],
+                   "meta": {"page": 0, "page_size": 50, "key": "senders",
+                            "next_page_url": format!("http://{host}/v2/Channels/Senders?Channel=whatsapp&PageSize=50&Page=1")}})
+            .to_string(),
+        );
+    }
+    if r.method == "GET" && r.path == "/v2/Channels/Senders?Channel=whatsapp&PageSize=50&Page=1" {
+        return (
+            200,
+            json!({"senders": [sender(3, "ONLINE:UPDATING", "Shop Two")],
+                   "meta": {"page": 1, "page_size": 50, "key": "senders",
+                            "next_page_url": "https://evil.example/v2/Channels/Senders?Page=2"}})
+            .to_string(),
+        );
+    }
+    (
+        404,
+        json!({"code": 20404, "message": "The requested resource was not found", "status": 404})
+            .to_string(),
+    )
+}
+
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TWILIO_TOKEN: &str = "twilio-auth-token-for-senders";
+
+/// A tenant lists its Twilio account's WhatsApp senders with the SID and token it typed (issue
+/// 19, item 6): every page on Twilio's origin, online senders first, the token in no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_lists_its_twilio_senders_to_pick_one() {
+    let graph = Fake::start_with(crate::api::graph_ok).await;
+    let twilio = Fake::start_with(twilio_senders).await;
+    let h = Host::start_with(
+        Db::Sqlite,
+        &graph.origin,
+        &["--twilio-api-url", &twilio.origin],
+    )
+    .await;
+    let s = setup(&h).await;
+    let path = format!("/api/v1/tenants/{}/connect/twilio/senders", s.a.0);
+    let body = json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN});
+    let got = h.ok(Method::POST, &path, &s.a.1, Some(body.clone())).await;
+    let ids: Vec<(&str, &str, bool)> = got["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|s| {
+            (
+                s["sender_id"].as_str().unwrap_or_default(),
+                s["status"].as_str().unwrap_or_default(),
+                s["online"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("whatsapp:+14155550102", "ONLINE", true),
+            ("whatsapp:+14155550103", "ONLINE:UPDATING", true),
+            ("whatsapp:+14155550101", "OFFLINE", false),
+        ],
+        "{got}"
+    );
+    assert_eq!(got["data"][0]["name"], "Shop");
+    assert_eq!(got["data"][0]["quality_rating"], "HIGH");
+    assert!(!got.to_string().contains(TWILIO_TOKEN));
+    // Two pages read; the link to another origin was not followed.
+    let asked = twilio.received.lock().expect("lock").len();
+    assert_eq!(asked, 2);
+
+    // Twilio refuses the token: 422, with Twilio's code, and still no token in the answer.
+    let wrong = h
+        .call(
+            Method::POST,
+            &path,
+            Some(&s.a.1),
+            Some(json!({"account_sid": TWILIO_SID, "auth_token": "not-the-token"})),
+        )
+        .await;
+    assert_error(&wrong, 422, "invalid_credentials");
+    assert!(wrong.1.to_string().contains("20003"), "{}", wrong.1);
+    assert!(!wrong.1.to_string().contains("not-the-token"));
+    // Malformed input never reaches Twilio.
+    for bad in [
+        json!({"account_sid": "AC123", "auth_token": TWILIO_TOKEN}),
+        json!({"account_sid": TWILIO_SID, "auth_token": ""}),
+        json!({"account_sid": TWILIO_SID, "auth_token": "x".repeat(200)}),
+    ] {
+        let r = h.call(Method::POST, &path, Some(&s.a.1), Some(bad)).await;
+        assert_error(&r, 422, "invalid_settings");
+    }
+    let r = h
+        .call(
+            Method::POST,
+            &path,
+            Some(&s.a.1),
+            Some(json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "x": 1})),
+        )
+        .await;
+    assert_error(&r, 422, "invalid_body");
+    assert_eq!(twilio.received.lock().expect("lock").len(), 3);
+    // Agents and other tenants may not.
+    let r = h
+        .call(
+            Method::POST,
+            &path,
+            Some(&s.a_keys["agent"]),
+            Some(body.clone()),
+        )
+        .await;
+    assert_error(&r, 403, "forbidden");
+    let r = h.call(Method::POST, &path, Some(&s.b.1), Some(body)).await;
+    assert_eq!(r.0, 404, "{}", r.1);
+}

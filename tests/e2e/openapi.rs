@@ -138,6 +138,7 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v1/tenants/{tenant}/connections/{connection}",
     ),
     ("post", "/api/v1/tenants/{tenant}/connect/meta"),
+    ("post", "/api/v1/tenants/{tenant}/connect/twilio/senders"),
     ("get", "/api/v1/tenants/{tenant}/connect/meta/{session}"),
     (
         "post",

@@ -210,6 +210,7 @@ pub async fn tenant_with_rows(
             content: None,
             sent_at: None,
             author: None,
+            referral: None,
         })
         .await
         .expect("message");
@@ -1091,6 +1092,7 @@ async fn status_orders(db: Db) {
             content: None,
             sent_at: None,
             author: None,
+            referral: None,
         })
         .await
         .expect("out");

@@ -2,12 +2,15 @@
 //! Basic auth and form fields as Twilio does and answers with Twilio's documented shapes:
 //! connect (bad credentials → 422), a signed inbound message → the `echo` policy → a send →
 //! signed status callbacks (delivered, read), 63016 in a `failed` callback acting as
-//! window-closed (the template fallback goes out as `ContentSid`), and forged callbacks refused.
+//! window-closed (the template fallback goes out as `ContentSid`), and forged callbacks refused;
+//! inbound media through Twilio's redirect to a signed CDN URL (another origin, fetched without
+//! the credentials); templates synced from the Content API (`/v1/ContentAndApprovals`, two pages).
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::api::{Db, Host, assert_error, graph_ok, setup};
 use crate::fake::{Fake, Received};
@@ -16,6 +19,13 @@ use crate::ingress::{drained, receipts};
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "twilio-auth-token-1";
 const FROM: &str = "whatsapp:+14155550100";
+/// The bytes behind an inbound picture's signed CDN URL.
+const IMAGE: &str = "JFIF: a picture of the broken part, as bytes";
+/// Content SIDs the fake Content API lists.
+const HX_APPROVED: &str = "HXb5b62575e6e4ff6129ad7c8efe1f983e";
+const HX_RECEIVED: &str = "HX0000000000000000000000000000aa02";
+const HX_REJECTED: &str = "HX0000000000000000000000000000aa03";
+const HX_UNSUBMITTED: &str = "HX0000000000000000000000000000aa04";
 
 fn form(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body)
@@ -27,11 +37,90 @@ fn field<'a>(f: &'a [(String, String)], k: &str) -> Option<&'a str> {
     f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
+/// Twilio's error body.
+fn twilio_error(status: u16, code: u32, message: &str) -> String {
+    json!({"code": code, "message": message,
+           "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status})
+    .to_string()
+}
+
+/// One content of the Content API's `ContentAndApprovals` list, with its WhatsApp approval
+/// request (`None`: never submitted).
+fn content(sid: &str, approval: Option<(&str, &str)>) -> Value {
+    json!({
+        "sid": sid, "account_sid": SID, "friendly_name": format!("template {sid}"),
+        "language": "en", "variables": {"1": "name"},
+        "types": {"twilio/text": {"body": "Hi {{1}}, your order is on its way."}},
+        "approval_requests": approval.map(|(category, status)| json!({
+            "name": "order_update", "category": category, "content_type": "twilio/text",
+            "status": status, "rejection_reason": "", "allow_category_change": true
+        })),
+        "date_created": "2026-01-05T10:00:00Z", "date_updated": "2026-01-06T10:00:00Z",
+        "url": format!("https://content.twilio.com/v1/Content/{sid}")
+    })
+}
+
+/// A page of `GET /v1/ContentAndApprovals` as Twilio answers it: the first page's
+/// `meta.next_page_url` is an absolute URL on the origin asked (its `Host`) with a `PageToken`.
+fn content_page(r: &Received) -> String {
+    let host = r
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("content.twilio.com");
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(
+        r.path
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .as_bytes(),
+    )
+    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    .collect();
+    let size = field(&query, "PageSize").unwrap_or("50");
+    let list = format!("http://{host}/v1/ContentAndApprovals");
+    let (page, contents, next) = if field(&query, "PageToken") == Some("PAHX0000aa02") {
+        (
+            1,
+            json!([
+                content(HX_REJECTED, Some(("UTILITY", "rejected"))),
+                content(HX_UNSUBMITTED, None)
+            ]),
+            Value::Null,
+        )
+    } else {
+        (
+            0,
+            json!([
+                content(HX_APPROVED, Some(("UTILITY", "approved"))),
+                content(HX_RECEIVED, Some(("MARKETING", "received")))
+            ]),
+            json!(format!(
+                "{list}?PageSize={size}&Page=1&PageToken=PAHX0000aa02"
+            )),
+        )
+    };
+    json!({
+        "contents": contents,
+        "meta": {
+            "page": page, "page_size": size.parse::<u32>().unwrap_or(50),
+            "first_page_url": format!("{list}?PageSize={size}&Page=0"),
+            "previous_page_url": null,
+            "url": format!("{list}?PageSize={size}&Page={page}"),
+            "next_page_url": next, "key": "contents"
+        }
+    })
+    .to_string()
+}
+
 /// A Twilio REST API: Basic auth must be the account's SID and token (else 401 / 20003), sends
-/// need `To`, `From` and one of `Body`, `MediaUrl`, `ContentSid` (else 400 / 21619).
-async fn twilio() -> Fake {
+/// need `To`, `From` and one of `Body`, `MediaUrl`, `ContentSid` (else 400 / 21619); a media URL
+/// answers 307 to a signed URL on `cdn` (as api.twilio.com does to mms.twiliocdn.com); the
+/// Content API's `ContentAndApprovals` list has two pages (one configured base serves it).
+async fn twilio(cdn: &str) -> Fake {
     let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    Fake::start_with(move |r: &Received| {
+    let cdn = cdn.to_string();
+    Fake::start_with_headers(move |r: &Received| {
         let basic = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"))
@@ -42,17 +131,13 @@ async fn twilio() -> Fake {
             .and_then(|v| v.to_str().ok())
             == Some(basic.as_str());
         if !authorized {
-            return (
-                401,
-                json!({"code": 20003, "message": "Authenticate",
-                       "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401})
-                .to_string(),
-            );
+            return (401, Vec::new(), twilio_error(401, 20003, "Authenticate"));
         }
         if r.method == "GET" && r.path == format!("/2010-04-01/Accounts/{SID}.json") {
             // Twilio's account resource returns the auth token: egress must redact it (A2).
             return (
                 200,
+                Vec::new(),
                 json!({"sid": SID, "friendly_name": "Shop", "status": "active", "type": "Full",
                        "auth_token": TOKEN, "owner_account_sid": SID})
                 .to_string(),
@@ -65,25 +150,69 @@ async fn twilio() -> Fake {
             {
                 return (
                     400,
-                    json!({"code": 21619, "message": "A text message body or media urls must be specified.",
-                           "more_info": "https://www.twilio.com/docs/errors/21619", "status": 400})
-                    .to_string(),
+                    Vec::new(),
+                    twilio_error(400, 21619, "A text message body or media urls must be specified."),
                 );
             }
             let id = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             return (
                 201,
+                Vec::new(),
                 json!({"sid": format!("SM{:032x}", 0xf00d_0000_0000_u128 + id as u128), "account_sid": SID, "status": "queued",
                        "to": field(&f, "To"), "from": field(&f, "From"), "body": field(&f, "Body"),
                        "error_code": null, "error_message": null})
                 .to_string(),
             );
         }
+        if r.method == "GET"
+            && r.path.starts_with(&format!("/2010-04-01/Accounts/{SID}/Messages/MM"))
+            && r.path.contains("/Media/ME")
+        {
+            // A short-lived signed URL elsewhere, which takes no Authorization header.
+            let signed = format!(
+                "{cdn}/{SID}/5c1e0e5b8d7f1b2a?Expires=1767225600&Signature=c2lnbmF0dXJl&Key-Pair-Id=APKAEXAMPLE"
+            );
+            return (307, vec![("location", signed)], String::new());
+        }
+        if r.method == "GET" && r.path.starts_with("/v1/ContentAndApprovals") {
+            return (200, Vec::new(), content_page(r));
+        }
         (
             404,
-            json!({"code": 20404, "message": "The requested resource was not found",
-                   "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404})
-            .to_string(),
+            Vec::new(),
+            twilio_error(404, 20404, "The requested resource was not found"),
+        )
+    })
+    .await
+}
+
+/// The CDN a media redirect leads to (mms.twiliocdn.com): it serves the file at a signed URL to
+/// a request without an Authorization header, and refuses one that has both, as S3 does.
+async fn cdn() -> Fake {
+    Fake::start_with_headers(|r: &Received| {
+        if r.headers.contains_key("authorization") {
+            return (
+                400,
+                vec![("content-type", "application/xml".to_string())],
+                "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed\
+                 </Message></Error>"
+                    .to_string(),
+            );
+        }
+        if r.method == "GET"
+            && r.path.starts_with(&format!("/{SID}/"))
+            && r.path.contains("Signature=")
+        {
+            return (
+                200,
+                vec![("content-type", "image/jpeg".to_string())],
+                IMAGE.to_string(),
+            );
+        }
+        (
+            403,
+            vec![("content-type", "application/xml".to_string())],
+            "<Error><Code>AccessDenied</Code></Error>".to_string(),
         )
     })
     .await
@@ -106,6 +235,8 @@ fn signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
 struct Run {
     h: Host,
     twilio: Fake,
+    /// The media CDN Twilio's media URLs redirect to.
+    cdn: Fake,
     tenant: (String, String),
     /// The Twilio connection and an agent's key (agents may not verify or test).
     connection: String,
@@ -219,11 +350,20 @@ fn status<'a>(
 
 async fn start() -> Run {
     let graph = Fake::start_with(graph_ok).await;
-    let twilio = twilio().await;
+    let cdn = cdn().await;
+    let twilio = twilio(&cdn.origin).await;
+    // The CDN is another origin the operator allows (never given credentials), as the manifest
+    // declares mms.twiliocdn.com.
+    let cdn_origin = format!("twilio={}", cdn.origin);
     let h = Host::start_with(
         Db::Sqlite,
         &graph.origin,
-        &["--twilio-api-url", &twilio.origin],
+        &[
+            "--twilio-api-url",
+            &twilio.origin,
+            "--egress-origins",
+            &cdn_origin,
+        ],
     )
     .await;
     let s = setup(&h).await;
@@ -280,6 +420,7 @@ async fn start() -> Run {
     Run {
         h,
         twilio,
+        cdn,
         tenant: s.a.clone(),
         connection: c["id"].as_str().expect("id").to_string(),
         agent: s.a_keys["agent"].clone(),
@@ -541,5 +682,153 @@ async fn twilio_verify_rechecks_and_a_test_send_goes_out_once_and_is_in_the_ledg
             .iter()
             .any(|e| e["action"] == "test-send" && e["connection_id"] == r.connection.as_str()),
         "{ledger}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twilio_media_follows_the_redirect_to_the_cdn_without_credentials_and_is_stored() {
+    let r = start().await;
+    let media_path = format!(
+        "/2010-04-01/Accounts/{SID}/Messages/MM00000000000000000000000000000009/Media/ME00000000000000000000000000000009"
+    );
+    let media_url = format!("{}{media_path}", r.twilio.origin);
+    let mut params = inbound(
+        "MM00000000000000000000000000000009",
+        "14017122663",
+        "whatsapp:+14017122663",
+        "",
+    );
+    params.retain(|(k, _)| !matches!(*k, "NumMedia" | "MessageType"));
+    params.extend([
+        ("NumMedia", "1"),
+        ("MessageType", "image"),
+        ("MediaContentType0", "image/jpeg"),
+        ("MediaUrl0", media_url.as_str()),
+    ]);
+    r.post(&params).await;
+
+    // Twilio's media URL got the account's Basic auth and answered 307; the signed CDN URL was
+    // fetched once, without any Authorization header.
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"))
+    );
+    let asked: Vec<Received> = r
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|q| q.path == media_path)
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].method, "GET");
+    assert_eq!(
+        asked[0]
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some(basic.as_str())
+    );
+    let hops = r.cdn.requests();
+    assert_eq!(hops.len(), 1, "{hops:?}");
+    assert_eq!(hops[0].method, "GET");
+    assert!(
+        hops[0].path.starts_with(&format!("/{SID}/")) && hops[0].path.contains("Signature="),
+        "{}",
+        hops[0].path
+    );
+    assert!(
+        !hops[0].headers.contains_key("authorization"),
+        "the CDN got credentials: {:?}",
+        hops[0].headers
+    );
+
+    // The host stored the CDN's bytes, and serves them to the tenant.
+    let msgs = r.messages("14017122663").await;
+    let received = msgs
+        .iter()
+        .find(|m| m["provider_message_id"] == "MM00000000000000000000000000000009")
+        .unwrap_or_else(|| panic!("the inbound picture: {msgs:?}"));
+    assert_eq!(received["direction"], "in");
+    assert_eq!(received["kind"], "image");
+    let media = &received["media"][0];
+    assert_eq!(media["status"], "stored", "{media}");
+    assert_eq!(media["size_bytes"], IMAGE.len());
+    assert_eq!(
+        media["sha256"],
+        hex::encode(sha2::Sha256::digest(IMAGE.as_bytes()))
+    );
+    let got = r
+        .client
+        .get(format!(
+            "{}/api/v1/tenants/{}/media/{}",
+            r.h.base,
+            r.tenant.0,
+            media["id"].as_str().expect("media id")
+        ))
+        .bearer_auth(&r.tenant.1)
+        .send()
+        .await
+        .expect("get media");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "image/jpeg");
+    assert_eq!(got.bytes().await.expect("bytes").as_ref(), IMAGE.as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twilio_templates_sync_from_the_content_api_with_their_whatsapp_approval() {
+    let r = start().await;
+    let path = format!(
+        "/api/v1/tenants/{}/connections/{}/templates",
+        r.tenant.0, r.connection
+    );
+    let synced =
+        r.h.ok(Method::POST, &format!("{path}/sync"), &r.tenant.1, None)
+            .await;
+    let list = r.h.ok(Method::GET, &path, &r.tenant.1, None).await;
+    assert_eq!(list, synced);
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), 4, "{list:?}");
+    let by_sid = |sid: &str| {
+        list.iter()
+            .find(|t| t["name"] == sid)
+            .unwrap_or_else(|| panic!("{sid} in {list:?}"))
+            .clone()
+    };
+    // Listed by content SID, the name a send uses as `ContentSid`; only `approved` is sendable.
+    let approved = by_sid(HX_APPROVED);
+    assert_eq!(approved["provider_id"], HX_APPROVED);
+    assert_eq!(approved["language"], "en");
+    assert_eq!(approved["category"], "utility");
+    assert_eq!(approved["status"], "APPROVED");
+    assert_eq!(approved["sendable"], true);
+    for (sid, status, category) in [
+        (HX_RECEIVED, "RECEIVED", "marketing"),
+        (HX_REJECTED, "REJECTED", "utility"),
+        // Never submitted to WhatsApp: listed, not sendable.
+        (HX_UNSUBMITTED, "UNSUBMITTED", "marketing"),
+    ] {
+        let t = by_sid(sid);
+        assert_eq!(
+            (t["status"].as_str(), t["category"].as_str(), &t["sendable"]),
+            (Some(status), Some(category), &json!(false)),
+            "{t}"
+        );
+    }
+
+    // Both pages were read with the account's Basic auth (the fake refuses anything else), the
+    // second at Twilio's `next_page_url`.
+    let pages: Vec<String> = r
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "GET" && q.path.starts_with("/v1/ContentAndApprovals"))
+        .map(|q| q.path)
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/v1/ContentAndApprovals?PageSize=500",
+            "/v1/ContentAndApprovals?PageSize=500&Page=1&PageToken=PAHX0000aa02",
+        ]
     );
 }

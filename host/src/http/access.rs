@@ -162,6 +162,7 @@ pub const RULES: &[Rule] = &[
     rule("DELETE", "/api/v1/tenants/{tenant}/connections/{connection}", callers(NO, P_, TADMIN)),
     rule("GET", "/api/v1/tenants/{tenant}/channels", callers(NO, P_, TADMIN)),
     rule("POST", "/api/v1/tenants/{tenant}/connect/meta", callers(NO, P_, TADMIN)),
+    rule("POST", "/api/v1/tenants/{tenant}/connect/twilio/senders", callers(NO, P_, TADMIN)),
     rule("GET", "/api/v1/tenants/{tenant}/connect/meta/{session}", callers(NO, P_, TADMIN)),
     rule("POST", "/api/v1/tenants/{tenant}/connect/meta/{session}/pick", callers(NO, P_, TADMIN)),
     rule("POST", "/api/v1/tenants/{tenant}/connections/{connection}/verify", callers(NO, P_, TADMIN)),

@@ -1090,6 +1090,7 @@ pub async fn test_send(
             content: None,
             sent_at: None,
             author: Some(access.actor.author()),
+            referral: None,
         })
         .await?;
     tx.begin_send_attempt(&message, crate::store::now_ms() + TEST_SEND_IN_FLIGHT_MS)

@@ -24,6 +24,7 @@ mod partners;
 mod people;
 mod plans;
 mod plugins;
+mod senders;
 pub mod server;
 mod sharing;
 
@@ -60,6 +61,8 @@ pub struct AppState {
     pub providers: Arc<crate::connector::Providers>,
     /// The Graph API as Meta onboarding calls it (host code, A2).
     pub meta: crate::onboarding::meta::Graph,
+    /// Twilio's Senders API, for the connect form's sender list (host code).
+    pub twilio: crate::onboarding::twilio::Senders,
     /// Largest webhook body accepted, in bytes.
     pub ingress_max_body: usize,
     /// Wakes the job workers when ingress queues a job.
@@ -280,6 +283,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tenants/{tenant}/channels", get(channels::list))
         .route("/tenants/{tenant}/connect/meta", post(onboarding::start))
+        .route(
+            "/tenants/{tenant}/connect/twilio/senders",
+            post(senders::list),
+        )
         .route(
             "/tenants/{tenant}/connect/meta/{session}",
             get(onboarding::show),

@@ -148,15 +148,7 @@ fn not_configured(what: &str) -> ApiError {
     )
 }
 
-/// A Meta app endpoint's text setting `key`, trimmed; `None` when absent or empty.
-pub(super) fn endpoint_setting(settings: &serde_json::Value, key: &str) -> Option<String> {
-    settings
-        .get(key)
-        .and_then(|v| v.as_str())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-}
+pub(super) use crate::onboarding::endpoint_setting;
 
 async fn app(state: &AppState, endpoint: EndpointRecord) -> Result<App, ApiError> {
     let settings: serde_json::Value =

@@ -186,6 +186,7 @@ impl Modify for BearerAuth {
         super::connections::edit,
         super::connections::disconnect,
         super::onboarding::start,
+        super::senders::list,
         super::onboarding::browser_start,
         super::onboarding::callback,
         super::onboarding::confirm,

@@ -38,6 +38,8 @@ pub struct Lifecycle {
     pub public_url: String,
     /// How long before a token's expiry a warning shows (ms).
     pub token_warn_ms: i64,
+    /// The Graph API, for `debug_token` on Meta connections (host code, A2).
+    pub meta: crate::onboarding::meta::Graph,
 }
 
 /// What one credential check round did.
@@ -247,7 +249,6 @@ impl Lifecycle {
 
     /// Check one connection and record the verdict; `Err` when nobody answered.
     async fn check(&self, tenant: &TenantScope, c: &ConnectionRecord) -> Result<Verdict, String> {
-        let scope = Scope::Tenant(tenant.clone());
         let asked = ask_provider(
             &self.store,
             &self.vault,
@@ -270,24 +271,124 @@ impl Lifecycle {
                 _ => return Err(format!("{} {}", e.code, e.message)),
             },
             Ok(health) => {
-                let reported = health
+                let mut warnings = health.warnings;
+                let mut reported = health
                     .expires_at
                     .and_then(|s| i64::try_from(s).ok())
                     .filter(|s| *s > 0)
                     .map(|s| s.saturating_mul(1000));
+                // Meta's own word on the token, whoever connected it (a token typed in by hand
+                // has no expiry on record otherwise).
+                let now = now_ms();
+                match self.meta_token(tenant, c).await {
+                    Ok(Some(info)) if !info.is_valid => {
+                        let reason = "Meta says the access token is no longer valid (debug_token); reconnect the number to renew it".to_string();
+                        return self.record(tenant, c, Verdict::Expired(reason), None).await;
+                    }
+                    Ok(Some(info)) => {
+                        reported = info.expires_at.or(reported);
+                        if let Some(t) = info
+                            .data_access_expires_at
+                            .filter(|t| *t - now <= self.token_warn_ms)
+                        {
+                            warnings.push(format!(
+                                "the app's access to the business's data ends on {}; reconnect the number before then",
+                                date(t)
+                            ));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::info!(connection = %c.id, error = %e, "debug_token not asked");
+                    }
+                }
                 let expires = reported.or(c.token_expires_at);
                 (
                     judge(
                         expires,
-                        now_ms(),
+                        now,
                         self.token_warn_ms,
                         c.status_reason.as_deref(),
-                        &health.warnings,
+                        &warnings,
                     ),
                     reported,
                 )
             }
         };
+        self.record(tenant, c, verdict, expires_at).await
+    }
+
+    /// What `debug_token` says about a Meta connection's access token, asked with its
+    /// endpoint's app (`app_id` setting, `app_secret` secret); `None` for other connectors and
+    /// endpoints without an app.
+    async fn meta_token(
+        &self,
+        tenant: &TenantScope,
+        c: &ConnectionRecord,
+    ) -> Result<Option<crate::onboarding::meta::TokenInfo>, String> {
+        if c.connector != "meta-cloud" {
+            return Ok(None);
+        }
+        let mut tx = self
+            .store
+            .begin(Scope::Host, Mode::Read)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(endpoint) = tx
+            .endpoint(&c.endpoint_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let settings: serde_json::Value =
+            serde_json::from_str(&endpoint.settings).unwrap_or_default();
+        let Some(app_id) = crate::onboarding::endpoint_setting(&settings, "app_id") else {
+            return Ok(None);
+        };
+        let app_secret = self
+            .vault
+            .open_endpoint(&mut tx, &endpoint)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find_map(|(name, s)| (name == "app_secret").then_some(s));
+        tx.commit().await.map_err(|e| e.to_string())?;
+        let Some(app_secret) = app_secret else {
+            return Ok(None);
+        };
+        let mut tx = self
+            .store
+            .begin(Scope::Tenant(tenant.clone()), Mode::Read)
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = self
+            .vault
+            .open_connection(&mut tx, &c.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find_map(|(name, s)| (name == "access_token").then_some(s));
+        tx.commit().await.map_err(|e| e.to_string())?;
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        self.meta
+            .token_info(&app_id, &app_secret, &token)
+            .await
+            .map(Some)
+            .map_err(|e| e.summary())
+    }
+
+    /// Record a check's verdict and a newly reported expiry.
+    async fn record(
+        &self,
+        tenant: &TenantScope,
+        c: &ConnectionRecord,
+        verdict: Verdict,
+        expires_at: Option<i64>,
+    ) -> Result<Verdict, String> {
+        let scope = Scope::Tenant(tenant.clone());
         let mut tx = self
             .store
             .begin(scope, Mode::Write)

@@ -133,6 +133,38 @@ impl GraphError {
     }
 }
 
+/// What `debug_token` says about a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Meta still accepts it.
+    pub is_valid: bool,
+    /// When it expires (Unix ms); `None` for a token that does not (a system user's).
+    pub expires_at: Option<i64>,
+    /// When the app's access to the user's data ends (Unix ms), if it does.
+    pub data_access_expires_at: Option<i64>,
+}
+
+/// `debug_token`'s `data`, the parts the host reads.
+#[derive(Deserialize)]
+struct DebugToken {
+    #[serde(default)]
+    is_valid: Option<bool>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    data_access_expires_at: Option<i64>,
+    #[serde(default)]
+    granular_scopes: Vec<Granular>,
+}
+
+/// One of `debug_token`'s granular scopes.
+#[derive(Deserialize)]
+struct Granular {
+    scope: String,
+    #[serde(default)]
+    target_ids: Vec<String>,
+}
+
 /// A token from `oauth/access_token`.
 pub struct Token {
     /// The token.
@@ -362,20 +394,45 @@ impl Graph {
         app_secret: &Secret,
         token: &Secret,
     ) -> Result<Vec<String>, GraphError> {
-        #[derive(Deserialize)]
-        struct Granular {
-            scope: String,
-            #[serde(default)]
-            target_ids: Vec<String>,
-        }
-        #[derive(Deserialize)]
-        struct Data {
-            #[serde(default)]
-            granular_scopes: Vec<Granular>,
-        }
+        let mut ids: Vec<String> = self
+            .debug_token(app_id, app_secret, token)
+            .await?
+            .granular_scopes
+            .into_iter()
+            .filter(|g| g.scope == "whatsapp_business_management")
+            .flat_map(|g| g.target_ids)
+            .collect();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Whether `token` is valid and when it and its data access expire, as Meta's
+    /// `debug_token` says, asked with the app token (host code: A2).
+    pub async fn token_info(
+        &self,
+        app_id: &str,
+        app_secret: &Secret,
+        token: &Secret,
+    ) -> Result<TokenInfo, GraphError> {
+        let d = self.debug_token(app_id, app_secret, token).await?;
+        let ms = |s: Option<i64>| s.filter(|s| *s > 0).map(|s| s.saturating_mul(1000));
+        Ok(TokenInfo {
+            is_valid: d.is_valid.unwrap_or(true),
+            expires_at: ms(d.expires_at),
+            data_access_expires_at: ms(d.data_access_expires_at),
+        })
+    }
+
+    /// `GET /debug_token?input_token=…` with the app token `{app_id}|{app_secret}`.
+    async fn debug_token(
+        &self,
+        app_id: &str,
+        app_secret: &Secret,
+        token: &Secret,
+    ) -> Result<DebugToken, GraphError> {
         #[derive(Deserialize)]
         struct Raw {
-            data: Data,
+            data: DebugToken,
         }
         let mut app_token = format!("{app_id}|").into_bytes();
         app_token.extend_from_slice(app_secret.expose());
@@ -389,15 +446,7 @@ impl Graph {
                 None,
             )
             .await?;
-        let mut ids: Vec<String> = raw
-            .data
-            .granular_scopes
-            .into_iter()
-            .filter(|g| g.scope == "whatsapp_business_management")
-            .flat_map(|g| g.target_ids)
-            .collect();
-        ids.dedup();
-        Ok(ids)
+        Ok(raw.data)
     }
 
     /// The WABAs of the businesses the user token can see

@@ -5,12 +5,23 @@
 //! are stored through `store` and their tokens sealed in the vault.
 
 pub mod meta;
+pub mod twilio;
 
 use base64::Engine as _;
 use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::vault::{Secret, Vault};
+
+/// A Meta app endpoint's text setting `key`, trimmed; `None` when absent or empty.
+pub fn endpoint_setting(settings: &serde_json::Value, key: &str) -> Option<String> {
+    settings
+        .get(key)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
 
 /// How long a state (and a pending pick) stays usable.
 pub const SESSION_TTL_MS: i64 = 10 * 60 * 1000;

@@ -129,6 +129,89 @@ pub struct MessageRecord {
     #[sqlx(skip)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<super::lifecycle::MediaRecord>,
+    /// The click-to-WhatsApp ad or post that started the chat (inbound messages that carried
+    /// one); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<ReferralRecord>,
+}
+
+/// Longest referral URL kept, in characters; a longer one is dropped (a cut URL is wrong).
+const REFERRAL_URL_CHARS: usize = 2048;
+/// Longest referral headline or body kept, in characters; a longer one is cut.
+const REFERRAL_TEXT_CHARS: usize = 2000;
+/// Longest referral id or type kept, in characters; a longer one is dropped (a cut id is wrong).
+const REFERRAL_ID_CHARS: usize = 512;
+
+/// The click-to-WhatsApp ad or post that started a chat, as kept with the message that carried
+/// it: provider input, so each field is bounded; absent fields are omitted.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct ReferralRecord {
+    /// The ad's or post's URL (up to 2,048 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    /// `ad` or `post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// The ad's or post's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// The ad's headline (up to 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    /// The ad's text (up to 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The ad click's id (Meta's `ctwa_clid`), for conversion tracking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub click_id: Option<String>,
+}
+
+impl ReferralRecord {
+    /// This referral bounded for keeping: texts cut to their cap, over-long URLs and ids and
+    /// empty fields dropped; `None` when nothing is left.
+    pub fn bounded(self) -> Option<Self> {
+        let whole = |v: Option<String>, cap: usize| {
+            v.filter(|v| !v.is_empty() && v.chars().nth(cap).is_none())
+        };
+        let cut = |v: Option<String>| {
+            v.filter(|v| !v.is_empty())
+                .map(|v| match v.char_indices().nth(REFERRAL_TEXT_CHARS) {
+                    Some((end, _)) => v[..end].to_string(),
+                    None => v,
+                })
+        };
+        let r = Self {
+            source_url: whole(self.source_url, REFERRAL_URL_CHARS),
+            source_type: whole(self.source_type, REFERRAL_ID_CHARS),
+            source_id: whole(self.source_id, REFERRAL_ID_CHARS),
+            headline: cut(self.headline),
+            body: cut(self.body),
+            click_id: whole(self.click_id, REFERRAL_ID_CHARS),
+        };
+        (r != Self::default()).then_some(r)
+    }
+}
+
+// Kept as JSON text: decoded from the column's string (NULL is `None`).
+impl sqlx::Type<sqlx::Any> for ReferralRecord {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for ReferralRecord {
+    fn decode(
+        value: sqlx::any::AnyValueRef<'r>,
+    ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+        Ok(serde_json::from_str(&text)?)
+    }
 }
 
 /// Selects [`ConversationRecord`]s: `c`, the conversation, joined with `k`, its contact.
@@ -142,7 +225,7 @@ pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.connection_id, c.co
 /// The columns of a [`MessageRecord`].
 pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, direction, provider_message_id, kind, \
      body, status, error_kind, error_code, error_message, created_at, updated_at, send_attempts, \
-     possible_duplicate, reply_to, author";
+     possible_duplicate, reply_to, author, referral";
 
 /// One earlier message of a conversation, as a policy's context shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -188,6 +271,8 @@ pub struct NewMessage<'a> {
     /// For outbound: who sent it (`policy`, a person `usr_…`, a key `key_…`, `echo` for the
     /// business's other tools on the number).
     pub author: Option<&'a str>,
+    /// For inbound: the ad or post that started the chat, already bounded.
+    pub referral: Option<&'a ReferralRecord>,
 }
 
 /// A page of results and the cursor of the next one.
@@ -346,8 +431,8 @@ impl Tx {
         sqlx::query(
             "INSERT INTO messages (tenant_id, id, conversation_id, connection_id, direction,
                 provider_message_id, kind, body, status, created_at, updated_at, idempotency_key, reply_to,
-                content, author)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
+                content, author, referral)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&tenant_id)
         .bind(&id)
@@ -363,6 +448,7 @@ impl Tx {
         .bind(m.reply_to)
         .bind(m.content)
         .bind(m.author)
+        .bind(m.referral.and_then(|r| serde_json::to_string(r).ok()))
         .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -795,6 +881,8 @@ pub struct MessageContext {
     pub sending_until: Option<i64>,
     /// 1 when a send may have reached the provider twice.
     pub possible_duplicate: i64,
+    /// The ad or post that started the chat (inbound).
+    pub referral: Option<ReferralRecord>,
 }
 
 impl Tx {
@@ -804,7 +892,7 @@ impl Tx {
         Ok(sqlx::query_as(
             "SELECT m.id, m.conversation_id, m.connection_id, m.direction, m.provider_message_id,
                     m.kind, m.body, m.status, m.reply_to, m.idempotency_key, m.created_at,
-                    m.content, m.send_attempts, m.sending_until, m.possible_duplicate, c.state, c.owner, c.assignee, c.last_inbound_at,
+                    m.content, m.send_attempts, m.sending_until, m.possible_duplicate, m.referral, c.state, c.owner, c.assignee, c.last_inbound_at,
                     k.phone AS contact_phone, k.user_id AS contact_user_id, k.name AS contact_name,
                     k.id AS contact_id, k.marketing_stopped_at AS contact_marketing_stopped_at,
                     k.verified_email AS contact_email,
@@ -836,5 +924,95 @@ impl Tx {
         .await?;
         rows.reverse();
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Mode, Store};
+    use crate::tenancy::Scope;
+
+    fn full() -> ReferralRecord {
+        ReferralRecord {
+            source_url: Some("https://fb.me/2ZulEu42P".into()),
+            source_type: Some("ad".into()),
+            source_id: Some("120226305854810726".into()),
+            headline: Some("Chat with us".into()),
+            body: Some("Spring sale".into()),
+            click_id: Some("Aff-n8ZTODiE79d22KtAwQ".into()),
+        }
+    }
+
+    /// Texts are cut at their cap (on a character, not a byte); URLs and ids past theirs are
+    /// dropped, as are empty fields; nothing left is no referral.
+    #[test]
+    fn a_referral_is_bounded_before_it_is_kept() {
+        assert_eq!(full().bounded(), Some(full()));
+        let long = ReferralRecord {
+            source_url: Some(format!("https://fb.me/{}", "a".repeat(REFERRAL_URL_CHARS))),
+            source_type: Some(String::new()),
+            source_id: Some("9".repeat(REFERRAL_ID_CHARS + 1)),
+            headline: Some("é".repeat(REFERRAL_TEXT_CHARS + 5)),
+            body: Some("b".repeat(REFERRAL_TEXT_CHARS)),
+            click_id: Some("c".repeat(REFERRAL_ID_CHARS)),
+        }
+        .bounded()
+        .expect("some fields stay");
+        assert_eq!(long.source_url, None);
+        assert_eq!(long.source_type, None);
+        assert_eq!(long.source_id, None);
+        assert_eq!(
+            long.headline.as_deref(),
+            Some("é".repeat(REFERRAL_TEXT_CHARS).as_str())
+        );
+        assert_eq!(long.body.map(|b| b.len()), Some(REFERRAL_TEXT_CHARS));
+        assert_eq!(long.click_id.map(|c| c.len()), Some(REFERRAL_ID_CHARS));
+        let empty = ReferralRecord {
+            headline: Some(String::new()),
+            ..ReferralRecord::default()
+        };
+        assert_eq!(empty.bounded(), None);
+    }
+
+    /// The column's JSON names each field as the API does and omits absent ones.
+    #[test]
+    fn a_referral_is_kept_as_json_without_absent_fields() {
+        let only_click = ReferralRecord {
+            click_id: Some("k".into()),
+            ..ReferralRecord::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&only_click).expect("json"),
+            serde_json::json!({"click_id": "k"})
+        );
+        assert_eq!(
+            serde_json::to_value(full()).expect("json"),
+            serde_json::json!({
+                "source_url": "https://fb.me/2ZulEu42P", "source_type": "ad",
+                "source_id": "120226305854810726", "headline": "Chat with us",
+                "body": "Spring sale", "click_id": "Aff-n8ZTODiE79d22KtAwQ"
+            })
+        );
+    }
+
+    /// The column decodes back to the record; NULL is no referral.
+    #[tokio::test]
+    async fn a_referral_column_decodes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.expect("open");
+        let mut tx = store.begin(Scope::Host, Mode::Read).await.expect("begin");
+        let json = serde_json::to_string(&full()).expect("json");
+        let read = async |tx: &mut Tx, v: Option<&str>| {
+            sqlx::query_scalar::<_, Option<ReferralRecord>>("SELECT $1")
+                .bind(v.map(str::to_string))
+                .fetch_one(&mut tx.inner)
+                .await
+                .expect("select")
+        };
+        assert_eq!(read(&mut tx, Some(&json)).await, Some(full()));
+        assert_eq!(read(&mut tx, None).await, None);
+        tx.commit().await.expect("commit");
     }
 }

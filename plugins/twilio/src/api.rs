@@ -37,7 +37,12 @@ pub fn basic(sid: &str) -> Vec<Credential> {
     })]
 }
 
-fn local_error(kind: ErrorKind, code: &str, message: impl Into<String>) -> ProviderError {
+/// An error this connector found itself, before or after Twilio answered.
+pub(crate) fn local_error(
+    kind: ErrorKind,
+    code: &str,
+    message: impl Into<String>,
+) -> ProviderError {
     ProviderError {
         kind,
         code: code.into(),
@@ -99,7 +104,7 @@ fn account_url(connection: &ConnectionInfo, sid: &str, suffix: &str) -> String {
 }
 
 /// One call with Basic auth as account `sid`; a non-2xx answer becomes a provider error.
-fn call(
+pub(crate) fn call(
     t: &impl Transport,
     sid: &str,
     method: &str,

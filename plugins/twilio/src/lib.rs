@@ -6,6 +6,9 @@
 //! - `send`, `check-credentials`, `fetch-media`: REST calls through host egress, which adds
 //!   HTTP Basic auth with the Account SID and auth token ([`api`]); Twilio's error codes are
 //!   mapped to the host's kinds in one place ([`errors`]);
+//! - `list-templates`: the account's contents with their WhatsApp approval status from the
+//!   Content API (content.twilio.com, same Basic auth), listed by content SID (`HX…`), the name
+//!   a send uses as `ContentSid` ([`content`]);
 //! - `connect`, `disconnect`: nothing to do (the operator points the sender's webhook at the
 //!   connection's endpoint in Twilio's console).
 //!
@@ -23,6 +26,7 @@
 )]
 
 pub mod api;
+pub mod content;
 pub mod errors;
 pub mod form;
 pub mod verify;
@@ -125,10 +129,15 @@ impl switchyard_sdk::Connector for Twilio {
         )
     }
 
-    /// Twilio's templates live in the Content API, which this connector does not call yet:
-    /// templates are sent by their content SID (`HX…`) as the template name.
-    fn list_templates(_connection: ConnectionInfo) -> Result<Vec<TemplateInfo>, ProviderError> {
-        Ok(Vec::new())
+    /// Twilio's templates are the Content API's contents (`GET /v1/ContentAndApprovals`, every
+    /// page), each listed under its content SID (`HX…`), the template name a send uses, with
+    /// its WhatsApp approval status: only `approved` is sendable (`APPROVED`), and a content
+    /// never submitted to WhatsApp is listed as `UNSUBMITTED`.
+    fn list_templates(connection: ConnectionInfo) -> Result<Vec<TemplateInfo>, ProviderError> {
+        logged(
+            "list-templates",
+            content::list_templates(&HostEgress, &connection),
+        )
     }
 }
 
@@ -244,5 +253,49 @@ mod tests {
             (e.kind, e.code.as_str()),
             (ErrorKind::AuthExpired, "egress-credential-missing")
         );
+    }
+
+    #[test]
+    fn templates_are_listed_from_the_content_api_through_the_host() {
+        let host = FakeHost::new()
+            .secret(verify::AUTH_TOKEN, "tok-s3cret")
+            .on_json(
+                "GET",
+                "https://content.twilio.com/v1/ContentAndApprovals",
+                200,
+                serde_json::json!({
+                    "contents": [{
+                        "sid": "HXb5b62575e6e4ff6129ad7c8efe1f983e",
+                        "friendly_name": "order_update",
+                        "language": "en",
+                        "variables": {"1": "name"},
+                        "types": {"twilio/text": {"body": "Hi {{1}}"}},
+                        "approval_requests": {"name": "order_update", "category": "UTILITY",
+                            "status": "approved", "rejection_reason": "",
+                            "content_type": "twilio/text"}
+                    }],
+                    "meta": {"page": 0, "page_size": 500, "next_page_url": null, "key": "contents"}
+                }),
+            )
+            .install();
+        let listed = Twilio::list_templates(conn()).expect("listed");
+        assert_eq!(
+            listed,
+            [TemplateInfo {
+                id: "HXb5b62575e6e4ff6129ad7c8efe1f983e".into(),
+                name: "HXb5b62575e6e4ff6129ad7c8efe1f983e".into(),
+                language: "en".into(),
+                category: TemplateCategory::Utility,
+                status: "APPROVED".into(),
+            }]
+        );
+        let sent = host.requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0].request.url,
+            "https://content.twilio.com/v1/ContentAndApprovals?PageSize=500"
+        );
+        assert_eq!(sent[0].credentials, api::basic(SID));
+        assert!(host.logs().is_empty(), "{:?}", host.logs());
     }
 }

@@ -97,6 +97,11 @@ texts! {
     redirect_lead = "For browsers that block pop-ups: this page moves to Facebook and comes back here.";
     redirect_button = "Continue with Facebook";
     manual_title = "Enter credentials: {connector}";
+    senders_button = "Find my WhatsApp senders";
+    senders_hint = "Uses the Account SID and auth token above to ask Twilio for the account's WhatsApp senders; pick one in the sender field, or type it.";
+    senders_none = "Twilio lists no WhatsApp sender on this account. Type the sender (whatsapp:+…), or use the sandbox's.";
+    senders_found = "{count} senders found: pick one in the sender field.";
+    senders_offline = "(not online)";
     twilio_hint = "Your number as Twilio shows it, e.g. whatsapp:+14155238886. In Twilio's sandbox, each tester first sends the sandbox's join keyword (\"join <two-words>\") to the sandbox number; set the sandbox's \"When a message comes in\" URL to this number's webhook URL after connecting.";
     telegram_hint = "Create a bot with @BotFather and paste its token. We register the webhook with Telegram for you.";
     no_endpoint = "This connector needs a provider app that your platform has not set up yet. Ask your provider.";
@@ -179,6 +184,9 @@ texts! {
     author_program = "A program (API key)";
     author_policy = "The reply policy";
     author_echo = "Sent from another app on the number";
+    referral_ad = "Started from an ad:";
+    referral_post = "Started from a post:";
+    referral_untitled = "(no headline)";
     reply = "Reply";
     sent = "Sent.";
     window_closes = "The customer-service window closes";

@@ -313,9 +313,48 @@ async function copy(button) {
   button.copyTimer = setTimeout(() => { button.textContent = button.dataset.label; }, 2000);
 }
 
+// Twilio's sender finder: asks the API for the account's WhatsApp senders with the SID and
+// token typed in the form, and offers them as the sender field's suggestions.
+async function findSenders(button) {
+  const form = button.form;
+  const status = button.parentElement.querySelector('.status');
+  const list = document.getElementById(button.dataset.list);
+  const value = (id) => document.getElementById(id)?.value.trim() || '';
+  clearError(form);
+  button.disabled = true;
+  try {
+    const res = await fetch(button.dataset.senders, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { accept: 'application/json', 'content-type': 'application/json', 'x-csrf-token': csrfToken(form) },
+      body: JSON.stringify({ account_sid: value(button.dataset.sid), auth_token: value(button.dataset.token) }),
+    });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) throw new Error(data?.error?.message || `Request failed (${res.status})`);
+    const senders = data?.data || [];
+    list.replaceChildren(...senders.map((s) => make('option', {
+      value: s.sender_id,
+      label: [s.name, s.online ? s.status : `${s.status} ${button.dataset.offline}`].filter(Boolean).join(' · '),
+    })));
+    status.textContent = senders.length
+      ? button.dataset.found.replace('{count}', String(senders.length))
+      : button.dataset.none;
+    const target = document.getElementById(button.dataset.target);
+    if (target && !target.value && senders.length === 1) target.value = senders[0].sender_id;
+    target?.focus();
+  } catch (e) {
+    status.textContent = '';
+    showError(form, e instanceof TypeError ? (form.dataset.offline || 'Network error — check your connection and try again.') : e.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 document.addEventListener('click', (e) => {
   const button = e.target.closest?.('button[data-copy]');
   if (button) { e.preventDefault(); copy(button); }
+  const finder = e.target.closest?.('button[data-senders]');
+  if (finder) { e.preventDefault(); findSenders(finder); }
 });
 document.addEventListener('change', (e) => {
   if (e.target.matches?.('form.filters select[data-autosubmit]')) e.target.form?.requestSubmit();

@@ -208,14 +208,16 @@ fn facts(c: &Value, me: &str) -> Markup {
 }
 
 fn message(t: &str, m: &Value, me: &str) -> Markup {
+    // The API names directions `in` and `out`.
     let dir = match s(m, "direction") {
-        "outbound" => "out",
+        "out" => "out",
         _ => "in",
     };
     let failed = s(m, "status") == "failed";
     html! {
         li.message class=(dir) class=[failed.then_some("status-failed")] id=(format!("m-{}", s(m, "id"))) {
             div.bubble {
+                @if m["referral"].is_object() { (referral(&m["referral"])) }
                 @if let Some(body) = m["body"].as_str() {
                     p.body { (body) }
                 } @else {
@@ -242,6 +244,35 @@ fn message(t: &str, m: &Value, me: &str) -> Markup {
                         None => {}
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The ad or post that started the chat: its headline, linked to it when its URL is https (the
+/// URL comes from the provider; nothing else is linked).
+fn referral(r: &Value) -> Markup {
+    let headline = r["headline"]
+        .as_str()
+        .or(r["body"].as_str())
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or(EN.referral_untitled);
+    let from = match r["source_type"].as_str() {
+        Some("post") => EN.referral_post,
+        _ => EN.referral_ad,
+    };
+    let link = r["source_url"]
+        .as_str()
+        .and_then(|u| url::Url::parse(u).ok())
+        .filter(|u| u.scheme() == "https");
+    html! {
+        p.referral {
+            (from) " "
+            @match link {
+                Some(u) => {
+                    a href=(u.as_str()) rel="noopener noreferrer nofollow" target="_blank" { (headline) }
+                }
+                None => { (headline) }
             }
         }
     }
@@ -345,6 +376,51 @@ fn insights(i: &Value) -> Markup {
                 div { dt { (EN.computed) } dd { (time(i["computed_at"].as_i64())) } }
             }
             @if i["stale"].as_bool().unwrap_or(false) { p.notice.info { (EN.insights_stale) } }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An ad's headline shows on its message, linked only to an https URL, never carrying
+    /// markup of its own.
+    #[test]
+    fn a_referral_links_only_to_https() {
+        // Shaped as the API serves it.
+        let kept = crate::store::ReferralRecord {
+            source_type: Some("ad".into()),
+            headline: Some("Spring <b>sale</b>".into()),
+            source_url: Some("https://fb.me/2ZulEu42P".into()),
+            click_id: Some("k".into()),
+            ..Default::default()
+        };
+        let linked = referral(&serde_json::to_value(kept).expect("json")).into_string();
+        assert!(linked.contains("Started from an ad:"), "{linked}");
+        assert!(
+            linked.contains(
+                r#"<a href="https://fb.me/2ZulEu42P" rel="noopener noreferrer nofollow""#
+            ),
+            "{linked}"
+        );
+        assert!(
+            linked.contains("Spring &lt;b&gt;sale&lt;/b&gt;"),
+            "{linked}"
+        );
+        for url in [
+            "http://fb.me/x",
+            "javascript:alert(1)",
+            "//fb.me/x",
+            "fb.me",
+        ] {
+            let plain = referral(&json!({"source_type": "post", "source_url": url})).into_string();
+            assert!(!plain.contains("<a"), "{url}: {plain}");
+            assert!(
+                plain.contains("Started from a post: (no headline)"),
+                "{plain}"
+            );
         }
     }
 }

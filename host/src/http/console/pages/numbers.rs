@@ -226,10 +226,12 @@ fn manual_form(v: &Visit, t: &str, c: &Value) -> Markup {
                     @for st in list(c, "settings") {
                         @let name = s(st, "name");
                         @let required = st["required"].as_bool().unwrap_or(false);
+                        @let senders = (connector == "twilio" && name == "from").then(|| f("senders"));
                         div.field {
                             label for=(f(name)) { (setting_label(name)) @if !required { " " span.optional { (EN.optional) } } }
                             input id=(f(name)) name=(format!("settings.{name}")) type="text"
-                                pattern=(s(st, "pattern")) required[required] autocomplete="off";
+                                pattern=(s(st, "pattern")) required[required] autocomplete="off"
+                                list=[senders.as_deref()];
                         }
                     }
                     @for sec in list(c, "secrets") {
@@ -242,10 +244,30 @@ fn manual_form(v: &Visit, t: &str, c: &Value) -> Markup {
                             p.hint { (EN.secret_hint) }
                         }
                     }
+                    @if connector == "twilio" { (twilio_senders(t, &f)) }
                     (consent(&f("consent")))
                     button type="submit" { (EN.connect_button) }
                 }
             }
+        }
+    }
+}
+
+/// Twilio's sender finder: lists the account's WhatsApp senders (from the SID and token typed
+/// above) into the `from` field's suggestions; typing a sender stays possible.
+fn twilio_senders(t: &str, f: &dyn Fn(&str) -> String) -> Markup {
+    html! {
+        div.field.senders {
+            button.secondary type="button"
+                data-senders=(format!("/api/v1/tenants/{t}/connect/twilio/senders"))
+                data-sid=(f("account_sid")) data-token=(f("auth_token")) data-list=(f("senders"))
+                data-target=(f("from")) data-none=(EN.senders_none)
+                data-found=(EN.senders_found) data-offline=(EN.senders_offline) {
+                (EN.senders_button)
+            }
+            p.hint { (EN.senders_hint) }
+            p.status role="status" aria-live="polite" {}
+            datalist id=(f("senders")) {}
         }
     }
 }
