@@ -13,6 +13,7 @@
 pub mod backlog;
 pub mod guard;
 pub mod retention;
+pub mod self_test;
 
 use axum::body::Body;
 use std::net::SocketAddr;
@@ -179,6 +180,18 @@ async fn receive(
     *connector = Some(endpoint.connector.clone());
     if let Err(limited) = state.ingress.admit_endpoint(&endpoint.id) {
         return (Outcome::RateLimited, too_many(limited));
+    }
+    // The host's own route self-test: answered here, never stored nor shown to a connector.
+    if let Some(token) = headers.get(self_test::HEADER) {
+        let token = token.to_str().unwrap_or_default();
+        if !self_test::valid(&state.vault, &endpoint.id, token, crate::store::now_ms()) {
+            return (
+                Outcome::Rejected,
+                plain(StatusCode::FORBIDDEN, "rejected", "invalid self-test token"),
+            );
+        }
+        let body = serde_json::json!({"self_test": self_test::ANSWER, "endpoint": endpoint.id});
+        return (Outcome::SelfTest, axum::Json(body).into_response());
     }
     if !state.ingress.admit_backlog() {
         return (Outcome::Backlogged, backlogged());

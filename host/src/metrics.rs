@@ -37,6 +37,8 @@ pub enum IngressOutcome {
     NotFound,
     /// The host failed (database, connector not loaded, connector call failed).
     Failed,
+    /// A route self-test the host sent itself, answered before any connector runs.
+    SelfTest,
 }
 
 impl IngressOutcome {
@@ -51,6 +53,7 @@ impl IngressOutcome {
             IngressOutcome::Backlogged => "backlogged",
             IngressOutcome::NotFound => "not_found",
             IngressOutcome::Failed => "failed",
+            IngressOutcome::SelfTest => "self_test",
         }
     }
 }

@@ -109,12 +109,18 @@ impl Host {
             OPERATOR.into(),
             "--master-key".into(),
             MASTER_KEY.into(),
-            "--public-url".into(),
-            "https://hooks.example.test/".into(),
             "--meta-graph-url".into(),
             graph.into(),
         ];
-        args.extend(extra.iter().map(|a| a.to_string()));
+        // `{self}` in an extra flag is this host's own address (a public URL that reaches it).
+        if !extra.contains(&"--public-url") {
+            args.extend(["--public-url".into(), "https://hooks.example.test/".into()]);
+        }
+        args.extend(
+            extra
+                .iter()
+                .map(|a| a.replace("{self}", &format!("http://{addr}"))),
+        );
         let pg = match db {
             Db::Sqlite => None,
             Db::Postgres(pg) => {

@@ -99,6 +99,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/partners/{partner}/report"),
     ("post", "/api/v1/endpoints"),
     ("put", "/api/v1/endpoints/{endpoint}/plugin"),
+    ("post", "/api/v1/endpoints/{endpoint}/self-test"),
     ("put", "/api/v1/partners/{partner}/namespace"),
     ("post", "/api/v1/plugins"),
     ("get", "/api/v1/plugins"),
@@ -158,6 +159,10 @@ const ROUTES: &[(&str, &str)] = &[
     (
         "post",
         "/api/v1/tenants/{tenant}/connections/{connection}/verify",
+    ),
+    (
+        "post",
+        "/api/v1/tenants/{tenant}/connections/{connection}/self-test",
     ),
     (
         "post",

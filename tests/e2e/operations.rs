@@ -201,3 +201,115 @@ async fn metrics_change_as_a_webhook_flows_to_its_reply_and_readyz_names_the_wor
         assert!(!after.contains(secret));
     }
 }
+
+/// The route self-test (issue 19, item 5): the host calls an endpoint's webhook URL at its
+/// public URL; it reaches ingress when that URL is the host's own, and a proxy's 404 or a
+/// redirect in front is named. Only the endpoint's owner may run it; a forged self-test header
+/// is refused and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_route_self_test_reaches_ingress_or_names_what_answered_instead() {
+    let graph = crate::fake::Fake::start_with(crate::api::graph_ok).await;
+    let h = Host::start_with(Db::Sqlite, &graph.origin, &["--public-url", "{self}"]).await;
+    let s = setup(&h).await;
+    let path = format!("/api/v1/endpoints/{}/self-test", s.endpoint);
+    let got = h.ok(reqwest::Method::POST, &path, OPERATOR, None).await;
+    assert_eq!(got["reached"], true, "{got}");
+    assert_eq!(got["status"], 200);
+    assert_eq!(got["url"], format!("{}/hooks/{}", h.base, s.endpoint));
+    // The loopback http public URL is still named as one providers cannot use.
+    assert!(
+        got["problems"]
+            .to_string()
+            .contains("not reachable from the providers"),
+        "{got}"
+    );
+    // A tenant's admin tests its number's webhook URL the same way.
+    let mine = h
+        .ok(
+            reqwest::Method::POST,
+            &format!(
+                "/api/v1/tenants/{}/connections/{}/self-test",
+                s.a.0, s.a_connection
+            ),
+            &s.a.1,
+            None,
+        )
+        .await;
+    assert_eq!(mine["reached"], true, "{mine}");
+    // Not the endpoint's owner: another partner sees no such endpoint; a tenant may not.
+    let r = h
+        .call(reqwest::Method::POST, &path, Some(&s.p2.1), None)
+        .await;
+    assert_eq!(r.0, 404, "{}", r.1);
+    let r = h
+        .call(reqwest::Method::POST, &path, Some(&s.a.1), None)
+        .await;
+    assert_eq!(r.0, 403, "{}", r.1);
+    // A forged or stale self-test header is refused before any connector runs.
+    let forged = reqwest::Client::new()
+        .get(format!("{}/hooks/{}", h.base, s.endpoint))
+        .header("switchyard-self-test", "1.1800000000000.abc.AAAA")
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), 403);
+
+    // Behind a proxy that does not forward /hooks/: its 404 is named.
+    let proxy = crate::fake::Fake::start(404, "<html>Not Found</html>").await;
+    let h2 = Host::start_with(Db::Sqlite, &graph.origin, &["--public-url", &proxy.origin]).await;
+    let s2 = setup(&h2).await;
+    let got = h2
+        .ok(
+            reqwest::Method::POST,
+            &format!("/api/v1/endpoints/{}/self-test", s2.endpoint),
+            OPERATOR,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (got["reached"].clone(), got["status"].clone()),
+        (json!(false), json!(404)),
+        "{got}"
+    );
+    assert!(
+        got["problems"]
+            .to_string()
+            .contains("404 from something other than Switchyard"),
+        "{got}"
+    );
+    // The proxy saw the self-test header and nothing secret.
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].headers.contains_key("switchyard-self-test"));
+    assert!(seen[0].headers.get("authorization").is_none());
+
+    // A redirect in front (http → https, say) is named too.
+    let redirect = crate::fake::Fake::start_with_header(
+        301,
+        "location",
+        "https://hooks.example.test/hooks/x".into(),
+    )
+    .await;
+    let h3 = Host::start_with(
+        Db::Sqlite,
+        &graph.origin,
+        &["--public-url", &redirect.origin],
+    )
+    .await;
+    let s3 = setup(&h3).await;
+    let got = h3
+        .ok(
+            reqwest::Method::POST,
+            &format!("/api/v1/endpoints/{}/self-test", s3.endpoint),
+            OPERATOR,
+            None,
+        )
+        .await;
+    assert_eq!(got["status"], 301, "{got}");
+    assert!(
+        got["problems"]
+            .to_string()
+            .contains("redirect to https://hooks.example.test/hooks/x"),
+        "{got}"
+    );
+}

@@ -250,6 +250,16 @@ struct Run {
 impl Run {
     /// Post a form to the connection's endpoint with `signature`; the response.
     async fn post_signed(&self, params: &[(&str, &str)], sig: Option<&str>) -> reqwest::Response {
+        self.post_with(params, sig, &[]).await
+    }
+
+    /// [`Run::post_signed`] with more headers (a proxy's `X-Forwarded-*`).
+    async fn post_with(
+        &self,
+        params: &[(&str, &str)],
+        sig: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
@@ -260,6 +270,9 @@ impl Run {
             .body(body);
         if let Some(sig) = sig {
             req = req.header("x-twilio-signature", sig);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         req.send().await.expect("post")
     }
@@ -517,6 +530,92 @@ async fn twilio_inbound_echo_send_and_status_callbacks() {
     assert_eq!(
         field(&sends[1], "To"),
         Some("whatsapp:US.13491208655302741918")
+    );
+}
+
+/// A webhook Twilio signed over another form of the public URL (`http://` where the host's
+/// `SWITCHYARD_PUBLIC_URL` says `https://`, or the host a proxy forwarded) is refused; the 403
+/// and the refusal's receipt name the form that matched, never its path or query. A signature
+/// that matches no form keeps the plain reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twilio_signature_over_another_form_of_the_url_is_refused_and_named() {
+    let r = start().await;
+    let params = inbound(
+        "SM00000000000000000000000000000005",
+        "14017122665",
+        "whatsapp:+14017122665",
+        "signed for the wrong URL",
+    );
+    let message = |resp: Value| {
+        assert_eq!(resp["error"]["code"], "rejected", "{resp}");
+        resp["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_string()
+    };
+
+    let http = r.public.replacen("https://", "http://", 1);
+    assert_ne!(http, r.public);
+    let sig = signature(TOKEN, &http, &params);
+    let resp = r.post_signed(&params, Some(&sig)).await;
+    assert_eq!(resp.status(), 403);
+    let over_http = "signature matches http://hooks.example.test, not the public URL \
+                     https://hooks.example.test: set SWITCHYARD_PUBLIC_URL to \
+                     http://hooks.example.test";
+    assert_eq!(message(resp.json().await.expect("json")), over_http);
+
+    // Behind a proxy that forwards the host Twilio called.
+    let proxied = format!("https://edge.example.test/hooks/{}", r.endpoint);
+    let sig = signature(TOKEN, &proxied, &params);
+    let forwarded = [
+        ("x-forwarded-host", "edge.example.test"),
+        ("x-forwarded-proto", "https"),
+    ];
+    let resp = r.post_with(&params, Some(&sig), &forwarded).await;
+    assert_eq!(resp.status(), 403);
+    let over_edge = "signature matches https://edge.example.test, not the public URL \
+                     https://hooks.example.test: set SWITCHYARD_PUBLIC_URL to \
+                     https://edge.example.test";
+    assert_eq!(message(resp.json().await.expect("json")), over_edge);
+
+    // Another token matches no form: the plain reason, whatever the headers say.
+    let forged = signature("not-the-token", &proxied, &params);
+    let resp = r.post_with(&params, Some(&forged), &forwarded).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        message(resp.json().await.expect("json")),
+        "signature mismatch"
+    );
+
+    // Each refusal is in a receipt with its reason (the first refusals of a minute are kept);
+    // nothing was accepted or stored.
+    drained(&r.h).await;
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        r.h.data.path().join("switchyard.db").display()
+    ))
+    .await
+    .expect("open");
+    let mut refused: Vec<(String, i64, Option<String>)> =
+        sqlx::query_as("SELECT outcome, status, reason FROM receipts WHERE endpoint_id = ?")
+            .bind(&r.endpoint)
+            .fetch_all(&db)
+            .await
+            .expect("receipts");
+    refused.sort();
+    let rejected = |reason: &str| ("rejected".to_string(), 403, Some(reason.to_string()));
+    assert_eq!(
+        refused,
+        [
+            rejected(over_http),
+            rejected(over_edge),
+            rejected("signature mismatch")
+        ]
+    );
+    assert!(
+        r.h.conversation_with(&r.tenant, "contact_phone", "14017122665")
+            .await
+            .is_none()
     );
 }
 

@@ -909,6 +909,36 @@ fn provider_refusal(e: &crate::runtime::types::ProviderError) -> ApiError {
     }
 }
 
+/// Route self-test of a connection's webhook URL (owner/admin): the host calls it at its public
+/// URL with a signed self-test header and says whether the request reached ingress, and if not
+/// what answered (a proxy's 404, a redirect, no connection).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants/{tenant}/connections/{connection}/self-test",
+    tag = "connections",
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("connection" = String, Path, description = "Connection id (`con_…`)")),
+    responses(
+        (status = 200, description = "What the self-test found (`reached` false with `problems` when it did not reach ingress)", body = crate::ingress::self_test::SelfTest),
+        crate::http::openapi::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn self_test(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(p): Path<ConnectionPath>,
+) -> Result<Json<crate::ingress::self_test::SelfTest>, ApiError> {
+    let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
+    let c = tx
+        .connection(&p.connection)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    tx.commit().await?;
+    Ok(Json(
+        crate::ingress::self_test::probe(&state.vault, &state.public_url, &c.endpoint_id).await,
+    ))
+}
+
 /// Verify (owner/admin): check the stored credentials with the provider again. Accepted → the
 /// connection is `live` (a warning the connector reports stays in `status_reason`); refused →
 /// `expired`/`error` with the provider's code and message, and 422 `invalid_credentials`.

@@ -150,3 +150,62 @@ pub async fn create(
         }),
     ))
 }
+
+/// The endpoint `id` when `principal` owns it (the operator, or the partner it belongs to);
+/// 404 otherwise, as for an endpoint that does not exist.
+pub(super) async fn owned(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<EndpointRecord, ApiError> {
+    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
+    let endpoint = tx
+        .endpoint(id)
+        .await?
+        .ok_or(ApiError::NotFound("endpoint"))?;
+    tx.commit().await?;
+    let owner_ok = match principal {
+        Principal::Operator => true,
+        Principal::Partner { partner_id, .. } => endpoint.owner == format!("partner:{partner_id}"),
+        Principal::Tenant { .. } => false,
+    };
+    if !owner_ok {
+        return Err(ApiError::NotFound("endpoint"));
+    }
+    Ok(endpoint)
+}
+
+/// The path of one endpoint.
+#[derive(Deserialize)]
+pub(super) struct EndpointPath {
+    pub(super) endpoint: String,
+}
+
+/// Route self-test of an endpoint (its owner: the operator, or its partner's owners): the host
+/// calls the endpoint's webhook URL at its public URL with a signed self-test header and says
+/// whether the request reached ingress, and if not what answered (a proxy's 404, a redirect, no
+/// connection).
+#[utoipa::path(
+    post,
+    path = "/api/v1/endpoints/{endpoint}/self-test",
+    tag = "endpoints",
+    params(("endpoint" = String, Path, description = "Endpoint id (`end_…`)")),
+    responses(
+        (status = 200, description = "What the self-test found (`reached` false with `problems` when it did not reach ingress)", body = crate::ingress::self_test::SelfTest),
+        crate::http::openapi::Unauthorized,
+        crate::http::openapi::Forbidden,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Unavailable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn self_test(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    axum::extract::Path(p): axum::extract::Path<EndpointPath>,
+) -> Result<Json<crate::ingress::self_test::SelfTest>, ApiError> {
+    let endpoint = owned(&state, &principal, &p.endpoint).await?;
+    Ok(Json(
+        crate::ingress::self_test::probe(&state.vault, &state.public_url, &endpoint.id).await,
+    ))
+}

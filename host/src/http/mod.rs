@@ -221,6 +221,10 @@ pub fn router(state: AppState) -> Router {
         .route("/endpoints", post(endpoints::create))
         .route("/endpoints/{endpoint}/plugin", put(plugins::pin_endpoint))
         .route(
+            "/endpoints/{endpoint}/self-test",
+            post(endpoints::self_test),
+        )
+        .route(
             "/plugins",
             post(plugins::upload)
                 .get(plugins::list)
@@ -294,6 +298,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/connect/meta/{session}/pick",
             post(onboarding::pick),
+        )
+        .route(
+            "/tenants/{tenant}/connections/{connection}/self-test",
+            post(connections::self_test),
         )
         .route(
             "/tenants/{tenant}/connections/{connection}/verify",

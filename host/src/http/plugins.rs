@@ -82,11 +82,6 @@ pub(super) struct VersionPath {
     version: String,
 }
 
-#[derive(Deserialize)]
-pub(super) struct EndpointPath {
-    endpoint: String,
-}
-
 /// Who is publishing: the operator, or a partner with its namespace.
 async fn publisher(state: &AppState, principal: &Principal) -> Result<Publisher, ApiError> {
     match principal {
@@ -419,23 +414,10 @@ pub async fn roll_back(
 pub async fn pin_endpoint(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(p): Path<EndpointPath>,
+    Path(p): Path<super::endpoints::EndpointPath>,
     ApiJson(body): ApiJson<PutPin>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
-    let endpoint = tx
-        .endpoint(&p.endpoint)
-        .await?
-        .ok_or(ApiError::NotFound("endpoint"))?;
-    tx.commit().await?;
-    let owner_ok = match &principal {
-        Principal::Operator => true,
-        Principal::Partner { partner_id, .. } => endpoint.owner == format!("partner:{partner_id}"),
-        Principal::Tenant { .. } => false,
-    };
-    if !owner_ok {
-        return Err(ApiError::NotFound("endpoint"));
-    }
+    let endpoint = super::endpoints::owned(&state, &principal, &p.endpoint).await?;
     state
         .plugins
         .pin(
