@@ -40,6 +40,10 @@ pub enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Check the set-up with `serve`'s settings (database, keys, public URL, and against the
+    /// running host its plugins and each endpoint's route) and print what to fix; exits 1 when
+    /// a check fails.
+    Doctor(ServeArgs),
 }
 
 /// Where the data lives.

@@ -36,7 +36,9 @@ pub fn credentials(config: &Config) -> anyhow::Result<(Secret, MasterKeys)> {
     }
 }
 
-fn demo_allowed(config: &Config) -> bool {
+/// Whether demo mode may generate the credentials: the default SQLite database and a
+/// loopback listen address.
+pub fn demo_allowed(config: &Config) -> bool {
     config.default_database && config.listen.ip().is_loopback()
 }
 

@@ -13,6 +13,7 @@ pub mod connector;
 pub mod consent;
 pub mod demo;
 pub mod desk;
+pub mod doctor;
 pub mod egress;
 pub mod error;
 pub mod http;

@@ -44,6 +44,15 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 .with_context(|| format!("listening on {} (SWITCHYARD_LISTEN)", config.listen))?;
             switchyard::run(config, listener).await
         }
+        Command::Doctor(args) => {
+            let config = args.into_config()?;
+            let report = switchyard::doctor::run(&config).await;
+            print!("{}", report.render());
+            if !report.passed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Migrate(args) => {
             std::fs::create_dir_all(&args.data_dir)?;
             let url = args.url();

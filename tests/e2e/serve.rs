@@ -41,8 +41,12 @@ fn command(data_dir: &Path) -> Command {
 
 /// Start the binary and wait until it logs that it is listening.
 fn start(mut cmd: Command) -> Server {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
+    let preset = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "SWITCHYARD_LISTEN")
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().into_owned());
+    let addr = preset.unwrap_or_else(|| format!("127.0.0.1:{}", free_port()));
     cmd.env("SWITCHYARD_LISTEN", &addr);
     let mut child = cmd.spawn().expect("spawn switchyard");
     let stderr = child.stderr.take().expect("stderr");
@@ -226,4 +230,88 @@ fn plugin_pack_and_inspect_round_trip() {
     let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(manifest["name"], "partner-chat");
     assert_eq!(manifest["egress"][0], "api.partner.example");
+}
+
+/// `switchyard doctor` with `serve`'s settings (issue 19, item 5): before the host runs it names
+/// what to fix offline (a public URL providers cannot reach, demo credentials) and exits 1; with
+/// the host running it also finds it ready, its plugins loaded and each endpoint's route
+/// reaching ingress.
+#[test]
+fn doctor_names_what_to_fix_offline_and_against_the_running_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let doctor = || {
+        let out = Command::new(BIN)
+            .arg("doctor")
+            .env_clear()
+            .env("SWITCHYARD_DATA_DIR", dir.path())
+            .env("SWITCHYARD_LISTEN", &addr)
+            .env("SWITCHYARD_PUBLIC_URL", format!("http://{addr}"))
+            .output()
+            .expect("doctor");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = doctor();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL  public URL"), "{text}");
+    assert!(text.contains("fix: set SWITCHYARD_PUBLIC_URL"), "{text}");
+    assert!(
+        text.contains("warn  master key") && text.contains("demo mode"),
+        "{text}"
+    );
+    assert!(text.contains("warn  mail"), "{text}");
+    assert!(
+        !dir.path().join("operator-token").exists(),
+        "doctor generates nothing"
+    );
+
+    let mut cmd = command(dir.path());
+    cmd.env("SWITCHYARD_LISTEN", &addr)
+        .env("SWITCHYARD_PUBLIC_URL", format!("http://{addr}"));
+    let server = start(cmd);
+    let token = std::fs::read_to_string(dir.path().join("operator-token")).expect("token");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let endpoint = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("http://{}/api/v1/endpoints", server.addr))
+            .bearer_auth(token.trim())
+            .json(
+                &serde_json::json!({"connector": "meta-cloud", "settings": {"app_id": "1"},
+                                      "secrets": {"app_secret": "s", "verify_token": "v"}}),
+            )
+            .send()
+            .await
+            .expect("endpoint");
+        assert_eq!(r.status(), 201);
+        r.json::<serde_json::Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    });
+    let (code, text) = doctor();
+    assert_eq!(code, Some(1), "the loopback public URL still fails: {text}");
+    assert!(
+        text.contains(&format!("ok    host             http://{addr} is ready")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ok    route {endpoint}")) && text.contains("reaches ingress"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok    sealed secrets   1 data keys, all under version"),
+        "{text}"
+    );
+    assert!(text.contains("ok    plugins"), "{text}");
+    assert!(
+        text.contains("ok    database") && text.contains("migrations applied"),
+        "{text}"
+    );
+    assert!(!text.contains(token.trim()), "the token is never printed");
 }

@@ -131,7 +131,8 @@ pub async fn probe(vault: &Vault, public_url: &str, endpoint_id: &str) -> SelfTe
                 .get(reqwest::header::SERVER)
                 .and_then(|v| v.to_str().ok())
                 .map(|s| s.chars().take(60).collect::<String>());
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let ours = body["self_test"] == ANSWER && body["endpoint"] == endpoint_id;
             if status == 200 && ours {
                 (true, Some(status))

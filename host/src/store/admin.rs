@@ -455,6 +455,13 @@ impl Tx {
         Ok(())
     }
 
+    /// Every endpoint's id.
+    pub async fn endpoint_ids(&mut self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM endpoints ORDER BY id")
+            .fetch_all(&mut self.inner)
+            .await?)
+    }
+
     /// An endpoint by id.
     pub async fn endpoint(&mut self, id: &str) -> Result<Option<EndpointRecord>> {
         Ok(sqlx::query_as(

@@ -522,6 +522,26 @@ impl Store {
         Ok(())
     }
 
+    /// `(applied, known)` migrations: those recorded as applied in the database and those this
+    /// build carries.
+    pub async fn migrations(&self) -> anyhow::Result<(usize, usize)> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        let known = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .count();
+        // No table yet: nothing applied.
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(0);
+        Ok((usize::try_from(applied).unwrap_or(0), known))
+    }
+
     /// SQLite's `synchronous` setting on a pooled connection (1 NORMAL, 2 FULL); `None` on
     /// PostgreSQL.
     pub async fn sqlite_synchronous(&self) -> Option<i64> {

@@ -158,6 +158,33 @@ impl Tx {
         })
     }
 
+    /// How many data keys this scope holds under each master-key version (tenant: its
+    /// connections' and onboarding sessions'; host: endpoints').
+    pub async fn key_versions(&mut self) -> Result<Vec<(i64, i64)>> {
+        Ok(match self.scope.tenant() {
+            Some(t) => {
+                sqlx::query_as(
+                    "SELECT key_version, COUNT(*) FROM (
+                         SELECT key_version FROM connection_keys WHERE tenant_id = $1
+                         UNION ALL
+                         SELECT key_version FROM meta_onboarding_keys WHERE tenant_id = $1
+                     ) k GROUP BY key_version ORDER BY key_version",
+                )
+                .bind(t.id().to_string())
+                .fetch_all(&mut self.inner)
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT key_version, COUNT(*) FROM endpoint_keys
+                     GROUP BY key_version ORDER BY key_version",
+                )
+                .fetch_all(&mut self.inner)
+                .await?
+            }
+        })
+    }
+
     /// The onboarding sessions of this tenant that hold a sealed data key.
     pub async fn onboarding_key_holders(&mut self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(

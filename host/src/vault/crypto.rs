@@ -308,6 +308,11 @@ impl MasterKeys {
         self.current
     }
 
+    /// Whether the key of `version` is configured.
+    pub fn has_version(&self, version: u32) -> bool {
+        self.keys.contains_key(&version)
+    }
+
     fn single(version: u32, key: Zeroizing<[u8; KEY_LEN]>) -> MasterKeys {
         MasterKeys {
             current: version,
