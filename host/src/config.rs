@@ -139,6 +139,17 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// Export traces over OTLP to this collector URL (e.g. `http://collector:4318/v1/traces`);
+    /// unset: no traces.
+    #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<url::Url>,
+    /// The OTLP body encoding: `http/protobuf` or `http/json`.
+    #[arg(
+        long,
+        env = "SWITCHYARD_OTLP_PROTOCOL",
+        default_value = "http/protobuf"
+    )]
+    pub otlp_protocol: crate::telemetry::OtlpProtocol,
     /// Bearer token of the operator (required unless in demo mode).
     #[arg(long, env = "SWITCHYARD_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<Secret>,

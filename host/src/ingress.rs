@@ -120,6 +120,7 @@ impl Seen {
             outcome,
             status,
             reason,
+            trace: None,
         })
         .await?;
         tx.commit().await
@@ -136,10 +137,21 @@ pub async fn hook(
     extensions: axum::http::Extensions,
     body: Body,
 ) -> Response {
+    use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let mut connector = None;
+    let span = tracing::info_span!(
+        "webhook",
+        endpoint = %endpoint_id,
+        connector = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
     let request = (endpoint_id, method, uri, headers, extensions, body);
-    let (outcome, response) = receive(&state, request, &mut connector).await;
+    let (outcome, response) = receive(&state, request, &mut connector)
+        .instrument(span.clone())
+        .await;
+    span.record("connector", connector.as_deref().unwrap_or("none"));
+    span.record("outcome", outcome.as_str());
     metrics::ingress(connector.as_deref(), outcome, started.elapsed());
     response
 }
@@ -431,6 +443,7 @@ async fn accept(state: &AppState, seen: &Seen, sha256: &str, body: &[u8]) -> Res
         headers: serde_json::to_string(&seen.headers).unwrap_or_else(|_| "[]".into()),
         sha256: sha256.to_string(),
         body: body.to_vec(),
+        trace: crate::telemetry::current_traceparent(),
     };
     let (done, committed) = tokio::sync::oneshot::channel();
     state
@@ -451,6 +464,8 @@ pub struct Accepted {
     headers: String,
     sha256: String,
     body: Vec<u8>,
+    /// The webhook's trace, which its processing job continues.
+    trace: Option<String>,
 }
 
 /// A request waiting for its commit, and where to say how it went.
@@ -521,6 +536,7 @@ async fn write_group(store: &Store, accepted: Vec<Accepted>) -> Result<(), Store
                         outcome: "accepted",
                         status: 200,
                         reason: None,
+                        trace: a.trace.as_deref(),
                     })
                     .collect();
                 tx.insert_accepted(&receipts, PROCESS_RECEIPT).await

@@ -295,6 +295,15 @@ impl Workers {
 
     /// Run a job this worker holds and record its outcome.
     async fn run_claimed(&self, job: Job, chain: &mut Chain) -> Result<(), StoreError> {
+        use tracing::Instrument as _;
+        let span =
+            tracing::info_span!("job", kind = %job.kind, job = %job.id, attempt = job.attempts);
+        crate::telemetry::continue_trace(&span, job.trace.as_deref());
+        self.run_traced(job, chain).instrument(span).await
+    }
+
+    /// [`Workers::run_claimed`] inside the job's span.
+    async fn run_traced(&self, job: Job, chain: &mut Chain) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let outcome = match self.held_for(&job).await {
             Ok(Some(why)) => Err(JobError::Defer(now_ms() + SUSPENDED_RECHECK_MS, why)),

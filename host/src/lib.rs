@@ -31,6 +31,7 @@ pub mod replies;
 pub mod runtime;
 pub mod store;
 pub mod supervise;
+pub mod telemetry;
 pub mod tenancy;
 pub mod vault;
 

@@ -11,11 +11,14 @@ use switchyard::runtime::{Manifest, World};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log_format = match &cli.command {
-        Command::Serve(args) => args.log_format,
-        _ => LogFormat::Text,
+    let (log_format, otlp) = match &cli.command {
+        Command::Serve(args) => (
+            args.log_format,
+            args.otlp_endpoint.clone().map(|u| (u, args.otlp_protocol)),
+        ),
+        _ => (LogFormat::Text, None),
     };
-    init_tracing(log_format);
+    let traces = init_tracing(log_format, otlp);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -26,13 +29,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    let code = match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    // Send the spans still batched.
+    if let Some(provider) = traces
+        && let Err(e) = provider.shutdown()
+    {
+        eprintln!("switchyard: traces not all exported: {e}");
     }
+    code
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
@@ -314,17 +324,35 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+/// Log to stderr in `format`, and export spans over OTLP when `otlp` names a collector; the
+/// exporter, to flush at exit.
+fn init_tracing(
+    format: LogFormat,
+    otlp: Option<(url::Url, switchyard::telemetry::OtlpProtocol)>,
+) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let provider = otlp.and_then(|(url, protocol)| {
+        switchyard::telemetry::provider(url.as_str(), protocol)
+            .map_err(|e| eprintln!("switchyard: traces are off: the OTLP exporter failed: {e}"))
+            .ok()
+    });
+    let otel = provider.as_ref().map(switchyard::telemetry::layer);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .init();
+    provider
 }
 
 /// The interface version a component was built against, read from its exports.

@@ -315,3 +315,138 @@ fn doctor_names_what_to_fix_offline_and_against_the_running_host() {
     );
     assert!(!text.contains(token.trim()), "the token is never printed");
 }
+
+/// With `SWITCHYARD_OTLP_ENDPOINT` set, a webhook and every job it leads to (processing, the
+/// policy's decision, the send) are one trace at the collector (issue 19, item 3): the trace
+/// context is stored with each job and continued by the worker that runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_runs_from_the_webhook_through_its_jobs_to_the_send() {
+    use serde_json::{Value, json};
+    let collector = crate::fake::Fake::start(200, "{}").await;
+    let graph = crate::ingress::graph_that_sends().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = command(dir.path());
+    cmd.env(
+        "SWITCHYARD_OTLP_ENDPOINT",
+        format!("{}/v1/traces", collector.origin),
+    )
+    .env("SWITCHYARD_OTLP_PROTOCOL", "http/json")
+    .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+    .env("SWITCHYARD_META_GRAPH_URL", &graph.origin)
+    .env("SWITCHYARD_OPERATOR_TOKEN", crate::api::OPERATOR)
+    .env("SWITCHYARD_MASTER_KEY", crate::api::MASTER_KEY);
+    let server = start(cmd);
+    let api = crate::api::Api::new(&format!("http://{}", server.addr));
+    let s = crate::api::setup(&api).await;
+    api.ok(
+        reqwest::Method::PUT,
+        &format!("/api/v1/tenants/{}/policy", s.a.0),
+        &s.a.1,
+        Some(json!({"plugin": "echo"})),
+    )
+    .await;
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1001"},
+            "contacts": [{"profile": {"name": "Trace Person"}, "wa_id": "16505550042"}],
+            "messages": [{"from": "16505550042", "id": "wamid.TRACE1",
+                          "timestamp": crate::ingress::now_s().to_string(), "type": "text", "text": {"body": "trace me"}}]
+        }}]}]
+    })
+    .to_string();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/hooks/{}", server.addr, s.endpoint))
+        .header(
+            "x-hub-signature-256",
+            crate::ingress::sign("app-secret-1", body.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(r.status(), 200);
+
+    // Every span the collector got: (trace id, name, attributes).
+    let spans = || -> Vec<(String, String, Value)> {
+        collector
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/traces")
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .flat_map(|doc| {
+                let mut out = Vec::new();
+                for rs in doc["resourceSpans"].as_array().cloned().unwrap_or_default() {
+                    for ss in rs["scopeSpans"].as_array().cloned().unwrap_or_default() {
+                        for sp in ss["spans"].as_array().cloned().unwrap_or_default() {
+                            let attrs: serde_json::Map<String, Value> = sp["attributes"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|a| {
+                                    Some((
+                                        a["key"].as_str()?.to_string(),
+                                        a["value"]["stringValue"].clone(),
+                                    ))
+                                })
+                                .collect();
+                            out.push((
+                                sp["traceId"].as_str().unwrap_or_default().to_string(),
+                                sp["name"].as_str().unwrap_or_default().to_string(),
+                                Value::Object(attrs),
+                            ));
+                        }
+                    }
+                }
+                out
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (trace, kinds) = loop {
+        let all = spans();
+        let webhook = all
+            .iter()
+            .find(|(_, name, a)| name == "webhook" && a["outcome"] == "accepted");
+        if let Some((trace, _, _)) = webhook {
+            let kinds: Vec<String> = all
+                .iter()
+                .filter(|(t, name, _)| t == trace && name == "job")
+                .filter_map(|(_, _, a)| a["kind"].as_str().map(str::to_string))
+                .collect();
+            if kinds.iter().any(|k| k == "send") {
+                break (trace.clone(), kinds);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trace from webhook to send; spans: {all:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(trace.len(), 32, "{trace}");
+    for kind in ["process-receipt", "decide", "send"] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} not in the trace: {kinds:?}"
+        );
+    }
+    assert_eq!(
+        graph
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/messages"))
+            .count(),
+        1,
+        "the echo went out once"
+    );
+    // Nothing secret went to the collector.
+    for r in collector.requests() {
+        let text = String::from_utf8_lossy(&r.body);
+        for secret in [crate::api::OPERATOR, "app-secret-1", "token-a", "trace me"] {
+            assert!(!text.contains(secret), "{secret} exported");
+        }
+    }
+}

@@ -127,9 +127,13 @@ where
     E: From<StoreError> + Send + 'static,
     F: for<'t> FnOnce(&'t mut Tx) -> UnitFuture<'t, Result<T, E>> + Send + 'static,
 {
+    // The unit runs on the writer's thread, inside the caller's span (what it logs, and the
+    // trace a job it queues continues).
+    let span = tracing::Span::current();
     Box::new(move |tx: &mut Tx| -> UnitFuture<'_, Ran> {
         Box::pin(async move {
-            let out = unit(tx).await;
+            use tracing::Instrument as _;
+            let out = unit(tx).instrument(span).await;
             let keep = out.is_ok();
             // A failed group fails every unit in it, whatever the unit said: what it saw (a
             // row another unit wrote, say) was rolled back too.

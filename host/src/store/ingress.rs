@@ -24,6 +24,8 @@ pub struct NewReceipt<'a> {
     pub status: u16,
     /// Why, for refusals.
     pub reason: Option<&'a str>,
+    /// The trace its processing job continues (W3C `traceparent`), when tracing is on.
+    pub trace: Option<&'a str>,
 }
 
 /// `(…), (…)` for `n` rows, each written by `row` from its `width` placeholders (`$1`, …).
@@ -126,14 +128,15 @@ impl Tx {
             }
             let mut jobs = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO jobs (id, kind, receipt_id, payload, state, attempts, run_at,
-                    created_at, updated_at, fairness_key, vt) VALUES {}",
-                values(chunk.len(), 6, |p| format!(
-                    "({}, {}, {}, '{{}}', 'queued', 0, {t}, {t}, {t}, {}, {})",
+                    created_at, updated_at, fairness_key, vt, trace) VALUES {}",
+                values(chunk.len(), 7, |p| format!(
+                    "({}, {}, {}, '{{}}', 'queued', 0, {t}, {t}, {t}, {}, {}, {})",
                     p[0],
                     p[1],
                     p[2],
                     p[4],
                     p[5],
+                    p[6],
                     t = p[3]
                 ))
             )));
@@ -144,7 +147,8 @@ impl Tx {
                     .bind(id.clone())
                     .bind(now)
                     .bind(r.endpoint_id.to_string())
-                    .bind(*vt);
+                    .bind(*vt)
+                    .bind(r.trace.map(str::to_string));
             }
             jobs.execute(&mut self.inner)
                 .await
@@ -167,8 +171,8 @@ impl Tx {
         let vt = self.next_vt(fairness_key).await?;
         sqlx::query(
             "INSERT INTO jobs (id, kind, receipt_id, payload, state, attempts, run_at, created_at,
-                updated_at, fairness_key, vt)
-             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $5, $6, $7)",
+                updated_at, fairness_key, vt, trace)
+             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(kind)
@@ -177,6 +181,7 @@ impl Tx {
         .bind(now)
         .bind(fairness_key)
         .bind(vt)
+        .bind(crate::telemetry::current_traceparent())
         .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -230,10 +235,11 @@ impl Tx {
     ) -> Result<Job> {
         let id = new_id("job");
         let now = now_ms();
+        let trace = crate::telemetry::current_traceparent();
         sqlx::query(
             "INSERT INTO jobs (id, kind, payload, state, attempts, run_at, lease_until,
-                created_at, updated_at, fairness_key)
-             VALUES ($1, $2, $3, 'running', 1, $4, $5, $4, $4, $6)",
+                created_at, updated_at, fairness_key, trace)
+             VALUES ($1, $2, $3, 'running', 1, $4, $5, $4, $4, $6, $7)",
         )
         .bind(&id)
         .bind(kind)
@@ -241,6 +247,7 @@ impl Tx {
         .bind(now)
         .bind(now + lease_ms)
         .bind(fairness_key)
+        .bind(&trace)
         .execute(&mut self.inner)
         .await
         .map_err(StoreError::from_write)?;
@@ -250,6 +257,7 @@ impl Tx {
             receipt_id: None,
             payload: payload.to_string(),
             attempts: 1,
+            trace,
         })
     }
 
@@ -449,6 +457,8 @@ pub struct Job {
     pub payload: String,
     /// Attempts so far, this one included: the claim token that completion checks.
     pub attempts: i64,
+    /// The trace it continues (W3C `traceparent`), when tracing was on as it was queued.
+    pub trace: Option<String>,
 }
 
 /// A stored webhook request, as a job reads it back.
@@ -508,7 +518,7 @@ impl Tx {
                 "UPDATE jobs SET state = 'running', lease_until = $1 + $2, attempts = attempts + 1,
                         updated_at = $1
                  WHERE id = (SELECT id FROM jobs WHERE {pick} LIMIT 1{lock})
-                 RETURNING id, kind, receipt_id, payload, attempts"
+                 RETURNING id, kind, receipt_id, payload, attempts, trace"
             )))
             .bind(now)
             .bind(lease_ms)
