@@ -1034,6 +1034,11 @@ pub struct TestSent {
     request_body = TestSend,
     responses(
         (status = 200, description = "Accepted by the provider", body = TestSent),
+        crate::http::openapi::BadRequest,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::Unprocessable,
+        crate::http::openapi::TooManyRequests,
+        crate::http::openapi::BadGateway,
         crate::http::openapi::TenantErrors,
     ),
     security(("bearer" = []))

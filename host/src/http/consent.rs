@@ -48,7 +48,8 @@ pub async fn list(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeConsent {
-    /// `grant` or `revoke`.
+    /// `grant` or `revoke` (another → 422 `invalid_consent`).
+    #[schema(pattern = "^(grant|revoke)$", example = "grant")]
     pub action: String,
     /// Scopes, e.g. `["marketing"]`.
     pub scopes: Vec<String>,

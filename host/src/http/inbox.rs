@@ -19,19 +19,28 @@ use crate::tenancy::{Actor, Role};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
-    /// Items per page, 1–200 (default 50).
+    /// Items per page, 1–200 (default 50); another number → 400 `bad_request`.
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (at most 200 characters; one this API did not
+    /// issue may answer 400 `bad_request`).
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// `open`, `closed` or `archived`.
+    #[param(pattern = "^(open|closed|archived)$")]
     pub state: Option<String>,
     /// `policy` or `people`.
+    #[param(pattern = "^(policy|people)$")]
     pub owner: Option<String>,
-    /// `me` (the signed-in person), `none` (unassigned) or a person's id (`usr_…`).
+    /// `me` (the signed-in person; a key gets 400 `bad_request`), `none` (unassigned) or a
+    /// person's id (`usr_…`).
+    #[param(pattern = "^(me|none|usr_.*)$", max_length = 64)]
     pub assignee: Option<String>,
     /// One number (`con_…`).
+    #[param(max_length = 64)]
     pub connection: Option<String>,
     /// Text in the contact's name, phone or user id (1 to 100 characters).
+    #[param(min_length = 1, max_length = 100)]
     pub q: Option<String>,
 }
 
@@ -79,7 +88,9 @@ pub async fn conversations(
     if q.q
         .as_deref()
         .is_some_and(|t| t.is_empty() || t.chars().count() > 100)
-        || q.connection.as_deref().is_some_and(|c| c.len() > 64)
+        || q.connection
+            .as_deref()
+            .is_some_and(|c| c.chars().count() > 64)
     {
         return Err(bad("q must be 1 to 100 characters, connection an id"));
     }
@@ -90,7 +101,7 @@ pub async fn conversations(
             person(&tenant.access.actor)
                 .ok_or_else(|| bad("assignee=me needs a signed-in person, not a key"))?,
         ),
-        Some(id) if id.starts_with("usr_") && id.len() <= 64 => Some(id),
+        Some(id) if id.starts_with("usr_") && id.chars().count() <= 64 => Some(id),
         Some(_) => return Err(bad("assignee must be me, none or a person's id")),
     };
     let filter = ConversationFilter {
@@ -176,7 +187,8 @@ pub async fn messages(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeConversation {
-    /// `open` (reopen), `closed` or `archived`.
+    /// `open` (reopen), `closed` or `archived` (another → 422 `invalid_state`).
+    #[schema(pattern = "^(open|closed|archived)$")]
     pub state: Option<String>,
     /// `people` (the policy stops answering: the AI toggle off) or `policy` (it answers again).
     pub owner: Option<String>,

@@ -56,9 +56,12 @@ fn query_rejection(e: QueryRejection) -> ApiError {
 #[derive(Debug, Clone, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page, 1–200 (default 50).
+    /// Items per page, 1–200 (default 50); another number → 400 `bad_request`.
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (at most 200 characters; one this API did not
+    /// issue may answer 400 `bad_request`).
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
 }
 
@@ -77,7 +80,9 @@ impl PageQuery {
     /// The cursor, checked for length.
     pub fn cursor(&self) -> Result<Option<&str>, ApiError> {
         match self.cursor.as_deref() {
-            Some(c) if c.len() > 200 => Err(ApiError::BadRequest("cursor is not valid".into())),
+            Some(c) if c.chars().count() > 200 => {
+                Err(ApiError::BadRequest("cursor is not valid".into()))
+            }
             Some("") | None => Ok(None),
             Some(c) => Ok(Some(c)),
         }

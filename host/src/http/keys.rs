@@ -47,6 +47,11 @@ pub struct CreateKey {
     /// `owner`, `admin`, `agent` or `viewer`.
     pub role: Role,
     /// A note to recognise it by.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub label: Option<String>,
     /// When it stops working (Unix ms); never when absent.
     pub expires_at: Option<i64>,
@@ -239,6 +244,11 @@ async fn partner_keys_access(
 #[serde(deny_unknown_fields)]
 pub struct CreatePartnerKey {
     /// A note to recognise it by.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub label: Option<String>,
     /// When it stops working (Unix ms); never when absent.
     pub expires_at: Option<i64>,

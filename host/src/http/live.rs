@@ -236,9 +236,12 @@ pub fn spawn_relay(store: Store, shutdown: tokio::sync::watch::Receiver<bool>) {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsQuery {
-    /// Items per page, 1–200 (default 50).
+    /// Items per page, 1–200 (default 50); another number → 400 `bad_request`.
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (at most 200 characters; one this API did not
+    /// issue may answer 400 `bad_request`).
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// Only unread ones.
     pub unread: Option<bool>,

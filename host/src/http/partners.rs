@@ -16,7 +16,14 @@ use crate::tenancy::{Principal, Scope, auth, ids};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePartner {
-    /// Display name.
+    /// Display name: 1–200 characters (after trimming spaces), no control characters
+    /// (else 422 `invalid_name`).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "Acme"
+    )]
     pub name: String,
     /// Its plugin namespace (`^[a-z][a-z0-9]{1,30}$`): it publishes plugins named
     /// `<namespace>-…` only. Can be given later with `PUT …/partners/{partner}/namespace`.

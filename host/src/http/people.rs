@@ -327,8 +327,9 @@ pub async fn sign_out(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
-    /// The account's email.
-    #[schema(max_length = 254)]
+    /// The account's email (any text: the answer is the same whether or not it names an
+    /// account).
+    #[schema(example = "ana@example.com")]
     pub email: String,
 }
 
@@ -462,22 +463,45 @@ pub async fn accept(
     started(&state, s).await
 }
 
-/// `POST …/invitations` body.
+/// `POST /api/v1/tenants/{tenant}/invitations` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
-    /// Who to invite.
-    #[schema(max_length = 254, example = "ana@example.com")]
+    /// Who to invite (not an address → 422 `invalid_email`).
+    #[schema(format = Email, max_length = 254, example = "ana@example.com")]
     pub email: String,
-    /// Tenant: `owner`, `admin`, `agent` or `viewer`; partner: `owner` or `member`.
+    /// `owner`, `admin`, `agent` or `viewer` (another → 422 `invalid_role`).
+    #[schema(pattern = "^(owner|admin|agent|viewer)$", example = "agent")]
     pub role: String,
 }
 
-/// `PATCH …/people/{user}` body.
+/// `POST /api/v1/partners/{partner}/invitations` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPartnerInvitation {
+    /// Who to invite (not an address → 422 `invalid_email`).
+    #[schema(format = Email, max_length = 254, example = "ana@example.com")]
+    pub email: String,
+    /// `owner` or `member` (another → 422 `invalid_role`).
+    #[schema(pattern = "^(owner|member)$", example = "member")]
+    pub role: String,
+}
+
+/// `PATCH /api/v1/tenants/{tenant}/people/{user}` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
-    /// The new role.
+    /// The new role: `owner`, `admin`, `agent` or `viewer` (another → 422 `invalid_role`).
+    #[schema(pattern = "^(owner|admin|agent|viewer)$", example = "admin")]
+    pub role: String,
+}
+
+/// `PATCH /api/v1/partners/{partner}/people/{user}` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePartnerRole {
+    /// The new role: `owner` or `member` (another → 422 `invalid_role`).
+    #[schema(pattern = "^(owner|member)$", example = "member")]
     pub role: String,
 }
 
@@ -563,6 +587,7 @@ pub async fn tenant_people(
     request_body = NewInvitation,
     responses(
         (status = 201, description = "Invited; the link is mailed (never returned)", body = InvitationRecord),
+        crate::http::openapi::BadRequest,
         crate::http::openapi::TenantErrors,
         crate::http::openapi::Conflict,
         crate::http::openapi::Unprocessable,
@@ -659,6 +684,7 @@ pub async fn withdraw_tenant_invitation(
     request_body = ChangeRole,
     responses(
         (status = 204, description = "Changed"),
+        crate::http::openapi::BadRequest,
         crate::http::openapi::TenantErrors,
         crate::http::openapi::Conflict,
         crate::http::openapi::Unprocessable,
@@ -756,9 +782,10 @@ pub async fn partner_people(
     path = "/api/v1/partners/{partner}/invitations",
     tag = "people",
     params(("partner" = String, Path, description = "Partner id (`par_…`)")),
-    request_body = NewInvitation,
+    request_body = NewPartnerInvitation,
     responses(
         (status = 201, description = "Invited; the link is mailed (never returned)", body = InvitationRecord),
+        crate::http::openapi::BadRequest,
         crate::http::openapi::Unauthorized,
         crate::http::openapi::Forbidden,
         crate::http::openapi::NotFound,
@@ -772,7 +799,7 @@ pub async fn invite_to_partner(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(p): Path<PartnerPath>,
-    ApiJson(body): ApiJson<NewInvitation>,
+    ApiJson(body): ApiJson<NewPartnerInvitation>,
 ) -> Result<(StatusCode, Json<InvitationRecord>), ApiError> {
     let partner = partner_of(&state, &p.partner).await?;
     let role = partner_role(&body.role)?;
@@ -853,9 +880,10 @@ pub async fn withdraw_partner_invitation(
         ("partner" = String, Path, description = "Partner id (`par_…`)"),
         ("user" = String, Path, description = "Person id (`usr_…`)"),
     ),
-    request_body = ChangeRole,
+    request_body = ChangePartnerRole,
     responses(
         (status = 204, description = "Changed"),
+        crate::http::openapi::BadRequest,
         crate::http::openapi::Unauthorized,
         crate::http::openapi::Forbidden,
         crate::http::openapi::NotFound,
@@ -867,7 +895,7 @@ pub async fn withdraw_partner_invitation(
 pub async fn change_partner_member(
     State(state): State<AppState>,
     Path(p): Path<MemberPath>,
-    ApiJson(body): ApiJson<ChangeRole>,
+    ApiJson(body): ApiJson<ChangePartnerRole>,
 ) -> Result<StatusCode, ApiError> {
     let role = partner_role(&body.role)?;
     let partner = p.partner.clone().unwrap_or_default();
@@ -936,6 +964,7 @@ pub struct OperatorSessionView {
     request_body = OperatorSignIn,
     responses(
         (status = 201, description = "Signed in; `Set-Cookie: switchyard_operator=…`", body = OperatorSessionView),
+        crate::http::openapi::Unprocessable,
         crate::http::openapi::BadRequest,
         (status = 401, description = "not the operator token (`invalid_credentials`)", body = crate::http::openapi::ErrorBody),
         (status = 429, description = "too many tries from this address (`too_many_sign_ins`); see Retry-After", body = crate::http::openapi::ErrorBody),

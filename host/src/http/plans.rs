@@ -17,15 +17,42 @@ use crate::store::{Mode, PlanRecord, StoreError, now_ms};
 use crate::tenancy::{Actor, Principal, Role, Scope, ids};
 
 /// `POST /api/v1/plans` and `PUT /api/v1/plans/{plan}` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanBody {
-    /// Name, unique among its owner's plans (1 to 200 characters).
-    #[schema(max_length = 200, example = "Starter")]
+    /// Name (see [`PlanBodyDoc`]).
     pub name: String,
     /// What it allows.
     #[serde(flatten)]
     pub terms: Terms,
+}
+
+/// The document's shape of [`PlanBody`]: its name and its terms in one object (the derived
+/// schema of a flattened [`Terms`] is an `allOf` whose halves each forbid the other's fields).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PlanBody)]
+#[allow(dead_code)]
+pub struct PlanBodyDoc {
+    /// Name, unique among its owner's plans: 1–200 characters (after trimming spaces), no
+    /// control characters (else 422 `invalid_name`).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "Starter"
+    )]
+    pub name: String,
+    /// Connector names a tenant may connect (`null`: every channel).
+    pub channels: Option<Vec<String>>,
+    /// Numbers a tenant may have connected at once (`null`: unlimited).
+    #[schema(minimum = 0)]
+    pub numbers: Option<i64>,
+    /// Outbound messages per calendar month, UTC (`null`: unlimited).
+    #[schema(minimum = 0)]
+    pub monthly_messages: Option<i64>,
+    /// Whether AI policies (policies that reach the network or report insights) may run.
+    pub ai_policies: bool,
 }
 
 /// A plan as the API shows it.
@@ -169,7 +196,7 @@ fn name_taken(e: StoreError, name: &str) -> ApiError {
     post,
     path = "/api/v1/plans",
     tag = "plans",
-    request_body = PlanBody,
+    request_body = PlanBodyDoc,
     responses(
         (status = 201, description = "Created", body = PlanView),
         crate::http::openapi::BadRequest,
@@ -252,7 +279,7 @@ pub async fn show(
     path = "/api/v1/plans/{plan}",
     tag = "plans",
     params(("plan" = String, Path, description = "Plan id (`pln_…`)")),
-    request_body = PlanBody,
+    request_body = PlanBodyDoc,
     responses(
         (status = 200, description = "Changed", body = PlanView),
         crate::http::openapi::BadRequest,

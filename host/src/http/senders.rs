@@ -47,6 +47,7 @@ pub struct SenderList {
     request_body = ListSenders,
     responses(
         (status = 200, description = "The senders", body = SenderList),
+        crate::http::openapi::BadRequest,
         crate::http::openapi::Unprocessable,
         crate::http::openapi::TooManyRequests,
         crate::http::openapi::BadGateway,

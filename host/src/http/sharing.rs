@@ -81,6 +81,7 @@ pub async fn show(
     request_body = AccessChange,
     responses(
         (status = 200, description = "OK", body = AccessView),
+        crate::http::openapi::BadRequest,
         crate::http::openapi::Unprocessable,
         crate::http::openapi::TenantErrors,
     ),
@@ -158,9 +159,12 @@ pub struct RequestsQuery {
     /// `pending`, `approved` or `refused`.
     #[param(pattern = "^(pending|approved|refused)$")]
     pub state: Option<String>,
-    /// Items per page, 1–200 (default 50).
+    /// Items per page, 1–200 (default 50); another number → 400 `bad_request`.
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (at most 200 characters; one this API did not
+    /// issue may answer 400 `bad_request`).
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
 }
 
@@ -242,6 +246,7 @@ pub struct Decision {
     request_body = Decision,
     responses(
         (status = 200, description = "The decided request", body = AccessRequestRecord),
+        crate::http::openapi::BadRequest,
         crate::http::openapi::Conflict,
         crate::http::openapi::Unprocessable,
         crate::http::openapi::TenantErrors,

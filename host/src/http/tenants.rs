@@ -31,7 +31,14 @@ pub fn checked_name(name: &str) -> Result<&str, ApiError> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    /// Display name.
+    /// Display name: 1–200 characters (after trimming spaces), no control characters
+    /// (else 422 `invalid_name`).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "Acme"
+    )]
     pub name: String,
     /// The partner that owns it (operator only; a partner's tenants are its own).
     pub partner_id: Option<String>,
