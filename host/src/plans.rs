@@ -14,8 +14,8 @@ use crate::store::{PlanRecord, StoreError, Tx, now_ms};
 pub struct Terms {
     /// Connector names a tenant may connect (`null`: every channel).
     pub channels: Option<Vec<String>>,
-    /// Numbers a tenant may have connected at once (`null`: unlimited).
-    #[schema(minimum = 0)]
+    /// Numbers a tenant may have connected at once, 0 to 1,000,000 (`null`: unlimited).
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub numbers: Option<i64>,
     /// Outbound messages per calendar month, UTC (`null`: unlimited).
     #[schema(minimum = 0)]

@@ -26,7 +26,8 @@ use crate::vault::{Secret, Vault};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentInput {
-    /// The version of the consent document the business accepted.
+    /// The version of the consent document the business accepted (1 to 100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     pub document_version: String,
     /// Scopes granted (default `["messaging"]`).
     #[serde(default)]

@@ -51,9 +51,11 @@ pub struct ChangeConsent {
     /// `grant` or `revoke` (another → 422 `invalid_consent`).
     #[schema(pattern = "^(grant|revoke)$", example = "grant")]
     pub action: String,
-    /// Scopes, e.g. `["marketing"]`.
+    /// Scopes, at least one, e.g. `["marketing"]` (else 422 `invalid_consent`).
+    #[schema(min_items = 1)]
     pub scopes: Vec<String>,
-    /// The consent document version (required to grant).
+    /// The consent document version, 1 to 100 characters (required to grant).
+    #[schema(min_length = 1, max_length = 100)]
     pub document_version: Option<String>,
     /// Limit it to one connection (default: the whole tenant).
     pub connection_id: Option<String>,

@@ -53,7 +53,9 @@ pub struct CreateKey {
         pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$"
     )]
     pub label: Option<String>,
-    /// When it stops working (Unix ms); never when absent.
+    /// When it stops working (Unix ms), in the future and before 2100 (else 422
+    /// `invalid_expiry`); never when absent.
+    #[schema(minimum = 0, maximum = 4_102_444_800_000_i64)]
     pub expires_at: Option<i64>,
 }
 
@@ -250,7 +252,9 @@ pub struct CreatePartnerKey {
         pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$"
     )]
     pub label: Option<String>,
-    /// When it stops working (Unix ms); never when absent.
+    /// When it stops working (Unix ms), in the future and before 2100 (else 422
+    /// `invalid_expiry`); never when absent.
+    #[schema(minimum = 0, maximum = 4_102_444_800_000_i64)]
     pub expires_at: Option<i64>,
 }
 
