@@ -81,10 +81,18 @@ impl Server {
                     }
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "never saw {needle:?}: the process closed stderr (it exited); output:\n{}",
+                        seen.join("\n")
+                    )
+                }
             }
         }
-        panic!("never saw {needle:?}; output:\n{}", seen.join("\n"));
+        panic!(
+            "never saw {needle:?} within {limit:?}; output:\n{}",
+            seen.join("\n")
+        );
     }
 
     fn get(&self, path: &str) -> (u16, serde_json::Value) {
