@@ -83,10 +83,12 @@ pub async fn serve(
     let cache_key = runtime::CacheKey::derive(&master_keys)?;
     let vault = Vault::new(master_keys);
 
+    // One client (and connection pool) for plugins' egress and the host's own provider calls.
+    let egress = EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?;
     let services = Services {
         // The encrypted vault replaces this source; until then plugins get no secrets.
         secrets: Arc::new(StaticSecrets::new()),
-        egress: EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
+        egress: egress.clone(),
     };
     let runtime = Runtime::new(
         runtime::RuntimeConfig {
@@ -146,7 +148,7 @@ pub async fn serve(
             )]),
         )),
         meta: onboarding::meta::Graph::new(
-            EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
+            egress.clone(),
             config
                 .provider_urls
                 .get("meta-cloud")
@@ -156,7 +158,7 @@ pub async fn serve(
             &config.meta_dialog_url,
         ),
         twilio: onboarding::twilio::Senders::new(
-            EgressClient::new(config.egress_timeout, config.egress_max_response_bytes)?,
+            egress.clone(),
             config
                 .provider_urls
                 .get("twilio")

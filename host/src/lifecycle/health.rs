@@ -42,6 +42,9 @@ pub struct Lifecycle {
     pub meta: crate::onboarding::meta::Graph,
 }
 
+/// Meta apps by endpoint id, read once a check round (`None`: the endpoint has no app).
+type MetaApps = std::collections::HashMap<String, Option<(String, crate::vault::Secret)>>;
+
 /// What one credential check round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HealthReport {
@@ -224,6 +227,8 @@ impl Lifecycle {
     /// Check the credentials of every live connection of every tenant once.
     pub async fn run_once(&self) -> Result<HealthReport, StoreError> {
         let mut report = HealthReport::default();
+        // Many tenants' numbers share one Meta app endpoint: its app is read once a round.
+        let mut apps = MetaApps::new();
         for tenant in auth::every_tenant(&self.store).await? {
             let mut tx = self
                 .store
@@ -233,7 +238,7 @@ impl Lifecycle {
             tx.commit().await?;
             for c in live {
                 report.checked += 1;
-                match self.check(&tenant, &c).await {
+                match self.check(&tenant, &c, &mut apps).await {
                     Ok(Verdict::Expired(_)) => report.expired += 1,
                     Ok(Verdict::Live(Some(_))) => report.warned += 1,
                     Ok(_) => {}
@@ -248,7 +253,12 @@ impl Lifecycle {
     }
 
     /// Check one connection and record the verdict; `Err` when nobody answered.
-    async fn check(&self, tenant: &TenantScope, c: &ConnectionRecord) -> Result<Verdict, String> {
+    async fn check(
+        &self,
+        tenant: &TenantScope,
+        c: &ConnectionRecord,
+        apps: &mut MetaApps,
+    ) -> Result<Verdict, String> {
         let asked = ask_provider(
             &self.store,
             &self.vault,
@@ -280,7 +290,7 @@ impl Lifecycle {
                 // Meta's own word on the token, whoever connected it (a token typed in by hand
                 // has no expiry on record otherwise).
                 let now = now_ms();
-                match self.meta_token(tenant, c).await {
+                match self.meta_token(tenant, c, apps).await {
                     Ok(Some(info)) if !info.is_valid => {
                         let reason = "Meta says the access token is no longer valid (debug_token); reconnect the number to renew it".to_string();
                         return self.record(tenant, c, Verdict::Expired(reason), None).await;
@@ -325,36 +335,20 @@ impl Lifecycle {
         &self,
         tenant: &TenantScope,
         c: &ConnectionRecord,
+        apps: &mut MetaApps,
     ) -> Result<Option<crate::onboarding::meta::TokenInfo>, String> {
         if c.connector != "meta-cloud" {
             return Ok(None);
         }
-        let mut tx = self
-            .store
-            .begin(Scope::Host, Mode::Read)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(endpoint) = tx
-            .endpoint(&c.endpoint_id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(None);
+        let app = match apps.get(&c.endpoint_id) {
+            Some(app) => app.clone(),
+            None => {
+                let app = self.meta_app(&c.endpoint_id).await?;
+                apps.insert(c.endpoint_id.clone(), app.clone());
+                app
+            }
         };
-        let settings: serde_json::Value =
-            serde_json::from_str(&endpoint.settings).unwrap_or_default();
-        let Some(app_id) = crate::onboarding::endpoint_setting(&settings, "app_id") else {
-            return Ok(None);
-        };
-        let app_secret = self
-            .vault
-            .open_endpoint(&mut tx, &endpoint)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find_map(|(name, s)| (name == "app_secret").then_some(s));
-        tx.commit().await.map_err(|e| e.to_string())?;
-        let Some(app_secret) = app_secret else {
+        let Some((app_id, app_secret)) = app else {
             return Ok(None);
         };
         let mut tx = self
@@ -378,6 +372,33 @@ impl Lifecycle {
             .await
             .map(Some)
             .map_err(|e| e.summary())
+    }
+
+    /// The Meta app of endpoint `id`: its `app_id` setting and `app_secret` secret, when it has
+    /// both.
+    async fn meta_app(&self, id: &str) -> Result<Option<(String, crate::vault::Secret)>, String> {
+        let mut tx = self
+            .store
+            .begin(Scope::Host, Mode::Read)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(endpoint) = tx.endpoint(id).await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let settings: serde_json::Value =
+            serde_json::from_str(&endpoint.settings).unwrap_or_default();
+        let Some(app_id) = crate::onboarding::endpoint_setting(&settings, "app_id") else {
+            return Ok(None);
+        };
+        let app_secret = self
+            .vault
+            .open_endpoint(&mut tx, &endpoint)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find_map(|(name, s)| (name == "app_secret").then_some(s));
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(app_secret.map(|s| (app_id, s)))
     }
 
     /// Record a check's verdict and a newly reported expiry.
