@@ -426,7 +426,7 @@ pub enum PluginCommand {
         /// see docs/plugin-authors.md); without it the generic shape applies.
         #[arg(long)]
         connection: Option<PathBuf>,
-        /// A 0.2.0 connector's provider API base URL (https, on a credential host); the
+        /// A 0.2.0-or-later connector's provider API base URL (https, on a credential host); the
         /// operator may point it elsewhere with `SWITCHYARD_API_URLS`.
         #[arg(long)]
         api_base_url: Option<String>,

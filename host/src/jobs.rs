@@ -23,10 +23,11 @@ use crate::catalog::Catalog;
 use crate::ingress::{EndpointCache, PROCESS_RECEIPT};
 use crate::runtime::types::{
     AccountChange, AccountEvent, DeliveryState, ErrorKind, HttpRequest, InboundEvent, MessageKind,
-    Referral, TemplateStatus,
+    Pricing, Referral, TemplateStatus,
 };
 use crate::store::{
-    ConnectionRecord, Job, Mode, NewMessage, Receipt, ReferralRecord, Store, StoreError, Tx, now_ms,
+    ConnectionRecord, Job, MessagePricing, Mode, NewMessage, Receipt, ReferralRecord, Store,
+    StoreError, Tx, now_ms,
 };
 use crate::tenancy::{Scope, TenantScope, auth};
 use crate::vault::Vault;
@@ -550,6 +551,7 @@ impl Workers {
                         )
                     }),
                     first_seen: now_ms(),
+                    pricing: s.pricing.as_ref().and_then(checked_pricing),
                 };
                 // A status that may belong to a send not recorded yet waits on its own, as a
                 // small job, instead of holding up the rest of the receipt.
@@ -775,6 +777,31 @@ pub(crate) struct StatusJob {
     pub error: Option<(String, String, String)>,
     /// When the host first saw it (Unix ms).
     pub first_seen: i64,
+    /// What the provider charges for the message, when the status says.
+    #[serde(default)]
+    pub pricing: Option<MessagePricing>,
+}
+
+/// The longest pricing word the host keeps (Meta's longest, `authentication_international`,
+/// has 28 characters).
+const PRICING_WORD_MAX: usize = 40;
+
+/// A connector's pricing, if the host can keep it: a category and optional model and type of
+/// 1–40 ASCII letters, digits or `_` (the category lower-cased); a bad optional word is dropped,
+/// a bad category drops the pricing.
+fn checked_pricing(p: &Pricing) -> Option<MessagePricing> {
+    let word = |w: &str| {
+        (!w.is_empty()
+            && w.len() <= PRICING_WORD_MAX
+            && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then(|| w.to_string())
+    };
+    Some(MessagePricing {
+        category: word(&p.category)?.to_ascii_lowercase(),
+        billable: p.billable,
+        model: p.model.as_deref().and_then(word),
+        pricing_type: p.pricing_type.as_deref().and_then(word),
+    })
 }
 
 /// What applying a status did.
@@ -801,10 +828,23 @@ impl Workers {
             .as_ref()
             .map(|(k, c, m)| (k.as_str(), c.as_str(), m.as_str()));
         let mut tx = self.store.begin(Scope::Tenant(tenant), Mode::Write).await?;
+        // Pricing is kept whatever the order statuses arrive in (Meta repeats it on later ones).
+        let priced = match &s.pricing {
+            Some(p) => {
+                tx.record_pricing(&s.connection, &s.provider_message_id, p)
+                    .await?
+            }
+            None => false,
+        };
         let changed = tx
             .advance_status(&s.connection, &s.provider_message_id, &s.state, error)
             .await?;
         let Some(message) = changed else {
+            if priced {
+                // Known, and older than the message's state: only its pricing was new.
+                tx.commit().await?;
+                return Ok(StatusOutcome::Done);
+            }
             let early = tx
                 .status_may_be_early(&s.connection, &s.provider_message_id)
                 .await?;
@@ -1135,6 +1175,41 @@ pub(crate) fn error_kind_name(k: ErrorKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connector's pricing is kept only as bounded words: a bad category drops it, a bad
+    /// optional word drops that word; an old queued payload without pricing still reads.
+    #[test]
+    fn pricing_is_checked_before_it_is_kept() {
+        let p = |category: &str, model: Option<&str>| Pricing {
+            category: category.into(),
+            billable: Some(true),
+            model: model.map(str::to_string),
+            pricing_type: Some("regular".into()),
+        };
+        assert_eq!(
+            checked_pricing(&p("Marketing_Lite", Some("PMP"))),
+            Some(MessagePricing {
+                category: "marketing_lite".into(),
+                billable: Some(true),
+                model: Some("PMP".into()),
+                pricing_type: Some("regular".into()),
+            })
+        );
+        for bad in [
+            "",
+            "a b",
+            "x'; DROP TABLE messages;--",
+            "é",
+            &"a".repeat(41),
+        ] {
+            assert_eq!(checked_pricing(&p(bad, None)), None, "{bad:?}");
+        }
+        let kept = checked_pricing(&p("utility", Some("P M P"))).expect("category is fine");
+        assert_eq!(kept.model, None);
+        let old = r#"{"tenant":"ten_1","connection":"con_1","provider_message_id":"w","state":"sent","error":null,"first_seen":1}"#;
+        let job: StatusJob = serde_json::from_str(old).expect("a payload queued before pricing");
+        assert_eq!(job.pricing, None);
+    }
 
     #[test]
     fn idle_workers_look_about_16_times_a_second_together() {

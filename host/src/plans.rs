@@ -222,15 +222,18 @@ pub struct Usage {
     pub numbers: i64,
     /// Replies the providers accepted this calendar month (UTC).
     pub messages_this_month: i64,
+    /// This month's outbound messages by the provider's pricing category (from delivery
+    /// statuses that carry it, e.g. Meta's), most first.
+    pub pricing_this_month: Vec<crate::store::PricingVolume>,
 }
 
 /// What the scope's tenant uses.
 pub async fn usage(tx: &mut Tx) -> Result<Usage, StoreError> {
+    let month = crate::calendar::month_start_day(now_ms());
     Ok(Usage {
         numbers: tx.numbers_in_use(None).await?,
-        messages_this_month: tx
-            .messages_sent_since(crate::calendar::month_start_day(now_ms()))
-            .await?,
+        messages_this_month: tx.messages_sent_since(month).await?,
+        pricing_this_month: tx.pricing_since(month).await?,
     })
 }
 

@@ -58,7 +58,7 @@ fn a_scaffolded_policy_builds_packs_and_passes_its_tests() {
         Some(&target_dir()),
     )
     .expect("build");
-    assert_eq!(built.manifest.interface, "switchyard:plugin@0.2.0");
+    assert_eq!(built.manifest.interface, "switchyard:plugin@0.3.0");
     let bytes = std::fs::read(&built.path).expect("packed");
     let manifest = switchyard::runtime::Manifest::from_component(&bytes).expect("manifest");
     assert_eq!(manifest.world, switchyard::runtime::World::ReplyPolicy);

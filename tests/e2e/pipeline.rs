@@ -477,3 +477,166 @@ async fn one_tenants_provider_calls_cannot_make_a_signed_webhook_503() {
     let listed = h.ok(Method::GET, &list, &viewer, None).await;
     assert_eq!(listed[0]["name"], "order_update", "{listed}");
 }
+
+fn priced_status(number: &str, wamid: &str, state: &str, to: &str, pricing: Value) -> Value {
+    json!({"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
+        "statuses": [{"id": wamid, "status": state, "timestamp": now_s().to_string(),
+                      "recipient_id": to, "pricing": pricing}]
+    }})
+}
+
+/// Wait (bounded in count) until tenant `t`'s outbound message `wamid` to `phone` satisfies
+/// `done`; the message as the API shows it.
+async fn wait_for_out(
+    h: &Host,
+    t: &(String, String),
+    phone: &str,
+    wamid: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        if let Some(m) = messages(h, t, phone)
+            .await
+            .into_iter()
+            .find(|m| m["provider_message_id"] == wamid)
+        {
+            if done(&m) {
+                return m;
+            }
+            last = m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{wamid} never got there: {last}");
+}
+
+/// Meta's per-message `pricing` on a status is kept on its message (once, whatever order the
+/// statuses come in), shown by the desk API, and counted by category in the partner report;
+/// pricing the host cannot keep is dropped while the status still applies.
+async fn pricing_flow(h: Host, graph: &Fake) {
+    let s = setup(&h).await;
+    set_policy(&h, &s.a, "echo", json!({})).await;
+    let service = json!({"billable": false, "pricing_model": "PMP", "category": "service",
+                         "type": "free_customer_service"});
+    let utility = json!({"pricing_model": "PMP", "category": "utility", "type": "regular"});
+
+    // Two replies: wamid.OUT1 and wamid.OUT2 (the fake numbers its sends).
+    let now = now_s();
+    let body = webhook(vec![message("1001", "111", "wamid.P1", "first", now)]);
+    assert_eq!(post(&h, &s.endpoint, body).await, 200);
+    wait_for_send(graph, "111").await;
+    wait_for_out(&h, &s.a, "111", "wamid.OUT1", |_| true).await;
+    let body = webhook(vec![message("1001", "111", "wamid.P2", "second", now + 1)]);
+    assert_eq!(post(&h, &s.endpoint, body).await, 200);
+    wait_for_out(&h, &s.a, "111", "wamid.OUT2", |_| true).await;
+
+    // OUT1: delivered first, then sent (older): priced once, by the first; the state stays.
+    for state in ["delivered", "sent"] {
+        let body = webhook(vec![priced_status(
+            "1001",
+            "wamid.OUT1",
+            state,
+            "111",
+            service.clone(),
+        )]);
+        assert_eq!(post(&h, &s.endpoint, body).await, 200);
+    }
+    // OUT2: `billable` left out (Meta deprecated it): a `regular` message is charged. Then a
+    // status whose pricing the host cannot keep: the status applies, the pricing stays.
+    let body = webhook(vec![priced_status(
+        "1001",
+        "wamid.OUT2",
+        "sent",
+        "111",
+        utility.clone(),
+    )]);
+    assert_eq!(post(&h, &s.endpoint, body).await, 200);
+    let body = webhook(vec![priced_status(
+        "1001",
+        "wamid.OUT2",
+        "read",
+        "111",
+        json!({"category": "<script>", "billable": true}),
+    )]);
+    assert_eq!(post(&h, &s.endpoint, body).await, 200);
+
+    let out1 = wait_for_out(&h, &s.a, "111", "wamid.OUT1", |m| {
+        m["status"] == "delivered" && m["pricing"].is_object()
+    })
+    .await;
+    assert_eq!(
+        out1["pricing"],
+        json!({"category": "service", "billable": false, "model": "PMP",
+               "pricing_type": "free_customer_service"})
+    );
+    let out2 = wait_for_out(&h, &s.a, "111", "wamid.OUT2", |m| m["status"] == "read").await;
+    assert_eq!(
+        out2["pricing"],
+        json!({"category": "utility", "billable": true, "model": "PMP",
+               "pricing_type": "regular"})
+    );
+    // Inbound messages carry none.
+    assert!(
+        messages(&h, &s.a, "111")
+            .await
+            .iter()
+            .filter(|m| m["direction"] == "in")
+            .all(|m| m.get("pricing").is_none())
+    );
+
+    // The partner's report: this month's messages by category, each counted once.
+    let report = h
+        .ok(
+            Method::GET,
+            &format!("/api/v1/partners/{}/report", s.p1.0),
+            &s.p1.1,
+            None,
+        )
+        .await;
+    let line = report["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .find(|l| l["tenant_id"] == s.a.0.as_str())
+        .expect("tenant A's line")
+        .clone();
+    assert_eq!(
+        line["usage"]["pricing_this_month"],
+        json!([
+            {"category": "service", "messages": 1, "billable": 0},
+            {"category": "utility", "messages": 1, "billable": 1},
+        ]),
+        "{line}"
+    );
+    // Another partner's tenant shows none of it.
+    let report = h
+        .ok(
+            Method::GET,
+            &format!("/api/v1/partners/{}/report", s.p2.0),
+            &s.p2.1,
+            None,
+        )
+        .await;
+    assert!(
+        report["tenants"]
+            .as_array()
+            .expect("tenants")
+            .iter()
+            .all(|l| l["usage"]["pricing_this_month"] == json!([])),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn meta_pricing_is_kept_per_message_and_counted_by_category_on_both_backends() {
+    let (_open, gate) = tokio::sync::watch::channel(true);
+    let g = graph(|_| false, gate.clone()).await;
+    pricing_flow(Host::start(Db::Sqlite, &g.origin).await, &g).await;
+    if let Some(pg) = crate::pg::PgDb::create("pricing").await {
+        let g = graph(|_| false, gate).await;
+        pricing_flow(Host::start(Db::Postgres(pg), &g.origin).await, &g).await;
+    }
+}

@@ -158,7 +158,7 @@ async fn plans(h: Host, graph: &Fake) {
     assert_eq!(on.1["plan"]["name"], "Starter");
     assert_eq!(
         on.1["usage"],
-        json!({"numbers": 1, "messages_this_month": 0})
+        json!({"numbers": 1, "messages_this_month": 0, "pricing_this_month": []})
     );
     assert_eq!(
         put_plan(&s.b.0, OPERATOR, json!(id(&twilio_only))).await.0,

@@ -396,11 +396,11 @@ async fn a_component_for_the_wrong_world_is_refused_with_what_is_missing() {
             assert_eq!(plugin, "echo@0.1.0");
             assert_eq!(world, "connector");
             assert!(
-                missing.contains("does not export `switchyard:plugin/channel@0.2.0`"),
+                missing.contains("does not export `switchyard:plugin/channel@0.3.0`"),
                 "{missing}"
             );
             assert!(
-                missing.contains("switchyard:plugin/policy@0.2.0"),
+                missing.contains("switchyard:plugin/policy@0.3.0"),
                 "{missing}"
             );
         }
@@ -834,4 +834,141 @@ async fn guests_are_charged_for_their_own_cpu_not_for_waiting_their_turn() {
         "one decide alone {one:?}; 17 sharing one plugin thread took {:?}",
         started.elapsed()
     );
+}
+
+/// A connector built against 0.2.0 (frozen) keeps working now that 0.3.0 is the newest: every
+/// export converts to and from the newest types, and its imports (secrets, egress, log) reach
+/// the same host implementations, credentials and grants included.
+#[tokio::test]
+async fn a_connector_built_against_0_2_0_runs_every_export_through_the_newest_types() {
+    use switchyard::runtime::types::{
+        ConnectionInfo, Content, DeliveryState, OutboundMessage, Party,
+    };
+    let rt = runtime(limits());
+    let api = Fake::start(200, "{\"id\":\"out-1\"}").await;
+    let path = switchyard::bundled::testing_plugin("legacy-connector").expect("legacy built");
+    let bytes = std::fs::read(path).expect("read legacy");
+    let origins = Origins {
+        api: vec![api.origin.clone()],
+        extra: Vec::new(),
+    };
+    let plugin = match rt.load(&bytes, origins).expect("a 0.2.0 connector loads") {
+        Plugin::Connector(c) => c,
+        Plugin::Policy(_) => panic!("legacy is a connector"),
+    };
+    assert_eq!(plugin.manifest().interface, "switchyard:plugin@0.2.0");
+    assert!(plugin.has_lifecycle(), "0.2.0 has connect and disconnect");
+
+    // verify: the endpoint's app secret, checked in the host through 0.2.0's `secrets`.
+    let body = br#"{"messages":[{"id":"in-1","from":"15550001111","text":"hi"}],"statuses":[{"id":"out-0","state":"delivered"}]}"#;
+    let mut req = post(std::str::from_utf8(body).expect("utf-8"));
+    let signature = crate::ingress::sign("app-secret", body);
+    let hex = signature.trim_start_matches("sha256=").to_string();
+    req.headers.push(("x-legacy-signature".into(), hex));
+    let verdict = plugin.verify(scope(), &req).await.expect("verify");
+    assert!(matches!(verdict, Verdict::Accept), "{verdict:?}");
+    let mut forged = req.clone();
+    forged.body = b"{}".to_vec();
+    let verdict = plugin.verify(scope(), &forged).await.expect("verify");
+    assert!(
+        matches!(&verdict, Verdict::Reject(r) if r.status == 403),
+        "{verdict:?}"
+    );
+
+    // parse: a message and a status, the status without the pricing 0.2.0 cannot carry.
+    let events = plugin
+        .parse(scope(), &req, None)
+        .await
+        .expect("call")
+        .expect("parse");
+    match events.as_slice() {
+        [InboundEvent::Message(m), InboundEvent::Status(s)] => {
+            assert_eq!(m.text.as_deref(), Some("hi"));
+            assert_eq!(m.sender.phone.as_deref(), Some("15550001111"));
+            assert_eq!(s.provider_message_id, "out-0");
+            assert_eq!(s.state, DeliveryState::Delivered);
+            assert_eq!(s.pricing, None);
+        }
+        other => panic!("unexpected events {other:?}"),
+    }
+    let malformed = plugin
+        .parse(scope(), &post("not json"), None)
+        .await
+        .expect("call");
+    assert!(malformed.is_err(), "{malformed:?}");
+
+    // send: through 0.2.0's `egress`, with the bearer token added by the host.
+    let connection = ConnectionInfo {
+        connection_id: "con_1".into(),
+        channel_address: "legacy".into(),
+        account_id: None,
+        api_base_url: api.origin.clone(),
+        settings: vec![("sender".into(), "legacy".into())],
+        callback_url: None,
+    };
+    let msg = OutboundMessage {
+        to: Party {
+            phone: Some("15550001111".into()),
+            user_id: None,
+            name: None,
+        },
+        content: Content::Text("hello back".into()),
+        reply_to: None,
+        idempotency_key: "k1".into(),
+    };
+    let sent = plugin.send(scope(), &connection, &msg).await.expect("call");
+    assert_eq!(sent, Ok("out-1".to_string()));
+    let got = api.requests();
+    assert_eq!(got[0].path, "/messages");
+    assert_eq!(
+        auth_of(&got[0]).as_deref(),
+        Some("Bearer canary-token-7f3a9c")
+    );
+    assert!(String::from_utf8_lossy(&got[0].body).contains("hello back"));
+
+    // The rest of the channel, each converted both ways.
+    let health = plugin
+        .check_credentials(scope(), &connection)
+        .await
+        .expect("call")
+        .expect("healthy");
+    assert_eq!(health.warnings, vec!["built against 0.2.0".to_string()]);
+    assert_eq!(health.expires_at, Some(1_900_000_000));
+    assert_eq!(
+        plugin.connect(scope(), &connection).await.expect("call"),
+        Ok(())
+    );
+    let gone = plugin
+        .disconnect(scope(), &connection)
+        .await
+        .expect("call")
+        .expect_err("its error converts");
+    assert_eq!(gone.code, "gone");
+    let media = switchyard::runtime::types::MediaRef {
+        provider_media_id: Some("m-7".into()),
+        url: None,
+        mime_type: None,
+        sha256: None,
+        caption: None,
+        filename: None,
+    };
+    let content = plugin
+        .fetch_media(scope(), &connection, &media)
+        .await
+        .expect("call")
+        .expect("the host downloads where it said");
+    assert_eq!(content.mime_type, "image/png");
+    let got = api.requests();
+    assert_eq!(got.last().map(|r| r.path.as_str()), Some("/media/m-7"));
+    assert_eq!(
+        got.last().and_then(auth_of).as_deref(),
+        Some("Bearer canary-token-7f3a9c")
+    );
+    let templates = plugin
+        .list_templates(scope(), &connection)
+        .await
+        .expect("call")
+        .expect("templates");
+    assert_eq!(templates.len(), 1);
+    assert_eq!(templates[0].name, "welcome");
 }

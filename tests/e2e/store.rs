@@ -214,6 +214,38 @@ pub async fn tenant_with_rows(
         })
         .await
         .expect("message");
+    // A reply the provider priced (its status carried Meta's `pricing`).
+    tx.insert_message(&NewMessage {
+        conversation_id: &conv,
+        connection_id: &con,
+        direction: "out",
+        provider_message_id: Some("wamid.priced"),
+        kind: "text",
+        body: Some("hello"),
+        status: "sent",
+        idempotency_key: None,
+        reply_to: None,
+        content: None,
+        sent_at: None,
+        author: None,
+        referral: None,
+    })
+    .await
+    .expect("reply");
+    let priced = tx
+        .record_pricing(
+            &con,
+            "wamid.priced",
+            &switchyard::store::MessagePricing {
+                category: "utility".into(),
+                billable: Some(true),
+                model: Some("PMP".into()),
+                pricing_type: Some("regular".into()),
+            },
+        )
+        .await
+        .expect("pricing");
+    assert!(priced, "the reply is priced once");
     let media = tx
         .insert_media(&msg, Some("m1"), Some("image/jpeg"), None)
         .await
@@ -1000,7 +1032,7 @@ async fn postgres_rls_holds_against_raw_sql() {
         for table in TENANT_TABLES {
             let n = tx.visible_tenant_ids(table).await.expect("probe").len();
             let expected = match *table {
-                "tenants" | "tenant_counters" => tenants_seen,
+                "tenants" | "tenant_counters" | "pricing_counters" => tenants_seen,
                 _ => 0,
             };
             assert_eq!(n, expected, "{table}");

@@ -1,4 +1,4 @@
-//! The bundled Telegram connector (interface 0.2.0, no Telegram code in the host) end to end
+//! The bundled Telegram connector (interface 0.3.0, no Telegram code in the host) end to end
 //! against a fake Bot API that answers as Telegram documents: `getMe` proves the token is the
 //! bot's, `setWebhook` (its parameters in the query string) registers this connection's
 //! endpoint with a secret the host generated, updates are verified by

@@ -10,26 +10,33 @@ use serde::{Deserialize, Serialize};
 pub use super::manifest_section::{SECTION_NAME, append_custom_section};
 
 /// The interface versions this host can load, newest last.
-pub const SUPPORTED_INTERFACES: &[&str] = &["switchyard:plugin@0.1.0", "switchyard:plugin@0.2.0"];
+pub const SUPPORTED_INTERFACES: &[&str] = &[
+    "switchyard:plugin@0.1.0",
+    "switchyard:plugin@0.2.0",
+    "switchyard:plugin@0.3.0",
+];
 
 /// An interface version this host links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Interface {
     /// `switchyard:plugin@0.1.0`, frozen.
     V0_1_0,
-    /// `switchyard:plugin@0.2.0`, the newest.
+    /// `switchyard:plugin@0.2.0`, frozen.
     V0_2_0,
+    /// `switchyard:plugin@0.3.0`, the newest.
+    V0_3_0,
 }
 
 impl Interface {
     /// The newest version (the one `switchyard plugin new` and the SDK target).
-    pub const NEWEST: Interface = Interface::V0_2_0;
+    pub const NEWEST: Interface = Interface::V0_3_0;
 
     /// The package and version, e.g. `switchyard:plugin@0.2.0`.
     pub fn as_str(self) -> &'static str {
         match self {
             Interface::V0_1_0 => "switchyard:plugin@0.1.0",
             Interface::V0_2_0 => "switchyard:plugin@0.2.0",
+            Interface::V0_3_0 => "switchyard:plugin@0.3.0",
         }
     }
 
@@ -38,11 +45,12 @@ impl Interface {
         match self {
             Interface::V0_1_0 => "0.1.0",
             Interface::V0_2_0 => "0.2.0",
+            Interface::V0_3_0 => "0.3.0",
         }
     }
 
     fn parse(s: &str) -> Option<Interface> {
-        [Interface::V0_1_0, Interface::V0_2_0]
+        [Interface::V0_1_0, Interface::V0_2_0, Interface::V0_3_0]
             .into_iter()
             .find(|i| i.as_str() == s)
     }
@@ -50,7 +58,7 @@ impl Interface {
     /// The version a component's `channel` or `policy` export names, read from its bytes
     /// (for packing; the loader checks the exports properly).
     pub fn detect(component: &[u8]) -> Option<Interface> {
-        [Interface::V0_2_0, Interface::V0_1_0]
+        [Interface::V0_3_0, Interface::V0_2_0, Interface::V0_1_0]
             .into_iter()
             .find(|i| {
                 ["channel", "policy"].iter().any(|export| {
@@ -112,7 +120,7 @@ pub struct Manifest {
     pub credentials: Vec<String>,
     /// The provider API's base URL (`https://` on a `credentials` host), given to the
     /// connector as `connection-info.api-base-url` unless the operator configures another
-    /// (`SWITCHYARD_API_URLS`); 0.2.0 connectors only.
+    /// (`SWITCHYARD_API_URLS`); 0.2.0 and later connectors only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
     /// What the connector's channel allows (connectors only); absent, WhatsApp's rules.
@@ -624,7 +632,7 @@ impl Manifest {
                 return Err(ManifestError::Invalid {
                     field: "api_base_url",
                     reason: format!(
-                        "{base:?}: a 0.2.0 connector's https URL on one of its `credentials` hosts, without port, query or user"
+                        "{base:?}: a 0.2.0-or-later connector's https URL on one of its `credentials` hosts, without port, query or user"
                     ),
                 });
             }

@@ -18,6 +18,7 @@ mod plugin;
 mod secrets;
 pub mod signature;
 mod since_v0_1_0;
+mod since_v0_2_0;
 mod state;
 mod wasi;
 
@@ -345,11 +346,13 @@ struct Linkers {
     policy_v0_1_0: Linker<CallState>,
     connector_v0_2_0: Linker<CallState>,
     policy_v0_2_0: Linker<CallState>,
+    connector_v0_3_0: Linker<CallState>,
+    policy_v0_3_0: Linker<CallState>,
 }
 
 impl Linkers {
     fn new(engine: &Engine) -> anyhow::Result<Self> {
-        use bindings::{v0_1_0, v0_2_0};
+        use bindings::{v0_1_0, v0_2_0, v0_3_0};
         type Own = HasSelf<CallState>;
         let linker = |add: &dyn Fn(&mut Linker<CallState>) -> wasmtime::Result<()>| {
             let mut l = Linker::new(engine);
@@ -370,6 +373,12 @@ impl Linkers {
             policy_v0_2_0: linker(&|l| {
                 v0_2_0::reply_policy::ReplyPolicy::add_to_linker::<CallState, Own>(l, |s| s)
             })?,
+            connector_v0_3_0: linker(&|l| {
+                v0_3_0::connector::Connector::add_to_linker::<CallState, Own>(l, |s| s)
+            })?,
+            policy_v0_3_0: linker(&|l| {
+                v0_3_0::reply_policy::ReplyPolicy::add_to_linker::<CallState, Own>(l, |s| s)
+            })?,
         })
     }
 
@@ -379,6 +388,8 @@ impl Linkers {
             (World::ReplyPolicy, Interface::V0_1_0) => &self.policy_v0_1_0,
             (World::Connector, Interface::V0_2_0) => &self.connector_v0_2_0,
             (World::ReplyPolicy, Interface::V0_2_0) => &self.policy_v0_2_0,
+            (World::Connector, Interface::V0_3_0) => &self.connector_v0_3_0,
+            (World::ReplyPolicy, Interface::V0_3_0) => &self.policy_v0_3_0,
         }
     }
 }

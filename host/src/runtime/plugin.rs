@@ -8,16 +8,18 @@ use wasmtime::component::{Component, Linker, types::ComponentItem};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::PluginShared;
+use super::bindings::convert;
 use super::bindings::egress::EgressError;
 use super::bindings::types::{
     Action, ConnectionInfo, ConversationContext, CredentialHealth, ErrorKind, HttpRequest,
     InboundEvent, InboundMessage, Insight, MediaContent, MediaRef, MediaSource, OutboundMessage,
     ProviderError, TemplateInfo, Turn, Verdict,
 };
-use super::bindings::{v0_1_0, v0_2_0};
+use super::bindings::v0_2_0::connector::switchyard::plugin::types as t020;
+use super::bindings::{v0_1_0, v0_2_0, v0_3_0};
 use super::error::{CallError, LoadError};
 use super::manifest::{ChannelRules, ConnectionShape, Interface, Manifest, World};
-use super::since_v0_1_0::{convert, credential_health};
+use super::since_v0_1_0::credential_health;
 use super::state::CallState;
 use crate::vault::SecretScope;
 
@@ -68,6 +70,7 @@ pub struct ConnectorPlugin {
 enum ConnectorPre {
     V0_1_0(v0_1_0::connector::ConnectorPre<CallState>),
     V0_2_0(v0_2_0::connector::ConnectorPre<CallState>),
+    V0_3_0(v0_3_0::connector::ConnectorPre<CallState>),
 }
 
 /// A loaded reply policy, ready for calls.
@@ -75,16 +78,23 @@ pub struct PolicyPlugin {
     shared: Arc<PluginShared>,
     pre: PolicyPre,
     /// Its `insights` export, when it has one (0.2.0 and later).
-    insights: Option<v0_2_0::policy_with_insights::PolicyWithInsightsPre<CallState>>,
+    insights: Option<InsightsPre>,
 }
 
-/// The export that makes a 0.2.0 policy report insights.
-const INSIGHTS_EXPORT: &str = "switchyard:plugin/insights@0.2.0";
+/// A policy's `insights` export, linked against the interface version it was built for.
+enum InsightsPre {
+    V0_2_0(v0_2_0::policy_with_insights::PolicyWithInsightsPre<CallState>),
+    V0_3_0(v0_3_0::policy_with_insights::PolicyWithInsightsPre<CallState>),
+}
+
+/// The export that makes a policy report insights, without its version.
+const INSIGHTS_EXPORT: &str = "switchyard:plugin/insights";
 
 /// A reply policy linked against the interface version it was built for.
 enum PolicyPre {
     V0_1_0(v0_1_0::reply_policy::ReplyPolicyPre<CallState>),
     V0_2_0(v0_2_0::reply_policy::ReplyPolicyPre<CallState>),
+    V0_3_0(v0_3_0::reply_policy::ReplyPolicyPre<CallState>),
 }
 
 /// The interface packages a world may import, besides WASI.
@@ -100,7 +110,7 @@ fn allowed_imports(world: World, interface: Interface) -> &'static [&'static str
             &["switchyard:plugin/types", "switchyard:plugin/log"]
         }
         // A 0.2.0 policy may call a model or the tenant's own API, through granted egress.
-        (World::ReplyPolicy, Interface::V0_2_0) => &[
+        (World::ReplyPolicy, Interface::V0_2_0 | Interface::V0_3_0) => &[
             "switchyard:plugin/types",
             "switchyard:plugin/egress",
             "switchyard:plugin/log",
@@ -190,6 +200,9 @@ pub(crate) fn link(
                 Interface::V0_2_0 => ConnectorPre::V0_2_0(
                     v0_2_0::connector::ConnectorPre::new(pre).map_err(wrong_world)?,
                 ),
+                Interface::V0_3_0 => ConnectorPre::V0_3_0(
+                    v0_3_0::connector::ConnectorPre::new(pre).map_err(wrong_world)?,
+                ),
             },
             shape: shared
                 .manifest
@@ -201,11 +214,16 @@ pub(crate) fn link(
         })),
         World::ReplyPolicy => Plugin::Policy(Arc::new(PolicyPlugin {
             insights: match interface {
-                Interface::V0_2_0 if exports.iter().any(|e| e == INSIGHTS_EXPORT) => Some(
+                _ if !exports.contains(&format!("{INSIGHTS_EXPORT}@{version}")) => None,
+                Interface::V0_1_0 => None,
+                Interface::V0_2_0 => Some(InsightsPre::V0_2_0(
                     v0_2_0::policy_with_insights::PolicyWithInsightsPre::new(pre.clone())
                         .map_err(wrong_world)?,
-                ),
-                _ => None,
+                )),
+                Interface::V0_3_0 => Some(InsightsPre::V0_3_0(
+                    v0_3_0::policy_with_insights::PolicyWithInsightsPre::new(pre.clone())
+                        .map_err(wrong_world)?,
+                )),
             },
             pre: match interface {
                 Interface::V0_1_0 => PolicyPre::V0_1_0(
@@ -213,6 +231,9 @@ pub(crate) fn link(
                 ),
                 Interface::V0_2_0 => PolicyPre::V0_2_0(
                     v0_2_0::reply_policy::ReplyPolicyPre::new(pre).map_err(wrong_world)?,
+                ),
+                Interface::V0_3_0 => PolicyPre::V0_3_0(
+                    v0_3_0::reply_policy::ReplyPolicyPre::new(pre).map_err(wrong_world)?,
                 ),
             },
             shared,
@@ -456,9 +477,16 @@ impl ConnectorPlugin {
         req: &HttpRequest,
     ) -> Result<Verdict, CallError> {
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [req], |inst, store| inst
+            ConnectorPre::V0_3_0(pre) => call!(self, pre, scope, [req], |inst, store| inst
                 .switchyard_plugin_channel()
                 .call_verify(store, req)),
+            ConnectorPre::V0_2_0(pre) => {
+                let req: t020::HttpRequest = self.shared.convert(req)?;
+                let verdict = call!(self, pre, scope, [req], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_verify(store, req))?;
+                self.shared.convert(&verdict)
+            }
             ConnectorPre::V0_1_0(pre) => {
                 let req: v0_1_0::connector::switchyard::plugin::types::HttpRequest =
                     self.shared.convert(req)?;
@@ -480,11 +508,22 @@ impl ConnectorPlugin {
     ) -> Result<Result<Vec<InboundEvent>, String>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => {
+            ConnectorPre::V0_3_0(pre) => {
                 let connection = connection.cloned();
                 call!(self, pre, scope, [req, connection], |inst, store| inst
                     .switchyard_plugin_channel()
                     .call_parse(store, req, connection.as_ref()))
+            }
+            ConnectorPre::V0_2_0(pre) => {
+                let req: t020::HttpRequest = self.shared.convert(req)?;
+                let connection: Option<t020::ConnectionInfo> = self.shared.convert(&connection)?;
+                let events = call!(self, pre, scope, [req, connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_parse(store, req, connection.as_ref()))?;
+                match events {
+                    Ok(events) => Ok(Ok(self.shared.convert(&events)?)),
+                    Err(malformed) => Ok(Err(malformed)),
+                }
             }
             ConnectorPre::V0_1_0(pre) => {
                 let req: v0_1_0::connector::switchyard::plugin::types::HttpRequest =
@@ -509,10 +548,18 @@ impl ConnectorPlugin {
     ) -> Result<Result<String, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => {
+            ConnectorPre::V0_3_0(pre) => {
                 call!(self, pre, scope, [connection, msg], |inst, store| inst
                     .switchyard_plugin_channel()
                     .call_send(store, connection, msg))
+            }
+            ConnectorPre::V0_2_0(pre) => {
+                let connection: t020::ConnectionInfo = self.shared.convert(connection)?;
+                let msg: t020::OutboundMessage = self.shared.convert(msg)?;
+                let sent = call!(self, pre, scope, [connection, msg], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_send(store, connection, msg))?;
+                self.up_result(sent, Ok)
             }
             ConnectorPre::V0_1_0(pre) => {
                 let (connection, msg) = self.down(connection, msg)?;
@@ -532,9 +579,16 @@ impl ConnectorPlugin {
     ) -> Result<Result<CredentialHealth, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+            ConnectorPre::V0_3_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
                 .switchyard_plugin_channel()
                 .call_check_credentials(store, connection)),
+            ConnectorPre::V0_2_0(pre) => {
+                let connection: t020::ConnectionInfo = self.shared.convert(connection)?;
+                let health = call!(self, pre, scope, [connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_check_credentials(store, connection))?;
+                self.up_result(health, |h| self.shared.convert(&h))
+            }
             ConnectorPre::V0_1_0(pre) => {
                 let connection: v0_1_0::connector::switchyard::plugin::types::ConnectionInfo =
                     self.shared.convert(connection)?;
@@ -555,9 +609,16 @@ impl ConnectorPlugin {
     ) -> Result<Result<(), ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+            ConnectorPre::V0_3_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
                 .switchyard_plugin_channel()
                 .call_connect(store, connection)),
+            ConnectorPre::V0_2_0(pre) => {
+                let connection: t020::ConnectionInfo = self.shared.convert(connection)?;
+                let done = call!(self, pre, scope, [connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_connect(store, connection))?;
+                self.up_result(done, Ok)
+            }
             ConnectorPre::V0_1_0(_) => Ok(Ok(())),
         }
     }
@@ -570,9 +631,16 @@ impl ConnectorPlugin {
     ) -> Result<Result<(), ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+            ConnectorPre::V0_3_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
                 .switchyard_plugin_channel()
                 .call_disconnect(store, connection)),
+            ConnectorPre::V0_2_0(pre) => {
+                let connection: t020::ConnectionInfo = self.shared.convert(connection)?;
+                let done = call!(self, pre, scope, [connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_disconnect(store, connection))?;
+                self.up_result(done, Ok)
+            }
             ConnectorPre::V0_1_0(_) => Ok(Ok(())),
         }
     }
@@ -587,7 +655,7 @@ impl ConnectorPlugin {
     ) -> Result<Result<MediaContent, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => {
+            ConnectorPre::V0_3_0(pre) => {
                 let source = call!(
                     self,
                     pre,
@@ -602,6 +670,24 @@ impl ConnectorPlugin {
                     Ok(MediaSource::Fetch(fetch)) => self.shared.fetch(&scope, fetch).await,
                     Err(e) => Err(e),
                 })
+            }
+            ConnectorPre::V0_2_0(pre) => {
+                let connection: t020::ConnectionInfo = self.shared.convert(connection)?;
+                let media: t020::MediaRef = self.shared.convert(media)?;
+                let source = call!(
+                    self,
+                    pre,
+                    scope.clone(),
+                    [connection, media],
+                    |inst, store| inst
+                        .switchyard_plugin_channel()
+                        .call_fetch_media(store, connection, media)
+                )?;
+                match self.up_result(source, |s| self.shared.convert(&s))? {
+                    Ok(MediaSource::Content(content)) => Ok(Ok(content)),
+                    Ok(MediaSource::Fetch(fetch)) => Ok(self.shared.fetch(&scope, fetch).await),
+                    Err(e) => Ok(Err(e)),
+                }
             }
             ConnectorPre::V0_1_0(pre) => {
                 let connection: v0_1_0::connector::switchyard::plugin::types::ConnectionInfo =
@@ -624,9 +710,16 @@ impl ConnectorPlugin {
     ) -> Result<Result<Vec<TemplateInfo>, ProviderError>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            ConnectorPre::V0_2_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
+            ConnectorPre::V0_3_0(pre) => call!(self, pre, scope, [connection], |inst, store| inst
                 .switchyard_plugin_channel()
                 .call_list_templates(store, connection)),
+            ConnectorPre::V0_2_0(pre) => {
+                let connection: t020::ConnectionInfo = self.shared.convert(connection)?;
+                let templates = call!(self, pre, scope, [connection], |inst, store| inst
+                    .switchyard_plugin_channel()
+                    .call_list_templates(store, connection))?;
+                self.up_result(templates, |t| self.shared.convert(&t))
+            }
             ConnectorPre::V0_1_0(pre) => {
                 let connection: v0_1_0::connector::switchyard::plugin::types::ConnectionInfo =
                     self.shared.convert(connection)?;
@@ -654,11 +747,11 @@ impl ConnectorPlugin {
         Ok((self.shared.convert(connection)?, self.shared.convert(msg)?))
     }
 
-    /// A 0.1.0 call's result in the newest types: `ok` converts its value, its provider
-    /// error converts as it is.
-    fn up_result<T, U>(
+    /// An older version's call result in the newest types: `ok` converts its value, its
+    /// provider error converts as it is.
+    fn up_result<T, U, E: serde::Serialize>(
         &self,
-        result: Result<T, v0_1_0::connector::switchyard::plugin::types::ProviderError>,
+        result: Result<T, E>,
         ok: impl FnOnce(T) -> Result<U, CallError>,
     ) -> Result<Result<U, ProviderError>, CallError> {
         match result {
@@ -669,7 +762,8 @@ impl ConnectorPlugin {
 }
 
 impl PluginShared {
-    /// Convert between a 0.1.0 type and the newest (a failure is the plugin's call failing).
+    /// Convert between an older version's type and the newest (a failure is the plugin's call
+    /// failing).
     fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(
         &self,
         a: &A,
@@ -757,13 +851,38 @@ impl PolicyPlugin {
         ctx: &ConversationContext,
         transcript: &[Turn],
     ) -> Option<Result<Result<Insight, String>, CallError>> {
-        let pre = self.insights.as_ref()?;
+        let insights = self.insights.as_ref()?;
         let _permit = match self.shared.admit() {
             Ok(p) => p,
             Err(e) => return Some(Err(e)),
         };
-        let transcript = transcript.to_vec();
-        Some(call!(
+        Some(match insights {
+            InsightsPre::V0_3_0(pre) => {
+                let transcript = transcript.to_vec();
+                call!(
+                    self,
+                    pre,
+                    SecretScope::default(),
+                    [ctx, transcript],
+                    |inst, store| inst
+                        .switchyard_plugin_insights()
+                        .call_analyze(store, ctx, transcript)
+                )
+            }
+            InsightsPre::V0_2_0(pre) => self.analyze_v0_2_0(pre, ctx, transcript).await,
+        })
+    }
+
+    /// `analyze` for a 0.2.0 policy, in its types.
+    async fn analyze_v0_2_0(
+        &self,
+        pre: &v0_2_0::policy_with_insights::PolicyWithInsightsPre<CallState>,
+        ctx: &ConversationContext,
+        transcript: &[Turn],
+    ) -> Result<Result<Insight, String>, CallError> {
+        let ctx: t020::ConversationContext = self.shared.convert(ctx)?;
+        let transcript: Vec<t020::Turn> = self.shared.convert(&transcript)?;
+        let insight = call!(
             self,
             pre,
             SecretScope::default(),
@@ -771,7 +890,11 @@ impl PolicyPlugin {
             |inst, store| inst
                 .switchyard_plugin_insights()
                 .call_analyze(store, ctx, transcript)
-        ))
+        )?;
+        match insight {
+            Ok(insight) => Ok(Ok(self.shared.convert(&insight)?)),
+            Err(declined) => Ok(Err(declined)),
+        }
     }
 
     /// `policy.decide`: the actions it proposes for one inbound message.
@@ -782,7 +905,7 @@ impl PolicyPlugin {
     ) -> Result<Vec<Action>, CallError> {
         let _permit = self.shared.admit()?;
         match &self.pre {
-            PolicyPre::V0_2_0(pre) => {
+            PolicyPre::V0_3_0(pre) => {
                 call!(
                     self,
                     pre,
@@ -790,6 +913,18 @@ impl PolicyPlugin {
                     [ctx, msg],
                     |inst, store| inst.switchyard_plugin_policy().call_decide(store, ctx, msg)
                 )
+            }
+            PolicyPre::V0_2_0(pre) => {
+                let ctx: t020::ConversationContext = self.shared.convert(ctx)?;
+                let msg: t020::InboundMessage = self.shared.convert(msg)?;
+                let actions = call!(
+                    self,
+                    pre,
+                    SecretScope::default(),
+                    [ctx, msg],
+                    |inst, store| inst.switchyard_plugin_policy().call_decide(store, ctx, msg)
+                )?;
+                self.shared.convert(&actions)
             }
             PolicyPre::V0_1_0(pre) => {
                 let ctx: v0_1_0::connector::switchyard::plugin::types::ConversationContext =

@@ -6,22 +6,14 @@
 //! every converted type to that). The few meanings that changed are converted by hand:
 //! secret and credential names, credential health's warnings, and fetched media.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
+#[cfg(test)]
+use super::bindings::convert;
 use super::bindings::v0_1_0::connector::switchyard::plugin as old;
 use super::bindings::{egress as new_egress, log as new_log, secrets as new_secrets, types};
 use super::state::CallState;
 
 /// How a 0.1.0 connector marked a warning: `detail` starting with this.
 const WARNING_PREFIX: &str = "warning: ";
-
-/// Convert between a 0.1.0 type and its newest counterpart through their serde form.
-pub(crate) fn convert<A: Serialize, B: DeserializeOwned>(a: &A) -> Result<B, String> {
-    serde_json::to_value(a)
-        .and_then(serde_json::from_value)
-        .map_err(|e| format!("converting between interface 0.1.0 and the newest: {e}"))
-}
 
 /// The field name of a 0.1.0 secret.
 fn secret_field(name: old::secrets::SecretName) -> &'static str {
@@ -224,6 +216,7 @@ mod tests {
                     message: "m".into(),
                     retry_after: None,
                 }),
+                pricing: None,
             }),
             types::InboundEvent::Account(types::AccountEvent {
                 occurred_at: None,

@@ -1,5 +1,6 @@
 //! A tenant's contacts, conversations, messages and counters (tenant scope only).
 
+use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{Result, StoreError, Tx, now_ms};
@@ -133,6 +134,10 @@ pub struct MessageRecord {
     /// one); absent when none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referral: Option<ReferralRecord>,
+    /// What the provider charges for it (outbound messages whose status said); absent when
+    /// unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<MessagePricing>,
 }
 
 /// Longest referral URL kept, in characters; a longer one is dropped (a cut URL is wrong).
@@ -194,25 +199,31 @@ impl ReferralRecord {
     }
 }
 
-// Kept as JSON text: decoded from the column's string (NULL is `None`).
-impl sqlx::Type<sqlx::Any> for ReferralRecord {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <String as sqlx::Type<sqlx::Any>>::type_info()
-    }
+/// A record kept as JSON text in one column: decoded from the column's string (NULL is `None`).
+macro_rules! json_text_column {
+    ($($t:ty),*) => {$(
+        impl sqlx::Type<sqlx::Any> for $t {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
 
-    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-        <String as sqlx::Type<sqlx::Any>>::compatible(ty)
-    }
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $t {
+            fn decode(
+                value: sqlx::any::AnyValueRef<'r>,
+            ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok(serde_json::from_str(&text)?)
+            }
+        }
+    )*};
 }
 
-impl<'r> sqlx::Decode<'r, sqlx::Any> for ReferralRecord {
-    fn decode(
-        value: sqlx::any::AnyValueRef<'r>,
-    ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
-        let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
-        Ok(serde_json::from_str(&text)?)
-    }
-}
+json_text_column!(ReferralRecord, MessagePricing);
 
 /// Selects [`ConversationRecord`]s: `c`, the conversation, joined with `k`, its contact.
 pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.connection_id, c.contact_id, \
@@ -225,7 +236,7 @@ pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.connection_id, c.co
 /// The columns of a [`MessageRecord`].
 pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, direction, provider_message_id, kind, \
      body, status, error_kind, error_code, error_message, created_at, updated_at, send_attempts, \
-     possible_duplicate, reply_to, author, referral";
+     possible_duplicate, reply_to, author, referral, pricing";
 
 /// One earlier message of a conversation, as a policy's context shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -736,6 +747,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "meta_onboarding_secrets",
     "policies",
     "tenant_counters",
+    "pricing_counters",
     "consent_ledger",
     "consent_grants",
     "events",
@@ -824,6 +836,92 @@ impl Tx {
             .await?;
         Ok(Some(id))
     }
+
+    /// Record what the provider charges for an outbound message, once (from the first status
+    /// that carries it), and count it under today's pricing category. False when the message
+    /// is unknown here or already priced.
+    pub async fn record_pricing(
+        &mut self,
+        connection_id: &str,
+        provider_message_id: &str,
+        pricing: &MessagePricing,
+    ) -> Result<bool> {
+        let tenant_id = self.tenant_id()?;
+        let priced: Option<(String,)> = sqlx::query_as(
+            "UPDATE messages SET pricing = $4
+             WHERE tenant_id = $1 AND connection_id = $2 AND provider_message_id = $3
+               AND direction = 'out' AND pricing IS NULL
+             RETURNING id",
+        )
+        .bind(&tenant_id)
+        .bind(connection_id)
+        .bind(provider_message_id)
+        .bind(serde_json::to_string(pricing).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
+        .fetch_optional(&mut self.inner)
+        .await?;
+        if priced.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO pricing_counters (tenant_id, day, category, messages, billable)
+             VALUES ($1, $2, $3, 1, $4)
+             ON CONFLICT (tenant_id, day, category) DO UPDATE SET
+                messages = pricing_counters.messages + 1,
+                billable = pricing_counters.billable + $4",
+        )
+        .bind(&tenant_id)
+        .bind((now_ms() / 86_400_000).to_string())
+        .bind(&pricing.category)
+        .bind(i64::from(pricing.billable == Some(true)))
+        .execute(&mut self.inner)
+        .await?;
+        Ok(true)
+    }
+
+    /// Outbound messages by pricing category since a day (Unix days), most first.
+    pub async fn pricing_since(&mut self, since_day: i64) -> Result<Vec<PricingVolume>> {
+        let tenant_id = self.tenant_id()?;
+        Ok(sqlx::query_as(
+            "SELECT category, CAST(SUM(messages) AS BIGINT) AS messages,
+                    CAST(SUM(billable) AS BIGINT) AS billable
+             FROM pricing_counters
+             WHERE tenant_id = $1 AND CAST(day AS BIGINT) >= $2
+             GROUP BY category
+             ORDER BY messages DESC, category",
+        )
+        .bind(tenant_id)
+        .bind(since_day)
+        .fetch_all(&mut self.inner)
+        .await?)
+    }
+}
+
+/// What the provider charges for one outbound message, checked by the host; absent fields
+/// are omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MessagePricing {
+    /// The provider's category, lower-case (`marketing`, `utility`, `service`, …).
+    pub category: String,
+    /// Whether it is charged; absent when the provider does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billable: Option<bool>,
+    /// The provider's pricing model (`PMP`, `CBP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why it is or is not charged (`regular`, `free_customer_service`, `free_entry_point`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_type: Option<String>,
+}
+
+/// Outbound messages of one pricing category.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
+pub struct PricingVolume {
+    /// The provider's pricing category.
+    pub category: String,
+    /// Messages priced in it.
+    pub messages: i64,
+    /// How many of them the provider charges.
+    pub billable: i64,
 }
 
 /// What deciding and sending need to know about a message and its conversation.

@@ -50,7 +50,7 @@ pub use events::{Audience, EVENTS_CHANNEL, EventRecord, NotificationRecord};
 pub use grouped::{UnitFuture, next_group};
 pub use inbox::{
     ContactRecord, ConversationFilter, ConversationRecord, HistoryRow, MessageContext,
-    MessageRecord, NewMessage, Page, ReferralRecord, TENANT_TABLES,
+    MessagePricing, MessageRecord, NewMessage, Page, PricingVolume, ReferralRecord, TENANT_TABLES,
 };
 pub use ingress::{Job, NewReceipt, RECEIPT_EXPIRY_BATCH, REDELIVERY_WINDOW_MS, Receipt};
 pub use insights::{InsightRecord, InsightSubject, NewInsight};

@@ -824,7 +824,7 @@ pub(crate) mod tests {
                 assert!(hosts.contains(host), "{key}: {hosts}");
             }
         }
-        assert!(manifest.contains("interface = \"switchyard:plugin@0.2.0\""));
+        assert!(manifest.contains("interface = \"switchyard:plugin@0.3.0\""));
         assert!(manifest.contains("{ name = \"access_token\", required = true }"));
     }
 

@@ -138,7 +138,7 @@ impl switchyard_sdk::Connector for MetaCloud {
 }
 
 // Exported only in the component (the macro expands to nothing natively): the export names
-// (`…/channel@0.2.0#…`) are not valid native symbols, and the host's benchmark links this
+// (`…/channel@0.3.0#…`) are not valid native symbols, and the host's benchmark links this
 // crate natively for its baseline.
 switchyard_sdk::export_connector!(MetaCloud);
 

@@ -15,7 +15,7 @@ use crate::errors::MetaError;
 use switchyard_sdk::types::{
     AccountChange, AccountEvent, Choice, ContactChange, DeliveryState, FlowResponse, InboundEvent,
     InboundMessage, InteractiveReply, Location, MarketingPreference, MediaRef, MessageKind, Party,
-    Referral, StatusUpdate, TemplateStatus,
+    Pricing, Referral, StatusUpdate, TemplateStatus,
 };
 
 /// The `object` of WhatsApp Business Account webhooks.
@@ -333,6 +333,52 @@ struct Status<'a> {
     recipient_type: Option<String>,
     #[serde(default, borrow)]
     errors: Option<Vec<&'a RawValue>>,
+    #[serde(default, borrow)]
+    pricing: Option<&'a RawValue>,
+}
+
+/// A status's `pricing` object: what Meta charges for the message.
+#[derive(Deserialize)]
+struct MetaPricing {
+    #[serde(default, deserialize_with = "lenient_string")]
+    category: Option<String>,
+    /// Deprecated by Meta with per-message pricing (July 2025), still sent.
+    #[serde(default)]
+    billable: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pricing_model: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string", rename = "type")]
+    pricing_type: Option<String>,
+}
+
+/// The longest pricing word kept (Meta's longest today, `authentication_international`, is 28).
+const PRICING_WORD_MAX: usize = 40;
+
+/// A pricing word as Meta writes it (`marketing_lite`, `PMP`), or nothing for anything else.
+fn pricing_word(w: Option<String>) -> Option<String> {
+    w.filter(|w| {
+        !w.is_empty()
+            && w.len() <= PRICING_WORD_MAX
+            && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
+/// The pricing a status carries; without a readable category there is none. Meta deprecated
+/// `billable` with per-message pricing: without it, only a `regular` message is charged.
+fn pricing(raw: Option<&RawValue>) -> Option<Pricing> {
+    let p: MetaPricing = serde_json::from_str(raw?.get()).ok()?;
+    let category = pricing_word(p.category)?.to_ascii_lowercase();
+    let pricing_type = pricing_word(p.pricing_type);
+    let billable = match p.billable {
+        Some(serde_json::Value::Bool(b)) => Some(b),
+        _ => pricing_type.as_deref().map(|t| t == "regular"),
+    };
+    Some(Pricing {
+        category,
+        billable,
+        model: pricing_word(p.pricing_model),
+        pricing_type,
+    })
 }
 
 /// Unix seconds given as a string (Meta's usual form) or a number; anything else is 0.
@@ -971,6 +1017,7 @@ fn status(raw: &RawValue, channel: &str, contacts: &[Contact]) -> InboundEvent {
         .first()
         .map(|e| serde_json::from_str::<MetaError>(e.get()).unwrap_or_default())
         .map(MetaError::into_provider_error);
+    let pricing = pricing(s.pricing);
     // For a group message `recipient_id` is the group, not a person.
     let recipient = if s.recipient_type.as_deref() == Some("group") {
         None
@@ -1000,6 +1047,7 @@ fn status(raw: &RawValue, channel: &str, contacts: &[Contact]) -> InboundEvent {
         state,
         timestamp: s.timestamp,
         error,
+        pricing,
     })
 }
 
@@ -1193,6 +1241,49 @@ mod tests {
         assert!(e.message.contains("24 hours"));
     }
 
+    /// Pricing is read as Meta sends it and dropped, never guessed, when it is not.
+    #[test]
+    fn pricing_is_kept_when_readable_and_dropped_when_not() {
+        let read = |pricing: &str| {
+            let raw = format!(
+                r#"{{"id":"wamid.1","status":"sent","timestamp":"1","recipient_id":"1","pricing":{pricing}}}"#
+            );
+            let raw: Box<RawValue> = serde_json::from_str(&raw).expect("json");
+            match status(&raw, "106540352242922", &[]) {
+                InboundEvent::Status(s) => s.pricing,
+                other => panic!("{other:?}"),
+            }
+        };
+        // Without `billable` (deprecated), only a regular message is charged.
+        let p = read(r#"{"pricing_model":"PMP","category":"MARKETING","type":"regular"}"#);
+        assert_eq!(
+            p,
+            Some(Pricing {
+                category: "marketing".into(),
+                billable: Some(true),
+                model: Some("PMP".into()),
+                pricing_type: Some("regular".into()),
+            })
+        );
+        let p = read(r#"{"category":"referral_conversion","type":"free_entry_point"}"#);
+        assert_eq!(p.and_then(|p| p.billable), Some(false));
+        let p = read(r#"{"category":"utility"}"#).expect("category alone");
+        assert_eq!((p.billable, p.model, p.pricing_type), (None, None, None));
+        // Not a pricing word, too long, missing, or not an object: no pricing, status kept.
+        for bad in [
+            r#"{"category":"mark eting"}"#,
+            &format!(r#"{{"category":"{}"}}"#, "a".repeat(41)),
+            r#"{"billable":true}"#,
+            r#""marketing""#,
+            r#"{"category":{"x":1}}"#,
+        ] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+        let p = read(r#"{"category":"service","type":"free customer <b>","billable":"yes"}"#)
+            .expect("category kept");
+        assert_eq!((p.billable, p.pricing_type), (None, None));
+    }
+
     #[test]
     fn multi_entry_fixture_reads_every_entry_and_change() {
         let events = fixture("multi_entry.json");
@@ -1255,6 +1346,23 @@ mod tests {
             ]
         );
         assert_eq!(st[2].channel_address, "106540352242923");
+        // Meta's per-message pricing, as sent: a free service reply and a charged utility one.
+        assert_eq!(
+            st[0].pricing,
+            Some(Pricing {
+                category: "service".into(),
+                billable: Some(false),
+                model: Some("PMP".into()),
+                pricing_type: Some("free_customer_service".into()),
+            })
+        );
+        assert_eq!(
+            st[1]
+                .pricing
+                .as_ref()
+                .map(|p| (p.category.as_str(), p.billable)),
+            Some(("utility", Some(true)))
+        );
         assert!(
             events
                 .iter()

@@ -1,6 +1,6 @@
 //! Write Switchyard plugins in plain Rust.
 //!
-//! - Bindings for `switchyard:plugin@0.2.0`, generated here: enable the `connector` or the
+//! - Bindings for `switchyard:plugin@0.3.0`, generated here: enable the `connector` or the
 //!   `reply-policy` feature (one per plugin crate), implement [`Connector`] or [`Policy`], and
 //!   export it with [`export_connector!`] or [`export_policy!`]. Your crate needs no
 //!   `wit-bindgen` and no copy of the WIT.
@@ -34,7 +34,7 @@ pub use wit_bindgen as __wit_bindgen;
 #[allow(missing_docs)]
 pub mod connector_bindings {
     wit_bindgen::generate!({
-        path: "../../wit/since_v0.2.0",
+        path: "../../wit/since_v0.3.0",
         world: "connector",
         pub_export_macro: true,
         export_macro_name: "__export_connector_world",
@@ -50,7 +50,7 @@ pub mod connector_bindings {
 #[allow(missing_docs)]
 pub mod policy_bindings {
     wit_bindgen::generate!({
-        path: "../../wit/since_v0.2.0",
+        path: "../../wit/since_v0.3.0",
         world: "reply-policy",
         pub_export_macro: true,
         export_macro_name: "__export_policy_world",
@@ -67,16 +67,16 @@ pub mod policy_bindings {
 #[allow(missing_docs)]
 pub mod policy_bindings {
     wit_bindgen::generate!({
-        path: "../../wit/since_v0.2.0",
+        path: "../../wit/since_v0.3.0",
         world: "reply-policy",
         pub_export_macro: true,
         export_macro_name: "__export_policy_world",
         default_bindings_module: "switchyard_sdk::policy_bindings",
         runtime_path: "switchyard_sdk::__wit_bindgen::rt",
         with: {
-            "switchyard:plugin/types@0.2.0": crate::connector_bindings::switchyard::plugin::types,
-            "switchyard:plugin/egress@0.2.0": crate::connector_bindings::switchyard::plugin::egress,
-            "switchyard:plugin/log@0.2.0": crate::connector_bindings::switchyard::plugin::log,
+            "switchyard:plugin/types@0.3.0": crate::connector_bindings::switchyard::plugin::types,
+            "switchyard:plugin/egress@0.3.0": crate::connector_bindings::switchyard::plugin::egress,
+            "switchyard:plugin/log@0.3.0": crate::connector_bindings::switchyard::plugin::log,
         },
     });
 }
@@ -100,7 +100,7 @@ pub mod types {
 }
 
 /// What a connector implements: `verify`, `parse`, `send`, `check_credentials`, `connect`,
-/// `disconnect`, `fetch_media`, `list_templates` (see `wit/since_v0.2.0/host.wit`).
+/// `disconnect`, `fetch_media`, `list_templates` (see `wit/since_v0.3.0/host.wit`).
 #[cfg(feature = "connector")]
 pub use connector_bindings::exports::switchyard::plugin::channel::Guest as Connector;
 

@@ -124,6 +124,8 @@ fn status_update(form: &Form, sid: &str, status: &str) -> InboundEvent {
         state,
         timestamp: 0,
         error,
+        // Twilio's status callbacks carry no price: it is on the Message resource, later.
+        pricing: None,
     })
 }
 

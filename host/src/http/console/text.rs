@@ -262,6 +262,8 @@ texts! {
     used_of = "{used} of {limit}";
     numbers_used = "Numbers";
     messages_used = "Messages this month";
+    pricing_categories = "By pricing category this month";
+    pricing_line = "{category}: {messages} ({billable} charged)";
     channels = "Channels";
     ai_policies = "AI policies";
     yes = "Yes";

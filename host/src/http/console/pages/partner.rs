@@ -60,6 +60,16 @@ pub async fn tenants(v: Visit, Path(partner): Path<String>) -> Result<Response, 
                             div { dt { (EN.plan) } dd { (line["plan"]["name"].as_str().unwrap_or(EN.no_plan)) } }
                             @if let Some(u) = line["usage"].as_object() {
                                 div { dt { (EN.messages_used) } dd { (u.get("messages_this_month").and_then(Value::as_i64).unwrap_or(0)) } }
+                                @let priced = u.get("pricing_this_month").and_then(Value::as_array).cloned().unwrap_or_default();
+                                @if !priced.is_empty() {
+                                    div { dt { (EN.pricing_categories) } dd {
+                                        (priced.iter().map(|p| fill(EN.pricing_line, &[
+                                            ("category", s(p, "category")),
+                                            ("messages", &p["messages"].as_i64().unwrap_or(0).to_string()),
+                                            ("billable", &p["billable"].as_i64().unwrap_or(0).to_string()),
+                                        ])).collect::<Vec<_>>().join(", "))
+                                    } }
+                                }
                             }
                         }
                         div.actions {
