@@ -1395,3 +1395,58 @@ both!(
     4,
     consent_grants
 );
+
+/// A template's status is its own in the language a send names; a name listed only in other
+/// languages (a Twilio content SID, sent whatever the language) is judged by those, so a
+/// misspelt language cannot send an unapproved template unchecked.
+async fn template_status_by_language(db: Db) {
+    let v = vault(KEY_V1, "");
+    let w = world(&db.store, &v).await;
+    let mut tx = db
+        .store
+        .begin(Scope::Tenant(w.a.clone()), Mode::Write)
+        .await
+        .expect("a");
+    let con = tx.connections(None, 1).await.expect("list")[0].id.clone();
+    let t = |name: &str, language: &str, status: &str| switchyard::store::TemplateRecord {
+        name: name.into(),
+        language: language.into(),
+        category: "utility".into(),
+        status: status.into(),
+        provider_id: None,
+        updated_at: 0,
+    };
+    tx.replace_templates(
+        &con,
+        &[
+            t("HX0000aa", "en", "UNSUBMITTED"),
+            t("promo", "en_US", "PAUSED"),
+            t("promo", "es", "APPROVED"),
+        ],
+    )
+    .await
+    .expect("templates");
+    for (name, language, status) in [
+        ("HX0000aa", "en", Some("UNSUBMITTED")),
+        ("HX0000aa", "en_US", Some("UNSUBMITTED")),
+        ("promo", "en_US", Some("PAUSED")),
+        ("promo", "es", Some("APPROVED")),
+        ("promo", "fr", Some("APPROVED")),
+        ("never_listed", "en", None),
+    ] {
+        assert_eq!(
+            tx.template_status(&con, name, language)
+                .await
+                .expect("status")
+                .as_deref(),
+            status,
+            "{name} {language}"
+        );
+    }
+    tx.commit().await.expect("commit");
+}
+both!(
+    a_template_is_judged_in_its_language_or_else_by_its_name,
+    2,
+    template_status_by_language
+);

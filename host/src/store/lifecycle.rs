@@ -258,7 +258,10 @@ impl Tx {
         .await?)
     }
 
-    /// The stored review status of one template, `None` when it was never listed.
+    /// The stored review status of one template: its own in that language; when its name is
+    /// listed in other languages only, theirs (`APPROVED` if one is, else the first): a Twilio
+    /// content SID names one content whatever language a send gives, so a misspelt language
+    /// must not let an unapproved one out unchecked. `None` when the name was never listed.
     pub async fn template_status(
         &mut self,
         connection_id: &str,
@@ -266,16 +269,23 @@ impl Tx {
         language: &str,
     ) -> Result<Option<String>> {
         let tenant_id = self.tenant_id()?;
-        Ok(sqlx::query_scalar(
-            "SELECT status FROM templates
-             WHERE tenant_id = $1 AND connection_id = $2 AND name = $3 AND language = $4",
+        let listed: Vec<(String, String)> = sqlx::query_as(
+            "SELECT language, status FROM templates
+             WHERE tenant_id = $1 AND connection_id = $2 AND name = $3 ORDER BY language",
         )
         .bind(tenant_id)
         .bind(connection_id)
         .bind(name)
-        .bind(language)
-        .fetch_optional(&mut self.inner)
-        .await?)
+        .fetch_all(&mut self.inner)
+        .await?;
+        if let Some((_, status)) = listed.iter().find(|(l, _)| l == language) {
+            return Ok(Some(status.clone()));
+        }
+        Ok(listed
+            .iter()
+            .find(|(_, s)| s.eq_ignore_ascii_case("APPROVED"))
+            .or(listed.first())
+            .map(|(_, s)| s.clone()))
     }
 
     /// Record a template's status learnt from a send error (the category stays, or is
