@@ -161,6 +161,9 @@ pub async fn expire_onboarding_once(
     Ok(shredded)
 }
 
+/// What asking a connector about a connection's credentials found.
+type Asked = Result<crate::runtime::types::CredentialHealth, crate::runtime::types::ProviderError>;
+
 /// Ask a connection's connector whether the provider accepts its credentials (its secrets are
 /// opened for this one call); `Err` when no call could be made.
 pub(crate) async fn ask_provider(
@@ -171,13 +174,18 @@ pub(crate) async fn ask_provider(
     public_url: &str,
     tenant: &TenantScope,
     c: &ConnectionRecord,
-) -> Result<
-    Result<crate::runtime::types::CredentialHealth, crate::runtime::types::ProviderError>,
-    String,
-> {
-    let plugin = plugins
-        .connector(&c.connector, Some(&c.endpoint_id))
-        .ok_or_else(|| format!("connector {} is not loaded", c.connector))?;
+) -> Result<Asked, String> {
+    let secrets = open_secrets(store, vault, tenant, c).await?;
+    ask_with(plugins, providers, public_url, c, secrets).await
+}
+
+/// A connection's secrets, opened.
+async fn open_secrets(
+    store: &Store,
+    vault: &Vault,
+    tenant: &TenantScope,
+    c: &ConnectionRecord,
+) -> Result<Vec<(String, crate::vault::Secret)>, String> {
     let mut tx = store
         .begin(Scope::Tenant(tenant.clone()), Mode::Read)
         .await
@@ -187,6 +195,20 @@ pub(crate) async fn ask_provider(
         .await
         .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(secrets)
+}
+
+/// [`ask_provider`] with the connection's secrets already opened.
+async fn ask_with(
+    plugins: &Catalog,
+    providers: &crate::connector::Providers,
+    public_url: &str,
+    c: &ConnectionRecord,
+    secrets: Vec<(String, crate::vault::Secret)>,
+) -> Result<Asked, String> {
+    let plugin = plugins
+        .connector(&c.connector, Some(&c.endpoint_id))
+        .ok_or_else(|| format!("connector {} is not loaded", c.connector))?;
     let info = providers.connection_info(c, &plugin, public_url);
     plugin
         .check_credentials(Vault::call_scope(None, Some((c, secrets))), &info)
@@ -259,16 +281,12 @@ impl Lifecycle {
         c: &ConnectionRecord,
         apps: &mut MetaApps,
     ) -> Result<Verdict, String> {
-        let asked = ask_provider(
-            &self.store,
-            &self.vault,
-            &self.plugins,
-            &self.providers,
-            &self.public_url,
-            tenant,
-            c,
-        )
-        .await?;
+        // Opened once: the connector's check and Meta's `debug_token` both need them.
+        let secrets = open_secrets(&self.store, &self.vault, tenant, c).await?;
+        let token = secrets
+            .iter()
+            .find_map(|(name, s)| (name == "access_token").then(|| s.clone()));
+        let asked = ask_with(&self.plugins, &self.providers, &self.public_url, c, secrets).await?;
         let (verdict, expires_at) = match asked {
             Err(e) => match e.kind {
                 ErrorKind::AuthExpired => (
@@ -290,7 +308,7 @@ impl Lifecycle {
                 // Meta's own word on the token, whoever connected it (a token typed in by hand
                 // has no expiry on record otherwise).
                 let now = now_ms();
-                match self.meta_token(tenant, c, apps).await {
+                match self.meta_token(c, token, apps).await {
                     Ok(Some(info)) if !info.is_valid => {
                         let reason = "Meta says the access token is no longer valid (debug_token); reconnect the number to renew it".to_string();
                         return self.record(tenant, c, Verdict::Expired(reason), None).await;
@@ -328,18 +346,18 @@ impl Lifecycle {
         self.record(tenant, c, verdict, expires_at).await
     }
 
-    /// What `debug_token` says about a Meta connection's access token, asked with its
-    /// endpoint's app (`app_id` setting, `app_secret` secret); `None` for other connectors and
-    /// endpoints without an app.
+    /// What `debug_token` says about a Meta connection's access `token`, asked with its
+    /// endpoint's app (`app_id` setting, `app_secret` secret); `None` for other connectors,
+    /// endpoints without an app and connections without a token.
     async fn meta_token(
         &self,
-        tenant: &TenantScope,
         c: &ConnectionRecord,
+        token: Option<crate::vault::Secret>,
         apps: &mut MetaApps,
     ) -> Result<Option<crate::onboarding::meta::TokenInfo>, String> {
-        if c.connector != "meta-cloud" {
+        let Some(token) = token.filter(|_| c.connector == "meta-cloud") else {
             return Ok(None);
-        }
+        };
         let app = match apps.get(&c.endpoint_id) {
             Some(app) => app.clone(),
             None => {
@@ -349,22 +367,6 @@ impl Lifecycle {
             }
         };
         let Some((app_id, app_secret)) = app else {
-            return Ok(None);
-        };
-        let mut tx = self
-            .store
-            .begin(Scope::Tenant(tenant.clone()), Mode::Read)
-            .await
-            .map_err(|e| e.to_string())?;
-        let token = self
-            .vault
-            .open_connection(&mut tx, &c.id)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find_map(|(name, s)| (name == "access_token").then_some(s));
-        tx.commit().await.map_err(|e| e.to_string())?;
-        let Some(token) = token else {
             return Ok(None);
         };
         self.meta
