@@ -133,6 +133,9 @@ pub struct TemplateChoice {
     pub language: String,
     /// `marketing`, `utility` or `authentication`.
     pub category: String,
+    /// A name for people when `name` is an id (a Twilio content SID); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// What a person may send in a conversation now, before they type.
@@ -309,6 +312,7 @@ pub async fn options(
             name: t.name.clone(),
             language: t.language.clone(),
             category: t.category.clone(),
+            display_name: t.display_name.clone(),
         })
         .collect();
     let has_templates = s.channel.as_ref().is_some_and(|c| c.templates);

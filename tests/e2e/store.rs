@@ -262,6 +262,7 @@ pub async fn tenant_with_rows(
             status: "APPROVED".into(),
             provider_id: None,
             updated_at: 0,
+            display_name: None,
         }],
     )
     .await
@@ -1415,6 +1416,7 @@ async fn template_status_by_language(db: Db) {
         status: status.into(),
         provider_id: None,
         updated_at: 0,
+        display_name: None,
     };
     tx.replace_templates(
         &con,

@@ -900,6 +900,8 @@ async fn twilio_templates_sync_from_the_content_api_with_their_whatsapp_approval
     assert_eq!(approved["category"], "utility");
     assert_eq!(approved["status"], "APPROVED");
     assert_eq!(approved["sendable"], true);
+    // People know it by its friendly name; the SID stays what a send names.
+    assert_eq!(approved["display_name"], format!("template {HX_APPROVED}"));
     for (sid, status, category) in [
         (HX_RECEIVED, "RECEIVED", "marketing"),
         (HX_REJECTED, "REJECTED", "utility"),

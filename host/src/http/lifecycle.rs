@@ -136,6 +136,20 @@ pub async fn templates(
     Ok(Json(views(stored)))
 }
 
+/// The longest template display name kept, in characters; a longer one is cut.
+const DISPLAY_NAME_CHARS: usize = 200;
+
+/// A connector's display name for a template as kept: trimmed, control characters and
+/// anything past [`DISPLAY_NAME_CHARS`] dropped, nothing when empty.
+fn display_name(name: &str) -> Option<String> {
+    let kept: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(DISPLAY_NAME_CHARS)
+        .collect();
+    Some(kept.trim().to_string()).filter(|n| !n.is_empty())
+}
+
 fn views(stored: Vec<TemplateRecord>) -> Vec<TemplateView> {
     stored
         .into_iter()
@@ -204,6 +218,7 @@ pub async fn sync_templates(
             status: t.status.to_ascii_uppercase(),
             provider_id: Some(t.id).filter(|i| !i.is_empty()),
             updated_at: now,
+            display_name: t.display_name.as_deref().and_then(display_name),
         })
         .collect();
     let mut tx = tenant.access.begin(&state.store, Mode::Write).await?;
@@ -211,4 +226,24 @@ pub async fn sync_templates(
     let stored = tx.templates(&connection.id).await?;
     tx.commit().await?;
     Ok(Json(views(stored)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider's display name is kept trimmed, without control characters, cut at its cap;
+    /// an empty one is none.
+    #[test]
+    fn display_names_are_bounded() {
+        assert_eq!(
+            display_name("  Order update\u{0}\n ").as_deref(),
+            Some("Order update")
+        );
+        assert_eq!(
+            display_name(&"é".repeat(300)).map(|n| n.chars().count()),
+            Some(DISPLAY_NAME_CHARS)
+        );
+        assert_eq!(display_name(" \u{7}\t "), None);
+    }
 }

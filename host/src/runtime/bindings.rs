@@ -165,7 +165,7 @@ mod tests {
                 include_str!("../../../wit/since_v0.3.0/host.wit"),
                 include_str!("../../../wit/since_v0.3.0/types.wit"),
             ),
-            "a37abc19e9a8dfb40791da98a4d9f9228a4abbceff5fa8a27f86384fb2d94068",
+            "9d009c832e5281b147f4b95ea78e1d778c942fa0424779b66798193bc764330b",
             "wit/since_v0.3.0 is released"
         );
     }

@@ -54,6 +54,10 @@ pub struct TemplateRecord {
     pub provider_id: Option<String>,
     /// When it was last listed (Unix ms).
     pub updated_at: i64,
+    /// A name for people when `name` is an id (Twilio's content `friendly_name`); absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 pub(super) const MEDIA_COLUMNS: &str = "id, message_id, provider_media_id, mime_type, caption, status, \
@@ -225,10 +229,11 @@ impl Tx {
             // A listing may name one (name, language) twice: the last one wins.
             sqlx::query(
                 "INSERT INTO templates (tenant_id, connection_id, name, language, category, status,
-                    provider_id, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    provider_id, updated_at, display_name)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (connection_id, name, language) DO UPDATE SET
-                    category = $5, status = $6, provider_id = $7, updated_at = $8",
+                    category = $5, status = $6, provider_id = $7, updated_at = $8,
+                    display_name = $9",
             )
             .bind(&tenant_id)
             .bind(connection_id)
@@ -238,6 +243,7 @@ impl Tx {
             .bind(&t.status)
             .bind(&t.provider_id)
             .bind(t.updated_at)
+            .bind(&t.display_name)
             .execute(&mut self.inner)
             .await
             .map_err(StoreError::from_write)?;
@@ -249,7 +255,8 @@ impl Tx {
     pub async fn templates(&mut self, connection_id: &str) -> Result<Vec<TemplateRecord>> {
         let tenant_id = self.tenant_id()?;
         Ok(sqlx::query_as(
-            "SELECT name, language, category, status, provider_id, updated_at FROM templates
+            "SELECT name, language, category, status, provider_id, updated_at, display_name
+             FROM templates
              WHERE tenant_id = $1 AND connection_id = $2 ORDER BY name, language",
         )
         .bind(tenant_id)

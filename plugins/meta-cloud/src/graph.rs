@@ -402,6 +402,8 @@ pub fn list_templates(
                 language: t.language.unwrap_or_default(),
                 category: category(t.category.as_deref().unwrap_or("")),
                 status: t.status.unwrap_or_default(),
+                // Meta's template name is the one people chose.
+                display_name: None,
             })
         }));
         // Meta gives `paging.next` only when there is a next page. Follow it through the

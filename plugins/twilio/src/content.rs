@@ -120,6 +120,7 @@ struct Meta {
 #[derive(Deserialize)]
 struct Item {
     sid: Option<String>,
+    friendly_name: Option<String>,
     language: Option<String>,
     approval_requests: Option<Approval>,
 }
@@ -160,6 +161,11 @@ fn template(item: Item) -> Option<TemplateInfo> {
         language: item.language.unwrap_or_default(),
         category: category(kind),
         status: status(state),
+        // The SID is what a send names; people know the content by its friendly name.
+        display_name: item
+            .friendly_name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
     })
 }
 

@@ -287,6 +287,7 @@ mod tests {
                 language: "en".into(),
                 category: TemplateCategory::Utility,
                 status: "APPROVED".into(),
+                display_name: Some("order_update".into()),
             }]
         );
         let sent = host.requests();

@@ -511,7 +511,12 @@ fn templates_card(v: &Visit, api: &str, templates: &Value) -> Markup {
                     tbody {
                         @for t in rows {
                             tr class=[(!t["sendable"].as_bool().unwrap_or(false)).then_some("muted")] {
-                                td { (s(t, "name")) } td { (s(t, "language")) }
+                                td {
+                                    @if let Some(shown) = t["display_name"].as_str() {
+                                        (shown) " " small { code { (s(t, "name")) } }
+                                    } @else { (s(t, "name")) }
+                                }
+                                td { (s(t, "language")) }
                                 td { (s(t, "category")) } td { (s(t, "status")) }
                             }
                         }
