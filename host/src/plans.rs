@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::PolicyPlugin;
-use crate::store::{PlanRecord, StoreError, Tx, now_ms};
+use crate::store::{PlanRecord, PricingVolume, StoreError, Tx, now_ms};
 
 /// A plan's terms, as the API shows and takes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -224,7 +224,7 @@ pub struct Usage {
     pub messages_this_month: i64,
     /// This month's outbound messages by the provider's pricing category (from delivery
     /// statuses that carry it, e.g. Meta's), most first.
-    pub pricing_this_month: Vec<crate::store::PricingVolume>,
+    pub pricing_this_month: Vec<PricingVolume>,
 }
 
 /// What the scope's tenant uses.
@@ -233,13 +233,59 @@ pub async fn usage(tx: &mut Tx) -> Result<Usage, StoreError> {
     Ok(Usage {
         numbers: tx.numbers_in_use(None).await?,
         messages_this_month: tx.messages_sent_since(month).await?,
-        pricing_this_month: tx.pricing_since(month).await?,
+        pricing_this_month: fold_categories(tx.pricing_since(month).await?),
     })
+}
+
+/// Most pricing categories a usage lists by name; providers have a handful (Meta: seven).
+const PRICING_CATEGORIES_SHOWN: usize = 12;
+
+/// Categories after the first [`PRICING_CATEGORIES_SHOWN`] (most messages first) summed as
+/// `other`: a connector naming a new category per message cannot grow a report without bound.
+fn fold_categories(mut volumes: Vec<PricingVolume>) -> Vec<PricingVolume> {
+    if volumes.len() <= PRICING_CATEGORIES_SHOWN {
+        return volumes;
+    }
+    let rest = volumes.split_off(PRICING_CATEGORIES_SHOWN);
+    let (messages, billable) = rest.iter().fold((0i64, 0i64), |(m, b), v| {
+        (m.saturating_add(v.messages), b.saturating_add(v.billable))
+    });
+    match volumes.iter_mut().find(|v| v.category == "other") {
+        Some(other) => {
+            other.messages = other.messages.saturating_add(messages);
+            other.billable = other.billable.saturating_add(billable);
+        }
+        None => volumes.push(PricingVolume {
+            category: "other".into(),
+            messages,
+            billable,
+        }),
+    }
+    volumes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pricing_categories_beyond_the_shown_ones_are_summed_as_other() {
+        let v = |category: &str, messages: i64| PricingVolume {
+            category: category.into(),
+            messages,
+            billable: messages / 2,
+        };
+        let few = vec![v("marketing", 4), v("utility", 2)];
+        assert_eq!(fold_categories(few.clone()), few);
+        let many: Vec<PricingVolume> = (0..20).map(|i| v(&format!("c{i:02}"), 40 - i)).collect();
+        let folded = fold_categories(many);
+        assert_eq!(folded.len(), PRICING_CATEGORIES_SHOWN + 1);
+        let other = folded.last().expect("other");
+        assert_eq!(other.category, "other");
+        // c12..c19: 28 + 27 + … + 21 messages, each half billable (rounded down).
+        assert_eq!(other.messages, (21..=28).sum::<i64>());
+        assert_eq!(other.billable, (21..=28).map(|m| m / 2).sum::<i64>());
+    }
 
     #[test]
     fn partner_plans_stay_within_the_ceiling() {

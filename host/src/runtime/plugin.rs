@@ -19,7 +19,8 @@ use super::bindings::v0_2_0::connector::switchyard::plugin::types as t020;
 use super::bindings::{v0_1_0, v0_2_0, v0_3_0};
 use super::error::{CallError, LoadError};
 use super::manifest::{ChannelRules, ConnectionShape, Interface, Manifest, World};
-use super::since_v0_1_0::credential_health;
+use super::since_v0_1_0::{self, credential_health};
+use super::since_v0_2_0;
 use super::state::CallState;
 use crate::vault::SecretScope;
 
@@ -481,19 +482,18 @@ impl ConnectorPlugin {
                 .switchyard_plugin_channel()
                 .call_verify(store, req)),
             ConnectorPre::V0_2_0(pre) => {
-                let req: t020::HttpRequest = self.shared.convert(req)?;
+                let req = since_v0_2_0::request_down(req);
                 let verdict = call!(self, pre, scope, [req], |inst, store| inst
                     .switchyard_plugin_channel()
                     .call_verify(store, req))?;
-                self.shared.convert(&verdict)
+                Ok(since_v0_2_0::verdict_up(verdict))
             }
             ConnectorPre::V0_1_0(pre) => {
-                let req: v0_1_0::connector::switchyard::plugin::types::HttpRequest =
-                    self.shared.convert(req)?;
+                let req = since_v0_1_0::request_down(req);
                 let verdict = call!(self, pre, scope, [req], |inst, store| inst
                     .switchyard_plugin_channel()
                     .call_verify(store, req))?;
-                self.shared.convert(&verdict)
+                Ok(since_v0_1_0::verdict_up(verdict))
             }
         }
     }
@@ -515,7 +515,7 @@ impl ConnectorPlugin {
                     .call_parse(store, req, connection.as_ref()))
             }
             ConnectorPre::V0_2_0(pre) => {
-                let req: t020::HttpRequest = self.shared.convert(req)?;
+                let req = since_v0_2_0::request_down(req);
                 let connection: Option<t020::ConnectionInfo> = self.shared.convert(&connection)?;
                 let events = call!(self, pre, scope, [req, connection], |inst, store| inst
                     .switchyard_plugin_channel()
@@ -526,8 +526,7 @@ impl ConnectorPlugin {
                 }
             }
             ConnectorPre::V0_1_0(pre) => {
-                let req: v0_1_0::connector::switchyard::plugin::types::HttpRequest =
-                    self.shared.convert(req)?;
+                let req = since_v0_1_0::request_down(req);
                 let events = call!(self, pre, scope, [req], |inst, store| inst
                     .switchyard_plugin_channel()
                     .call_parse(store, req))?;
@@ -683,10 +682,19 @@ impl ConnectorPlugin {
                         .switchyard_plugin_channel()
                         .call_fetch_media(store, connection, media)
                 )?;
-                match self.up_result(source, |s| self.shared.convert(&s))? {
-                    Ok(MediaSource::Content(content)) => Ok(Ok(content)),
-                    Ok(MediaSource::Fetch(fetch)) => Ok(self.shared.fetch(&scope, fetch).await),
-                    Err(e) => Ok(Err(e)),
+                match source {
+                    Ok(t020::MediaSource::Content(content)) => {
+                        Ok(Ok(since_v0_2_0::media_content_up(content)))
+                    }
+                    Ok(t020::MediaSource::Fetch(fetch)) => {
+                        let fetch = super::bindings::types::MediaFetch {
+                            request: since_v0_2_0::request_up(fetch.request),
+                            credentials: self.shared.convert(&fetch.credentials)?,
+                            mime_type: fetch.mime_type,
+                        };
+                        Ok(self.shared.fetch(&scope, fetch).await)
+                    }
+                    Err(e) => Ok(Err(self.shared.convert(&e)?)),
                 }
             }
             ConnectorPre::V0_1_0(pre) => {
@@ -697,7 +705,7 @@ impl ConnectorPlugin {
                 let content = call!(self, pre, scope, [connection, media], |inst, store| inst
                     .switchyard_plugin_channel()
                     .call_fetch_media(store, connection, media))?;
-                self.up_result(content, |c| self.shared.convert(&c))
+                self.up_result(content, |c| Ok(since_v0_1_0::media_content_up(c)))
             }
         }
     }

@@ -12,6 +12,8 @@ use super::bindings::v0_1_0::connector::switchyard::plugin as old;
 use super::bindings::{egress as new_egress, log as new_log, secrets as new_secrets, types};
 use super::state::CallState;
 
+super::bindings::byte_conversions!(super::bindings::v0_1_0::connector::switchyard::plugin::types);
+
 /// How a 0.1.0 connector marked a warning: `detail` starting with this.
 const WARNING_PREFIX: &str = "warning: ";
 
@@ -92,18 +94,8 @@ impl old::egress::Host for CallState {
                 })]
             }
         };
-        let req = types::HttpRequest {
-            method: req.method,
-            url: req.url,
-            headers: req.headers,
-            body: req.body,
-        };
-        match new_egress::Host::send(self, req, credentials).await {
-            Ok(r) => Ok(old::types::HttpResponse {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            }),
+        match new_egress::Host::send(self, request_up(req), credentials).await {
+            Ok(r) => Ok(response_down(r)),
             Err(e) => Err(match e {
                 new_egress::EgressError::HostNotAllowed(h) => E::HostNotAllowed(h),
                 new_egress::EgressError::InvalidUrl(m) => E::InvalidUrl(m),

@@ -8,6 +8,8 @@ use super::bindings::v0_2_0::connector::switchyard::plugin as old;
 use super::bindings::{convert, egress as new_egress, log as new_log, secrets as new_secrets};
 use super::state::CallState;
 
+super::bindings::byte_conversions!(super::bindings::v0_2_0::connector::switchyard::plugin::types);
+
 /// A 0.2.0 secret error from the newest one.
 fn secret_error(e: new_secrets::SecretError) -> old::secrets::SecretError {
     match e {
@@ -52,16 +54,10 @@ impl old::egress::Host for CallState {
     ) -> Result<old::types::HttpResponse, old::egress::EgressError> {
         use new_egress::EgressError as N;
         use old::egress::EgressError as O;
-        let (req, credentials) = match (convert(&req), convert(&credentials)) {
-            (Ok(req), Ok(credentials)) => (req, credentials),
-            (Err(e), _) | (_, Err(e)) => return Err(O::InvalidUrl(e)),
-        };
-        match new_egress::Host::send(self, req, credentials).await {
-            Ok(resp) => Ok(old::types::HttpResponse {
-                status: resp.status,
-                headers: resp.headers,
-                body: resp.body,
-            }),
+        // Credentials are names only; the request's body moves as it is.
+        let credentials = convert(&credentials).map_err(O::InvalidUrl)?;
+        match new_egress::Host::send(self, request_up(req), credentials).await {
+            Ok(resp) => Ok(response_down(resp)),
             Err(e) => Err(match e {
                 N::HostNotAllowed(h) => O::HostNotAllowed(h),
                 N::InvalidUrl(m) => O::InvalidUrl(m),
@@ -107,6 +103,33 @@ mod tests {
             error: None,
             pricing,
         })
+    }
+
+    /// Bodies cross between the versions as they are, both ways (moved, never through JSON).
+    #[test]
+    fn requests_responses_and_verdicts_keep_their_bytes() {
+        let body: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let req = types::HttpRequest {
+            method: "POST".into(),
+            url: "https://hooks.example/x".into(),
+            headers: vec![("a".into(), "b".into())],
+            body: body.clone(),
+        };
+        assert_eq!(request_up(request_down(&req)), req);
+        let resp = types::HttpResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: body.clone(),
+        };
+        let verdict = verdict_up(old::types::Verdict::AcceptWithResponse(response_down(
+            resp.clone(),
+        )));
+        assert_eq!(verdict, types::Verdict::AcceptWithResponse(resp));
+        let content = media_content_up(old::types::MediaContent {
+            mime_type: "image/png".into(),
+            body: body.clone(),
+        });
+        assert_eq!(content.body, body);
     }
 
     /// A 0.2.0 status converts up with no pricing; going down, the pricing 0.2.0 cannot hold

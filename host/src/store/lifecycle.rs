@@ -265,10 +265,12 @@ impl Tx {
         .await?)
     }
 
-    /// The stored review status of one template: its own in that language; when its name is
-    /// listed in other languages only, theirs (`APPROVED` if one is, else the first): a Twilio
-    /// content SID names one content whatever language a send gives, so a misspelt language
-    /// must not let an unapproved one out unchecked. `None` when the name was never listed.
+    /// The stored review status of one template: its own in that language. A template whose
+    /// name is the provider's own id for it (a Twilio content SID) is one content whatever
+    /// language a send gives, so when it is listed in another language only, that listing's
+    /// status is its status: a misspelt language must not let an unapproved one out unchecked.
+    /// Meta's languages are separate templates, judged each on its own. `None` when never
+    /// listed.
     pub async fn template_status(
         &mut self,
         connection_id: &str,
@@ -278,11 +280,14 @@ impl Tx {
         let tenant_id = self.tenant_id()?;
         let listed: Vec<(String, String)> = sqlx::query_as(
             "SELECT language, status FROM templates
-             WHERE tenant_id = $1 AND connection_id = $2 AND name = $3 ORDER BY language",
+             WHERE tenant_id = $1 AND connection_id = $2 AND name = $3
+               AND (language = $4 OR provider_id = name)
+             ORDER BY language",
         )
         .bind(tenant_id)
         .bind(connection_id)
         .bind(name)
+        .bind(language)
         .fetch_all(&mut self.inner)
         .await?;
         if let Some((_, status)) = listed.iter().find(|(l, _)| l == language) {

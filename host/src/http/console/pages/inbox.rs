@@ -300,8 +300,11 @@ fn composer(v: &Visit, api: &str, reply: &Value) -> Markup {
                         input type="hidden" name="template.name" value=(s(tpl, "name"));
                         input type="hidden" name="template.language" value=(s(tpl, "language"));
                         @let fid = format!("tpl-{}-{}", s(tpl, "name"), s(tpl, "language"));
-                        @let shown = tpl["display_name"].as_str().unwrap_or(s(tpl, "name"));
-                        label for=(fid) { (fill(EN.template_parameters, &[("name", shown), ("language", s(tpl, "language"))])) }
+                        @let shown = match tpl["display_name"].as_str() {
+                            Some(d) => format!("{d} ({})", s(tpl, "name")),
+                            None => s(tpl, "name").to_string(),
+                        };
+                        label for=(fid) { (fill(EN.template_parameters, &[("name", &shown), ("language", s(tpl, "language"))])) }
                         textarea id=(fid) name="template.parameters" data-type="lines" rows="2" {}
                         button type="submit" { (EN.send_template) }
                     }
