@@ -26,11 +26,17 @@ use crate::vault::{Secret, Vault};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentInput {
-    /// The version of the consent document the business accepted (1 to 100 characters).
-    #[schema(min_length = 1, max_length = 100)]
+    /// The version of the consent document the business accepted (1 to 100 characters, not
+    /// blank; else 422 `invalid_consent`).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub document_version: String,
     /// Scopes granted (default `["messaging"]`).
     #[serde(default)]
+    #[schema(value_type = Vec<super::consent::ConsentScope>)]
     pub scopes: Vec<String>,
 }
 
@@ -218,13 +224,13 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
     let access = &tenant.access;
     let secrets = checked_secrets(body.secrets)?;
-    let document_version = body.consent.document_version.trim();
-    if document_version.is_empty() {
+    let Some(document_version) = super::consent::checked_version(&body.consent.document_version)
+    else {
         return Err(ApiError::unprocessable(
             "invalid_consent",
             "consent.document_version is required (1 to 100 characters)",
         ));
-    }
+    };
     let record = connect(
         &state,
         access,
@@ -312,13 +318,15 @@ pub(crate) async fn connect(
         );
         secrets.push((spec.name.clone(), Secret::new(text.as_bytes().to_vec())));
     }
-    let document_version = req.document_version.as_deref().map(str::trim);
-    if document_version.is_some_and(|v| v.is_empty() || v.len() > 100) {
-        return Err(ApiError::unprocessable(
-            "invalid_consent",
-            "consent.document_version is required (1 to 100 characters)",
-        ));
-    }
+    let document_version = match req.document_version.as_deref() {
+        None => None,
+        Some(v) => Some(super::consent::checked_version(v).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_consent",
+                "consent.document_version is required (1 to 100 characters)",
+            )
+        })?),
+    };
     let mut scopes = req.scopes.clone();
     if scopes.is_empty() {
         scopes.push("messaging".into());

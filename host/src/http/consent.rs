@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::{Client, Tenant};
-use super::json::{ApiJson, ApiQuery, PageQuery};
+use super::json::{ApiJson, ApiQuery};
 use crate::consent::{self, Action, Break, Entry};
 use crate::error::ApiError;
 use crate::store::{LedgerRow, Mode, Page};
@@ -18,7 +18,7 @@ use crate::store::{LedgerRow, Mode, Page};
     get,
     path = "/api/v1/tenants/{tenant}/consent",
     tag = "consent",
-    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), PageQuery),
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), LedgerQuery),
     responses(
         (status = 200, description = "OK", body = Page<LedgerRow>),
         crate::http::openapi::BadRequest,
@@ -29,19 +29,41 @@ use crate::store::{LedgerRow, Mode, Page};
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> Result<Json<Page<LedgerRow>>, ApiError> {
     let limit = q.limit()?;
-    let after = match q.cursor()? {
-        None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?,
-    };
+    let after = q.after()?;
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rows = tx.ledger(after, limit + 1).await?;
     tx.commit().await?;
     Ok(Json(super::json::page(rows, limit, |r| r.seq.to_string())))
+}
+
+/// `GET …/consent` query: a page of the ledger.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerQuery {
+    /// Items per page, 1–200 (default 50); another number → 400 `bad_request`.
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page: a ledger position (another shape → 400
+    /// `bad_request`).
+    #[param(pattern = "^(-?[0-9]{1,18})?$(?!\\n)")]
+    pub cursor: Option<String>,
+}
+
+impl LedgerQuery {
+    /// The position after which to list (0: from the start).
+    fn after(&self) -> Result<i64, ApiError> {
+        match self.cursor.as_deref() {
+            None | Some("") => Ok(0),
+            Some(c) => super::json::number_cursor(c),
+        }
+    }
+
+    fn limit(&self) -> Result<i64, ApiError> {
+        super::json::LimitQuery { limit: self.limit }.limit()
+    }
 }
 
 /// `POST …/consent` body.
@@ -49,16 +71,39 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct ChangeConsent {
     /// `grant` or `revoke` (another → 422 `invalid_consent`).
-    #[schema(pattern = "^(grant|revoke)$", example = "grant")]
+    #[schema(pattern = "^(grant|revoke)$(?!\\n)", example = "grant")]
     pub action: String,
     /// Scopes, at least one, e.g. `["marketing"]` (else 422 `invalid_consent`).
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, value_type = Vec<ConsentScope>)]
     pub scopes: Vec<String>,
-    /// The consent document version, 1 to 100 characters (required to grant).
-    #[schema(min_length = 1, max_length = 100)]
+    /// The consent document version, 1 to 100 characters, not blank (required to grant: else
+    /// 422 `invalid_consent`).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub document_version: Option<String>,
     /// Limit it to one connection (default: the whole tenant).
     pub connection_id: Option<String>,
+}
+
+/// A consent scope (another → 422 `invalid_consent`); the document's name for the strings of
+/// [`consent::SCOPES`].
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ConsentScope {
+    /// Service messages.
+    Messaging,
+    /// Marketing messages.
+    Marketing,
+}
+
+/// A consent document version as given: 1 to 100 characters as sent, trimmed, not blank.
+pub fn checked_version(given: &str) -> Option<&str> {
+    let trimmed = given.trim();
+    (!trimmed.is_empty() && given.chars().count() <= 100).then_some(trimmed)
 }
 
 /// The scopes active after a change.
@@ -125,8 +170,16 @@ pub async fn change(
             ),
         ));
     }
-    let version = body.document_version.as_deref().map(str::trim);
-    if action == Action::Granted && version.is_none_or(|v| v.is_empty() || v.len() > 100) {
+    let version = match body.document_version.as_deref() {
+        None => None,
+        Some(v) => Some(checked_version(v).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_consent",
+                "document_version is 1 to 100 characters, not blank",
+            )
+        })?),
+    };
+    if action == Action::Granted && version.is_none() {
         return Err(ApiError::unprocessable(
             "invalid_consent",
             "document_version is required to grant (1 to 100 characters)",

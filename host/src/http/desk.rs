@@ -105,12 +105,15 @@ pub async fn insights(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateDraft {
-    /// Template name, as the number lists it.
+    /// Template name, as the number lists it: 1 to 512 visible ASCII characters.
+    #[schema(pattern = "^[!-~]{1,512}$(?!\\n)")]
     pub name: String,
     /// Language code, e.g. `en_US`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,16}$(?!\\n)", example = "en_US")]
     pub language: String,
     /// `{{1}}`, `{{2}}`, … in order (at most 20, each at most 1,024 characters).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub parameters: Vec<String>,
 }
 
@@ -119,8 +122,15 @@ pub struct TemplateDraft {
 #[serde(deny_unknown_fields)]
 pub struct ReactionDraft {
     /// The message reacted to (`msg_…`).
+    #[schema(pattern = "^msg_[A-Za-z0-9_]{0,60}$(?!\\n)")]
     pub message: String,
-    /// One emoji; empty removes the reaction.
+    /// One emoji (up to 8 code points with its modifiers and joiners; no letters, digits,
+    /// spaces or control characters); empty removes the reaction.
+    #[schema(
+        max_length = 8,
+        pattern = "^[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000A-Za-z0-9]*$(?!\\n)",
+        example = "👍"
+    )]
     pub emoji: String,
 }
 
@@ -128,13 +138,19 @@ pub struct ReactionDraft {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HumanReply {
-    /// Free-form text (inside the customer-service window), 1 to 4,096 characters.
+    /// Free-form text (inside the customer-service window), 1 to 4,096 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub text: Option<String>,
     /// One of the number's approved templates (the only thing sendable outside the window).
     pub template: Option<TemplateDraft>,
     /// A reaction.
     pub reaction: Option<ReactionDraft>,
     /// The conversation's message this replies to (`msg_…`), quoted where the channel can.
+    #[schema(pattern = "^msg_[A-Za-z0-9_]{0,60}$(?!\\n)")]
     pub reply_to: Option<String>,
 }
 
@@ -231,7 +247,7 @@ impl HumanReply {
     post,
     path = "/api/v1/tenants/{tenant}/conversations/{conversation}/messages",
     tag = "inbox",
-    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same key (per caller) gets the first request's message, 1–255 visible ASCII characters")),
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$(?!\\n)", description = "Makes a retried request safe: the same key (per caller) gets the first request's message, 1–255 visible ASCII characters")),
     request_body = HumanReply,
     responses(
         (status = 202, description = "Queued for sending", body = MessageRecord),
@@ -327,7 +343,7 @@ pub struct MediaQuery {
     post,
     path = "/api/v1/tenants/{tenant}/conversations/{conversation}/media",
     tag = "inbox",
-    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id"), MediaQuery, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried upload safe (as for text replies)")),
+    params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), ("conversation" = String, Path, description = "Conversation id"), MediaQuery, ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$(?!\\n)", description = "Makes a retried upload safe (as for text replies)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file"),
     responses(
         (status = 202, description = "Queued for sending", body = MessageRecord),

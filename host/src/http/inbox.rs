@@ -22,19 +22,19 @@ pub struct InboxQuery {
     /// Items per page, 1–200 (default 50); another number → 400 `bad_request`.
     #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page (at most 200 characters; one this API did not
-    /// issue may answer 400 `bad_request`).
-    #[param(max_length = 200)]
+    /// The `next_cursor` of the previous page, `<last_message_at>:<id>` (at most 200
+    /// characters; another shape → 400 `bad_request`).
+    #[param(max_length = 200, pattern = "^(-?[0-9]{1,18}:|$(?!\\n))")]
     pub cursor: Option<String>,
     /// `open`, `closed` or `archived`.
-    #[param(pattern = "^(open|closed|archived)$")]
+    #[param(pattern = "^(open|closed|archived)$(?!\\n)")]
     pub state: Option<String>,
     /// `policy` or `people`.
-    #[param(pattern = "^(policy|people)$")]
+    #[param(pattern = "^(policy|people)$(?!\\n)")]
     pub owner: Option<String>,
-    /// `me` (the signed-in person; a key gets 400 `bad_request`), `none` (unassigned) or a
+    /// `me` (the signed-in person; a key gets 403 `person_only`), `none` (unassigned) or a
     /// person's id (`usr_…`).
-    #[param(pattern = "^(me|none|usr_.*)$", max_length = 64)]
+    #[param(pattern = "^(me|none|usr_[\\s\\S]*)$(?!\\n)", max_length = 64)]
     pub assignee: Option<String>,
     /// One number (`con_…`).
     #[param(max_length = 64)]
@@ -98,8 +98,10 @@ pub async fn conversations(
         None => None,
         Some("none") => Some("-"),
         Some("me") => Some(
-            person(&tenant.access.actor)
-                .ok_or_else(|| bad("assignee=me needs a signed-in person, not a key"))?,
+            person(&tenant.access.actor).ok_or_else(|| ApiError::Refused {
+                code: "person_only",
+                message: "assignee=me needs a signed-in person, not a key".into(),
+            })?,
         ),
         Some(id) if id.starts_with("usr_") && id.chars().count() <= 64 => Some(id),
         Some(_) => return Err(bad("assignee must be me, none or a person's id")),
@@ -116,9 +118,8 @@ pub async fn conversations(
         Some(c) => {
             let (at, id) = c
                 .split_once(':')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
                 .ok_or_else(|| ApiError::BadRequest("cursor is not valid".into()))?;
-            Some((at, id))
+            Some((super::json::number_cursor(at)?, id))
         }
     };
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
@@ -188,11 +189,14 @@ pub async fn messages(
 #[serde(deny_unknown_fields)]
 pub struct ChangeConversation {
     /// `open` (reopen), `closed` or `archived` (another → 422 `invalid_state`).
-    #[schema(pattern = "^(open|closed|archived)$")]
+    #[schema(pattern = "^(open|closed|archived)$(?!\\n)")]
     pub state: Option<String>,
-    /// `people` (the policy stops answering: the AI toggle off) or `policy` (it answers again).
+    /// `people` (the policy stops answering: the AI toggle off) or `policy` (it answers again;
+    /// another → 422 `invalid_owner`).
+    #[schema(pattern = "^(policy|people)$(?!\\n)")]
     pub owner: Option<String>,
-    /// A member to assign it to (`usr_…`; an agent only themself), or `null` to unassign.
+    /// A member to assign it to (`usr_…`; an agent only themself, else 403 `assign_self_only`;
+    /// not a member: 422 `unknown_member`), or `null` to unassign.
     #[serde(default, deserialize_with = "super::connections::present")]
     #[schema(nullable)]
     pub assignee: Option<Option<String>>,

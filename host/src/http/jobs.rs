@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::auth::Operator;
-use super::json::{ApiQuery, PageQuery};
+use super::json::{ApiQuery, LimitQuery};
 use crate::error::ApiError;
 use crate::store::Mode;
 use crate::tenancy::Scope;
@@ -24,12 +24,12 @@ pub struct DeadJob {
     pub last_error: Option<String>,
 }
 
-/// The dead-lettered jobs, oldest first (operator only).
+/// The dead-lettered jobs, oldest first, up to `limit` (operator only).
 #[utoipa::path(
     get,
     path = "/api/v1/jobs/dead",
     tag = "jobs",
-    params(PageQuery),
+    params(LimitQuery),
     responses(
         (status = 200, description = "OK", body = Vec<DeadJob>),
         crate::http::openapi::BadRequest,
@@ -42,7 +42,7 @@ pub struct DeadJob {
 pub async fn dead(
     State(state): State<AppState>,
     _: Operator,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> Result<Json<Vec<DeadJob>>, ApiError> {
     let mut tx = state.store.begin(Scope::Host, Mode::Read).await?;
     let rows = tx.dead_jobs(q.limit()?).await?;

@@ -50,7 +50,7 @@ pub struct CreateKey {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$"
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$(?!\\n)"
     )]
     pub label: Option<String>,
     /// When it stops working (Unix ms), in the future and before 2100 (else 422
@@ -249,7 +249,7 @@ pub struct CreatePartnerKey {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$"
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$(?!\\n)"
     )]
     pub label: Option<String>,
     /// When it stops working (Unix ms), in the future and before 2100 (else 422
@@ -379,8 +379,9 @@ pub async fn revoke_partner_key(
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     /// How long the old key keeps working, in seconds (at most 30 days); 0 or absent: it is
-    /// revoked now.
+    /// revoked now (above 30 days: 422 `invalid_overlap`).
     #[serde(default)]
+    #[schema(maximum = 2_592_000)]
     pub overlap_seconds: u32,
     /// When the new key stops working (Unix ms); never when absent.
     pub expires_at: Option<i64>,

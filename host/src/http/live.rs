@@ -33,7 +33,9 @@ const LIFETIME: Duration = Duration::from_secs(300);
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    /// Resume after this event (as `Last-Event-ID` does; the header wins).
+    /// Resume after this event number (as `Last-Event-ID` does; the header wins; a negative
+    /// one → 400 `bad_request`).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
 }
 
@@ -54,9 +56,9 @@ fn person(actor: &Actor) -> Option<String> {
     path = "/api/v1/tenants/{tenant}/events",
     tag = "inbox",
     params(("tenant" = String, Path, description = "Tenant id (`ten_…`)"), EventsQuery,
-           ("Last-Event-ID" = Option<i64>, Header, description = "The last event received")),
+           ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "The last event received (an event number; else 400 `bad_request`)")),
     responses(
-        (status = 200, description = "An event stream (`text/event-stream`)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream (`text/event-stream`)", content_type = "text/event-stream", body = StreamEvent),
         crate::http::openapi::BadRequest,
         crate::http::openapi::TenantErrors,
     )
@@ -79,7 +81,7 @@ pub async fn events(
         ),
         None => q.after,
     };
-    if last.is_some_and(|n| n < 0) {
+    if last.is_some_and(|n| n < 0) || q.after.is_some_and(|n| n < 0) {
         return Err(ApiError::BadRequest("after must be an event number".into()));
     }
     let access = tenant.access;
@@ -231,6 +233,18 @@ pub fn spawn_relay(store: Store, shutdown: tokio::sync::watch::Receiver<bool>) {
     });
 }
 
+/// One event of the stream, as its `id:`, `event:` and `data:` lines carry it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StreamEvent {
+    /// The event's number: resume after it with `Last-Event-ID`.
+    id: Option<String>,
+    /// `conversation`, `message`, `notification` or `reset`.
+    event: Option<String>,
+    /// JSON of ids and states.
+    data: String,
+}
+
 /// `GET …/notifications` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -284,6 +298,7 @@ pub async fn notifications(
         cursor: q.cursor.clone(),
     };
     let limit = paging.limit()?;
+    let cursor = paging.cursor()?;
     let Some(user) = person(&tenant.access.actor) else {
         return Ok(Json(Notifications {
             data: Vec::new(),
@@ -293,12 +308,7 @@ pub async fn notifications(
     };
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
     let rows = tx
-        .notifications(
-            &user,
-            q.unread.unwrap_or(false),
-            paging.cursor()?,
-            limit + 1,
-        )
+        .notifications(&user, q.unread.unwrap_or(false), cursor, limit + 1)
         .await?;
     let unread = tx.unread_notifications(&user).await?;
     tx.commit().await?;

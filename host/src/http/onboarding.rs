@@ -1176,6 +1176,17 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     origin_ok && site_ok
 }
 
+/// The confirmation page's form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ConfirmForm {
+    /// The page's single-use token.
+    confirm: String,
+    /// `connect`; anything else cancels.
+    #[schema(example = "connect")]
+    decision: String,
+}
+
 /// The confirmation page's answer (public, form-encoded `confirm` and `decision`): from the
 /// browser that started the flow, with the page's single-use token, `decision=connect` connects
 /// the number (or, with several, lets the tenant pick through the API); anything else cancels.
@@ -1184,7 +1195,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     post,
     path = "/connect/meta/confirm",
     tag = "onboarding",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`confirm=<token from the page>&decision=connect|cancel`"),
+    request_body(content = ConfirmForm, content_type = "application/x-www-form-urlencoded", description = "`confirm=<token from the page>&decision=connect|cancel`"),
     responses(
         (status = 303, description = "Back to the endpoint's return_url with ?connected=, ?session= or ?error="),
         (status = 400, description = "Not this browser's confirmation, not from this host's page, or already used (`confirmation_invalid`)", body = crate::http::openapi::ErrorBody),

@@ -21,13 +21,18 @@ pub struct CreatePartner {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$",
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$(?!\\n)",
         example = "Acme"
     )]
     pub name: String,
-    /// Its plugin namespace (`^[a-z][a-z0-9]{1,30}$`): it publishes plugins named
+    /// Its plugin namespace (`^[a-z][a-z0-9]{1,30}$`, not `switchyard`, `operator`,
+    /// `partner`, `plugin` or `test`; else 422 `invalid_namespace`): it publishes plugins named
     /// `<namespace>-…` only. Can be given later with `PUT …/partners/{partner}/namespace`.
     #[serde(default)]
+    #[schema(
+        pattern = "^(?!(switchyard|operator|partner|plugin|test)$)[a-z][a-z0-9]{1,30}$(?!\\n)",
+        example = "acme"
+    )]
     pub namespace: Option<String>,
     /// Mint the partner's first key with it (default `true`); `false` when its people will
     /// sign in instead (invite its owner next), so no unused key exists.
@@ -39,7 +44,12 @@ pub struct CreatePartner {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutNamespace {
-    /// The namespace (`^[a-z][a-z0-9]{1,30}$`).
+    /// The namespace (`^[a-z][a-z0-9]{1,30}$`, not `switchyard`, `operator`, `partner`,
+    /// `plugin` or `test`; else 422 `invalid_namespace`).
+    #[schema(
+        pattern = "^(?!(switchyard|operator|partner|plugin|test)$)[a-z][a-z0-9]{1,30}$(?!\\n)",
+        example = "acme"
+    )]
     pub namespace: String,
 }
 

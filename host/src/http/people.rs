@@ -471,7 +471,7 @@ pub struct NewInvitation {
     #[schema(format = Email, max_length = 254, example = "ana@example.com")]
     pub email: String,
     /// `owner`, `admin`, `agent` or `viewer` (another → 422 `invalid_role`).
-    #[schema(pattern = "^(owner|admin|agent|viewer)$", example = "agent")]
+    #[schema(pattern = "^(owner|admin|agent|viewer)$(?!\\n)", example = "agent")]
     pub role: String,
 }
 
@@ -483,7 +483,7 @@ pub struct NewPartnerInvitation {
     #[schema(format = Email, max_length = 254, example = "ana@example.com")]
     pub email: String,
     /// `owner` or `member` (another → 422 `invalid_role`).
-    #[schema(pattern = "^(owner|member)$", example = "member")]
+    #[schema(pattern = "^(owner|member)$(?!\\n)", example = "member")]
     pub role: String,
 }
 
@@ -492,7 +492,7 @@ pub struct NewPartnerInvitation {
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
     /// The new role: `owner`, `admin`, `agent` or `viewer` (another → 422 `invalid_role`).
-    #[schema(pattern = "^(owner|admin|agent|viewer)$", example = "admin")]
+    #[schema(pattern = "^(owner|admin|agent|viewer)$(?!\\n)", example = "admin")]
     pub role: String,
 }
 
@@ -501,7 +501,7 @@ pub struct ChangeRole {
 #[serde(deny_unknown_fields)]
 pub struct ChangePartnerRole {
     /// The new role: `owner` or `member` (another → 422 `invalid_role`).
-    #[schema(pattern = "^(owner|member)$", example = "member")]
+    #[schema(pattern = "^(owner|member)$(?!\\n)", example = "member")]
     pub role: String,
 }
 
@@ -1003,7 +1003,11 @@ fn operator_session(
     session: Option<axum::Extension<OperatorSession>>,
 ) -> Result<OperatorSession, ApiError> {
     session.map(|s| s.0).ok_or_else(|| {
-        ApiError::BadRequest("this route is about the operator's console session; sign in with the operator token at POST /api/v1/operator/session".into())
+        // Like `person_only`: the credential is valid but not the kind this route is about.
+        ApiError::Refused {
+            code: "operator_session_only",
+            message: "this route is about the operator's console session; sign in with the operator token at POST /api/v1/operator/session".into(),
+        }
     })
 }
 

@@ -27,36 +27,96 @@ pub struct PlanBody {
     pub terms: Terms,
 }
 
-/// The document's shape of [`PlanBody`]: its name and its terms in one object (the derived
-/// schema of a flattened [`Terms`] is an `allOf` whose halves each forbid the other's fields).
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = PlanBody)]
-#[allow(dead_code)]
-pub struct PlanBodyDoc {
-    /// Name, unique among its owner's plans: 1–200 characters (after trimming spaces), no
-    /// control characters (else 422 `invalid_name`).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$",
-        example = "Starter"
-    )]
-    pub name: String,
-    /// Connector names a tenant may connect (`null`: every channel).
-    pub channels: Option<Vec<String>>,
-    /// Numbers a tenant may have connected at once (`null`: unlimited).
-    #[schema(minimum = 0)]
-    pub numbers: Option<i64>,
-    /// Outbound messages per calendar month, UTC (`null`: unlimited).
-    #[schema(minimum = 0)]
-    pub monthly_messages: Option<i64>,
-    /// Whether AI policies (policies that reach the network or report insights) may run.
-    pub ai_policies: bool,
+/// A document-only struct of a plan: the given fields and the terms (channels, numbers, monthly
+/// messages, AI policies) side by side in one object. The derived schema of a flattened
+/// [`Terms`] would be an `allOf` whose halves each forbid the other's fields.
+macro_rules! plan_doc {
+    ($(#[$attr:meta])* $name:ident { $($(#[$fattr:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$attr])*
+        #[allow(dead_code)]
+        pub struct $name {
+            $($(#[$fattr])* pub $field: $ty,)*
+            /// Connector names a tenant may connect, up to 100 (`null`: every channel).
+            #[schema(max_items = 100, inline)]
+            pub channels: Option<Vec<ChannelName>>,
+            /// Numbers a tenant may have connected at once, 0 to 1,000,000 (`null`: unlimited).
+            #[schema(minimum = 0, maximum = 1_000_000)]
+            pub numbers: Option<i64>,
+            /// Outbound messages per calendar month, UTC, 0 to 10^12 (`null`: unlimited).
+            #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+            pub monthly_messages: Option<i64>,
+            /// Whether AI policies (policies that reach the network or report insights) may run.
+            pub ai_policies: bool,
+        }
+    };
 }
 
-/// A plan as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+plan_doc! {
+    /// A plan's name and terms: the document's shape of [`PlanBody`] (else 422 `invalid_plan`).
+    #[derive(Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(as = PlanBody)]
+    PlanBodyDoc {
+        /// Name, unique among its owner's plans: 1–200 characters, not blank, no control
+        /// characters (else 422 `invalid_name`).
+        #[schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$(?!\\n)",
+            example = "Starter"
+        )]
+        name: String,
+    }
+}
+
+/// A connector name in a plan's `channels`: 1–64 of a-z, 0-9 and `-` (else 422 `invalid_plan`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(pattern = "^[a-z0-9-]{1,64}$(?!\\n)", example = "meta-cloud")]
+#[allow(dead_code)]
+pub struct ChannelName(String);
+
+plan_doc! {
+    /// A plan as the API shows it: the document's shape of [`PlanView`].
+    #[derive(utoipa::ToSchema)]
+    #[schema(as = PlanView)]
+    PlanViewDoc {
+        /// `pln_…`.
+        id: String,
+        /// Name.
+        name: String,
+        /// The partner that defined it (`null`: the operator).
+        partner_id: Option<String>,
+        /// Creation time (Unix ms).
+        created_at: i64,
+        /// Last change (Unix ms).
+        updated_at: i64,
+    }
+}
+
+/// [`PlanView`]'s schema is [`PlanViewDoc`]'s.
+impl utoipa::PartialSchema for PlanView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <PlanViewDoc as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for PlanView {
+    fn name() -> std::borrow::Cow<'static, str> {
+        <PlanViewDoc as utoipa::ToSchema>::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <PlanViewDoc as utoipa::ToSchema>::schemas(schemas)
+    }
+}
+
+/// A plan as the API shows it (its schema: [`PlanViewDoc`]).
+#[derive(Debug, Serialize)]
 pub struct PlanView {
     /// `pln_…`.
     pub id: String,

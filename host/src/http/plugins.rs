@@ -42,17 +42,33 @@ pub struct UploadedPlugin {
 pub struct Promote {
     /// The version to promote (loaded on this host).
     pub version: String,
-    /// Why, for the record (at most 200 characters).
+    /// Why, for the record: at most 200 characters, not blank (else 422 `invalid_reason`).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub reason: Option<String>,
 }
+
+/// A packed component's bytes, as they are (the upload's body).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct ComponentBytes(Vec<u8>);
 
 /// `POST …/plugins/{name}/rollback` body (`{}` when no reason is given).
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollBack {
-    /// Why, for the record (at most 200 characters).
+    /// Why, for the record: at most 200 characters, not blank (else 422 `invalid_reason`).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub reason: Option<String>,
 }
 
@@ -173,7 +189,7 @@ fn reason(given: Option<String>, default: &str) -> Result<String, ApiError> {
     post,
     path = "/api/v1/plugins",
     tag = "plugins",
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "A component packed by `switchyard plugin pack`"),
+    request_body(content = ComponentBytes, content_type = "application/wasm", description = "A component packed by `switchyard plugin pack` (other bytes: 422 `not_a_component`)"),
     responses(
         (status = 201, description = "Stored and callable", body = UploadedPlugin),
         (status = 200, description = "These exact bytes were already uploaded", body = UploadedPlugin),
@@ -198,8 +214,10 @@ pub async fn upload(
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
     if bytes.is_empty() {
-        return Err(ApiError::BadRequest(
-            "the body is empty: send the packed component's bytes".into(),
+        // Like any other bytes that are no component (the document's body is any bytes).
+        return Err(ApiError::unprocessable(
+            "not_a_component",
+            "the body is empty: send the packed component's bytes",
         ));
     }
     let actor = actor(&principal);
@@ -443,12 +461,20 @@ fn actor(principal: &Principal) -> String {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddKey {
-    /// Whose key: `operator`, or a partner id (`par_…`) whose namespace it may sign.
+    /// Whose key: `operator`, or a partner id (`par_…`) whose namespace it may sign (else 422
+    /// `invalid_publisher`; 404 for a partner that does not exist).
+    #[schema(pattern = "^(operator|par_[0-9a-f]{32})$(?!\\n)", example = "operator")]
     pub publisher: String,
-    /// `ed25519:<base64>`, as `switchyard plugin keygen` prints it.
+    /// `ed25519:<base64 of 32 bytes>`, as `switchyard plugin keygen` prints it (else 422
+    /// `invalid_key`, also for 32 bytes that are no Ed25519 point).
+    #[schema(
+        pattern = "^ed25519:[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$(?!\\n)",
+        example = "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+    )]
     pub public_key: String,
-    /// A label for people (at most 100 characters).
+    /// A label for people (at most 100 characters; else 422 `invalid_label`).
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub label: Option<String>,
 }
 
@@ -486,6 +512,13 @@ pub async fn add_key(
     _: Operator,
     ApiJson(body): ApiJson<AddKey>,
 ) -> Result<(StatusCode, Json<PublisherKey>), ApiError> {
+    // Exactly the documented shape: the parser would also take it with spaces around.
+    if body.public_key.trim() != body.public_key {
+        return Err(ApiError::unprocessable(
+            "invalid_key",
+            "malformed key: no spaces around it",
+        ));
+    }
     let key = crate::runtime::signature::PublicKey::parse(&body.public_key)
         .map_err(|e| ApiError::unprocessable("invalid_key", e.to_string()))?;
     if body.label.as_ref().is_some_and(|l| l.chars().count() > 100) {

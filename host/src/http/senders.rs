@@ -20,12 +20,13 @@ use crate::vault::Secret;
 pub struct ListSenders {
     /// The Account SID.
     #[schema(
-        pattern = "^AC[0-9a-f]{32}$",
+        pattern = "^AC[0-9a-f]{32}$(?!\\n)",
         example = "AC0123456789abcdef0123456789abcdef"
     )]
     pub account_sid: String,
-    /// The account's auth token (sent to Twilio only; never stored or returned).
-    #[schema(min_length = 1, max_length = 128)]
+    /// The account's auth token, 1–128 printable ASCII characters (sent to Twilio only; never
+    /// stored or returned).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$(?!\\n)")]
     pub auth_token: String,
 }
 
@@ -61,7 +62,8 @@ pub async fn list(
     ApiJson(body): ApiJson<ListSenders>,
 ) -> Result<Json<SenderList>, ApiError> {
     let access = &tenant.access;
-    let sid = body.account_sid.trim();
+    // Exactly as the schema says: no spaces around either, as Twilio would refuse them too.
+    let sid = body.account_sid.as_str();
     let sid_ok = sid.len() == 34
         && sid.starts_with("AC")
         && sid[2..]
@@ -73,7 +75,7 @@ pub async fn list(
             "account_sid must be AC followed by 32 lowercase hex digits",
         ));
     }
-    let token = body.auth_token.trim();
+    let token = body.auth_token.as_str();
     if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::unprocessable(
             "invalid_settings",

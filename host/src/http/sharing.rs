@@ -31,11 +31,19 @@ pub struct AccessView {
 #[serde(deny_unknown_fields)]
 pub struct AccessChange {
     /// `open`, `email` or `sharing`.
-    #[schema(pattern = "^(open|email|sharing)$")]
+    #[schema(pattern = "^(open|email|sharing)$(?!\\n)")]
     pub policy: String,
-    /// Every email it is shared with (at most 1,000; replaces the list). Omitted: unchanged.
+    /// Every email it is shared with (at most 1,000, else 422 `too_many_emails`; replaces the
+    /// list). Omitted: unchanged.
+    #[schema(value_type = Option<Vec<EmailText>>, max_items = 1000)]
     pub shared: Option<Vec<String>>,
 }
+
+/// An email address (else 422 `invalid_email`), at most 254 characters.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Email, example = "ana@example.com")]
+#[allow(dead_code)]
+pub struct EmailText(String);
 
 async fn view(state: &AppState, tenant: &Tenant, connection: &str) -> Result<AccessView, ApiError> {
     let mut tx = tenant.access.begin(&state.store, Mode::Read).await?;
@@ -157,7 +165,7 @@ fn emails(list: &[String]) -> Result<Vec<String>, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct RequestsQuery {
     /// `pending`, `approved` or `refused`.
-    #[param(pattern = "^(pending|approved|refused)$")]
+    #[param(pattern = "^(pending|approved|refused)$(?!\\n)")]
     pub state: Option<String>,
     /// Items per page, 1–200 (default 50); another number → 400 `bad_request`.
     #[param(minimum = 1, maximum = 200, example = 50)]
@@ -232,7 +240,7 @@ pub(super) struct RequestPath {
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// `approve` (the number is shared with the request's email) or `refuse`.
-    #[schema(pattern = "^(approve|refuse)$")]
+    #[schema(pattern = "^(approve|refuse)$(?!\\n)")]
     pub decision: String,
 }
 

@@ -17,8 +17,10 @@ use crate::tenancy::{Principal, Role, Scope, auth, ids};
 
 /// A display name: 1–200 characters, no control characters.
 pub fn checked_name(name: &str) -> Result<&str, ApiError> {
+    // At most 200 as sent (the document's maxLength), and not blank once trimmed.
+    let long = name.chars().count() > 200;
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty() || long || name.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(
             "invalid_name",
             "name must be 1 to 200 characters without control characters",
@@ -36,7 +38,7 @@ pub struct CreateTenant {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$",
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$(?!\\n)",
         example = "Acme"
     )]
     pub name: String,
