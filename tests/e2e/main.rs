@@ -30,6 +30,7 @@ mod plans;
 mod plugins;
 mod replies;
 mod runtime;
+mod schemathesis;
 mod secrets;
 mod security;
 mod serve;

@@ -965,6 +965,29 @@ async fn the_redirect_flow_connects_only_in_the_browser_that_started_it() {
     w.assert_no_secret_seen();
 }
 
+/// A host on SQLite whose Twilio API is a fake answering `twilio`, beside the permissive Graph
+/// fake; the host, the Graph fake and the Twilio fake.
+pub async fn host_with_twilio(
+    twilio: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+) -> (Host, Fake, Fake) {
+    let graph = Fake::start_with(crate::api::graph_ok).await;
+    let twilio = Fake::start_with(twilio).await;
+    let args = ["--twilio-api-url", twilio.origin.as_str()];
+    let h = Host::start_with(Db::Sqlite, &graph.origin, &args).await;
+    (h, graph, twilio)
+}
+
+/// One WhatsApp sender as Twilio's Senders API lists it.
+pub fn twilio_sender(n: u8, status: &str, name: &str) -> Value {
+    json!({"sid": format!("XE{n:032x}"), "status": status,
+           "sender_id": format!("whatsapp:+1415555010{n}"),
+           "configuration": {"waba_id": "1234567890"},
+           "profile": {"name": name},
+           "properties": {"quality_rating": "HIGH", "messaging_limit": "10K Customers/24hr"},
+           "offline_reasons": null,
+           "url": format!("https://messaging.twilio.com/v2/Channels/Senders/XE{n:032x}")})
+}
+
 /// Twilio's Senders API (`GET /v2/Channels/Senders?Channel=whatsapp`) for one account: Basic auth
 /// of [`TWILIO_SID`] and [`TWILIO_TOKEN`] or 401 / 20003; two pages, the second naming a "next"
 /// page on another origin, which must not be followed.
@@ -982,15 +1005,7 @@ fn twilio_senders(r: &Received) -> (u16, String) {
             .to_string(),
         );
     }
-    let sender = |n: u8, status: &str, name: &str| {
-        json!({"sid": format!("XE{n:032x}"), "status": status,
-               "sender_id": format!("whatsapp:+1415555010{n}"),
-               "configuration": {"waba_id": "1234567890"},
-               "profile": {"name": name},
-               "properties": {"quality_rating": "HIGH", "messaging_limit": "10K Customers/24hr"},
-               "offline_reasons": null,
-               "url": format!("https://messaging.twilio.com/v2/Channels/Senders/XE{n:032x}")})
-    };
+    let sender = twilio_sender;
     // Twilio's page links are absolute: on this fake's own origin.
     let host = r
         .headers
@@ -1029,14 +1044,7 @@ const TWILIO_TOKEN: &str = "twilio-auth-token-for-senders";
 /// 19, item 6): every page on Twilio's origin, online senders first, the token in no answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_lists_its_twilio_senders_to_pick_one() {
-    let graph = Fake::start_with(crate::api::graph_ok).await;
-    let twilio = Fake::start_with(twilio_senders).await;
-    let h = Host::start_with(
-        Db::Sqlite,
-        &graph.origin,
-        &["--twilio-api-url", &twilio.origin],
-    )
-    .await;
+    let (h, _graph, twilio) = host_with_twilio(twilio_senders).await;
     let s = setup(&h).await;
     let path = format!("/api/v1/tenants/{}/connect/twilio/senders", s.a.0);
     let body = json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN});
