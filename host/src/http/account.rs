@@ -217,7 +217,7 @@ pub struct ErasureView {
         (status = 200, description = "Deleted", body = ErasureView),
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `confirmation_mismatch` (`confirm` is not the tenant's name exactly as stored)", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn delete(

@@ -210,7 +210,7 @@ pub(crate) async fn shared_endpoint(
         crate::http::openapi::NotFound,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_connector`, `unknown_endpoint` (no such connector plugin or endpoint), `invalid_consent`, or settings or secrets the connector refuses", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::BadGateway,
         crate::http::openapi::Unavailable,
     ),
@@ -667,7 +667,7 @@ where
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
         crate::http::openapi::Conflict,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_policy` (no reply-policy plugin of that name is loaded), `invalid_name`", body = crate::http::openapi::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1013,15 +1013,25 @@ const TEST_SEND_IN_FLIGHT_MS: i64 = 120_000;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestSend {
-    /// The recipient's phone number in E.164 (`+14155550123`, or digits); give this or
-    /// `to_user_id`.
+    /// The recipient's phone number in E.164 (`+14155550123`, or digits, maybe after
+    /// `whatsapp:`); give exactly this or `to_user_id` (else 422 `invalid_recipient`).
     #[serde(default)]
+    #[schema(
+        pattern = "^[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(whatsapp:)*\\+*[0-9]{6,15}[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$(?!\\n)",
+        example = "+14155550123"
+    )]
     pub to: Option<String>,
     /// A recipient without a phone number: the channel's user id (a Telegram chat id, a
-    /// business-scoped user id); give this or `to`.
+    /// business-scoped user id), 1 to 128 visible ASCII characters; give exactly this or `to`.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,128}$(?!\\n)")]
     pub to_user_id: Option<String>,
-    /// The text.
+    /// The text: 1 to 4,096 characters, not blank (else 422 `invalid_body`).
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub message: String,
 }
 
@@ -1045,7 +1055,7 @@ pub struct TestSent {
         (status = 200, description = "Accepted by the provider", body = TestSent),
         crate::http::openapi::BadRequest,
         crate::http::openapi::Conflict,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_recipient` (not exactly one of `to` and `to_user_id`, or one out of shape), `invalid_body`", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::TooManyRequests,
         crate::http::openapi::BadGateway,
         crate::http::openapi::TenantErrors,
@@ -1089,10 +1099,10 @@ pub async fn test_send(
             ));
         }
     };
-    if body.message.trim().is_empty() || body.message.len() > 4096 {
+    if body.message.trim().is_empty() || body.message.chars().count() > 4096 {
         return Err(ApiError::unprocessable(
             "invalid_body",
-            "`message` must be 1 to 4096 bytes of text",
+            "`message` must be 1 to 4096 characters of text",
         ));
     }
     let access = &tenant.access;

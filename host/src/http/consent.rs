@@ -130,7 +130,7 @@ pub struct ConsentState {
         crate::http::openapi::NotFound,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_consent` (an unknown scope or action; granting without a `document_version`)", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))

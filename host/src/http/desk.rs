@@ -255,7 +255,7 @@ impl HumanReply {
         crate::http::openapi::Conflict,
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_reply` (not exactly one of `text`, `template` and `reaction`, a reaction with `reply_to`, or a field out of shape)", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn reply(

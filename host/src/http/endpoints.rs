@@ -84,7 +84,7 @@ pub fn checked_secrets(
         crate::http::openapi::Forbidden,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_connector` (no connector plugin of that name is loaded), or settings or secrets the connector refuses", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))

@@ -215,7 +215,7 @@ pub struct ChangeConversation {
         (status = 200, description = "Changed", body = ConversationRecord),
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_state`, `invalid_owner`, `unknown_member` (the assignee is not a member of the tenant)", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn change(

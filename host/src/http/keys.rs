@@ -139,7 +139,7 @@ pub async fn list_tenant_keys(
         crate::http::openapi::NotFound,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_expiry` (`expires_at` not ahead of now, or past 2100), `invalid_name`", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))
@@ -301,7 +301,7 @@ pub async fn list_partner_keys(
         crate::http::openapi::Forbidden,
         crate::http::openapi::NotFound,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_expiry` (`expires_at` not ahead of now, or past 2100), `invalid_name`", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))
@@ -413,7 +413,7 @@ pub struct RotatedKey {
         crate::http::openapi::NotFound,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_expiry` (`expires_at` not ahead of now, or past 2100), `invalid_overlap`", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))

@@ -229,7 +229,7 @@ async fn sweep(state: &AppState, access: &TenantAccess) -> Result<(), ApiError> 
         crate::http::openapi::NotFound,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_endpoint` (no such Meta endpoint), `invalid_consent`", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::BadGateway,
         crate::http::openapi::Unavailable,
     ),

@@ -393,7 +393,7 @@ pub struct ResetConfirm {
         (status = 201, description = "Password set; signed in", body = SessionView),
         crate::http::openapi::BadRequest,
         crate::http::openapi::Conflict,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_link` (not a link this host mailed, or expired or used), or a password it does not take", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::TooManyRequests,
         crate::http::openapi::Unavailable,
     )
@@ -441,7 +441,7 @@ pub struct AcceptInvitation {
         crate::http::openapi::BadRequest,
         (status = 401, description = "an existing account's password is wrong (`invalid_credentials`)", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Conflict,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_link` (not a link this host mailed, or expired or used), or a name or password it does not take", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::TooManyRequests,
         crate::http::openapi::Unavailable,
     )

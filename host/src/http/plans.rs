@@ -437,7 +437,7 @@ pub struct PartnerPath {
         crate::http::openapi::Unauthorized,
         crate::http::openapi::Forbidden,
         crate::http::openapi::NotFound,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_plan` (a ceiling is one of the operator's plans)", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn put_ceiling(
@@ -512,7 +512,7 @@ pub async fn show_tenant_plan(
         (status = 200, description = "Changed", body = TenantPlan),
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_plan` (no such plan among those the tenant may have)", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn put_tenant_plan(

@@ -198,7 +198,7 @@ fn reason(given: Option<String>, default: &str) -> Result<String, ApiError> {
         crate::http::openapi::Forbidden,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `not_a_component` (not a component packed by `switchyard plugin pack`), or a component this host refuses (signature, namespace, manifest)", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))
@@ -358,7 +358,7 @@ pub async fn delete(
         crate::http::openapi::Unauthorized,
         crate::http::openapi::Forbidden,
         crate::http::openapi::NotFound,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_version` (not a version this host can run), `invalid_reason`", body = crate::http::openapi::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -503,7 +503,7 @@ pub(super) struct KeyPath {
         crate::http::openapi::Forbidden,
         crate::http::openapi::NotFound,
         crate::http::openapi::Conflict,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `invalid_key` (not `ed25519:` and 32 bytes of base64 that are an Ed25519 point), `invalid_publisher`, `invalid_label`", body = crate::http::openapi::ErrorBody),
     ),
     security(("bearer" = []))
 )]

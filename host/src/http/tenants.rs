@@ -78,7 +78,7 @@ pub struct CreatedTenant {
         crate::http::openapi::Forbidden,
         crate::http::openapi::Conflict,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_partner` (no such partner), `invalid_name`", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))
@@ -382,7 +382,7 @@ pub(super) async fn checked_policy(
         crate::http::openapi::Forbidden,
         crate::http::openapi::NotFound,
         crate::http::openapi::TooLarge,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the body is well-formed but cannot be used: `unknown_policy` (no reply-policy plugin or version of that name is loaded), or a config it refuses", body = crate::http::openapi::ErrorBody),
         crate::http::openapi::Unavailable,
     ),
     security(("bearer" = []))
