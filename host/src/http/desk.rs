@@ -328,10 +328,17 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct MediaQuery {
     /// Caption (images, videos, documents), at most 1,024 characters.
+    #[param(max_length = 1024)]
     pub caption: Option<String>,
-    /// A document's file name, at most 240 characters.
+    /// A document's file name, 1 to 240 characters, no slashes or control characters.
+    #[param(
+        min_length = 1,
+        max_length = 240,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f/]*$(?!\\n)"
+    )]
     pub filename: Option<String>,
     /// The conversation's message this replies to (`msg_…`).
+    #[param(pattern = "^msg_[A-Za-z0-9_]{0,60}$(?!\\n)")]
     pub reply_to: Option<String>,
 }
 
@@ -351,7 +358,7 @@ pub struct MediaQuery {
         crate::http::openapi::Conflict,
         crate::http::openapi::TenantErrors,
         crate::http::openapi::BadRequest,
-        crate::http::openapi::Unprocessable,
+        (status = 422, description = "the request is well-formed but cannot be used: `invalid_reply` (an empty file, a `Content-Type` that is not one of WhatsApp's media types, a query value out of shape)", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn send_media(
